@@ -1,0 +1,33 @@
+# Overdue: every target bootstraps .venv from nothing (Python 3.11, make and git are all it needs).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint mypy unit bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## make run: embedded Temporal dev server + worker + Web UI + a demo portfolio
+run: $(STAMP)
+	$(VENV)/bin/overdue dev --demo
+
+## make test: lint, types, then the whole test suite
+test: lint mypy
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+mypy: $(STAMP)
+	$(VENV)/bin/mypy
+
+bench: $(STAMP)
+	$(VENV)/bin/overdue bench
+
+clean:
+	rm -rf $(VENV) .overdue .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,181 @@
+"""The contact plan of a stage: which occurrences are due, the guardrails each must pass, and
+the contact that leaves (or the deferral that waits) with its reason."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from engine.actions import Action
+from engine.conditions import evaluate
+from engine.contact_window import next_allowed
+from engine.context import Ctx
+from engine.guardrails import contact_blocked_until
+from engine.policy import ContactItem
+from engine.state import ContactLog, Pending
+from engine.templates import render
+
+__all__ = ["next_contact_time", "occurrences", "send_due_contacts"]
+
+_ADDRESS = {"sms": "phone", "call": "phone", "push": "id", "email": "email",
+            "letter": "address", "field_visit": "address"}
+
+
+def occurrences(ctx: Ctx) -> list[tuple[datetime, str, ContactItem]]:
+    """Live occurrences of the current stage's plan: (due moment, key, item), not yet settled."""
+    s = ctx.state
+    spec = ctx.policy.stages.get(s.stage)  # type: ignore[call-overload]
+    if spec is None:
+        return []
+    done = set(s.done)
+    out = []
+    for item in spec.contacts:
+        at = item.at or ctx.policy.send_time
+        for k, day in enumerate(item.days()):
+            if day < s.stage_entered_day:
+                continue  # before the case entered the stage: never replayed
+            key = item.key if k == 0 else f"{item.key}+{k}"
+            if key in done:
+                continue
+            out.append((ctx.day_at(day, at), key, item))
+    out.sort(key=lambda o: o[0])
+    return out
+
+
+def _earliest_allowed(ctx: Ctx, channel: str) -> tuple[datetime, str] | None:
+    """The earliest moment from now the window, holidays and caps all allow, or None if now."""
+    s, r = ctx.state, ctx.rules
+    t, why = ctx.now, ""
+    for _ in range(16):
+        w = next_allowed(t, ctx.tz, r.window_start, r.window_end, r.holidays)
+        if w != t:
+            t, why = w, why or ("holiday_or_window" if r.holidays else "contact_window")
+        blocked = contact_blocked_until(r, s.contacts, channel, t, ctx.tz, s.last_conversation_at)
+        if blocked is None:
+            break
+        t, why = blocked[0], blocked[1]
+        if t.year >= 9999:
+            break
+    return None if t == ctx.now else (t, why)
+
+
+def _settle(ctx: Ctx, key: str) -> None:
+    ctx.state.done.append(key)
+    ctx.state.pending = [p for p in ctx.state.pending if p.key != key]
+
+
+def _suppress(ctx: Ctx, key: str, item: ContactItem, guardrail: str) -> None:
+    _settle(ctx, key)
+    ctx.record("suppressed", f"{ctx.state.stage}.{key}", channel=item.channel,
+               detail={"guardrail": guardrail})
+
+
+def _check(ctx: Ctx, item: ContactItem) -> str | None:
+    """A guardrail that forbids this contact outright (not merely for now), if any."""
+    s, case = ctx.state, ctx.state.case
+    template = ctx.policy.templates[item.template]
+    if s.hold("cease") is not None and not template.legally_required:
+        return "cease_communication"
+    if case.consent.get(item.channel, True) is False:
+        return f"no_consent.{item.channel}"
+    if item.third_party:
+        if not ctx.rules.third_party_allowed:
+            return "third_party.not_allowed"
+        if s.failed_contacts < ctx.rules.third_party_after_failed:
+            return "third_party.debtor_reachable"
+        if not case.debtor.third_party_phone:
+            return "third_party.no_contact_person"
+        return None
+    if item.channel == "field_visit" and s.stage != "escalation":
+        return "field_visit.only_in_escalation"
+    field = _ADDRESS[item.channel]
+    if field != "id" and not getattr(case.debtor, field):
+        return f"no_{field}"
+    return None
+
+
+def _send(ctx: Ctx, key: str, item: ContactItem) -> None:
+    s, case = ctx.state, ctx.state.case
+    template = ctx.policy.templates[item.template]
+    locale = case.debtor.locale if case.debtor.locale in template.text else ctx.policy.locales[0]
+    to = case.debtor.third_party_phone if item.third_party else {
+        "phone": case.debtor.phone, "email": case.debtor.email, "address": case.debtor.address,
+        "id": case.debtor.id}[_ADDRESS[item.channel]]
+    action_id = ctx.action_id(key)
+    detail = {"collectors": "2"} if item.channel == "field_visit" else {}
+    reason = f"{s.stage}.{key}"
+    ctx.actions.append(Action(
+        action_id=action_id, case_id=case.case_id, kind="contact", at=ctx.now, stage=s.stage,
+        reason=reason, channel=item.channel, template=item.template, locale=locale,
+        message=render(ctx.policy, s, item.template, locale, ctx.calendar_dpd()), to=to,
+        third_party=item.third_party, legally_required=template.legally_required, detail=detail,
+    ))
+    s.contacts.append(ContactLog(at=ctx.now, channel=item.channel, action_id=action_id,
+                                 outcome=None if item.channel == "call" else "delivered"))
+    keep = ctx.now - timedelta(days=ctx.rules.longest_window_days + 1)
+    if s.contacts[0].at < keep:
+        s.contacts = [c for c in s.contacts if c.at >= keep]
+    s.contacts_in_stage += 1
+    s.contacts_total += 1
+    if template.bureau_notice and s.bureau_notice_at is None:
+        s.bureau_notice_at = ctx.now
+    if item.channel == "field_visit" and "field_visit" in s.approvals_granted:
+        s.approvals_granted.remove("field_visit")
+    _settle(ctx, key)
+    ctx.record("contact", reason, channel=item.channel, action_id=action_id,
+               outcome="sent" if item.channel == "call" else "delivered",
+               detail={"template": item.template})
+
+
+def send_due_contacts(ctx: Ctx) -> None:
+    """Send every due occurrence the guardrails allow now; defer the rest to their next moment."""
+    s = ctx.state
+    if s.closed or ctx.stopped:
+        return
+    facts: dict[str, object] | None = None
+    pending = {p.key: p for p in s.pending}
+    for due, key, item in occurrences(ctx):
+        if due > ctx.now:
+            break
+        p = pending.get(key)
+        if p is not None and p.not_before > ctx.now:
+            continue
+        if item.when is not None:
+            facts = facts or ctx.facts()
+            if not evaluate(item.when, facts):
+                _settle(ctx, key)  # not for this case (segment, variant...): silently not planned
+                continue
+        forbidden = _check(ctx, item)
+        if forbidden:
+            _suppress(ctx, key, item, forbidden)
+            continue
+        if item.channel == "field_visit" and "field_visit" not in s.approvals_granted:
+            from engine.stages import _request_approval
+
+            _request_approval(ctx, "field_visit", f"{s.stage}.{key}")
+            continue
+        later = _earliest_allowed(ctx, item.channel)
+        if later is not None:
+            if later[0].year >= 9999:
+                _suppress(ctx, key, item, later[1])
+                continue
+            if p is None or p.not_before != later[0]:
+                s.pending = [q for q in s.pending if q.key != key]
+                s.pending.append(Pending(key=key, not_before=later[0], guardrail=later[1]))
+                s.deferred_total += 1
+                ctx.record("deferred", f"{s.stage}.{key}", channel=item.channel,
+                           detail={"guardrail": later[1], "until": later[0].isoformat()})
+            continue
+        _send(ctx, key, item)
+
+
+def next_contact_time(ctx: Ctx) -> datetime | None:
+    """When the next planned or deferred contact of the stage falls due, if any."""
+    pending = {p.key: p.not_before for p in ctx.state.pending}
+    best: datetime | None = None
+    for due, key, item in occurrences(ctx):
+        if item.channel == "field_visit" and "field_visit" in ctx.state.approvals_pending:
+            continue  # waits for a human, not for time
+        t = max(due, pending.get(key, due))
+        if t > ctx.now and (best is None or t < best):
+            best = t
+    return best

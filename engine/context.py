@@ -1,0 +1,144 @@
+"""One decision in progress: the case, the clock and what has been decided so far.
+
+Shared by `engine.decide`, `engine.events_apply` and `engine.contacts` so each stays small. The
+clock arithmetic lives here: the collection clock runs from the due date, in the debtor's local
+calendar days, less every day it stood still (disputes, hardship, promises, plans).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from engine.actions import Action, Record
+from engine.compiled import CompiledPolicy
+from engine.conditions import Condition
+from engine.contact_window import zone
+from engine.policy import ACTIVE_STAGES
+from engine.state import CaseState, Hold
+
+__all__ = ["CONTACT_STOPPING", "Ctx", "local_midnight"]
+
+#: Holds during which no contact goes out and no stage moves.
+CONTACT_STOPPING = frozenset({"dispute", "hardship", "pause", "promise", "plan"})
+
+
+def local_midnight(d: date, tz: ZoneInfo) -> datetime:
+    """The first moment of local day `d`."""
+    return datetime.combine(d, time(0), tzinfo=tz)
+
+
+@dataclass
+class Ctx:
+    """A decision being made for one case at one moment."""
+
+    cp: CompiledPolicy
+    state: CaseState
+    now: datetime
+    actions: list[Action] = field(default_factory=list)
+    records: list[Record] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.tz = zone(self.state.case.debtor.timezone)
+        self.policy = self.cp.policy
+        self.rules = self.cp.rules
+
+    # -- the clock -------------------------------------------------------------------------
+    def local_date(self, at: datetime | None = None) -> date:
+        """The debtor's local calendar date at `at` (default now)."""
+        return (at or self.now).astimezone(self.tz).date()
+
+    def calendar_dpd(self) -> int:
+        """Calendar days since the due date (what the debtor and the bureau count)."""
+        return (self.local_date() - self.state.case.due_date).days
+
+    def clock_pausing(self, h: Hold) -> bool:
+        """Whether this hold stops the collection clock."""
+        if h.kind == "promise":
+            return self.policy.promise.pause_clock
+        return h.kind in CONTACT_STOPPING
+
+    def pause_start(self) -> datetime | None:
+        """When the clock stopped, if it stands still now."""
+        starts = [h.since for h in self.state.holds if self.clock_pausing(h)]
+        return min(starts) if starts else None
+
+    def clock_day(self) -> int:
+        """The collection clock: calendar days past due, less every paused day."""
+        day = self.calendar_dpd() - self.state.paused_days
+        start = self.pause_start()
+        if start is not None:
+            day -= (self.local_date() - self.local_date(start)).days
+        return day
+
+    def day_start(self, day: int) -> datetime:
+        """The moment the (running) collection clock reaches `day`."""
+        d = self.state.case.due_date + timedelta(days=day + self.state.paused_days)
+        return local_midnight(d, self.tz)
+
+    def day_at(self, day: int, at: time) -> datetime:
+        """The local moment `at` on collection-clock `day`."""
+        d = self.state.case.due_date + timedelta(days=day + self.state.paused_days)
+        return datetime.combine(d, at, tzinfo=self.tz)
+
+    @property
+    def stopped(self) -> bool:
+        """Whether a hold stops contacts and stage moves now."""
+        return any(h.kind in CONTACT_STOPPING for h in self.state.holds)
+
+    # -- facts and records -----------------------------------------------------------------
+    def facts(self) -> dict[str, object]:
+        """The values conditions are evaluated against."""
+        s = self.state
+        day = self.clock_day()
+        return {
+            "days_past_due": day,
+            "days_in_stage": day - s.stage_entered_day,
+            "balance": s.balance,
+            "amount_due": s.case.amount_due,
+            "risk_score": s.case.risk_score,
+            "attitude": s.attitude,
+            "product": s.case.product,
+            "segment": s.segment,
+            "variant": s.variant,
+            "broken_promises": s.broken_promises,
+            "kept_promises": s.kept_promises,
+            "missed_instalments": s.missed_instalments,
+            "failed_contacts": s.failed_contacts,
+            "contacts_in_stage": s.contacts_in_stage,
+            "paid_ratio": (s.paid_total / s.case.amount_due) if s.case.amount_due else 0,
+        }
+
+    def record(self, kind: str, reason: str, **kw: object) -> None:
+        """Add a line to the audit trail."""
+        detail = kw.pop("detail", None) or {}
+        self.records.append(Record(at=self.now, kind=kind, stage=self.state.stage,  # type: ignore[arg-type]
+                                   reason=reason, detail=detail, **kw))  # type: ignore[arg-type]
+
+    def action_id(self, key: str) -> str:
+        """The deterministic id of an action: same case, stage entry and plan item, same id."""
+        s = self.state
+        return f"{s.case.case_id}/{s.stage_seq}.{s.stage}/{key}"
+
+    def explain(self, cond: Condition | None, facts: dict[str, object]) -> str:
+        """A condition with the values it was judged on: `days_past_due >= 30 [days_past_due=30]`."""
+        from engine.conditions import describe
+
+        names: list[str] = []
+
+        def walk(c: Condition | None) -> None:
+            if c is None:
+                return
+            if c.field and c.field not in names:
+                names.append(c.field)
+            for sub in (c.all or []) + (c.any or []):
+                walk(sub)
+
+        walk(cond)
+        values = ", ".join(f"{n}={facts.get(n)}" for n in names)
+        return f"{describe(cond)} [{values}]" if values else describe(cond)
+
+    def stage_index(self, stage: str) -> int:
+        """Position of an active stage in the fixed order (terminal stages sort last)."""
+        return ACTIVE_STAGES.index(stage) if stage in ACTIVE_STAGES else len(ACTIVE_STAGES)

@@ -1,0 +1,239 @@
+"""The one entry point of the core: `decide(policy, state, event_or_timer, now)`.
+
+It applies the event (if any), lets time do its work (holds expiring, promises falling due, fees,
+exit rules, the contact plan under its guardrails), and says when the next thing can change. Pure:
+no clock (the caller passes `now`), no I/O, no Temporal. Same input, same output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from engine import events as ev
+from engine.actions import Action, Record
+from engine.compiled import CompiledPolicy
+from engine.contacts import next_contact_time, send_due_contacts
+from engine.context import Ctx, local_midnight
+from engine.errors import EventRejected
+from engine.events_apply import apply_event, release, validate_event
+from engine.policy import ACTIVE_STAGES, Segment
+from engine.stages import apply_effect, run_exits, run_steps
+from engine.state import CaseFile, CaseState
+
+__all__ = ["Decision", "advance", "decide", "open_case", "validate"]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the core decided: the new state, what to do, when to wake, and why."""
+
+    state: CaseState
+    actions: list[Action]
+    next_wake_up: datetime | None
+    records: list[Record]
+
+    @property
+    def reasons(self) -> list[str]:
+        """The reason of every record, in order."""
+        return [r.reason for r in self.records]
+
+
+def _variant(seg: Segment, case_id: str) -> str | None:
+    if not seg.variants:
+        return None
+    bucket = int.from_bytes(hashlib.sha256(f"{seg.name}:{case_id}".encode()).digest()[:8], "big") % 100
+    total = 0
+    for v in seg.variants:
+        total += v.weight
+        if bucket < total:
+            return v.name
+    return seg.variants[-1].name
+
+
+def _classify(ctx: Ctx) -> None:
+    s = ctx.state
+    day = ctx.clock_day()
+    for seg in ctx.policy.segments:
+        if seg.days_past_due and not seg.days_past_due.contains(day):
+            continue
+        if seg.amount and not seg.amount.contains(s.balance):
+            continue
+        if seg.risk_score and not seg.risk_score.contains(s.case.risk_score):
+            continue
+        if seg.attitude and s.attitude not in seg.attitude:
+            continue
+        if seg.product and s.case.product not in seg.product:
+            continue
+        if seg.name != s.segment:
+            previous = s.segment
+            s.segment = seg.name
+            s.variant = _variant(seg, s.case.case_id)
+            ctx.record("segment", f"segments.{seg.name}" + (f" (was {previous})" if previous else ""),
+                       detail={"segment": seg.name, "variant": s.variant or ""})
+        return
+
+
+def _let_time_pass(ctx: Ctx) -> None:
+    """Everything that falls due by itself: hold expiry, promise and plan deadlines, fees."""
+    s = ctx.state
+    for h in list(s.holds):
+        if h.until is not None and h.until <= ctx.now:
+            release(ctx, h.kind, f"{h.kind} ended")
+    if s.promise is not None and ctx.now >= _promise_deadline(ctx):
+        s.promise = None
+        s.broken_promises += 1
+        ctx.record("promise", "promise broken", outcome="broken")
+        release(ctx, "promise", "promise broken")
+        apply_effect(ctx, "promise_broken")
+    while s.plan is not None and not s.closed and ctx.now >= _instalment_deadline(ctx):
+        plan = s.plan
+        owed = sum((i.amount for i in plan.instalments[: plan.checked + 1]), start=plan.paid * 0)
+        if plan.paid >= owed:
+            plan.checked += 1
+            if plan.checked == len(plan.instalments):
+                s.plan = None
+                release(ctx, "plan", "repayment plan completed")
+        else:
+            s.plan = None
+            s.missed_instalments += 1
+            ctx.record("plan", f"instalment {plan.checked + 1} missed", outcome="missed")
+            release(ctx, "plan", "repayment plan broken")
+            apply_effect(ctx, "plan_missed")
+    if not s.closed and not ctx.stopped:
+        day = ctx.clock_day()
+        for fee in ctx.policy.fees:
+            if fee.day <= day and fee.name not in s.fees_applied and day > ctx.policy.grace_days:
+                s.fees_applied.append(fee.name)
+                s.balance += fee.amount
+                s.fees_total += fee.amount
+                ctx.record("fee", f"fees.{fee.name}", detail={"amount": str(fee.amount)})
+
+
+def _promise_deadline(ctx: Ctx) -> datetime:
+    p = ctx.state.promise
+    assert p is not None
+    return local_midnight(p.due + timedelta(days=1 + ctx.policy.promise.grace_days), ctx.tz)
+
+
+def _instalment_deadline(ctx: Ctx) -> datetime:
+    plan = ctx.state.plan
+    assert plan is not None
+    due = plan.instalments[plan.checked].due
+    return local_midnight(due + timedelta(days=1 + ctx.policy.plan.grace_days), ctx.tz)
+
+
+def _next_wake_up(ctx: Ctx) -> datetime | None:
+    s = ctx.state
+    if s.closed:
+        return None
+    times: list[datetime] = [h.until for h in s.holds if h.until is not None]
+    if s.promise is not None:
+        times.append(_promise_deadline(ctx))
+    if s.plan is not None:
+        times.append(_instalment_deadline(ctx))
+    if not ctx.stopped:
+        t = next_contact_time(ctx)
+        if t is not None:
+            times.append(t)
+        times.extend(p.not_before for p in s.pending)
+        day = ctx.clock_day()
+        dpd_days, stage_days = ctx.cp.exit_days[s.stage]
+        days = [d for d in dpd_days if d > day]
+        days += [s.stage_entered_day + d for d in stage_days if s.stage_entered_day + d > day]
+        days += [f.day for f in ctx.policy.fees if f.day > day and f.name not in s.fees_applied]
+        if day <= ctx.policy.grace_days:
+            days.append(ctx.policy.grace_days + 1)
+        if days:
+            times.append(ctx.day_start(min(days)))
+    future = [t for t in times if t > ctx.now]
+    return min(future) if future else None
+
+
+def _run(ctx: Ctx, event: ev.Event | None) -> Decision:
+    if event is not None:
+        validate_event(ctx, event)
+        apply_event(ctx, event)
+    if not ctx.state.closed:
+        _let_time_pass(ctx)
+        _classify(ctx)
+        run_exits(ctx)
+        if not ctx.state.closed and not ctx.stopped:
+            run_steps(ctx)
+            send_due_contacts(ctx)
+            run_exits(ctx)  # a contact outcome or step may have made an exit true
+    return Decision(ctx.state, ctx.actions, _next_wake_up(ctx), ctx.records)
+
+
+def advance(cp: CompiledPolicy, state: CaseState, event: ev.Event | None, now: datetime) -> Decision:
+    """`decide`, but changing `state` in place (the simulator's fast path; same logic).
+
+    On `EventRejected` the state may be partly validated but is never changed: validation runs
+    before anything is written.
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    return _run(Ctx(cp, state, now), event)
+
+
+def decide(cp: CompiledPolicy, state: CaseState, event: ev.Event | None, now: datetime) -> Decision:
+    """Decide what happens to a case at `now`, given an event or (None) the passing of time.
+
+    Args:
+        cp: the compiled policy the case is pinned to.
+        state: the case as it stands; not modified.
+        event: what happened, or None when a timer fired.
+        now: the moment of the decision (the workflow clock), timezone-aware.
+
+    Returns:
+        The new state, the actions to carry out, the next wake-up and the reasons.
+
+    Raises:
+        EventRejected: the event is invalid for this case; nothing changed.
+    """
+    return advance(cp, state.model_copy(deep=True), event, now)
+
+
+def validate(cp: CompiledPolicy, state: CaseState, event: ev.Event, now: datetime) -> None:
+    """Raise `EventRejected` if the case cannot take `event` now (for update validators)."""
+    validate_event(Ctx(cp, state, now), event)
+
+
+def open_case(cp: CompiledPolicy, case: CaseFile, now: datetime) -> Decision:
+    """Open a case: pin the policy, start in the stage its age calls for, and decide once.
+
+    A case opened late starts where its days past due put it (the last stage whose
+    `enter_at_day` it has reached) and never replays the contacts it missed.
+
+    Raises:
+        EventRejected: the case does not fit the policy (currency, locale, time zone).
+    """
+    if case.currency != cp.policy.currency:
+        raise EventRejected(f"case currency {case.currency} differs from the policy's {cp.policy.currency}")
+    try:
+        from engine.contact_window import zone
+
+        zone(case.debtor.timezone)
+    except Exception:
+        raise EventRejected(f"unknown time zone {case.debtor.timezone!r}") from None
+    state = CaseState(case=case, policy=cp.ref, opened_at=now, balance=case.amount_due,
+                      stage="reminder", stage_entered_at=now, attitude=case.attitude)
+    ctx = Ctx(cp, state, now)
+    day = ctx.clock_day()
+    start = "reminder"
+    for stage in ACTIVE_STAGES:
+        spec = cp.policy.stages.get(stage)  # type: ignore[call-overload]
+        if spec is not None and spec.enter_at_day <= day:
+            start = stage
+    state.stage = start
+    state.stage_entered_day = day
+    ctx.record("opened", f"opened at day {day}: starts in {start}"
+               + (f" (stages.{start}.enter_at_day {cp.policy.stages[start].enter_at_day})"  # type: ignore[index]
+                  if start != "reminder" else ""),
+               detail={"days_past_due": str(day)})
+    return _run(ctx, None)
+
+
+# Re-exported for the shell: the workflow catches it in update validators.
+__all__ += ["EventRejected"]

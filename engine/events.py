@@ -1,0 +1,116 @@
+"""Events a case can receive, as one tagged union. Validation happens in `engine.decide`."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "Approve",
+    "AttitudeChange",
+    "Cease",
+    "Close",
+    "ContactOutcome",
+    "Dispute",
+    "DisputeResolved",
+    "Event",
+    "Hardship",
+    "Payment",
+    "Plan",
+    "Promise",
+]
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Payment(_Event):
+    """Money received."""
+
+    kind: Literal["payment"] = "payment"
+    amount: Decimal
+    currency: str
+    ref: str = ""
+
+
+class Promise(_Event):
+    """A promise to pay `amount` by `due_date`."""
+
+    kind: Literal["promise"] = "promise"
+    amount: Decimal
+    due_date: date
+
+
+class Plan(_Event):
+    """A repayment plan agreed with the debtor."""
+
+    kind: Literal["plan"] = "plan"
+    instalments: list[tuple[Decimal, date]] = Field(min_length=1)
+
+
+class Dispute(_Event):
+    """The debtor disputes the debt: collection stops until it is resolved."""
+
+    kind: Literal["dispute"] = "dispute"
+    reason: str = ""
+
+
+class DisputeResolved(_Event):
+    """The dispute's outcome: upheld closes the case, rejected resumes collection."""
+
+    kind: Literal["dispute_resolved"] = "dispute_resolved"
+    outcome: Literal["upheld", "rejected"]
+
+
+class Hardship(_Event):
+    """Hardship or breathing space: collection pauses for `days`."""
+
+    kind: Literal["hardship"] = "hardship"
+    days: int
+
+
+class Cease(_Event):
+    """The debtor asked to stop communications: only legally required notices go out."""
+
+    kind: Literal["cease"] = "cease"
+
+
+class Close(_Event):
+    """The case ends for a reason outside the policy."""
+
+    kind: Literal["close"] = "close"
+    reason: Literal["bankrupt", "deceased", "settled", "written_off"]
+
+
+class Approve(_Event):
+    """A human approves a step the policy waits for."""
+
+    kind: Literal["approve"] = "approve"
+    action: str
+    by: str = ""
+
+
+class ContactOutcome(_Event):
+    """What became of a contact: a call connected or not, a message bounced."""
+
+    kind: Literal["contact_outcome"] = "contact_outcome"
+    action_id: str
+    outcome: Literal["delivered", "connected", "unanswered", "failed"]
+
+
+class AttitudeChange(_Event):
+    """The agent's reading of the debtor's attitude after a conversation."""
+
+    kind: Literal["attitude"] = "attitude"
+    attitude: Literal["cooperative", "neutral", "evasive", "hostile"]
+
+
+Event = Annotated[
+    Payment | Promise | Plan | Dispute | DisputeResolved | Hardship | Cease | Close | Approve
+    | ContactOutcome | AttitudeChange,
+    Field(discriminator="kind"),
+]

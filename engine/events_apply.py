@@ -1,0 +1,182 @@
+"""What each event does to a case, and the checks that reject a bad event before anything is
+written (the workflow's update validators call `validate` too)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from engine import events as ev
+from engine.context import Ctx
+from engine.errors import EventRejected
+from engine.money import format_amount, parse_amount
+from engine.stages import apply_effect, enter
+from engine.state import Hold, Instalment, PlanState, PromiseState
+
+__all__ = ["apply_event", "release", "validate_event"]
+
+
+def _amount(ctx: Ctx, value: object, what: str) -> None:
+    cur = ctx.state.case.currency
+    try:
+        amount = parse_amount(value, cur)
+    except ValueError as e:
+        raise EventRejected(f"{what}: {e}") from None
+    if amount <= 0:
+        raise EventRejected(f"{what} must be positive, not {format_amount(amount, cur)}")
+
+
+def validate_event(ctx: Ctx, e: ev.Event) -> None:
+    """Raise `EventRejected` with a message for the user if the case cannot take this event."""
+    s = ctx.state
+    if s.closed:
+        raise EventRejected(f"case {s.case.case_id} is closed ({s.stage})")
+    today = ctx.local_date()
+    if isinstance(e, ev.Payment):
+        if e.currency != s.case.currency:
+            raise EventRejected(f"payment in {e.currency} but the case is in {s.case.currency}")
+        _amount(ctx, e.amount, "payment")
+    elif isinstance(e, ev.Promise):
+        _amount(ctx, e.amount, "promise")
+        rules = ctx.policy.promise
+        if s.promise is not None:
+            raise EventRejected(f"a promise is already open until {s.promise.due}")
+        if s.plan is not None:
+            raise EventRejected("a repayment plan is open")
+        if e.amount > s.balance:
+            raise EventRejected(f"promise of {e.amount} exceeds the balance {s.balance}")
+        if e.amount < (s.balance * rules.min_ratio).quantize(s.balance):
+            raise EventRejected(f"promise must be at least {rules.min_ratio:%} of the balance")
+        if e.due_date < today:
+            raise EventRejected(f"promise date {e.due_date} is in the past (today is {today})")
+        if e.due_date > today + timedelta(days=rules.max_days):
+            raise EventRejected(f"promise date {e.due_date} is more than {rules.max_days} days away")
+    elif isinstance(e, ev.Plan):
+        if s.plan is not None:
+            raise EventRejected("a repayment plan is already open")
+        if len(e.instalments) > ctx.policy.plan.max_instalments:
+            raise EventRejected(f"at most {ctx.policy.plan.max_instalments} instalments")
+        for amount, _ in e.instalments:
+            _amount(ctx, amount, "instalment")
+        dates = [d for _, d in e.instalments]
+        if dates[0] < today or any(b <= a for a, b in zip(dates, dates[1:], strict=False)):
+            raise EventRejected("instalment dates must be from today on and strictly increasing")
+        if sum((a for a, _ in e.instalments), start=s.balance * 0) != s.balance:
+            raise EventRejected(f"instalments must add up to the balance {s.balance}")
+    elif isinstance(e, ev.Dispute):
+        if s.hold("dispute"):
+            raise EventRejected("the case is already disputed")
+    elif isinstance(e, ev.DisputeResolved):
+        if not s.hold("dispute"):
+            raise EventRejected("the case is not disputed")
+    elif isinstance(e, ev.Hardship):
+        if not 1 <= e.days <= ctx.policy.hardship.max_days:
+            raise EventRejected(f"hardship days must be 1..{ctx.policy.hardship.max_days}, not {e.days}")
+        if s.hold("hardship"):
+            raise EventRejected("a hardship pause is already running")
+    elif isinstance(e, ev.Cease):
+        if s.hold("cease"):
+            raise EventRejected("communications are already ceased")
+    elif isinstance(e, ev.Approve):
+        if e.action not in s.approvals_pending:
+            waiting = ", ".join(s.approvals_pending) or "nothing"
+            raise EventRejected(f"no approval of {e.action!r} is awaited (waiting for: {waiting})")
+    elif isinstance(e, ev.ContactOutcome):
+        if not any(c.action_id == e.action_id for c in s.contacts):
+            raise EventRejected(f"unknown or expired contact {e.action_id!r}")
+
+
+def release(ctx: Ctx, kind: str, reason: str) -> None:
+    """Lift a hold; if the clock stood still, add the paused days so the plan re-anchors."""
+    s = ctx.state
+    h = s.hold(kind)
+    if h is None:
+        return
+    start = ctx.pause_start()
+    s.holds.remove(h)
+    if start is not None and ctx.pause_start() is None:
+        days = (ctx.local_date() - ctx.local_date(start)).days
+        s.paused_days += days
+        s.pending = []  # deferrals were computed on the old clock
+    ctx.record("release", reason, detail={"hold": kind})
+
+
+def _payment(ctx: Ctx, e: ev.Payment) -> None:
+    s = ctx.state
+    s.balance -= e.amount
+    s.paid_total += e.amount
+    ctx.record("payment", f"payment {format_amount(e.amount, e.currency)}",
+               detail={"amount": format_amount(e.amount, e.currency), "ref": e.ref,
+                       "balance": format_amount(max(s.balance, s.balance * 0), e.currency)})
+    if s.balance <= 0:
+        s.balance = s.balance * 0
+        enter(ctx, ctx.cp.machine.fire(s.stage, "paid_in_full"), "paid in full")
+        return
+    if s.promise is not None:
+        s.promise.paid += e.amount
+        if s.promise.paid >= s.promise.amount:
+            s.promise = None
+            s.kept_promises += 1
+            ctx.record("promise", "promise kept", outcome="kept")
+            release(ctx, "promise", "promise kept")
+            apply_effect(ctx, "promise_kept")
+            return
+    if s.plan is not None:
+        s.plan.paid += e.amount
+    apply_effect(ctx, "partial_payment")
+
+
+def apply_event(ctx: Ctx, e: ev.Event) -> None:
+    """Apply a validated event to the case."""
+    s = ctx.state
+    now = ctx.now
+    if isinstance(e, ev.Payment):
+        _payment(ctx, e)
+    elif isinstance(e, ev.Promise):
+        s.promise = PromiseState(amount=e.amount, due=e.due_date, made_at=now)
+        s.holds.append(Hold(kind="promise", since=now, reason=f"promise until {e.due_date}"))
+        ctx.record("promise", f"promise of {e.amount} by {e.due_date}", outcome="made",
+                   detail={"amount": str(e.amount), "due": e.due_date.isoformat()})
+    elif isinstance(e, ev.Plan):
+        s.plan = PlanState(instalments=[Instalment(amount=a, due=d) for a, d in e.instalments], started_at=now)
+        s.holds.append(Hold(kind="plan", since=now, reason=f"plan of {len(e.instalments)} instalments"))
+        ctx.record("plan", f"repayment plan of {len(e.instalments)} instalments",
+                   detail={"instalments": str(len(e.instalments))})
+    elif isinstance(e, ev.Dispute):
+        s.holds.append(Hold(kind="dispute", since=now, reason=e.reason))
+        ctx.record("hold", f"dispute: {e.reason}" if e.reason else "dispute", detail={"hold": "dispute"})
+    elif isinstance(e, ev.DisputeResolved):
+        if e.outcome == "upheld":
+            release(ctx, "dispute", "dispute upheld")
+            enter(ctx, ctx.cp.machine.fire(s.stage, "dispute_upheld"), "dispute upheld: the debt is not owed")
+        else:
+            release(ctx, "dispute", "dispute rejected: collection resumes")
+            apply_effect(ctx, "dispute_rejected")
+    elif isinstance(e, ev.Hardship):
+        s.holds.append(Hold(kind="hardship", since=now, until=now + timedelta(days=e.days),
+                            reason=f"hardship {e.days} days"))
+        ctx.record("hold", f"hardship: pause {e.days} days", detail={"hold": "hardship"})
+    elif isinstance(e, ev.Cease):
+        s.holds.append(Hold(kind="cease", since=now, reason="cease-communication request"))
+        ctx.record("hold", "cease-communication request: only legally required notices", detail={"hold": "cease"})
+    elif isinstance(e, ev.Close):
+        enter(ctx, ctx.cp.machine.fire(s.stage, f"close_{e.reason}"), f"closed: {e.reason}")
+    elif isinstance(e, ev.Approve):
+        s.approvals_pending.remove(e.action)
+        s.approvals_granted.append(e.action)
+        ctx.record("approval", f"approved {e.action}" + (f" by {e.by}" if e.by else ""),
+                   detail={"approval": e.action, "outcome": "granted"})
+    elif isinstance(e, ev.ContactOutcome):
+        for c in s.contacts:
+            if c.action_id == e.action_id:
+                c.outcome = e.outcome
+        if e.outcome == "connected":
+            s.failed_contacts = 0
+            s.last_conversation_at = now
+        elif e.outcome in ("unanswered", "failed"):
+            s.failed_contacts += 1
+        ctx.record("outcome", f"contact {e.outcome}", outcome=e.outcome, action_id=e.action_id)
+    elif isinstance(e, ev.AttitudeChange):
+        s.attitude = e.attitude
+        ctx.record("segment", f"attitude now {e.attitude}", detail={"attitude": e.attitude})
+        if e.attitude == "hostile":
+            apply_effect(ctx, "hostile")

@@ -1,0 +1,280 @@
+"""The policy language: pydantic models of the YAML files operations staff write.
+
+A policy names its jurisdictions, classifies cases into segments, and describes each stage: when
+a case enters it, which contacts go out on which day, what moves the case on, and what each event
+does. `policies/policy.schema.json` is generated from these models (`overdue policy schema`).
+"""
+
+from __future__ import annotations
+
+from datetime import time
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from engine.actions import Channel
+from engine.conditions import Condition
+
+__all__ = [
+    "ACTIVE_STAGES",
+    "TERMINAL_STAGES",
+    "ActionSpec",
+    "Attitude",
+    "Cap",
+    "ContactItem",
+    "EventEffect",
+    "EventRules",
+    "Exit",
+    "Fee",
+    "Guardrails",
+    "HardshipRules",
+    "PlanRules",
+    "Policy",
+    "PromiseRules",
+    "Range",
+    "Segment",
+    "StageName",
+    "StageSpec",
+    "Target",
+    "Template",
+    "Variant",
+]
+
+StageName = Literal["reminder", "negotiation", "escalation", "legal_referral"]
+ACTIVE_STAGES: tuple[str, ...] = ("reminder", "negotiation", "escalation", "legal_referral")
+Terminal = Literal["resolved", "settled", "written_off", "closed"]
+TERMINAL_STAGES: tuple[str, ...] = ("resolved", "settled", "written_off", "closed")
+Target = StageName | Terminal
+Attitude = Literal["cooperative", "neutral", "evasive", "hostile"]
+Approval = Literal["legal_referral", "field_visit", "agency_placement"]
+StepAction = Literal[
+    "agency_placement", "agency_recall", "bureau_report", "legal_referral",
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Range(_Model):
+    """A half-open range `[min, max)`; either end may be left open."""
+
+    min: Decimal | None = None
+    max: Decimal | None = None
+
+    def contains(self, v: Decimal | int | None) -> bool:
+        """Whether `v` lies in the range (an unknown value lies in no bounded range)."""
+        if v is None:
+            return self.min is None and self.max is None
+        return (self.min is None or v >= self.min) and (self.max is None or v < self.max)
+
+    def overlaps(self, other: Range) -> bool:
+        """Whether two ranges share at least one value."""
+        lo = max(self.min if self.min is not None else Decimal("-Infinity"),
+                 other.min if other.min is not None else Decimal("-Infinity"))
+        hi = min(self.max if self.max is not None else Decimal("Infinity"),
+                 other.max if other.max is not None else Decimal("Infinity"))
+        return lo < hi
+
+
+class Variant(_Model):
+    """A champion/challenger arm: picked by a stable hash of the case id, by weight."""
+
+    name: str
+    weight: int = Field(ge=0, le=100)
+
+
+class Segment(_Model):
+    """A class of cases; the first segment (in order) whose ranges all match wins."""
+
+    name: str
+    description: str = ""
+    days_past_due: Range | None = None
+    amount: Range | None = None
+    risk_score: Range | None = None
+    attitude: list[Attitude] | None = None
+    product: list[str] | None = None
+    variants: list[Variant] = []
+
+
+class ContactItem(_Model):
+    """One planned contact: on `day` (days past due on the collection clock, negative = before
+    the due date), through `channel`, with `template`; repeated `every` days up to `times`."""
+
+    id: str | None = None
+    day: int = Field(ge=-30, le=3650)
+    channel: Channel
+    template: str
+    every: int | None = Field(default=None, ge=1)
+    times: int = Field(default=1, ge=1, le=100)
+    at: time | None = None  # local send time; the policy's send_time otherwise
+    when: Condition | None = None
+    third_party: bool = False  # to a contact person, only where allowed and the debtor is unreachable
+
+    @property
+    def key(self) -> str:
+        """A stable name for this item inside its stage (used in action ids and reasons)."""
+        return self.id or f"day_{self.day}.{self.channel}"
+
+    def days(self) -> list[int]:
+        """Every day this item falls on, repeats included."""
+        return [self.day + k * (self.every or 0) for k in range(self.times if self.every else 1)]
+
+
+class ActionSpec(_Model):
+    """A non-contact step (agency placement and recall, credit-bureau report, legal referral)."""
+
+    kind: StepAction
+    when: Condition | None = None
+    requires_approval: bool = False
+
+
+class Exit(_Model):
+    """A guarded transition out of a stage: the first exit whose condition holds fires."""
+
+    id: str | None = None
+    to: Target
+    when: Condition | None = None
+    approval: Approval | None = None  # a human must approve before the case moves
+    skip: bool = False  # may jump past the next stage / ignore the stage's min_days
+    reason: str = ""
+
+
+class EventEffect(_Model):
+    """What an event does in a stage: move the case, pause the clock, take steps."""
+
+    goto: Target | None = None
+    pause_days: int | None = Field(default=None, ge=0, le=365)
+    actions: list[ActionSpec] = []
+
+
+class EventRules(_Model):
+    """Effects per event kind; stage-level rules override the policy-level ones."""
+
+    partial_payment: EventEffect | None = None
+    promise_kept: EventEffect | None = None
+    promise_broken: EventEffect | None = None
+    plan_missed: EventEffect | None = None
+    dispute_rejected: EventEffect | None = None
+    hostile: EventEffect | None = None
+
+
+class StageSpec(_Model):
+    """One stage of treatment."""
+
+    description: str = ""
+    enter_at_day: int = Field(default=0, ge=-30)  # where a case opened late at this age starts
+    min_days: int = Field(default=1, ge=0)  # stay at least this long: stages move one at a time
+    contacts: list[ContactItem] = []
+    on_enter: list[ActionSpec] = []
+    exits: list[Exit] = []
+    on: EventRules = EventRules()
+
+
+class Template(_Model):
+    """A message in each of the policy's locales; `{placeholders}` are filled from the case."""
+
+    text: dict[str, str]
+    legally_required: bool = False  # still sent after a cease-communication request
+    bureau_notice: bool = False  # tells the debtor a credit-bureau report may follow
+
+
+class Cap(_Model):
+    """At most `max` contacts in any rolling window of `per_days` days."""
+
+    max: int = Field(ge=0)
+    per_days: int = Field(ge=1, le=365)
+
+
+class Guardrails(_Model):
+    """Tightenings of the jurisdiction floor. Anything looser is a load error."""
+
+    window_start: time | None = None
+    window_end: time | None = None
+    holidays: list[str] = []  # holiday calendars (country codes of the `holidays` package)
+    caps: dict[Channel, Cap] = {}
+    overall: Cap | None = None
+    call_max_attempts_7d: int | None = Field(default=None, ge=0)
+    call_cooldown_days_after_conversation: int | None = Field(default=None, ge=0)
+    calls_connected_per_day: int | None = Field(default=None, ge=0)
+    calls_unanswered_per_day: int | None = Field(default=None, ge=0)
+    bureau_notice_days: int | None = Field(default=None, ge=0)
+    limitation_days: int | None = Field(default=None, ge=1)
+    third_party_contact: bool = False
+    third_party_after_failed: int = Field(default=3, ge=3)
+
+
+class PromiseRules(_Model):
+    """Promises to pay: how far ahead, how much at least, how long contacts pause."""
+
+    max_days: int = Field(default=14, ge=1, le=90)
+    min_ratio: Decimal = Field(default=Decimal("0.1"), ge=0, le=1)  # of the balance
+    grace_days: int = Field(default=1, ge=0, le=14)  # after the promise date before it is broken
+    pause_clock: bool = True  # the collection clock stands still while a promise is open
+
+
+class PlanRules(_Model):
+    """Repayment plans: instalments, and how late a payment may be before it is missed."""
+
+    max_instalments: int = Field(default=12, ge=1, le=60)
+    grace_days: int = Field(default=3, ge=0, le=30)
+
+
+class HardshipRules(_Model):
+    """Hardship and breathing space: the longest pause a request can take."""
+
+    max_days: int = Field(default=60, ge=1, le=365)
+
+
+class Fee(_Model):
+    """A one-off fee added to the balance when the collection clock reaches `day`."""
+
+    name: str
+    day: int = Field(ge=1)
+    amount: Decimal = Field(gt=0)
+
+
+class Policy(_Model):
+    """A whole collection policy, as one YAML file."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    version: int = Field(ge=1)
+    description: str = ""
+    jurisdictions: list[Literal["CN", "US"]] = Field(min_length=1)
+    timezone: str  # default for debtors without one
+    currency: str
+    locales: list[str] = Field(min_length=1)
+    grace_days: int = Field(default=0, ge=0, le=60)
+    send_time: time = time(9, 0)
+    pay_url: str = "https://pay.example.com/{case_id}"  # filled into templates as {pay_url}
+    dispute_url: str = "https://help.example.com/dispute/{case_id}"  # as {dispute_url}
+    segments: list[Segment] = Field(min_length=1)
+    stages: dict[StageName, StageSpec]
+    events: EventRules = EventRules()
+    promise: PromiseRules = PromiseRules()
+    plan: PlanRules = PlanRules()
+    hardship: HardshipRules = HardshipRules()
+    guardrails: Guardrails = Guardrails()
+    fees: list[Fee] = []
+    templates: dict[str, Template]
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r}") from None
+        return v
+
+    @field_validator("currency")
+    @classmethod
+    def _known_currency(cls, v: str) -> str:
+        from engine.money import CURRENCIES
+
+        if v not in CURRENCIES:
+            raise ValueError(f"unknown currency {v!r}")
+        return v

@@ -1,0 +1,215 @@
+"""Moving a case between stages: exit rules, event `goto`s, closing, and the stage's own steps
+(agency placement and recall, credit-bureau report, legal referral) with their approval gates."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from engine.actions import Action
+from engine.conditions import evaluate
+from engine.context import Ctx
+from engine.machine import exit_trigger, goto_trigger
+from engine.policy import ACTIVE_STAGES, ActionSpec, EventEffect
+
+__all__ = ["apply_effect", "close", "enter", "run_exits", "run_steps", "step_action"]
+
+_BUREAU_STATUS = {"resolved": "paid", "settled": "settled", "written_off": "written_off", "closed": "closed"}
+
+
+def enter(ctx: Ctx, target: str, reason: str) -> None:
+    """Put the case in `target` (closing it if terminal), recording why."""
+    s = ctx.state
+    if target not in ACTIVE_STAGES:
+        close(ctx, target, reason)
+        return
+    previous = s.stage
+    s.stage = target
+    s.stage_seq += 1
+    s.stage_entered_at = ctx.now
+    s.stage_entered_day = ctx.clock_day()
+    s.done = []
+    s.pending = []
+    s.approvals_pending = []
+    s.contacts_in_stage = 0
+    ctx.record("stage", reason, detail={"from": previous, "to": target})
+
+
+def close(ctx: Ctx, terminal: str, reason: str) -> None:
+    """End the case: recall it from an agency and update the bureau if it was reported."""
+    s = ctx.state
+    previous = s.stage
+    if s.agency_placed:
+        step_action(ctx, "agency_recall", f"close.{terminal}", "closed: recall from agency")
+        s.agency_placed = False
+    if s.bureau_reported:
+        step_action(ctx, "bureau_update", f"close.{terminal}", "closed: tell the bureau",
+                    detail={"status": _BUREAU_STATUS[terminal]})
+    s.stage = terminal
+    s.closed = True
+    s.close_reason = reason
+    s.holds = []
+    s.pending = []
+    s.promise = None
+    s.plan = None
+    s.approvals_pending = []
+    ctx.record("close", reason, detail={"from": previous, "to": terminal})
+
+
+def step_action(ctx: Ctx, kind: str, key: str, reason: str, detail: dict[str, str] | None = None) -> None:
+    """Emit one non-contact action with its deterministic id."""
+    ctx.actions.append(Action(
+        action_id=ctx.action_id(key), case_id=ctx.state.case.case_id, kind=kind,  # type: ignore[arg-type]
+        at=ctx.now, stage=ctx.state.stage, reason=reason, detail=detail or {},
+    ))
+    ctx.record("action", reason, detail={"kind": kind, **(detail or {})})
+
+
+def _request_approval(ctx: Ctx, name: str, reason: str) -> None:
+    s = ctx.state
+    if name in s.approvals_pending:
+        return
+    s.approvals_pending.append(name)
+    ctx.actions.append(Action(
+        action_id=ctx.action_id(f"approval.{name}"), case_id=s.case.case_id, kind="approval_request",
+        at=ctx.now, stage=s.stage, reason=reason, detail={"approval": name},
+    ))
+    ctx.record("approval", f"{reason}: waiting for approval of {name}", detail={"approval": name})
+
+
+def _time_barred(ctx: Ctx) -> bool:
+    return ctx.calendar_dpd() > ctx.rules.limitation_days
+
+
+def _step(ctx: Ctx, spec: ActionSpec, key: str, reason: str) -> bool:
+    """Try one step; True once it is settled (done or refused for good)."""
+    s = ctx.state
+    if spec.requires_approval and spec.kind not in s.approvals_granted:
+        _request_approval(ctx, spec.kind, reason)
+        return False
+    if spec.kind == "bureau_report":
+        if s.bureau_reported:
+            return True
+        if s.bureau_notice_at is None:
+            _defer_step(ctx, key, None, "bureau.notice_first")
+            return False
+        ready = s.bureau_notice_at + timedelta(days=ctx.rules.bureau_notice_days)
+        if ready > ctx.now or ctx.clock_day() <= ctx.policy.grace_days:
+            _defer_step(ctx, key, max(ready, ctx.day_start(ctx.policy.grace_days + 1)), "bureau.notice_wait")
+            return False
+        s.bureau_reported = True
+    elif spec.kind == "legal_referral" and _time_barred(ctx):
+        ctx.record("suppressed", f"{reason}: debt is time-barred", detail={"guardrail": "time_barred"})
+        return True
+    elif spec.kind == "agency_placement":
+        if s.agency_placed:
+            return True
+        s.agency_placed = True
+    elif spec.kind == "agency_recall":
+        if not s.agency_placed:
+            return True
+        s.agency_placed = False
+    if spec.kind in s.approvals_granted:
+        s.approvals_granted.remove(spec.kind)
+    step_action(ctx, spec.kind, key, reason)
+    return True
+
+
+def _defer_step(ctx: Ctx, key: str, until: object, guardrail: str) -> None:
+    from engine.state import Pending
+
+    s = ctx.state
+    nb = until if until is not None else ctx.now
+    for p in s.pending:
+        if p.key == key:
+            if p.guardrail == guardrail:
+                return
+            s.pending.remove(p)
+            break
+    s.pending.append(Pending(key=key, not_before=nb, guardrail=guardrail))  # type: ignore[arg-type]
+    s.deferred_total += 1
+    ctx.record("deferred", f"{key}: {guardrail}", detail={"guardrail": guardrail})
+
+
+def run_steps(ctx: Ctx) -> None:
+    """Carry out the current stage's on-enter steps that are due and not yet settled."""
+    s = ctx.state
+    spec = ctx.policy.stages.get(s.stage)  # type: ignore[call-overload]
+    if spec is None:
+        return
+    facts = None
+    for spec_step in spec.on_enter:
+        key = f"step.{spec_step.kind}"
+        if key in s.done:
+            continue
+        if spec_step.when is not None:
+            facts = facts or ctx.facts()
+            if not evaluate(spec_step.when, facts):
+                continue
+        if _step(ctx, spec_step, key, f"{s.stage}.on_enter.{spec_step.kind}"):
+            s.done.append(key)
+            s.pending = [p for p in s.pending if p.key != key]
+
+
+def apply_effect(ctx: Ctx, event: str) -> None:
+    """What the policy says `event` does in the current stage (stage rules over policy rules)."""
+    s = ctx.state
+    if s.closed:
+        return
+    stage_spec = ctx.policy.stages.get(s.stage)  # type: ignore[call-overload]
+    effect: EventEffect | None = getattr(stage_spec.on, event) if stage_spec else None
+    source = f"{s.stage}.on.{event}"
+    if effect is None:
+        effect = getattr(ctx.policy.events, event)
+        source = f"events.{event}"
+    if effect is None:
+        return
+    if effect.pause_days:
+        from engine.state import Hold
+
+        if s.hold("pause") is None:
+            s.holds.append(Hold(kind="pause", since=ctx.now, until=ctx.now + timedelta(days=effect.pause_days),
+                                reason=source))
+            ctx.record("hold", f"{source}: pause {effect.pause_days} days", detail={"hold": "pause"})
+    for i, spec in enumerate(effect.actions):
+        _step(ctx, spec, f"{event}.{s.stage_seq}.{i}.{spec.kind}", source)
+    if effect.goto and effect.goto != s.stage:
+        target = ctx.cp.machine.fire(s.stage, goto_trigger(s.stage, event))
+        enter(ctx, target, f"{source}: goto {target}")
+
+
+def run_exits(ctx: Ctx) -> None:
+    """Fire the first exit rule that holds, one stage at a time unless a rule says it skips."""
+    for _ in range(len(ACTIVE_STAGES)):
+        s = ctx.state
+        if s.closed or ctx.stopped:
+            return
+        spec = ctx.policy.stages[s.stage]  # type: ignore[index]
+        facts = ctx.facts()
+        fired = False
+        for i, ex in enumerate(spec.exits):
+            if not evaluate(ex.when, facts):
+                continue
+            if not ex.skip and int(facts["days_in_stage"]) < spec.min_days:  # type: ignore[call-overload]
+                continue
+            if ex.to in ACTIVE_STAGES and int(facts["days_past_due"]) <= ctx.policy.grace_days:  # type: ignore[call-overload]
+                continue
+            name = f"{s.stage}.{ex.id or f'exit{i}'}"
+            if ex.to == "legal_referral" and _time_barred(ctx):
+                key = f"{name}.time_barred"
+                if key not in s.done:
+                    s.done.append(key)
+                    ctx.record("suppressed", f"{name}: debt is time-barred, no legal referral",
+                               detail={"guardrail": "time_barred"})
+                continue
+            if ex.approval and ex.approval not in s.approvals_granted:
+                _request_approval(ctx, ex.approval, name)
+                continue
+            if ex.approval:
+                s.approvals_granted.remove(ex.approval)
+            target = ctx.cp.machine.fire(s.stage, exit_trigger(s.stage, i))
+            why = f"{name}: {ctx.explain(ex.when, facts)}" + (f" ({ex.reason})" if ex.reason else "")
+            enter(ctx, target, why)
+            fired = True
+            break
+        if not fired:
+            return

@@ -1,0 +1,176 @@
+"""The case: what it is (debtor, debt, policy pin) and where it stands, in one serializable object.
+
+`CaseState` is the only thing a workflow carries across continue-as-new, and the only thing the
+simulator keeps per case.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "CaseFile",
+    "CaseState",
+    "ContactLog",
+    "Debtor",
+    "Hold",
+    "Instalment",
+    "Pending",
+    "PolicyRef",
+    "PromiseState",
+    "PlanState",
+]
+
+HoldKind = Literal["dispute", "hardship", "pause", "cease", "promise", "plan"]
+
+
+class Debtor(BaseModel):
+    """The borrower. Personal data: encrypted in histories, redacted in logs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    name: str
+    phone: str = ""
+    email: str = ""
+    address: str = ""
+    timezone: str
+    locale: str
+    third_party_phone: str = ""  # a contact person the debtor named, if any
+
+
+class PolicyRef(BaseModel):
+    """The policy version a case is pinned to."""
+
+    name: str
+    version: int
+    hash: str
+
+
+class CaseFile(BaseModel):
+    """A case as it arrives (one JSON object, one JSON line or one CSV row)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    case_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
+    debtor: Debtor
+    product: str
+    amount_due: Decimal = Field(gt=0)
+    currency: str
+    due_date: date
+    policy: str
+    risk_score: int | None = Field(default=None, ge=0, le=1000)
+    consent: dict[str, bool] = {}
+    attitude: Literal["cooperative", "neutral", "evasive", "hostile"] = "neutral"
+
+
+class Hold(BaseModel):
+    """Something that stops or pauses collection, orthogonal to the stage."""
+
+    kind: HoldKind
+    since: datetime
+    until: datetime | None = None  # None: until an event releases it
+    reason: str = ""
+
+
+class PromiseState(BaseModel):
+    """An open promise to pay `amount` by `due`."""
+
+    amount: Decimal
+    due: date
+    made_at: datetime
+    paid: Decimal = Decimal(0)
+
+
+class Instalment(BaseModel):
+    """One payment of a repayment plan."""
+
+    amount: Decimal
+    due: date
+
+
+class PlanState(BaseModel):
+    """An open repayment plan; `checked` counts instalments already judged."""
+
+    instalments: list[Instalment]
+    started_at: datetime
+    paid: Decimal = Decimal(0)
+    checked: int = 0
+
+
+class ContactLog(BaseModel):
+    """A contact attempt, kept for the rolling-window caps (pruned past the longest window)."""
+
+    at: datetime
+    channel: str
+    action_id: str
+    outcome: str | None = None  # delivered, connected, unanswered
+
+
+class Pending(BaseModel):
+    """A contact or step that is due but deferred by a guardrail until `not_before`."""
+
+    key: str
+    not_before: datetime
+    guardrail: str
+
+
+class CaseState(BaseModel):
+    """Everything the core knows about one case."""
+
+    case: CaseFile
+    policy: PolicyRef
+    opened_at: datetime
+    balance: Decimal
+    paid_total: Decimal = Decimal(0)
+    fees_total: Decimal = Decimal(0)
+
+    stage: str
+    stage_entered_at: datetime
+    stage_entered_day: int = 0  # collection-clock day at stage entry
+    stage_seq: int = 0  # how many stages the case has entered; part of every action id
+    closed: bool = False
+    close_reason: str | None = None
+    segment: str | None = None
+    variant: str | None = None
+    attitude: str = "neutral"
+
+    paused_days: int = 0  # whole days the collection clock stood still (holds, promises)
+    holds: list[Hold] = []
+    promise: PromiseState | None = None
+    plan: PlanState | None = None
+
+    done: list[str] = []  # plan occurrences / steps settled in this stage (sent, skipped)
+    pending: list[Pending] = []  # deferred by a guardrail
+    contacts: list[ContactLog] = []
+    approvals_pending: list[str] = []
+    approvals_granted: list[str] = []
+    fees_applied: list[str] = []
+
+    broken_promises: int = 0
+    kept_promises: int = 0
+    missed_instalments: int = 0
+    failed_contacts: int = 0
+    contacts_in_stage: int = 0
+    contacts_total: int = 0
+    deferred_total: int = 0
+    last_conversation_at: datetime | None = None
+    bureau_notice_at: datetime | None = None
+    bureau_reported: bool = False
+    agency_placed: bool = False
+
+    def hold(self, kind: str) -> Hold | None:
+        """The active hold of this kind, if any."""
+        for h in self.holds:
+            if h.kind == kind:
+                return h
+        return None
+
+    @property
+    def on_hold(self) -> bool:
+        """Whether any hold is active (cease included)."""
+        return bool(self.holds)
