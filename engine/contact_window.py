@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-__all__ = ["is_holiday", "next_allowed", "zone"]
+import holidays
+
+__all__ = ["HOLIDAY_YEARS", "holiday_dates", "is_holiday", "next_allowed", "zone"]
+
+#: Years for which holiday calendars are computed when a policy is compiled. The `holidays`
+#: library reads translation files through gettext/locale, which a workflow sandbox forbids, so
+#: the dates are computed once, up front, and the core only looks them up.
+HOLIDAY_YEARS = range(2000, 2061)
 
 
 @lru_cache(maxsize=512)
@@ -15,30 +23,32 @@ def zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
-@lru_cache(maxsize=4096)
-def _holidays(calendar: str, year: int) -> frozenset[date]:
-    import holidays
-
-    return frozenset(holidays.country_holidays(calendar, years=year).keys())
+@lru_cache(maxsize=64)
+def holiday_dates(calendars: tuple[str, ...]) -> frozenset[date]:
+    """Every public holiday of the calendars (country codes) over `HOLIDAY_YEARS`."""
+    out: set[date] = set()
+    for c in calendars:
+        out.update(holidays.country_holidays(c, years=HOLIDAY_YEARS).keys())
+    return frozenset(out)
 
 
 def is_holiday(day: date, calendars: tuple[str, ...]) -> bool:
     """Whether `day` is a public holiday in any of the calendars."""
-    return any(day in _holidays(c, day.year) for c in calendars)
+    return day in holiday_dates(tuple(calendars))
 
 
 def next_allowed(
-    at: datetime, tz: ZoneInfo, start: time, end: time, calendars: tuple[str, ...] = ()
+    at: datetime, tz: ZoneInfo, start: time, end: time, days_off: Collection[date] = frozenset()
 ) -> datetime:
     """The earliest moment at or after `at` inside the window `[start, end)` local time, on a day
-    that is no holiday. Returns `at` itself when it is already allowed (times keep their zone)."""
+    that is not in `days_off` (holidays). Returns `at` itself when it is already allowed."""
     local = at.astimezone(tz)
-    for _ in range(60):  # holidays never run 60 days in a row; bounded for safety
+    for i in range(60):  # holidays never run 60 days in a row; bounded for safety
         day = local.date()
-        if not is_holiday(day, calendars):
-            t = local.timetz().replace(tzinfo=None)
+        if day not in days_off:
+            t = local.time()
             if start <= t < end:
-                return at if local == at.astimezone(tz) else local
+                return at if i == 0 else local
             if t < start:
                 return datetime.combine(day, start, tzinfo=tz)
         local = datetime.combine(day + timedelta(days=1), start, tzinfo=tz)

@@ -46,9 +46,10 @@ def _earliest_allowed(ctx: Ctx, channel: str) -> tuple[datetime, str] | None:
     s, r = ctx.state, ctx.rules
     t, why = ctx.now, ""
     for _ in range(16):
-        w = next_allowed(t, ctx.tz, r.window_start, r.window_end, r.holidays)
+        w = next_allowed(t, ctx.tz, r.window_start, r.window_end, r.days_off)
         if w != t:
-            t, why = w, why or ("holiday_or_window" if r.holidays else "contact_window")
+            holiday = t.astimezone(ctx.tz).date() in r.days_off
+            t, why = w, why or ("holiday" if holiday else "contact_window")
         blocked = contact_blocked_until(r, s.contacts, channel, t, ctx.tz, s.last_conversation_at)
         if blocked is None:
             break

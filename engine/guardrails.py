@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from engine.contact_window import holiday_dates
 from engine.jurisdictions import Floor, strictest
 from engine.policy import Policy
 from engine.state import ContactLog
@@ -28,6 +29,7 @@ class Rules:
     window_start: time
     window_end: time
     holidays: tuple[str, ...]
+    days_off: frozenset[date]  # the holidays' dates, computed at compile time
     caps: dict[str, tuple[int, int]]  # channel -> (max, per_days)
     overall: tuple[int, int] | None
     call_cooldown_days: int | None
@@ -67,7 +69,8 @@ def effective_rules(policy: Policy) -> Rules:
     return Rules(
         window_start=max(floor.window_start, g.window_start or floor.window_start),
         window_end=min(floor.window_end, g.window_end or floor.window_end),
-        holidays=tuple(sorted(set(floor.holidays) | set(g.holidays))),
+        holidays=(cals := tuple(sorted(set(floor.holidays) | set(g.holidays)))),
+        days_off=holiday_dates(cals),
         caps=caps,
         overall=(g.overall.max, g.overall.per_days) if g.overall else None,
         call_cooldown_days=(

@@ -20,9 +20,9 @@ __all__ = [
     "Hold",
     "Instalment",
     "Pending",
+    "PlanState",
     "PolicyRef",
     "PromiseState",
-    "PlanState",
 ]
 
 HoldKind = Literal["dispute", "hardship", "pause", "cease", "promise", "plan"]

@@ -1,0 +1,47 @@
+"""Finding and loading policy files: by name from `policies/`, or by path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.compiled import CompiledPolicy, compile_policy
+from engine.policy import Policy
+
+__all__ = ["POLICY_DIR", "load_compiled", "load_policy", "resolve_policy"]
+
+#: The policies that ship with Overdue.
+POLICY_DIR = Path(__file__).resolve().parent.parent / "policies"
+
+
+def resolve_policy(name_or_path: str, base: Path | None = None) -> Path:
+    """A policy's file: a path as given, or `<name>.yaml` in `policies/`.
+
+    Raises:
+        FileNotFoundError: neither exists.
+    """
+    p = Path(name_or_path)
+    if base is not None and not p.is_absolute() and (base / p).is_file():
+        return base / p
+    if p.is_file():
+        return p
+    for candidate in (POLICY_DIR / name_or_path, POLICY_DIR / f"{name_or_path}.yaml"):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"no policy {name_or_path!r} (neither a file nor a name in {POLICY_DIR})")
+
+
+def load_policy(path: str | Path) -> Policy:
+    """Load and check a policy file.
+
+    Raises:
+        PolicyErrors: every problem, each as `file:line:col: message`.
+    """
+    from engine.checks import check_policy
+    from engine.loader import load_model_file
+
+    return load_model_file(path, Policy, check_policy)
+
+
+def load_compiled(name_or_path: str) -> CompiledPolicy:
+    """Resolve, load, check and compile a policy."""
+    return compile_policy(load_policy(resolve_policy(name_or_path)))

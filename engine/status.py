@@ -1,0 +1,78 @@
+"""Where a case stands, in the shape `overdue case status --json` prints (CLI.md)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from engine.compiled import CompiledPolicy
+from engine.contacts import occurrences
+from engine.context import Ctx
+from engine.money import format_amount
+from engine.state import CaseState, PolicyRef
+
+__all__ = ["CaseStatus", "NextAction", "case_status"]
+
+
+class NextAction(BaseModel):
+    """The next thing planned for the case."""
+
+    kind: str  # contact, deadline, stage_check, approval
+    channel: str | None = None
+    at: datetime | None = None
+    detail: str = ""
+
+
+class CaseStatus(BaseModel):
+    """A case's standing."""
+
+    case_id: str
+    stage: str
+    closed: bool
+    close_reason: str | None
+    days_past_due: int
+    clock_day: int
+    balance: str
+    amount_due: str
+    paid: str
+    currency: str
+    segment: str | None
+    variant: str | None
+    attitude: str
+    holds: list[str]
+    approvals_pending: list[str]
+    next_action: NextAction | None
+    policy: PolicyRef
+    contacts: int
+    broken_promises: int
+
+
+def case_status(cp: CompiledPolicy, state: CaseState, now: datetime, next_wake_up: datetime | None) -> CaseStatus:
+    """The status of a case at `now`; times are shown in the debtor's local offset."""
+    ctx = Ctx(cp, state, now)
+    nxt: NextAction | None = None
+    if state.closed:
+        pass
+    elif state.approvals_pending:
+        nxt = NextAction(kind="approval", detail=", ".join(state.approvals_pending))
+    elif not ctx.stopped:
+        pending = {p.key: p.not_before for p in state.pending}
+        for due, key, item in occurrences(ctx):
+            at = max(due, pending.get(key, due), now)
+            if next_wake_up is None or at <= next_wake_up or at == max(due, now):
+                nxt = NextAction(kind="contact", channel=item.channel, at=at.astimezone(ctx.tz), detail=key)
+                break
+    if nxt is None and next_wake_up is not None and not state.closed:
+        kind = "deadline" if ctx.stopped or state.promise or state.plan else "stage_check"
+        nxt = NextAction(kind=kind, at=next_wake_up.astimezone(ctx.tz))
+    cur = state.case.currency
+    return CaseStatus(
+        case_id=state.case.case_id, stage=state.stage, closed=state.closed, close_reason=state.close_reason,
+        days_past_due=ctx.calendar_dpd(), clock_day=ctx.clock_day(),
+        balance=format_amount(state.balance, cur), amount_due=format_amount(state.case.amount_due, cur),
+        paid=format_amount(state.paid_total, cur), currency=cur, segment=state.segment,
+        variant=state.variant, attitude=state.attitude, holds=[h.kind for h in state.holds],
+        approvals_pending=list(state.approvals_pending), next_action=nxt, policy=state.policy,
+        contacts=state.contacts_total, broken_promises=state.broken_promises,
+    )

@@ -1,0 +1,61 @@
+"""The `overdue` command: parses arguments and calls the packages that do the work.
+
+Each command group lives in its own module with a `register(subparsers)` function; this module
+only assembles them and turns user errors into one line on stderr and exit code 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from engine.errors import OverdueError, PolicyErrors
+
+__all__ = ["main"]
+
+#: Command modules, each with `register(subparsers)`; a missing one is simply not offered.
+_GROUPS = ("overdue.cli_policy", "overdue.cli_run", "overdue.cli_case", "overdue.cli_simulate",
+           "overdue.cli_bench")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="overdue", description="Overdue: collection cases as durable workflows under YAML policies.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in _GROUPS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name != name:
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; exit 0 on success, 1 on a user error, 2 on a usage error."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code = args.func(args)
+    except PolicyErrors as e:
+        for err in e.errors:
+            print(str(err), file=sys.stderr)
+        return 1
+    except OverdueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except FileNotFoundError as e:
+        print(f"error: {e.strerror or e}: {e.filename}" if e.filename else f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return int(code or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""Activities: where the decisions of a case meet the world. One per action kind.
+
+Every action carries a deterministic `action_id`; the channel adapters and the outbox dedup on
+it, so Temporal's at-least-once retries never contact a debtor twice. Non-contact steps (agency,
+bureau, counsel, approvals) are recorded in the outbox ledger too: it is the embedded default's
+integration point, where a deployment plugs its agency, bureau and case-management APIs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+from temporalio import activity
+
+from engine.actions import Action
+from workers.channels import ChannelRouter, DeliveryFailed
+from workers.outbox import Outbox
+from workflows.types import ActionResult
+
+__all__ = ["CaseActivities"]
+
+log = structlog.get_logger("overdue.activities")
+
+
+class CaseActivities:
+    """The activities of the case workflow, bound to one channel router and outbox."""
+
+    def __init__(self, router: ChannelRouter, outbox: Outbox) -> None:
+        self.router = router
+        self.outbox = outbox
+
+    def all(self) -> list[object]:
+        """Every activity, for the worker."""
+        return [self.send_contact, self.place_with_agency, self.recall_from_agency,
+                self.report_to_bureau, self.update_bureau, self.refer_to_counsel, self.request_approval]
+
+    @activity.defn(name="send_contact")
+    async def send_contact(self, action: Action) -> ActionResult:
+        """Send a contact through its channel (sms, push, email, call task, letter, field visit)."""
+        bound = log.bind(case_id=action.case_id, action_id=action.action_id, channel=action.channel,
+                         attempt=activity.info().attempt)
+        try:
+            result = await self.router.send(action)
+        except DeliveryFailed as e:
+            bound.warning("contact.failed", error=str(e), retryable=e.retryable)
+            if not e.retryable:
+                from temporalio.exceptions import ApplicationError
+
+                raise ApplicationError(str(e), type="DeliveryFailed", non_retryable=True) from e
+            raise
+        bound.info("contact.sent", status=result.status, via=result.via)
+        status = "duplicate" if result.status == "duplicate" else "delivered"
+        return ActionResult(action_id=action.action_id, status=status, provider_id=result.provider_id or "")
+
+    async def _record(self, action: Action, event: str) -> ActionResult:
+        new = await asyncio.to_thread(self.outbox.record, action)
+        log.info(event, case_id=action.case_id, action_id=action.action_id, new=new,
+                 attempt=activity.info().attempt)
+        return ActionResult(action_id=action.action_id, status="queued" if new else "duplicate")
+
+    @activity.defn(name="place_with_agency")
+    async def place_with_agency(self, action: Action) -> ActionResult:
+        """Place the case with a third-party collection agency."""
+        return await self._record(action, "agency.placed")
+
+    @activity.defn(name="recall_from_agency")
+    async def recall_from_agency(self, action: Action) -> ActionResult:
+        """Recall the case from the agency."""
+        return await self._record(action, "agency.recalled")
+
+    @activity.defn(name="report_to_bureau")
+    async def report_to_bureau(self, action: Action) -> ActionResult:
+        """Report the delinquency to the credit bureau (the debtor was told first)."""
+        return await self._record(action, "bureau.reported")
+
+    @activity.defn(name="update_bureau")
+    async def update_bureau(self, action: Action) -> ActionResult:
+        """Tell the bureau the debt was paid, settled or written off."""
+        return await self._record(action, "bureau.updated")
+
+    @activity.defn(name="refer_to_counsel")
+    async def refer_to_counsel(self, action: Action) -> ActionResult:
+        """Hand the case to counsel."""
+        return await self._record(action, "legal.referred")
+
+    @activity.defn(name="request_approval")
+    async def request_approval(self, action: Action) -> ActionResult:
+        """Ask a human to approve a step (legal referral, field visit, agency placement)."""
+        return await self._record(action, "approval.requested")

@@ -1,0 +1,88 @@
+"""The worker process: runs case workflows and their activities against the configured Temporal.
+
+Tuning (documented in the README): the sticky workflow cache is bounded (`max_cached_workflows`)
+so memory stays flat however many cases sleep; evicted cases are rebuilt by replay when they
+wake. Workflow task slots are few because a decision takes microseconds; activity slots are more
+because contacts wait on networks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from pathlib import Path
+
+import structlog
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from workers.activities import CaseActivities
+from workers.channels import ChannelRouter, router_from_env
+from workers.outbox import Outbox
+from workers.policy_store import PolicyStore
+from workflows.case_workflow import CaseWorkflow
+
+__all__ = ["TASK_QUEUE", "build_worker", "run_worker", "sandbox_runner"]
+
+from workflows.client import TASK_QUEUE
+
+log = structlog.get_logger("overdue.worker")
+
+
+def sandbox_runner() -> SandboxedWorkflowRunner:
+    """The workflow sandbox, with the pure core passed through.
+
+    The core is deterministic and side-effect free, so re-importing it for every workflow run
+    would only cost time; `holidays` and `transitions` are data-only libraries it uses.
+    """
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(
+            "engine", "holidays", "transitions", "pydantic", "pydantic_core", "annotated_types",
+        )
+    )
+
+
+def build_worker(
+    client: Client,
+    outbox: Outbox,
+    router: ChannelRouter | None = None,
+    *,
+    task_queue: str = TASK_QUEUE,
+    max_cached_workflows: int = 2000,
+    max_concurrent_workflow_tasks: int = 50,
+    max_concurrent_activities: int = 100,
+) -> Worker:
+    """A worker for case workflows and their activities."""
+    acts = CaseActivities(router or router_from_env(outbox), outbox)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[CaseWorkflow],
+        activities=acts.all(),  # type: ignore[arg-type]
+        workflow_runner=sandbox_runner(),
+        max_cached_workflows=max_cached_workflows,
+        max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
+        max_concurrent_activities=max_concurrent_activities,
+    )
+
+
+async def run_worker(client: Client, data_dir: Path, *, task_queue: str = TASK_QUEUE,
+                     stop: asyncio.Event | None = None) -> None:
+    """Run a worker until SIGTERM/SIGINT (or `stop` is set), then shut down gracefully:
+    in-flight activities finish or are retried elsewhere, nothing is lost."""
+    PolicyStore(data_dir / "policy-store").install()
+    outbox = Outbox(data_dir / "outbox.db")
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    worker = build_worker(client, outbox, task_queue=task_queue)
+    log.info("worker.started", task_queue=task_queue, namespace=client.namespace)
+    async with worker:
+        await stop.wait()
+        log.info("worker.stopping")
+    outbox.close()
+    log.info("worker.stopped")

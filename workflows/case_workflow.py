@@ -1,0 +1,307 @@
+"""The case workflow: a thin, durable shell around the core's `decide()`.
+
+The workflow owns *when* and *durability*: it sleeps exactly until the core's next wake-up or
+until an update/signal arrives, asks the core what to do, and carries the actions out as
+activities. The core owns *what*. Nothing here may do I/O, read the clock (only
+`workflow.now()`), use randomness or threads.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from engine import events as ev
+    from engine import registry
+    from engine.actions import Action, Record
+    from engine.compiled import CompiledPolicy
+    from engine.decide import Decision, decide, open_case, validate
+    from engine.errors import EventRejected
+    from engine.money import format_amount
+    from engine.state import CaseState
+    from engine.status import CaseStatus, case_status
+    from workflows import search_attributes as sa
+    from workflows.types import (
+        HISTORY_LIMIT,
+        ActionResult,
+        ApproveInput,
+        CaseInput,
+        CaseResult,
+        CloseInput,
+        DisputeInput,
+        EventResult,
+        HardshipInput,
+        OutcomeInput,
+        PaymentInput,
+        PlanInput,
+        PromiseInput,
+        ResolveDisputeInput,
+    )
+
+__all__ = ["ACTIVITY_FOR", "CaseWorkflow"]
+
+#: The activity that carries out each action kind (names registered by the worker).
+ACTIVITY_FOR: dict[str, str] = {
+    "contact": "send_contact",
+    "agency_placement": "place_with_agency",
+    "agency_recall": "recall_from_agency",
+    "bureau_report": "report_to_bureau",
+    "bureau_update": "update_bureau",
+    "legal_referral": "refer_to_counsel",
+    "approval_request": "request_approval",
+}
+
+_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+                     maximum_interval=timedelta(minutes=10))
+
+
+@workflow.defn(name="Case")
+class CaseWorkflow:
+    """One overdue case, from opening to its terminal stage."""
+
+    def __init__(self) -> None:
+        self._state: CaseState | None = None
+        self._cp: CompiledPolicy | None = None
+        self._history: list[Record] = []
+        self._dropped = 0
+        self._wake: datetime | None = None
+        self._queue: list[Action] = []
+        self._changed = False
+        self._indexed: dict[str, object] = {}
+
+    # -- the loop -------------------------------------------------------------------------
+    @workflow.run
+    async def run(self, inp: CaseInput) -> CaseResult:
+        """Open (or resume) the case and drive it until it closes."""
+        self._cp = registry.get(inp.policy.hash)
+        if inp.state is None:
+            if inp.case is None:
+                raise ApplicationError("CaseInput needs a case or a state", non_retryable=True)
+            try:
+                self._apply(open_case(self._cp, inp.case, workflow.now()))
+            except EventRejected as e:
+                raise ApplicationError(str(e), type="CaseRejected", non_retryable=True) from e
+        else:
+            self._state = inp.state
+            self._history = list(inp.history)
+            self._dropped = inp.history_dropped
+            self._wake = inp.next_wake_up
+            self._queue = list(inp.pending_actions)
+        self._index()
+        while True:
+            await self._carry_out()
+            state = self._state
+            assert state is not None
+            if state.closed:
+                break
+            if self._should_continue_as_new(inp):
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                if not self._queue:
+                    self._continue_as_new(inp)
+            timeout = None
+            if self._wake is not None:
+                timeout = max(self._wake - workflow.now(), timedelta(0))
+            self._changed = False
+            try:
+                await workflow.wait_condition(lambda: self._changed or bool(self._queue), timeout=timeout)
+            except TimeoutError:
+                self._apply(decide(self._cp, state, None, workflow.now()))
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._carry_out()
+        state = self._state
+        cur = state.case.currency
+        return CaseResult(case_id=state.case.case_id, stage=state.stage, close_reason=state.close_reason,
+                          balance=format_amount(state.balance, cur), paid=format_amount(state.paid_total, cur),
+                          runs=inp.runs)
+
+    def _apply(self, d: Decision) -> None:
+        self._state = d.state
+        self._wake = d.next_wake_up
+        self._queue.extend(d.actions)
+        self._history.extend(d.records)
+        self._changed = True
+        for r in d.records:
+            if r.kind in ("stage", "close", "deferred", "hold", "release"):
+                workflow.logger.info("case %s: %s %s", d.state.case.case_id, r.kind, r.reason)
+        if self._state is not None and self._indexed:
+            self._index()
+
+    async def _carry_out(self) -> None:
+        """Run queued actions in order, one activity each; ids make retries harmless."""
+        while self._queue:
+            action = self._queue[0]
+            await workflow.execute_activity(
+                ACTIVITY_FOR[action.kind], action, result_type=ActionResult,
+                start_to_close_timeout=timedelta(seconds=30), retry_policy=_RETRY,
+                summary=f"{action.kind} {action.channel or ''} {action.reason}".strip(),
+            )
+            self._queue.pop(0)
+
+    def _should_continue_as_new(self, inp: CaseInput) -> bool:
+        info = workflow.info()
+        if inp.max_history_events is not None:
+            return info.get_current_history_length() >= inp.max_history_events
+        return info.is_continue_as_new_suggested()
+
+    def _continue_as_new(self, inp: CaseInput) -> None:
+        assert self._state is not None
+        dropped = max(0, len(self._history) - HISTORY_LIMIT)
+        workflow.continue_as_new(CaseInput(
+            policy=inp.policy, state=self._state, history=self._history[dropped:],
+            history_dropped=self._dropped + dropped, next_wake_up=self._wake,
+            pending_actions=self._queue, max_history_events=inp.max_history_events, runs=inp.runs + 1,
+        ))
+
+    def _index(self) -> None:
+        """Upsert the search attributes that changed (each upsert is a history event)."""
+        s = self._state
+        assert s is not None
+        values: dict[str, object] = {
+            sa.STAGE.name: s.stage,
+            sa.SEGMENT.name: s.segment or "",
+            sa.AMOUNT_DUE.name: float(s.balance),  # search only; money stays Decimal everywhere else
+            sa.POLICY_NAME.name: s.policy.name,
+            sa.POLICY_VERSION.name: s.policy.version,
+            sa.ON_HOLD.name: s.on_hold,
+            sa.OVERDUE_SINCE.name: datetime.combine(s.case.due_date, datetime.min.time(), tzinfo=UTC),
+        }
+        changed = [k for k in sa.ALL_KEYS if self._indexed.get(k.name) != values[k.name]]
+        if changed:
+            workflow.upsert_search_attributes(
+                [k.value_set(values[k.name]) for k in changed])  # type: ignore[arg-type]
+            self._indexed.update({k.name: values[k.name] for k in changed})
+
+    # -- events: updates validate first, then apply ---------------------------------------
+    def _check(self, e: ev.Event) -> None:
+        assert self._state is not None and self._cp is not None
+        try:
+            validate(self._cp, self._state, e, workflow.now())
+        except EventRejected as err:
+            raise ApplicationError(str(err), type="EventRejected", non_retryable=True) from None
+
+    def _event(self, e: ev.Event) -> EventResult:
+        assert self._state is not None and self._cp is not None
+        try:
+            d = decide(self._cp, self._state, e, workflow.now())
+        except EventRejected as err:  # state moved on between validation and handling
+            raise ApplicationError(str(err), type="EventRejected", non_retryable=True) from None
+        self._apply(d)
+        s = d.state
+        return EventResult(case_id=s.case.case_id, stage=s.stage, closed=s.closed,
+                           balance=format_amount(s.balance, s.case.currency),
+                           holds=[h.kind for h in s.holds], reasons=d.reasons)
+
+    @workflow.update
+    async def pay(self, inp: PaymentInput) -> EventResult:
+        """Record a payment."""
+        return self._event(ev.Payment(amount=inp.amount, currency=inp.currency, ref=inp.ref))
+
+    @pay.validator
+    def _pay_ok(self, inp: PaymentInput) -> None:
+        self._check(ev.Payment(amount=inp.amount, currency=inp.currency, ref=inp.ref))
+
+    @workflow.update
+    async def promise(self, inp: PromiseInput) -> EventResult:
+        """Record a promise to pay."""
+        return self._event(ev.Promise(amount=inp.amount, due_date=inp.due_date))
+
+    @promise.validator
+    def _promise_ok(self, inp: PromiseInput) -> None:
+        self._check(ev.Promise(amount=inp.amount, due_date=inp.due_date))
+
+    @workflow.update
+    async def plan(self, inp: PlanInput) -> EventResult:
+        """Agree a repayment plan."""
+        return self._event(ev.Plan(instalments=inp.instalments))
+
+    @plan.validator
+    def _plan_ok(self, inp: PlanInput) -> None:
+        self._check(ev.Plan(instalments=inp.instalments))
+
+    @workflow.update
+    async def dispute(self, inp: DisputeInput) -> EventResult:
+        """Hold collection for a dispute."""
+        return self._event(ev.Dispute(reason=inp.reason))
+
+    @dispute.validator
+    def _dispute_ok(self, inp: DisputeInput) -> None:
+        self._check(ev.Dispute(reason=inp.reason))
+
+    @workflow.update
+    async def resolve_dispute(self, inp: ResolveDisputeInput) -> EventResult:
+        """Resolve a dispute: upheld closes, rejected resumes."""
+        return self._event(ev.DisputeResolved(outcome=inp.outcome))
+
+    @resolve_dispute.validator
+    def _resolve_ok(self, inp: ResolveDisputeInput) -> None:
+        self._check(ev.DisputeResolved(outcome=inp.outcome))
+
+    @workflow.update
+    async def hardship(self, inp: HardshipInput) -> EventResult:
+        """Pause collection for hardship."""
+        return self._event(ev.Hardship(days=inp.days))
+
+    @hardship.validator
+    def _hardship_ok(self, inp: HardshipInput) -> None:
+        self._check(ev.Hardship(days=inp.days))
+
+    @workflow.update
+    async def cease(self) -> EventResult:
+        """Stop all but legally required communications."""
+        return self._event(ev.Cease())
+
+    @cease.validator
+    def _cease_ok(self) -> None:
+        self._check(ev.Cease())
+
+    @workflow.update
+    async def close(self, inp: CloseInput) -> EventResult:
+        """End the case for a reason outside the policy."""
+        return self._event(ev.Close(reason=inp.reason))
+
+    @close.validator
+    def _close_ok(self, inp: CloseInput) -> None:
+        self._check(ev.Close(reason=inp.reason))
+
+    @workflow.update
+    async def approve(self, inp: ApproveInput) -> EventResult:
+        """A human approves a step the policy waits for."""
+        return self._event(ev.Approve(action=inp.action, by=inp.by))
+
+    @approve.validator
+    def _approve_ok(self, inp: ApproveInput) -> None:
+        self._check(ev.Approve(action=inp.action, by=inp.by))
+
+    # -- signals: replies that need no answer ----------------------------------------------
+    @workflow.signal
+    def reply(self, inp: OutcomeInput) -> None:
+        """A contact outcome (call connected/unanswered) and/or the debtor's attitude."""
+        assert self._state is not None and self._cp is not None
+        events: list[ev.Event] = []
+        if inp.outcome is not None:
+            events.append(ev.ContactOutcome(action_id=inp.action_id, outcome=inp.outcome))
+        if inp.attitude is not None:
+            events.append(ev.AttitudeChange(attitude=inp.attitude))
+        for e in events:
+            try:
+                self._apply(decide(self._cp, self._state, e, workflow.now()))
+            except EventRejected as err:
+                workflow.logger.warning("ignored reply for case %s: %s", self._state.case.case_id, err)
+
+    # -- queries ---------------------------------------------------------------------------
+    @workflow.query
+    def status(self) -> CaseStatus:
+        """Where the case stands."""
+        assert self._state is not None and self._cp is not None
+        return case_status(self._cp, self._state, workflow.now(), self._wake)
+
+    @workflow.query
+    def history(self) -> list[Record]:
+        """Every decision with its reason (the oldest may have been dropped on long cases)."""
+        return self._history
+
+

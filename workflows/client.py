@@ -1,0 +1,242 @@
+"""The typed client API of cases: open, import, update, signal, query and list.
+
+The CLI and the tests both go through here, so a case is driven the same way everywhere.
+Temporal errors become the project's user errors (`OverdueError`, `EventRejected`) with the
+message the workflow's validator gave.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any, Literal
+
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from engine.actions import Record
+from engine.compiled import CompiledPolicy
+from engine.errors import EventRejected, OverdueError
+from engine.state import CaseFile
+from engine.status import CaseStatus
+from workflows import search_attributes as sa
+from workflows.case_workflow import CaseWorkflow
+from workflows.types import (
+    ApproveInput,
+    CaseInput,
+    CloseInput,
+    DisputeInput,
+    EventResult,
+    HardshipInput,
+    OutcomeInput,
+    PaymentInput,
+    PlanInput,
+    PromiseInput,
+    ResolveDisputeInput,
+)
+
+__all__ = ["TASK_QUEUE", "CaseAlreadyOpen", "CaseNotFound", "CaseSummary", "Cases", "workflow_id"]
+
+TASK_QUEUE = "overdue-cases"
+
+
+def workflow_id(case_id: str) -> str:
+    """The workflow id of a case."""
+    return f"case-{case_id}"
+
+
+class CaseAlreadyOpen(OverdueError):
+    """A case with this id is already open (or was, and ids are never reused)."""
+
+
+class CaseNotFound(OverdueError):
+    """No case with this id."""
+
+
+@dataclass(frozen=True)
+class CaseSummary:
+    """One line of `case list`."""
+
+    case_id: str
+    stage: str
+    segment: str
+    amount_due: float
+    policy: str
+    on_hold: bool
+    running: bool
+
+
+class Cases:
+    """Cases on one Temporal namespace."""
+
+    def __init__(self, client: Client, task_queue: str = TASK_QUEUE) -> None:
+        self.client = client
+        self.task_queue = task_queue
+
+    def handle(self, case_id: str) -> WorkflowHandle[CaseWorkflow, Any]:
+        """The workflow handle of a case."""
+        return self.client.get_workflow_handle_for(CaseWorkflow.run, workflow_id(case_id))
+
+    async def open(self, case: CaseFile, cp: CompiledPolicy, *,
+                   max_history_events: int | None = None) -> WorkflowHandle[CaseWorkflow, Any]:
+        """Open a case as a new workflow pinned to `cp` (which must be in the policy store).
+
+        Raises:
+            CaseAlreadyOpen: a workflow for this case exists; nothing was started.
+        """
+        try:
+            return await self.client.start_workflow(
+                CaseWorkflow.run,
+                CaseInput(policy=cp.ref, case=case, max_history_events=max_history_events),
+                id=workflow_id(case.case_id),
+                task_queue=self.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                static_summary=f"{case.case_id} {case.amount_due} {case.currency} due {case.due_date}",
+            )
+        except WorkflowAlreadyStartedError:
+            raise CaseAlreadyOpen(f"case {case.case_id} is already open") from None
+
+    async def open_many(
+        self, items: Iterable[tuple[CaseFile, CompiledPolicy]], *, concurrency: int = 64,
+        on_done: Callable[[CaseFile, str], Awaitable[None] | None] | None = None,
+    ) -> dict[str, int]:
+        """Open many cases concurrently; returns counts of `opened` and `already_open`.
+
+        `on_done(case, outcome)` is called for each (outcome `opened` or `already_open`).
+        """
+        counts = {"opened": 0, "already_open": 0}
+        sem = asyncio.Semaphore(concurrency)
+
+        async def one(case: CaseFile, cp: CompiledPolicy) -> None:
+            async with sem:
+                try:
+                    await self.open(case, cp)
+                    outcome = "opened"
+                except CaseAlreadyOpen:
+                    outcome = "already_open"
+            counts[outcome] += 1
+            if on_done is not None:
+                r = on_done(case, outcome)
+                if r is not None:
+                    await r
+
+        await asyncio.gather(*(one(c, p) for c, p in items))
+        return counts
+
+    async def _update(self, case_id: str, name: str, arg: object | None = None) -> EventResult:
+        handle = self.handle(case_id)
+        try:
+            args = [] if arg is None else [arg]
+            result: EventResult = await handle.execute_update(name, args=args, result_type=EventResult)
+            return result
+        except WorkflowUpdateFailedError as e:
+            cause = e.cause
+            if isinstance(cause, ApplicationError):
+                raise EventRejected(cause.message) from None
+            raise EventRejected(str(cause or e)) from None
+        except RPCError as e:
+            raise _not_found(case_id, e) from None
+
+    async def pay(self, case_id: str, amount: Decimal, currency: str, ref: str = "") -> EventResult:
+        """Record a payment."""
+        return await self._update(case_id, "pay", PaymentInput(amount=amount, currency=currency, ref=ref))
+
+    async def promise(self, case_id: str, amount: Decimal, due_date: date) -> EventResult:
+        """Record a promise to pay."""
+        return await self._update(case_id, "promise", PromiseInput(amount=amount, due_date=due_date))
+
+    async def plan(self, case_id: str, instalments: list[tuple[Decimal, date]]) -> EventResult:
+        """Agree a repayment plan."""
+        return await self._update(case_id, "plan", PlanInput(instalments=instalments))
+
+    async def dispute(self, case_id: str, reason: str = "") -> EventResult:
+        """Hold the case for a dispute."""
+        return await self._update(case_id, "dispute", DisputeInput(reason=reason))
+
+    async def resolve_dispute(self, case_id: str, outcome: Literal["upheld", "rejected"]) -> EventResult:
+        """Resolve the dispute."""
+        return await self._update(case_id, "resolve_dispute", ResolveDisputeInput(outcome=outcome))
+
+    async def hardship(self, case_id: str, days: int) -> EventResult:
+        """Pause for hardship."""
+        return await self._update(case_id, "hardship", HardshipInput(days=days))
+
+    async def cease(self, case_id: str) -> EventResult:
+        """The debtor asked to stop communications."""
+        return await self._update(case_id, "cease")
+
+    async def close(self, case_id: str, reason: Literal["bankrupt", "deceased", "settled", "written_off"]) -> EventResult:
+        """End the case."""
+        return await self._update(case_id, "close", CloseInput(reason=reason))
+
+    async def approve(self, case_id: str, action: str, by: str = "") -> EventResult:
+        """Approve a step the policy waits for."""
+        return await self._update(case_id, "approve", ApproveInput(action=action, by=by))
+
+    async def reply(self, case_id: str, reply: OutcomeInput) -> None:
+        """Signal a contact outcome or attitude."""
+        try:
+            await self.handle(case_id).signal(CaseWorkflow.reply, reply)
+        except RPCError as e:
+            raise _not_found(case_id, e) from None
+
+    async def status(self, case_id: str) -> CaseStatus:
+        """Where the case stands (works on closed cases too)."""
+        try:
+            return await self.handle(case_id).query(CaseWorkflow.status)
+        except WorkflowQueryFailedError as e:
+            raise OverdueError(f"case {case_id}: {e}") from None
+        except RPCError as e:
+            raise _not_found(case_id, e) from None
+
+    async def history(self, case_id: str) -> list[Record]:
+        """Every decision with its reason."""
+        try:
+            return await self.handle(case_id).query(CaseWorkflow.history)
+        except RPCError as e:
+            raise _not_found(case_id, e) from None
+
+    async def list(self, *, stage: str | None = None, query: str | None = None,
+                   limit: int = 1000) -> AsyncIterator[CaseSummary]:
+        """Cases by stage or by any Temporal list filter."""
+        parts = ["WorkflowType = 'Case'"]
+        if stage:
+            parts.append(f"{sa.STAGE.name} = '{stage}'")
+        if query:
+            parts.append(f"({query})")
+        count = 0
+        try:
+            async for wf in self.client.list_workflows(" AND ".join(parts)):
+                attrs = wf.typed_search_attributes
+                yield CaseSummary(
+                    case_id=wf.id.removeprefix("case-"),
+                    stage=attrs.get(sa.STAGE) or "",
+                    segment=attrs.get(sa.SEGMENT) or "",
+                    amount_due=attrs.get(sa.AMOUNT_DUE) or 0.0,
+                    policy=f"{attrs.get(sa.POLICY_NAME) or ''} v{attrs.get(sa.POLICY_VERSION) or ''}",
+                    on_hold=bool(attrs.get(sa.ON_HOLD)),
+                    running=wf.status == WorkflowExecutionStatus.RUNNING,
+                )
+                count += 1
+                if count >= limit:
+                    return
+        except RPCError as e:
+            raise OverdueError(f"list query rejected: {e.message}") from None
+
+
+def _not_found(case_id: str, e: RPCError) -> Exception:
+    if e.status == RPCStatusCode.NOT_FOUND:
+        return CaseNotFound(f"no case {case_id}")
+    return OverdueError(f"case {case_id}: {e.message}")
