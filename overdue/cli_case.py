@@ -1,0 +1,248 @@
+"""`overdue case ...` and `overdue outbox`: open, import, inspect and drive cases (CLI.md)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from engine.errors import OverdueError
+from overdue.runtime import PolicyCache, client_for, data_dir, run
+
+__all__ = ["register"]
+
+
+def _amount(text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"not an amount: {text!r}") from None
+    if not value.is_finite():
+        raise argparse.ArgumentTypeError(f"not an amount: {text!r}")
+    return value
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `case` (with its subcommands) and `outbox`."""
+    case = sub.add_parser("case", help="open, import, inspect and drive cases")
+    case.add_argument("--data", help="data folder (policy store, codec key)")
+    cs = case.add_subparsers(dest="case_command", required=True, metavar="CASE_COMMAND")
+
+    def add(name: str, help: str, func: Any) -> argparse.ArgumentParser:
+        p = cs.add_parser(name, help=help)
+        p.add_argument("--data", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        p.set_defaults(func=lambda a: run(func(a)))
+        return p
+
+    p = add("open", "open one case from a JSON file (- for stdin)", _open)
+    p.add_argument("file")
+    p = add("import", "open many cases (JSON, JSON Lines or CSV)", _import)
+    p.add_argument("file")
+    p.add_argument("--reject", help="write rejected rows here (JSON Lines)")
+    for name, help in (("status", "where the case stands"), ("history", "every decision with its reason")):
+        p = add(name, help, _status if name == "status" else _history)
+        p.add_argument("case_id")
+        p.add_argument("--json", action="store_true")
+    p = add("list", "cases by stage or any Temporal list filter", _list)
+    p.add_argument("--stage", choices=["reminder", "negotiation", "escalation", "legal_referral",
+                                       "resolved", "settled", "written_off", "closed"])
+    p.add_argument("--query", help="a Temporal list filter, e.g. \"OverdueAmountDue > 5000\"")
+    p.add_argument("--limit", type=int, default=1000)
+    p.add_argument("--json", action="store_true")
+    p = add("pay", "record a payment", _event)
+    p.add_argument("case_id")
+    p.add_argument("amount", type=_amount)
+    p.add_argument("--ref", default="")
+    p = add("promise", "record a promise to pay", _event)
+    p.add_argument("case_id")
+    p.add_argument("amount", type=_amount)
+    p.add_argument("date", type=_date)
+    p = add("dispute", "hold collection for a dispute", _event)
+    p.add_argument("case_id")
+    p.add_argument("--reason", default="")
+    p = add("resolve-dispute", "resolve a dispute", _event)
+    p.add_argument("case_id")
+    p.add_argument("--outcome", required=True, choices=["upheld", "rejected"])
+    p = add("hardship", "pause collection for N days", _event)
+    p.add_argument("case_id")
+    p.add_argument("--days", type=int, required=True)
+    p = add("cease", "the debtor asked to stop communications", _event)
+    p.add_argument("case_id")
+    p = add("close", "end the case", _event)
+    p.add_argument("case_id")
+    p.add_argument("--reason", required=True, choices=["bankrupt", "deceased", "settled", "written_off"])
+    p = add("approve", "approve a step the policy waits for", _event)
+    p.add_argument("case_id")
+    p.add_argument("--action", required=True, help="legal_referral, field_visit or agency_placement")
+    p.add_argument("--by", default="")
+    o = sub.add_parser("outbox", help="contacts that left through the embedded outbox")
+    o.add_argument("--data", help="data folder (default .overdue/)")
+    o.add_argument("--case")
+    o.add_argument("--json", action="store_true")
+    o.set_defaults(func=_outbox)
+
+
+async def _cases(args: argparse.Namespace) -> Any:
+    from workflows.client import Cases
+
+    return Cases(await client_for(data_dir(getattr(args, "data", None))))
+
+
+def _read(path: str) -> tuple[str, str, Path | None]:
+    if path == "-":
+        return sys.stdin.read(), "<stdin>", None
+    p = Path(path)
+    try:
+        return p.read_text(encoding="utf-8"), path, p.parent
+    except OSError as e:
+        raise OverdueError(f"{path}: {e.strerror}") from None
+
+
+async def _open(args: argparse.Namespace) -> int:
+    from engine.intake import parse_cases
+
+    text, source, base = _read(args.file)
+    result = parse_cases(text, source, fmt="json" if args.file == "-" else None)
+    if result.rejects:
+        for r in result.rejects:
+            print(f"{source}:{r.line}: {r.message}", file=sys.stderr)
+        return 1
+    if len(result.rows) != 1:
+        raise OverdueError(f"{source}: expected one case, found {len(result.rows)} (use case import)")
+    case = result.rows[0].case
+    policies = PolicyCache(data_dir(getattr(args, "data", None)), base)
+    cases = await _cases(args)
+    await cases.open(case, policies.get(case.policy))
+    print(f"opened case {case.case_id} (workflow case-{case.case_id})")
+    return 0
+
+
+async def _import(args: argparse.Namespace) -> int:
+    from rich.progress import Progress
+
+    from engine.intake import parse_cases
+
+    text, source, base = _read(args.file)
+    result = parse_cases(text, source)
+    rejects: list[tuple[int, str]] = [(r.line, r.message) for r in result.rejects]
+    policies = PolicyCache(data_dir(getattr(args, "data", None)), base)
+    items = []
+    for row in result.rows:
+        try:
+            items.append((row.case, policies.get(row.case.policy)))
+        except (OverdueError, FileNotFoundError) as e:
+            rejects.append((row.line, f"policy {row.case.policy!r}: {e}".splitlines()[0]))
+    cases = await _cases(args)
+    with Progress(transient=True, disable=not sys.stderr.isatty()) as bar:
+        task = bar.add_task("opening cases", total=len(items))
+        counts = await cases.open_many(items, on_done=lambda _c, _o: bar.advance(task))
+    for line, message in sorted(rejects):
+        print(f"{source}:{line}: {message}", file=sys.stderr)
+    if args.reject:
+        with open(args.reject, "w", encoding="utf-8") as fh:
+            for line, message in sorted(rejects):
+                fh.write(json.dumps({"line": line, "reason": message}, ensure_ascii=False) + "\n")
+    print(f"opened {counts['opened']}, already open {counts['already_open']}, rejected {len(rejects)}")
+    return 1 if rejects and not counts["opened"] else 0
+
+
+async def _status(args: argparse.Namespace) -> int:
+    cases = await _cases(args)
+    st = await cases.status(args.case_id)
+    if args.json:
+        print(st.model_dump_json())
+        return 0
+    nxt = st.next_action
+    lines = [
+        f"case {st.case_id}  {st.stage}{' (closed: ' + str(st.close_reason) + ')' if st.closed else ''}",
+        f"  balance      {st.balance} {st.currency} (due {st.amount_due}, paid {st.paid})",
+        f"  days overdue {st.days_past_due} (collection clock day {st.clock_day})",
+        f"  segment      {st.segment or '-'}{' / ' + st.variant if st.variant else ''}, attitude {st.attitude}",
+        f"  holds        {', '.join(st.holds) or 'none'}",
+        f"  approvals    {', '.join(st.approvals_pending) or 'none pending'}",
+        f"  next         {(nxt.kind + ' ' + (nxt.channel or '') + ' at ' + nxt.at.isoformat()) if nxt and nxt.at else (nxt.kind + ' ' + nxt.detail if nxt else 'nothing scheduled')}",
+        f"  policy       {st.policy.name} v{st.policy.version} ({st.policy.hash[:12]})",
+    ]
+    print("\n".join(lines))
+    return 0
+
+
+async def _history(args: argparse.Namespace) -> int:
+    cases = await _cases(args)
+    records = await cases.history(args.case_id)
+    if args.json:
+        print(json.dumps([r.model_dump(mode="json") for r in records], ensure_ascii=False))
+        return 0
+    for r in records:
+        extra = " ".join(x for x in (r.channel or "", r.outcome or "", r.detail.get("guardrail", "")) if x)
+        print(f"{r.at.isoformat()}  {r.kind:<10} {r.stage:<15} {r.reason}" + (f"  [{extra}]" if extra else ""))
+    return 0
+
+
+async def _list(args: argparse.Namespace) -> int:
+    cases = await _cases(args)
+    rows = [c async for c in cases.list(stage=args.stage, query=args.query, limit=args.limit)]
+    if args.json:
+        print(json.dumps([{**c.__dict__} for c in rows], ensure_ascii=False))
+        return 0
+    for c in rows:
+        print(f"{c.case_id:<16} {c.stage:<15} {c.segment:<12} {c.amount_due:>12.2f}  {c.policy}"
+              + ("  on hold" if c.on_hold else ""))
+    print(f"{len(rows)} case(s)")
+    return 0
+
+
+async def _event(args: argparse.Namespace) -> int:
+    cases = await _cases(args)
+    cmd = args.case_command
+    if cmd == "pay":
+        currency = (await cases.status(args.case_id)).currency
+        r = await cases.pay(args.case_id, args.amount, currency, args.ref)
+    elif cmd == "promise":
+        r = await cases.promise(args.case_id, args.amount, args.date)
+    elif cmd == "dispute":
+        r = await cases.dispute(args.case_id, args.reason)
+    elif cmd == "resolve-dispute":
+        r = await cases.resolve_dispute(args.case_id, args.outcome)
+    elif cmd == "hardship":
+        r = await cases.hardship(args.case_id, args.days)
+    elif cmd == "cease":
+        r = await cases.cease(args.case_id)
+    elif cmd == "close":
+        r = await cases.close(args.case_id, args.reason)
+    else:
+        r = await cases.approve(args.case_id, args.action, args.by)
+    print(f"case {r.case_id}: {r.stage}, balance {r.balance}" + (f", holds {', '.join(r.holds)}" if r.holds else ""))
+    for reason in r.reasons:
+        print(f"  {reason}")
+    return 0
+
+
+def _outbox(args: argparse.Namespace) -> int:
+    from workers.outbox import Outbox
+
+    path = data_dir(args.data) / "outbox.db"
+    if not path.exists():
+        raise OverdueError(f"no outbox at {path} (start `overdue dev` first)")
+    box = Outbox(path)
+    rows = box.list(args.case)
+    box.close()
+    if args.json:
+        print(json.dumps([r.to_json() for r in rows], ensure_ascii=False))
+        return 0
+    for r in rows:
+        print(f"{r.at.isoformat() if hasattr(r.at, 'isoformat') else r.at}  {r.case_id:<12} {r.kind:<16} "
+              f"{(r.channel or '-'):<11} {r.action_id}")
+    print(f"{len(rows)} action(s)")
+    return 0

@@ -1,0 +1,69 @@
+"""`overdue policy check|schema|explain`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from engine.errors import PolicyErrors
+
+__all__ = ["register", "schema_json"]
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `policy` and its subcommands."""
+    pol = sub.add_parser("policy", help="check, describe and explain policy files")
+    ps = pol.add_subparsers(dest="policy_command", required=True, metavar="POLICY_COMMAND")
+    c = ps.add_parser("check", help="validate; every problem as FILE:LINE:COL: message")
+    c.add_argument("files", nargs="+", metavar="FILE")
+    c.set_defaults(func=_check)
+    s = ps.add_parser("schema", help="the JSON Schema of a policy file")
+    s.set_defaults(func=_schema)
+    e = ps.add_parser("explain", help="the policy in plain language")
+    e.add_argument("file", metavar="FILE")
+    e.set_defaults(func=_explain)
+
+
+def schema_json() -> str:
+    """The JSON Schema of policy files, as committed in `policies/policy.schema.json`."""
+    from engine.policy import Policy
+
+    schema = Policy.model_json_schema()
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema",
+              "$id": "https://overdue.dev/policy.schema.json", **schema}
+    return json.dumps(schema, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+
+
+def _check(args: argparse.Namespace) -> int:
+    from engine.policies import load_policy
+
+    errors = []
+    for f in args.files:
+        try:
+            load_policy(f)
+        except PolicyErrors as e:
+            errors.extend(e.errors)
+        except OSError as e:
+            print(f"{f}:1:1: cannot read: {e.strerror}", file=sys.stderr)
+            errors.append(None)
+    for err in errors:
+        if err is not None:
+            print(str(err), file=sys.stderr)
+    if not errors:
+        print(f"{len(args.files)} polic{'y' if len(args.files) == 1 else 'ies'} OK")
+    return 1 if errors else 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    sys.stdout.write(schema_json())
+    return 0
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from engine.compiled import compile_policy
+    from engine.explain import explain
+    from engine.policies import load_policy
+
+    print(explain(compile_policy(load_policy(args.file))))
+    return 0
