@@ -1,0 +1,124 @@
+"""The data converter: pydantic values round-trip, and every payload is encrypted at rest."""
+
+from __future__ import annotations
+
+import base64
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from temporalio.api.common.v1 import Payload
+from temporalio.api.failure.v1 import Failure
+from temporalio.exceptions import ApplicationError
+
+from engine.actions import Action
+from tests.workers.conftest import make_action
+from workers.converter import (
+    ENCODING,
+    KEY_ENV,
+    CodecError,
+    EncryptionCodec,
+    data_converter,
+    key_id,
+    load_or_create_key,
+    resolve_key,
+)
+
+KEY = bytes(range(32))
+NAME = "Zhang Wei"
+PHONE = "+8613812345678"
+
+
+class TestRoundTrip:
+    """An Action carrying a name and a phone survives encode/decode, and is unreadable encoded."""
+
+    async def test_action_round_trips_encrypted(self) -> None:
+        converter = data_converter(KEY, old_keys=())
+        action = make_action()
+        payloads = await converter.encode([action, {"debtor": NAME}])
+        assert len(payloads) == 2
+        for payload in payloads:
+            raw = payload.SerializeToString()
+            assert NAME.encode() not in raw
+            assert PHONE.encode() not in raw
+            assert payload.metadata["encoding"] == ENCODING
+            assert payload.metadata["encryption-key-id"] == key_id(KEY).encode()
+        decoded = await converter.decode(payloads, [Action, dict])
+        assert decoded == [action, {"debtor": NAME}]
+        assert isinstance(decoded[0], Action)
+
+    async def test_same_value_encrypts_differently(self) -> None:
+        converter = data_converter(KEY, old_keys=())
+        first, second = await converter.encode([NAME]), await converter.encode([NAME])
+        assert first[0].data != second[0].data
+
+    async def test_failure_message_is_encrypted(self) -> None:
+        converter = data_converter(KEY, old_keys=())
+        failure = Failure()
+        await converter.encode_failure(ApplicationError(f"cannot reach {NAME}"), failure)
+        assert NAME.encode() not in failure.SerializeToString()
+        back = await converter.decode_failure(failure)
+        assert NAME in str(back)
+
+
+class TestCodec:
+    """Foreign payloads pass through; wrong keys and tampering are refused; old keys still decode."""
+
+    async def test_plain_payload_passes_through(self) -> None:
+        plain = Payload(metadata={"encoding": b"json/plain"}, data=b'"hello"')
+        assert await EncryptionCodec(KEY).decode([plain]) == [plain]
+
+    async def test_unknown_key_refused(self) -> None:
+        sealed = await EncryptionCodec(KEY).encode([Payload(data=b"x")])
+        with pytest.raises(CodecError, match="unknown key id"):
+            await EncryptionCodec(os.urandom(32)).decode(sealed)
+
+    async def test_tampering_refused(self) -> None:
+        sealed = (await EncryptionCodec(KEY).encode([Payload(data=b"secret")]))[0]
+        sealed.data = sealed.data[:-1] + bytes([sealed.data[-1] ^ 1])
+        with pytest.raises(CodecError, match="authentication"):
+            await EncryptionCodec(KEY).decode([sealed])
+
+    async def test_rotation_keeps_old_payloads_readable(self) -> None:
+        original = Payload(metadata={"encoding": b"json/plain"}, data=b"1")
+        sealed = await EncryptionCodec(KEY).encode([original])
+        new_key = os.urandom(32)
+        rotated = EncryptionCodec(new_key, old_keys=[KEY])
+        assert await rotated.decode(sealed) == [original]
+        assert (await rotated.encode([original]))[0].metadata["encryption-key-id"] == key_id(new_key).encode()
+
+    def test_bad_key_length(self) -> None:
+        with pytest.raises(CodecError, match="32 bytes"):
+            EncryptionCodec(b"short")
+
+
+class TestKeys:
+    """The key comes from OVERDUE_CODEC_KEY, or from a key file created once, private."""
+
+    def test_key_file_created_once(self, tmp_path: Path) -> None:
+        first = load_or_create_key(tmp_path / "data")
+        again = load_or_create_key(tmp_path / "data")
+        assert first == again and len(first) == 32
+        path = tmp_path / "data" / "codec.key"
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert [p.name for p in path.parent.iterdir()] == ["codec.key"]
+
+    def test_env_wins_over_file(self, tmp_path: Path) -> None:
+        env = {KEY_ENV: base64.b64encode(KEY).decode()}
+        assert resolve_key(tmp_path, env=env) == KEY
+        assert not (tmp_path / "codec.key").exists()
+        assert resolve_key(tmp_path, env={}) == load_or_create_key(tmp_path)
+
+    def test_bad_env_key(self, tmp_path: Path) -> None:
+        with pytest.raises(CodecError, match=KEY_ENV):
+            resolve_key(tmp_path, env={KEY_ENV: base64.b64encode(b"too short").decode()})
+        with pytest.raises(CodecError, match="base64"):
+            resolve_key(tmp_path, env={KEY_ENV: "not base64!!"})
+
+    async def test_converter_uses_data_dir_key(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.delenv(KEY_ENV, raising=False)
+        monkeypatch.delenv("OVERDUE_CODEC_OLD_KEYS", raising=False)
+        sealed = await data_converter(data_dir=tmp_path).encode([NAME])
+        assert sealed[0].metadata["encryption-key-id"] == key_id(load_or_create_key(tmp_path)).encode()
+        assert await data_converter(load_or_create_key(tmp_path)).decode(sealed, [str]) == [NAME]

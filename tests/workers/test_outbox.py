@@ -1,0 +1,139 @@
+"""The outbox ledger: exactly once per action id, across threads and connections, WAL on."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from tests.workers.conftest import make_action
+from workers.devserver import journal_mode
+from workers.outbox import Outbox
+
+
+class TestRecord:
+    """Recording an action id twice leaves one row; rows read back whole and in time order."""
+
+    def test_twice_gives_one_row(self, outbox: Outbox) -> None:
+        action = make_action()
+        assert outbox.record(action) is True
+        assert outbox.record(action) is False
+        assert outbox.count() == 1
+        assert outbox.duplicates() == 0
+
+    def test_row_round_trips(self, outbox: Outbox) -> None:
+        action = make_action(detail={"subject": "Payment reminder", "x": "1"})
+        outbox.record(action, via="smtp", provider_id="<id@x>")
+        row = outbox.get(action.action_id)
+        assert row is not None
+        assert (row.case_id, row.kind, row.channel, row.template) == ("C-1", "contact", "sms", "reminder_d3")
+        assert row.recipient == action.to
+        assert row.message == action.message
+        assert row.detail == {"subject": "Payment reminder", "x": "1"}
+        assert row.at == action.at
+        assert (row.via, row.provider_id) == ("smtp", "<id@x>")
+        assert row.to_json()["at"] == "2026-03-02T01:00:00+00:00"
+        assert action.action_id in outbox
+        assert "missing" not in outbox
+
+    def test_list_orders_by_time_across_offsets_and_filters_by_case(self, outbox: Outbox) -> None:
+        base = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+        plus8 = timezone(timedelta(hours=8))
+        # 08:30+08:00 is 00:30 UTC: earliest, although its local text sorts last.
+        outbox.record(make_action("b", at=base))
+        outbox.record(make_action("a", at=base))
+        outbox.record(make_action("c", at=datetime(2026, 3, 2, 8, 30, tzinfo=plus8)))
+        outbox.record(make_action("d", case_id="C-2", at=base - timedelta(days=1)))
+        assert [r.action_id for r in outbox.list()] == ["d", "c", "a", "b"]
+        assert [r.action_id for r in outbox.list("C-1")] == ["c", "a", "b"]
+        assert outbox.count("C-2") == 1
+
+
+class TestConcurrency:
+    """Writers in several threads and on several connections never duplicate an action id."""
+
+    def test_two_threads_same_ids(self, outbox: Outbox) -> None:
+        ids = [f"C-1.a.{i}" for i in range(200)]
+        results: dict[str, list[bool]] = {"t1": [], "t2": []}
+        barrier = threading.Barrier(2)
+
+        def write(name: str) -> None:
+            barrier.wait()
+            for action_id in ids:
+                results[name].append(outbox.record(make_action(action_id)))
+
+        threads = [threading.Thread(target=write, args=(n,)) for n in results]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert outbox.count() == len(ids)
+        assert outbox.duplicates() == 0
+        # Each id was new for exactly one of the two writers.
+        assert [a + b for a, b in zip(results["t1"], results["t2"], strict=True)] == [1] * len(ids)
+
+    def test_two_outbox_objects_on_one_file(self, tmp_path: Path) -> None:
+        first, second = Outbox(tmp_path / "o.db"), Outbox(tmp_path / "o.db")
+        try:
+            assert first.record(make_action("x")) is True
+            assert second.record(make_action("x")) is False
+            assert second.count() == 1
+        finally:
+            first.close()
+            second.close()
+
+
+_ROOT = Path(__file__).resolve().parents[2]
+_WRITER = """
+import sys
+from tests.workers.conftest import make_action
+from workers.outbox import Outbox
+box = Outbox(sys.argv[1], busy_timeout=30)
+print(sum(box.record(make_action(f"C-1/1.r/{i}")) for i in range(300)))
+box.close()
+"""
+
+
+class TestProcesses:
+    """Two worker processes writing the same ids to one file each see every id new exactly once."""
+
+    def test_two_processes(self, tmp_path: Path) -> None:
+        path = tmp_path / "shared.db"
+        Outbox(path).close()
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", _WRITER, str(path)], stdout=subprocess.PIPE, text=True, cwd=_ROOT
+            )
+            for _ in range(2)
+        ]
+        new_counts = [int(p.communicate(timeout=60)[0]) for p in procs]
+        assert [p.returncode for p in procs] == [0, 0]
+        assert sum(new_counts) == 300
+        with Outbox(path) as box:
+            assert box.count() == 300
+            assert box.duplicates() == 0
+
+
+class TestStorage:
+    """The file is in write-ahead-logging mode, persists across reopen, and close is final."""
+
+    def test_wal_on(self, outbox: Outbox) -> None:
+        assert outbox.journal_mode() == "wal"
+        assert journal_mode(outbox.path) == "wal"
+
+    def test_reopen_keeps_rows_and_close_is_final(self, tmp_path: Path) -> None:
+        box = Outbox(tmp_path / "o.db")
+        box.record(make_action("kept"))
+        box.close()
+        box.close()
+        reopened = Outbox(tmp_path / "o.db")
+        try:
+            assert [r.action_id for r in reopened.list()] == ["kept"]
+        finally:
+            reopened.close()
+        with pytest.raises(RuntimeError, match="closed"):
+            box.count()

@@ -1,0 +1,446 @@
+"""Channel adapters: how a contact leaves, exactly once per deterministic action id.
+
+Every adapter implements `ChannelAdapter` (``async send(action) -> SendResult``) and is
+idempotent on ``action.action_id``: a retried activity or a replayed workflow that sends the same
+action again gets ``status="duplicate"`` and nothing goes out twice.
+
+- `OutboxChannel`: the embedded default; the contact is written to the `Outbox` ledger.
+- `SmtpChannel`: e-mail over SMTP; ``Message-ID`` derived from the action id.
+- `WebhookChannel`: SMS / voice through an HTTP POST with ``Idempotency-Key: <action_id>``.
+- `ChannelRouter`: picks the adapter by channel name, the outbox being the default for all.
+
+The real adapters consult the ledger before sending and record after. Between a provider
+accepting a message and the ledger write, a crash would make the retry send again; the provider
+can drop that one by the ``Message-ID`` / ``Idempotency-Key``, both derived from the action id.
+
+Environment read by `router_from_env`:
+
+==========================  ==========================================================
+``OVERDUE_SMTP_HOST``       SMTP server; when set, the ``email`` channel goes through SMTP
+``OVERDUE_SMTP_PORT``       SMTP port (default 25)
+``OVERDUE_SMTP_SENDER``     ``From`` address (default ``overdue@localhost``)
+``OVERDUE_SMTP_USER``       login user (optional, with ``OVERDUE_SMTP_PASSWORD``)
+``OVERDUE_SMTP_PASSWORD``   login password (optional)
+``OVERDUE_SMTP_STARTTLS``   ``1``/``true`` to upgrade the connection with STARTTLS
+``OVERDUE_WEBHOOK_URL``     HTTP endpoint; when set, SMS and calls go through it
+``OVERDUE_WEBHOOK_CHANNELS`` comma-separated channels sent to the webhook (default ``sms,call``)
+``OVERDUE_WEBHOOK_TOKEN``   bearer token sent as ``Authorization`` (optional)
+``OVERDUE_WEBHOOK_TIMEOUT`` seconds per request (default 10)
+==========================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import smtplib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate
+from typing import Literal, Protocol, runtime_checkable
+
+import httpx
+
+from engine.actions import CONTACT_CHANNELS, Action
+from workers.outbox import Outbox
+
+__all__ = [
+    "ChannelAdapter",
+    "ChannelRouter",
+    "DeliveryFailed",
+    "OutboxChannel",
+    "SendResult",
+    "SmtpChannel",
+    "WebhookChannel",
+    "message_id_for",
+    "router_from_env",
+]
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What became of one send: ``delivered`` now, or ``duplicate`` (it had already left)."""
+
+    action_id: str
+    status: Literal["delivered", "duplicate"]
+    #: The adapter that handled it: ``outbox``, ``smtp`` or ``webhook``.
+    via: str
+    #: The provider's id of the delivery (Message-ID, webhook id, outbox key).
+    provider_id: str | None = None
+
+    @property
+    def delivered(self) -> bool:
+        """True when this call sent it, False when it had already been sent."""
+        return self.status == "delivered"
+
+
+class DeliveryFailed(Exception):
+    """The provider refused or failed the delivery.
+
+    ``retryable`` is False for failures a retry cannot fix (no recipient, a 4xx other than
+    408/429); the activity may turn those into a non-retryable application error.
+    """
+
+    def __init__(self, message: str, *, retryable: bool = True, status: int | None = None) -> None:
+        """Build the error.
+
+        Args:
+            message: What went wrong (no personal data).
+            retryable: Whether trying again may succeed.
+            status: The HTTP status, for webhook failures.
+        """
+        super().__init__(message)
+        self.retryable = retryable
+        self.status = status
+
+
+@runtime_checkable
+class ChannelAdapter(Protocol):
+    """Sends one action through one channel, idempotently on ``action.action_id``."""
+
+    async def send(self, action: Action) -> SendResult:
+        """Send `action` unless its action id already left.
+
+        Args:
+            action: The contact to send.
+
+        Returns:
+            ``delivered`` or ``duplicate``, with the provider id.
+        """
+        ...
+
+
+def _duplicate(ledger: Outbox, action: Action, via: str) -> SendResult | None:
+    row = ledger.get(action.action_id)
+    if row is None:
+        return None
+    return SendResult(action.action_id, "duplicate", row.via or via, row.provider_id)
+
+
+class OutboxChannel:
+    """The embedded default: a contact leaves by being recorded in the outbox, exactly once."""
+
+    def __init__(self, outbox: Outbox) -> None:
+        """Use `outbox` as the destination.
+
+        Args:
+            outbox: The ledger to write to.
+        """
+        self.outbox = outbox
+
+    async def send(self, action: Action) -> SendResult:
+        """Record `action` in the outbox.
+
+        Args:
+            action: The contact.
+
+        Returns:
+            ``delivered`` if recorded now, ``duplicate`` if its action id was already there.
+        """
+        provider_id = f"outbox:{action.action_id}"
+        new = await asyncio.to_thread(self.outbox.record, action, via="outbox", provider_id=provider_id)
+        return SendResult(action.action_id, "delivered" if new else "duplicate", "outbox", provider_id)
+
+
+_MSGID_UNSAFE = re.compile(r"[^A-Za-z0-9_+/.-]")
+_MSGID_BAD_DOT = re.compile(r"^\.|\.$|\.(?=\.)")
+
+
+def _hex_escape(match: re.Match[str]) -> str:
+    return "".join(f"={b:02X}" for b in match.group().encode("utf-8"))
+
+
+def message_id_for(action_id: str, domain: str = "overdue.local") -> str:
+    """The deterministic ``Message-ID`` of an action's e-mail.
+
+    Characters other than letters, digits and ``_ + / . -`` are written ``=XX`` (their UTF-8
+    bytes in hex), as are dots that would start, end or double up, so the id is always a valid
+    RFC 5322 ``msg-id`` and a usual action id (``C-1/1.reminder/day_3.email``) appears as is.
+
+    Args:
+        action_id: The action id.
+        domain: The right-hand side.
+
+    Returns:
+        ``<encoded-action-id@domain>``.
+    """
+    encoded = _MSGID_BAD_DOT.sub(_hex_escape, _MSGID_UNSAFE.sub(_hex_escape, action_id))
+    return f"<{encoded}@{domain}>"
+
+
+class SmtpChannel:
+    """E-mail over SMTP, deduplicated through the ledger and by a Message-ID from the action id."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        sender: str,
+        ledger: Outbox,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        starttls: bool = False,
+        timeout: float = 30.0,
+    ) -> None:
+        """Configure the SMTP server.
+
+        Args:
+            host: SMTP host.
+            port: SMTP port.
+            sender: The ``From`` address.
+            ledger: Outbox used to skip actions already sent and to record those sent.
+            username: Login user, if the server needs one.
+            password: Login password.
+            starttls: Upgrade the connection with STARTTLS before sending.
+            timeout: Socket timeout in seconds.
+        """
+        self.host = host
+        self.port = port
+        self.sender = sender
+        self.ledger = ledger
+        self.username = username
+        self.password = password
+        self.starttls = starttls
+        self.timeout = timeout
+        self.domain = sender.rpartition("@")[2] or "overdue.local"
+
+    def build_message(self, action: Action) -> EmailMessage:
+        """The e-mail for `action`.
+
+        Args:
+            action: The contact; ``to`` is the address, ``message`` the body, the subject comes
+                from ``detail["subject"]`` or the template name.
+
+        Returns:
+            The message, ready to send.
+        """
+        msg = EmailMessage()
+        msg["From"] = self.sender
+        msg["To"] = action.to or ""
+        msg["Subject"] = action.detail.get("subject") or action.template or "Message"
+        msg["Message-ID"] = message_id_for(action.action_id, self.domain)
+        msg["Date"] = formatdate(action.at.timestamp(), localtime=False, usegmt=True)
+        msg["X-Overdue-Action-Id"] = action.action_id
+        msg["X-Overdue-Case-Id"] = action.case_id
+        msg.set_content(action.message or "")
+        return msg
+
+    def _send_blocking(self, msg: EmailMessage) -> None:
+        with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
+            if self.starttls:
+                smtp.starttls()
+            if self.username:
+                smtp.login(self.username, self.password or "")
+            smtp.send_message(msg)
+
+    async def send(self, action: Action) -> SendResult:
+        """Send `action` by e-mail unless the ledger already holds its action id.
+
+        Args:
+            action: The contact.
+
+        Returns:
+            ``delivered`` with the Message-ID, or ``duplicate``.
+
+        Raises:
+            DeliveryFailed: No recipient address (not retryable).
+            smtplib.SMTPException | OSError: The server failed (retryable).
+        """
+        seen = await asyncio.to_thread(_duplicate, self.ledger, action, "smtp")
+        if seen is not None:
+            return seen
+        if not action.to:
+            raise DeliveryFailed(f"action {action.action_id}: no e-mail address", retryable=False)
+        msg = self.build_message(action)
+        try:
+            await asyncio.to_thread(self._send_blocking, msg)
+        except smtplib.SMTPRecipientsRefused as exc:
+            raise DeliveryFailed(
+                f"action {action.action_id}: recipient refused by {self.host}", retryable=False
+            ) from exc
+        provider_id = str(msg["Message-ID"])
+        await asyncio.to_thread(self.ledger.record, action, via="smtp", provider_id=provider_id)
+        return SendResult(action.action_id, "delivered", "smtp", provider_id)
+
+
+class WebhookChannel:
+    """SMS / voice through an HTTP POST carrying ``Idempotency-Key: <action_id>``."""
+
+    def __init__(
+        self,
+        url: str,
+        ledger: Outbox,
+        timeout: float = 10.0,
+        *,
+        token: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        """Configure the endpoint.
+
+        Args:
+            url: The URL receiving the JSON POST.
+            ledger: Outbox used to skip actions already sent and to record those sent.
+            timeout: Seconds per request.
+            token: Bearer token for the ``Authorization`` header, if any.
+            transport: An httpx transport (tests, proxies); the default one otherwise.
+        """
+        self.url = url
+        self.ledger = ledger
+        self.timeout = timeout
+        self.token = token
+        self.transport = transport
+
+    @staticmethod
+    def payload(action: Action) -> dict[str, str | None]:
+        """The JSON body posted for `action`.
+
+        Args:
+            action: The contact.
+
+        Returns:
+            ``action_id``, ``case_id``, ``channel``, ``to``, ``message``, ``template``, ``locale``.
+        """
+        return {
+            "action_id": action.action_id,
+            "case_id": action.case_id,
+            "channel": action.channel,
+            "to": action.to,
+            "message": action.message,
+            "template": action.template,
+            "locale": action.locale,
+        }
+
+    async def send(self, action: Action) -> SendResult:
+        """POST `action` unless the ledger already holds its action id.
+
+        Args:
+            action: The contact.
+
+        Returns:
+            ``delivered`` with the provider's id (``id`` of a JSON reply, else the action id),
+            or ``duplicate``.
+
+        Raises:
+            DeliveryFailed: A non-2xx reply (retryable for 5xx, 408 and 429) or no recipient.
+            httpx.HTTPError: The request itself failed (timeouts, refused connections).
+        """
+        seen = await asyncio.to_thread(_duplicate, self.ledger, action, "webhook")
+        if seen is not None:
+            return seen
+        if not action.to:
+            raise DeliveryFailed(f"action {action.action_id}: no recipient", retryable=False)
+        headers = {"Idempotency-Key": action.action_id}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        async with httpx.AsyncClient(timeout=self.timeout, transport=self.transport) as client:
+            response = await client.post(self.url, json=self.payload(action), headers=headers)
+        if not response.is_success:
+            status = response.status_code
+            raise DeliveryFailed(
+                f"action {action.action_id}: webhook answered HTTP {status}",
+                retryable=status >= 500 or status in (408, 429),
+                status=status,
+            )
+        provider_id = action.action_id
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and body.get("id") is not None:
+            provider_id = str(body["id"])
+        await asyncio.to_thread(self.ledger.record, action, via="webhook", provider_id=provider_id)
+        return SendResult(action.action_id, "delivered", "webhook", provider_id)
+
+
+class ChannelRouter:
+    """Chooses the adapter for each channel name; the default (the outbox) takes the rest."""
+
+    def __init__(
+        self, default: ChannelAdapter, routes: Mapping[str, ChannelAdapter] | None = None
+    ) -> None:
+        """Build a router.
+
+        Args:
+            default: The adapter for every channel without a route (and for non-contacts).
+            routes: Channel name (``sms``, ``push``, ``email``, ``call``, ``letter``,
+                ``field_visit``) to adapter.
+
+        Raises:
+            ValueError: A route names an unknown channel.
+        """
+        unknown = set(routes or {}) - set(CONTACT_CHANNELS)
+        if unknown:
+            raise ValueError(f"unknown channel(s): {', '.join(sorted(unknown))}")
+        self.default = default
+        self.routes: dict[str, ChannelAdapter] = dict(routes or {})
+
+    def adapter_for(self, channel: str | None) -> ChannelAdapter:
+        """The adapter serving `channel`.
+
+        Args:
+            channel: A channel name, or None for actions without a channel.
+
+        Returns:
+            The routed adapter, or the default.
+        """
+        if channel is None:
+            return self.default
+        return self.routes.get(channel, self.default)
+
+    async def send(self, action: Action) -> SendResult:
+        """Send `action` through the adapter of its channel.
+
+        Args:
+            action: The contact.
+
+        Returns:
+            The adapter's result.
+        """
+        return await self.adapter_for(action.channel).send(action)
+
+
+def router_from_env(outbox: Outbox, env: Mapping[str, str] | None = None) -> ChannelRouter:
+    """Build the router from ``OVERDUE_SMTP_*`` and ``OVERDUE_WEBHOOK_*`` (see the module doc).
+
+    With none of them set every channel goes to the outbox.
+
+    Args:
+        outbox: The outbox: default adapter for every channel and ledger of the others.
+        env: The environment; ``os.environ`` if omitted.
+
+    Returns:
+        The router.
+
+    Raises:
+        ValueError: A variable has an invalid value.
+    """
+    env = os.environ if env is None else env
+    routes: dict[str, ChannelAdapter] = {}
+    smtp_host = env.get("OVERDUE_SMTP_HOST", "").strip()
+    if smtp_host:
+        routes["email"] = SmtpChannel(
+            smtp_host,
+            int(env.get("OVERDUE_SMTP_PORT", "25")),
+            env.get("OVERDUE_SMTP_SENDER", "overdue@localhost"),
+            outbox,
+            username=env.get("OVERDUE_SMTP_USER") or None,
+            password=env.get("OVERDUE_SMTP_PASSWORD") or None,
+            starttls=env.get("OVERDUE_SMTP_STARTTLS", "").strip().lower() in _TRUE,
+        )
+    webhook_url = env.get("OVERDUE_WEBHOOK_URL", "").strip()
+    if webhook_url:
+        webhook = WebhookChannel(
+            webhook_url,
+            outbox,
+            float(env.get("OVERDUE_WEBHOOK_TIMEOUT", "10")),
+            token=env.get("OVERDUE_WEBHOOK_TOKEN") or None,
+        )
+        for channel in env.get("OVERDUE_WEBHOOK_CHANNELS", "sms,call").split(","):
+            if channel.strip():
+                routes[channel.strip()] = webhook
+    return ChannelRouter(OutboxChannel(outbox), routes)
