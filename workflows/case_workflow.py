@@ -113,6 +113,7 @@ class CaseWorkflow:
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._carry_out()
         state = self._state
+        assert state is not None
         cur = state.case.currency
         return CaseResult(case_id=state.case.case_id, stage=state.stage, close_reason=state.close_reason,
                           balance=format_amount(state.balance, cur), paid=format_amount(state.paid_total, cur),
@@ -172,7 +173,7 @@ class CaseWorkflow:
         changed = [k for k in sa.ALL_KEYS if self._indexed.get(k.name) != values[k.name]]
         if changed:
             workflow.upsert_search_attributes(
-                [k.value_set(values[k.name]) for k in changed])  # type: ignore[arg-type]
+                [k.value_set(values[k.name]) for k in changed])
             self._indexed.update({k.name: values[k.name] for k in changed})
 
     # -- events: updates validate first, then apply ---------------------------------------

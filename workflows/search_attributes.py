@@ -6,9 +6,9 @@ One list, used by the workflow (to upsert), the dev-server launcher (to register
 
 from __future__ import annotations
 
-from temporalio.common import (
-    SearchAttributeKey,
-)
+from typing import Any
+
+from temporalio.common import SearchAttributeKey
 
 __all__ = [
     "ALL_KEYS",
@@ -29,6 +29,6 @@ POLICY_VERSION = SearchAttributeKey.for_int("OverduePolicyVersion")
 ON_HOLD = SearchAttributeKey.for_bool("OverdueOnHold")
 OVERDUE_SINCE = SearchAttributeKey.for_datetime("OverdueSince")
 
-ALL_KEYS: tuple[SearchAttributeKey[object], ...] = (  # type: ignore[assignment]
+ALL_KEYS: tuple[SearchAttributeKey[Any], ...] = (
     STAGE, SEGMENT, AMOUNT_DUE, POLICY_NAME, POLICY_VERSION, ON_HOLD, OVERDUE_SINCE,
 )
