@@ -73,7 +73,7 @@ def _stages(p: Policy) -> Iterator[Problem]:
         for where, to in _gotos(p, stage):
             if to in ACTIVE_STAGES and to not in p.stages:
                 yield Problem(where, f"stage '{to}' is not defined in this policy")
-            if to == stage:
+            if to == stage and where[0] == "stages":  # a policy-wide goto is a no-op in its own target
                 yield Problem(where, f"a stage cannot move to itself ('{stage}')")
         for i, ex in enumerate(spec.exits):
             if ex.to in ACTIVE_STAGES and ACTIVE_STAGES.index(ex.to) > ACTIVE_STAGES.index(stage) + 1 and not ex.skip:

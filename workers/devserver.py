@@ -108,6 +108,9 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def _port_in_use(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As the server itself does: connections lingering in TIME_WAIT after a restart do not
+        # make the port busy; only a live listener does.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:

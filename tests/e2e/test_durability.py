@@ -78,8 +78,9 @@ def _case(i: int, tz: str, due: str, policy: str) -> CaseFile:
 
 def _start_worker(folder: Path, address: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "TEMPORAL_ADDRESS": address, "TEMPORAL_NAMESPACE": "default"}
-    return subprocess.Popen([sys.executable, "-m", "overdue.cli", "worker", "--data", str(folder)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=open(folder / "worker.log", "ab"))
+    with open(folder / "worker.log", "ab") as log:  # the child keeps its own descriptor
+        return subprocess.Popen([sys.executable, "-m", "overdue.cli", "worker", "--data", str(folder)],
+                                env=env, stdout=subprocess.DEVNULL, stderr=log)
 
 
 @pytest.fixture
