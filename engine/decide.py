@@ -8,6 +8,7 @@ no clock (the caller passes `now`), no I/O, no Temporal. Same input, same output
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -19,10 +20,10 @@ from engine.context import Ctx, local_midnight
 from engine.errors import EventRejected
 from engine.events_apply import apply_event, release, validate_event
 from engine.policy import ACTIVE_STAGES, Segment
-from engine.stages import apply_effect, run_exits, run_steps
+from engine.stages import apply_effect, run_exits, run_held_gotos, run_steps, time_barred
 from engine.state import CaseFile, CaseState
 
-__all__ = ["Decision", "advance", "decide", "open_case", "validate"]
+__all__ = ["Decision", "advance", "check_case", "decide", "open_case", "validate"]
 
 
 @dataclass(frozen=True)
@@ -75,32 +76,49 @@ def _classify(ctx: Ctx) -> None:
         return
 
 
-def _let_time_pass(ctx: Ctx) -> None:
-    """Everything that falls due by itself: hold expiry, promise and plan deadlines, fees."""
+def _next_deadline(ctx: Ctx) -> tuple[datetime, str] | None:
+    """The earliest hold expiry, promise or instalment deadline that has passed, if any."""
     s = ctx.state
-    for h in list(s.holds):
-        if h.until is not None and h.until <= ctx.now:
-            release(ctx, h.kind, f"{h.kind} ended")
-    if s.promise is not None and ctx.now >= _promise_deadline(ctx):
-        s.promise = None
-        s.broken_promises += 1
-        ctx.record("promise", "promise broken", outcome="broken")
-        release(ctx, "promise", "promise broken")
-        apply_effect(ctx, "promise_broken")
-    while s.plan is not None and not s.closed and ctx.now >= _instalment_deadline(ctx):
-        plan = s.plan
-        owed = sum((i.amount for i in plan.instalments[: plan.checked + 1]), start=plan.paid * 0)
-        if plan.paid >= owed:
-            plan.checked += 1
-            if plan.checked == len(plan.instalments):
+    due = [(h.until, h.kind) for h in s.holds if h.until is not None and h.until <= ctx.now]
+    if s.promise is not None and _promise_deadline(ctx) <= ctx.now:
+        due.append((_promise_deadline(ctx), "promise"))
+    if s.plan is not None and _instalment_deadline(ctx) <= ctx.now:
+        due.append((_instalment_deadline(ctx), "plan"))
+    return min(due, key=lambda d: d[0]) if due else None
+
+
+def _let_time_pass(ctx: Ctx) -> None:
+    """Everything that falls due by itself: hold expiry, promise and plan deadlines, fees.
+
+    Deadlines are taken in the order they fell, each at its own moment, so a late decision
+    pauses the clock exactly as long as one made on time.
+    """
+    s = ctx.state
+    while not s.closed and (nxt := _next_deadline(ctx)) is not None:
+        at, what = nxt
+        if what == "promise":
+            s.promise = None
+            s.broken_promises += 1
+            ctx.record("promise", "promise broken", outcome="broken")
+            release(ctx, "promise", "promise broken", at)
+            apply_effect(ctx, "promise_broken")
+        elif what == "plan":
+            plan = s.plan
+            assert plan is not None
+            owed = sum((i.amount for i in plan.instalments[: plan.checked + 1]), start=plan.paid * 0)
+            if plan.paid >= owed:
+                plan.checked += 1
+                if plan.checked == len(plan.instalments):
+                    s.plan = None
+                    release(ctx, "plan", "repayment plan completed", at)
+            else:
                 s.plan = None
-                release(ctx, "plan", "repayment plan completed")
+                s.missed_instalments += 1
+                ctx.record("plan", f"instalment {plan.checked + 1} missed", outcome="missed")
+                release(ctx, "plan", "repayment plan broken", at)
+                apply_effect(ctx, "plan_missed")
         else:
-            s.plan = None
-            s.missed_instalments += 1
-            ctx.record("plan", f"instalment {plan.checked + 1} missed", outcome="missed")
-            release(ctx, "plan", "repayment plan broken")
-            apply_effect(ctx, "plan_missed")
+            release(ctx, what, f"{what} ended", at)
     if not s.closed and not ctx.stopped:
         day = ctx.clock_day()
         for fee in ctx.policy.fees:
@@ -143,6 +161,11 @@ def _next_wake_up(ctx: Ctx) -> datetime | None:
         days = [d for d in dpd_days if d > day]
         days += [s.stage_entered_day + d for d in stage_days if s.stage_entered_day + d > day]
         days += [f.day for f in ctx.policy.fees if f.day > day and f.name not in s.fees_applied]
+        # A segment's days_past_due range can start or end with time alone.
+        for seg in ctx.policy.segments:
+            if seg.days_past_due is not None:
+                bounds = (seg.days_past_due.min, seg.days_past_due.max)
+                days += [math.ceil(b) for b in bounds if b is not None and b > day]
         if day <= ctx.policy.grace_days:
             days.append(ctx.policy.grace_days + 1)
         if days:
@@ -155,14 +178,24 @@ def _run(ctx: Ctx, event: ev.Event | None) -> Decision:
     if event is not None:
         validate_event(ctx, event)
         apply_event(ctx, event)
-    if not ctx.state.closed:
+    s = ctx.state
+    if not s.closed:
         _let_time_pass(ctx)
         _classify(ctx)
+        run_held_gotos(ctx)
         run_exits(ctx)
-        if not ctx.state.closed and not ctx.stopped:
+        # Until the stage settles: a contact or step may make an exit true, and the stage it
+        # leads to may have steps and contacts due right now (they must not wait for a timer).
+        for _ in range(len(ACTIVE_STAGES)):
+            if s.closed or ctx.stopped:
+                break
+            seq = s.stage_seq
             run_steps(ctx)
             send_due_contacts(ctx)
-            run_exits(ctx)  # a contact outcome or step may have made an exit true
+            run_steps(ctx)  # a notice just sent may be what a bureau report waited for
+            run_exits(ctx)
+            if s.stage_seq == seq:
+                break
     return Decision(ctx.state, ctx.actions, _next_wake_up(ctx), ctx.records)
 
 
@@ -200,6 +233,28 @@ def validate(cp: CompiledPolicy, state: CaseState, event: ev.Event, now: datetim
     validate_event(Ctx(cp, state, now), event)
 
 
+def _gate_into(cp: CompiledPolicy, stage: str) -> str | None:
+    """The approval every exit into `stage` waits for, if they all wait for one."""
+    gates = [ex.approval for spec in cp.policy.stages.values() for ex in spec.exits if ex.to == stage]
+    return gates[0] if gates and all(gates) else None
+
+
+def check_case(cp: CompiledPolicy, case: CaseFile) -> None:
+    """Whether a case fits its policy; the client calls this before starting a workflow.
+
+    Raises:
+        EventRejected: wrong currency, unknown time zone, or a locale the policy has no text for.
+    """
+    if case.currency != cp.policy.currency:
+        raise EventRejected(f"currency {case.currency} differs from policy {cp.policy.name}'s {cp.policy.currency}")
+    try:
+        from engine.contact_window import zone
+
+        zone(case.debtor.timezone)
+    except Exception:
+        raise EventRejected(f"unknown time zone {case.debtor.timezone!r}") from None
+
+
 def open_case(cp: CompiledPolicy, case: CaseFile, now: datetime) -> Decision:
     """Open a case: pin the policy, start in the stage its age calls for, and decide once.
 
@@ -209,29 +264,39 @@ def open_case(cp: CompiledPolicy, case: CaseFile, now: datetime) -> Decision:
     Raises:
         EventRejected: the case does not fit the policy (currency, locale, time zone).
     """
-    if case.currency != cp.policy.currency:
-        raise EventRejected(f"case currency {case.currency} differs from the policy's {cp.policy.currency}")
-    try:
-        from engine.contact_window import zone
-
-        zone(case.debtor.timezone)
-    except Exception:
-        raise EventRejected(f"unknown time zone {case.debtor.timezone!r}") from None
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    check_case(cp, case)
     state = CaseState(case=case, policy=cp.ref, opened_at=now, balance=case.amount_due,
                       stage="reminder", stage_entered_at=now, attitude=case.attitude)
     ctx = Ctx(cp, state, now)
     day = ctx.clock_day()
     start = "reminder"
+    barred = False
     for stage in ACTIVE_STAGES:
         spec = cp.policy.stages.get(stage)  # type: ignore[call-overload]
         if spec is not None and spec.enter_at_day <= day:
+            if stage == "legal_referral" and time_barred(ctx):
+                barred = True  # time-barred debt never goes to legal referral
+                continue
             start = stage
+    gated = ""
+    while start != "reminder" and _gate_into(cp, start):
+        # Entering this stage needs a human's approval (legal referral, usually): a late import
+        # must not slip past it. Start one stage earlier; its exit asks for the approval.
+        gated = f"; entering {start} needs approval of {_gate_into(cp, start)}"
+        start = ACTIVE_STAGES[ACTIVE_STAGES.index(start) - 1]
+        while start not in cp.policy.stages:
+            start = ACTIVE_STAGES[ACTIVE_STAGES.index(start) - 1]
     state.stage = start
     state.stage_entered_day = day
     ctx.record("opened", f"opened at day {day}: starts in {start}"
                + (f" (stages.{start}.enter_at_day {cp.policy.stages[start].enter_at_day})"  # type: ignore[index]
-                  if start != "reminder" else ""),
+                  if start != "reminder" else "") + gated,
                detail={"days_past_due": str(day)})
+    if barred:
+        ctx.record("suppressed", f"opened at day {day}: debt is time-barred, no legal referral",
+                   detail={"guardrail": "time_barred"})
     return _run(ctx, None)
 
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
 from engine.errors import OverdueError, PolicyErrors
 
-__all__ = ["main"]
+__all__ = ["console", "main"]
 
 #: Command modules, each with `register(subparsers)`; a missing one is simply not offered.
 _GROUPS = ("overdue.cli_policy", "overdue.cli_run", "overdue.cli_case", "overdue.cli_simulate",
@@ -57,5 +58,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     return int(code or 0)
 
 
+def console() -> None:
+    """The `overdue` executable: run `main`, then leave without interpreter finalisation.
+
+    Temporal's client runs native threads that may call back into Python while the interpreter
+    shuts down, which can abort the process after the work is done (exit -6). Every command has
+    finished and flushed by then, so we exit directly.
+    """
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    console()

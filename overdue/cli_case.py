@@ -129,8 +129,10 @@ async def _open(args: argparse.Namespace) -> int:
 
 
 async def _import(args: argparse.Namespace) -> int:
-    from engine.intake import parse_cases
     from rich.progress import Progress
+
+    from engine.decide import check_case
+    from engine.intake import parse_cases
 
     text, source, base = _read(args.file)
     result = parse_cases(text, source)
@@ -139,9 +141,16 @@ async def _import(args: argparse.Namespace) -> int:
     items = []
     for row in result.rows:
         try:
-            items.append((row.case, policies.get(row.case.policy)))
+            cp = policies.get(row.case.policy)
         except (OverdueError, FileNotFoundError) as e:
             rejects.append((row.line, f"policy {row.case.policy!r}: {e}".splitlines()[0]))
+            continue
+        try:
+            check_case(cp, row.case)
+        except OverdueError as e:
+            rejects.append((row.line, str(e)))
+            continue
+        items.append((row.case, cp))
     cases = await _cases(args)
     with Progress(transient=True, disable=not sys.stderr.isatty()) as bar:
         task = bar.add_task("opening cases", total=len(items))

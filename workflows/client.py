@@ -27,6 +27,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from engine.actions import Record
 from engine.compiled import CompiledPolicy
+from engine.decide import check_case
 from engine.errors import EventRejected, OverdueError
 from engine.state import CaseFile
 from engine.status import CaseStatus
@@ -94,7 +95,9 @@ class Cases:
 
         Raises:
             CaseAlreadyOpen: a workflow for this case exists; nothing was started.
+            EventRejected: the case does not fit the policy (currency, time zone).
         """
+        check_case(cp, case)
         try:
             return await self.client.start_workflow(
                 CaseWorkflow.run,
@@ -147,7 +150,24 @@ class Cases:
                 raise EventRejected(cause.message) from None
             raise EventRejected(str(cause or e)) from None
         except RPCError as e:
+            if e.status == RPCStatusCode.NOT_FOUND:
+                # A closed case's workflow has completed, and Temporal answers an update to it
+                # with NOT_FOUND: say the case is closed, as the validator would, not that it
+                # does not exist.
+                closed = await self._closed_stage(case_id)
+                if closed is not None:
+                    raise EventRejected(f"case {case_id} is closed ({closed})") from None
             raise _not_found(case_id, e) from None
+
+    async def _closed_stage(self, case_id: str) -> str | None:
+        """The terminal stage of a case whose workflow is no longer running, else None."""
+        try:
+            desc = await self.handle(case_id).describe()
+            if desc.status == WorkflowExecutionStatus.RUNNING:
+                return None
+            return (await self.status(case_id)).stage
+        except (RPCError, OverdueError):
+            return None
 
     async def pay(self, case_id: str, amount: Decimal, currency: str, ref: str = "") -> EventResult:
         """Record a payment."""

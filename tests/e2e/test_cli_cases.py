@@ -1,0 +1,135 @@
+"""The case commands of CLI.md end to end: `overdue case ...` against a real dev server and a
+worker process, exit codes and JSON shapes included."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from workers.devserver import DevServer, free_port
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A dev server and a worker on a fresh data folder; the environment the CLI needs."""
+    folder = tmp_path_factory.mktemp("cli")
+    srv = DevServer(folder / "server", port=free_port(), ui_port=free_port(), headless=True)
+    asyncio.run(srv.start())
+    environ = {**os.environ, "TEMPORAL_ADDRESS": srv.address, "OVERDUE_DATA_DIR": str(folder)}
+    with open(folder / "worker.log", "ab") as log:
+        worker = subprocess.Popen([sys.executable, "-m", "overdue.cli", "worker"], env=environ,
+                                  stdout=subprocess.DEVNULL, stderr=log)
+    try:
+        yield environ
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=30)
+        asyncio.run(srv.stop())
+
+
+def overdue(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the CLI as a user would."""
+    return subprocess.run([sys.executable, "-m", "overdue.cli", *args], env=env, input=stdin,
+                          capture_output=True, text=True, timeout=60)
+
+
+def _case(case_id: str, days_overdue: int, **over: object) -> dict[str, object]:
+    due = (datetime.now(UTC) - timedelta(days=days_overdue)).date().isoformat()
+    case: dict[str, object] = {
+        "case_id": case_id, "product": "credit_line", "amount_due": "1250.00", "currency": "CNY",
+        "due_date": due, "policy": "consumer-credit-line", "risk_score": 610, "attitude": "neutral",
+        "debtor": {"id": "D-" + case_id, "name": "王芳", "phone": "+8613800000000",
+                   "email": "wf@example.com", "timezone": "Asia/Shanghai", "locale": "zh-CN"},
+    }
+    case.update(over)
+    return case
+
+
+class TestCaseCommands:
+    """open, import, status, history, pay, dispute, list and outbox."""
+
+    def test_open_twice_is_refused(self, env: dict[str, str], tmp_path: Path) -> None:
+        """The second open of the same case exits 1 and says so; the first case is untouched."""
+        f = tmp_path / "c.json"
+        f.write_text(json.dumps(_case("CLI-1", 40)), encoding="utf-8")
+        first = overdue(env, "case", "open", str(f))
+        assert first.returncode == 0, first.stderr
+        again = overdue(env, "case", "open", str(f))
+        assert again.returncode == 1
+        assert again.stderr.strip() == "error: case CLI-1 is already open"
+        st = json.loads(overdue(env, "case", "status", "CLI-1", "--json").stdout)
+        assert st["stage"] == "escalation" and st["closed"] is False
+        assert st["balance"] == "1270.00" and st["currency"] == "CNY"  # the late fee of day 31
+        assert st["policy"]["name"] == "consumer-credit-line" and len(st["policy"]["hash"]) == 64
+        assert {"case_id", "days_past_due", "segment", "holds", "next_action"} <= set(st)
+
+    def test_open_from_stdin(self, env: dict[str, str]) -> None:
+        """`-` reads the case from standard input."""
+        r = overdue(env, "case", "open", "-", stdin=json.dumps(_case("CLI-2", 2)))
+        assert r.returncode == 0, r.stderr
+        st = json.loads(overdue(env, "case", "status", "CLI-2", "--json").stdout)
+        assert st["stage"] == "reminder"
+
+    def test_import_reports_bad_rows_and_goes_on(self, env: dict[str, str], tmp_path: Path) -> None:
+        """Bad rows are reported with their line, written to --reject; the rest open once."""
+        rows = [_case("IMP-1", 10), _case("IMP-2", 95), _case("IMP-3", 5, amount_due="-3"),
+                _case("IMP-1", 10), _case("IMP-4", 20, currency="USD")]
+        f = tmp_path / "cases.jsonl"
+        f.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+        rej = tmp_path / "rejects.jsonl"
+        r = overdue(env, "case", "import", str(f), "--reject", str(rej))
+        assert r.returncode == 0, r.stderr
+        assert "opened 2, already open 0, rejected 3" in r.stdout
+        err = r.stderr.strip().splitlines()
+        assert [e.split(":")[1] for e in err] == ["3", "4", "5"]
+        assert "amount_due" in err[0] and "duplicate" in err[1] and "USD" in err[2]
+        assert [json.loads(x)["line"] for x in rej.read_text().splitlines()] == [3, 4, 5]
+        again = overdue(env, "case", "import", str(f))
+        assert "opened 0, already open 2, rejected 3" in again.stdout
+        st = json.loads(overdue(env, "case", "status", "IMP-2", "--json").stdout)
+        assert st["stage"] == "escalation"  # 95 days: legal referral needs approval first
+
+    def test_events_and_history(self, env: dict[str, str], tmp_path: Path) -> None:
+        """A bad payment is rejected with the validator's message; dispute holds; pay resolves."""
+        f = tmp_path / "c.json"
+        f.write_text(json.dumps(_case("EV-1", 12)), encoding="utf-8")
+        assert overdue(env, "case", "open", str(f)).returncode == 0
+        bad = overdue(env, "case", "pay", "EV-1", "-5")
+        assert bad.returncode == 1 and "payment must be positive" in bad.stderr
+        held = overdue(env, "case", "dispute", "EV-1", "--reason", "not mine")
+        assert held.returncode == 0 and "dispute" in held.stdout
+        st = json.loads(overdue(env, "case", "status", "EV-1", "--json").stdout)
+        assert st["holds"] == ["dispute"] and st["next_action"] is None
+        assert overdue(env, "case", "resolve-dispute", "EV-1", "--outcome", "rejected").returncode == 0
+        paid = overdue(env, "case", "pay", "EV-1", "1250.00", "--ref", "bank-1")
+        assert paid.returncode == 0 and "resolved" in paid.stdout
+        hist = json.loads(overdue(env, "case", "history", "EV-1", "--json").stdout)
+        kinds = [h["kind"] for h in hist]
+        assert kinds[0] == "opened" and "hold" in kinds and "release" in kinds and kinds[-1] == "close"
+        assert all(h["reason"] for h in hist)
+        assert overdue(env, "case", "status", "NOPE-1").returncode == 1
+
+    def test_list_and_outbox(self, env: dict[str, str], tmp_path: Path) -> None:
+        """Cases list by stage; the outbox shows each contact once."""
+        f = tmp_path / "c.json"
+        f.write_text(json.dumps(_case("LST-1", 15)), encoding="utf-8")
+        assert overdue(env, "case", "open", str(f)).returncode == 0
+        for _ in range(50):  # visibility is eventually consistent
+            listed = json.loads(overdue(env, "case", "list", "--stage", "negotiation", "--json").stdout)
+            if any(c["case_id"] == "LST-1" for c in listed):
+                break
+        assert any(c["case_id"] == "LST-1" and c["stage"] == "negotiation" for c in listed)
+        box = json.loads(overdue(env, "outbox", "--json").stdout)
+        ids = [row["action_id"] for row in box]
+        assert len(ids) == len(set(ids))
