@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from engine.compiled import CompiledPolicy
 from engine.conditions import describe
-from engine.policy import ACTIVE_STAGES, ContactItem, EventEffect
+from engine.policy import ACTIVE_STAGES, ContactItem, EventEffect, Range
 
 __all__ = ["explain"]
 
@@ -32,6 +32,14 @@ def _contact(item: ContactItem, default_time: str) -> str:
     if item.when is not None:
         text += f" — only if {describe(item.when)}"
     return text
+
+
+def _range(field: str, r: Range) -> str:
+    if r.min is not None and r.max is not None:
+        return f"{r.min} <= {field} < {r.max}"
+    if r.min is not None:
+        return f"{field} >= {r.min}"
+    return f"{field} < {r.max}" if r.max is not None else f"any {field}"
 
 
 def _effect(name: str, eff: EventEffect) -> str:
@@ -73,9 +81,8 @@ def explain(cp: CompiledPolicy) -> str:
                "legally required notices; bankruptcy and death close the case")
     out += ["", "Segments (first match wins; re-evaluated as the case evolves):"]
     for s in p.segments:
-        conds = [f"{f} in [{getattr(s, f).min if getattr(s, f).min is not None else ''}, "
-                 f"{getattr(s, f).max if getattr(s, f).max is not None else ''})"
-                 for f in ("days_past_due", "amount", "risk_score") if getattr(s, f) is not None]
+        conds = [_range(f, getattr(s, f)) for f in ("days_past_due", "amount", "risk_score")
+                 if getattr(s, f) is not None]
         conds += [f"{f} is one of {', '.join(getattr(s, f))}" for f in ("attitude", "product") if getattr(s, f)]
         line = f"  {s.name}: " + ("; ".join(conds) or "every case")
         if s.variants:
