@@ -50,8 +50,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
     p.add_argument("--html", metavar="PATH", help="write a self-contained HTML report")
     p.add_argument("--workers", type=_positive, help="processes (default: one per CPU)")
-    p.add_argument("--no-audit", dest="audit", action="store_false",
-                   help="skip the independent guardrail audit (violations are then not counted)")
     p.set_defaults(func=run)
 
 
@@ -78,11 +76,16 @@ def run(args: argparse.Namespace) -> int:
         TimeRemainingColumn,
     )
 
-    from simulator.behaviour import BehaviourSpec
-    from simulator.html import write_html
-    from simulator.portfolio import load_portfolio
-    from simulator.report import print_summary, summary_json
-    from simulator.run import SimConfig, simulate
+    try:
+        from simulator.behaviour import BehaviourSpec
+        from simulator.html import write_html
+        from simulator.portfolio import load_portfolio
+        from simulator.report import print_summary, summary_json
+        from simulator.run import SimConfig, simulate
+    except ModuleNotFoundError as e:
+        if e.name != "simulator":
+            raise
+        raise OverdueError("the simulator package is not installed (reinstall overdue: pip install -e .)") from None
 
     if args.portfolio and not Path(args.portfolio).is_file():
         raise OverdueError(f"{args.portfolio}: no such file")
@@ -91,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     cases = load_portfolio(args.portfolio) if args.portfolio else None
     cfg = SimConfig(policy=args.policy, compare=args.compare, cases=len(cases) if cases else args.cases,
                     days=args.days, seed=args.seed, start=args.start, portfolio=args.portfolio,
-                    trace=args.trace, audit=args.audit, workers=args.workers,
+                    trace=args.trace, workers=args.workers,
                     behaviour=replace(BehaviourSpec(), approve_delay_days=args.approve_delay))
     err = Console(stderr=True)
     show = not args.json and sys.stderr.isatty()

@@ -1,0 +1,389 @@
+"""Reading case files: JSON (one object or an array), JSON Lines and CSV into `CaseFile`s.
+
+Every row that does not make a valid case is reported with its line and a precise reason and the
+rest go on; a duplicate `case_id` is refused. Amounts are parsed from their text as `Decimal`
+(never through a float). Pure apart from `read_case_file`, which only reads one file:
+
+    result = parse_cases(text, "cases.csv")
+    for row in result.rows: ...       # Row(line, case)
+    for reject in result.rejects: ... # Reject(line, message); str(reject) == "line 7: ..."
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal, TypeAlias
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import ValidationError
+
+from engine.errors import OverdueError
+from engine.money import CURRENCIES, parse_amount
+from engine.state import CaseFile
+
+__all__ = [
+    "CSV_COLUMNS",
+    "Format",
+    "IntakeResult",
+    "Reject",
+    "Row",
+    "detect_format",
+    "parse_cases",
+    "read_case_file",
+]
+
+#: The case-file formats: one JSON document (object or array), JSON Lines, CSV.
+Format: TypeAlias = Literal["json", "jsonl", "csv"]
+
+_EXTENSIONS: dict[str, Format] = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
+_DEBTOR_FIELDS = ("id", "name", "phone", "email", "address", "timezone", "locale", "third_party_phone")
+_CASE_FIELDS = ("case_id", "product", "amount_due", "currency", "due_date", "policy", "risk_score", "attitude")
+_CHANNELS = ("sms", "push", "email", "call", "letter", "field_visit")
+#: Every column a CSV case file may have (flat names for the nested JSON fields).
+CSV_COLUMNS: tuple[str, ...] = (
+    *_CASE_FIELDS[:1], *(f"debtor_{f}" for f in _DEBTOR_FIELDS), *_CASE_FIELDS[1:],
+    *(f"consent_{c}" for c in _CHANNELS),
+)
+_REQUIRED_COLUMNS = ("case_id", "debtor_id", "debtor_name", "debtor_timezone", "debtor_locale", "product",
+                     "amount_due", "currency", "due_date", "policy")
+_TRUE = frozenset({"true", "yes", "y", "1"})
+_FALSE = frozenset({"false", "no", "n", "0"})
+
+
+@dataclass(frozen=True)
+class Row:
+    """A valid case and the (1-based) line it starts on."""
+
+    line: int
+    case: CaseFile
+
+
+@dataclass(frozen=True)
+class Reject:
+    """A row that is not a valid case: its line and why (without the line prefix)."""
+
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}"
+
+
+@dataclass
+class IntakeResult:
+    """What a case file held: valid cases and rejected rows, each in file order."""
+
+    rows: list[Row] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+
+    @property
+    def cases(self) -> list[CaseFile]:
+        """The valid cases alone."""
+        return [r.case for r in self.rows]
+
+
+class _RowError(Exception):
+    """A problem with one row (raised inside this module, turned into a `Reject`)."""
+
+
+def detect_format(text: str, source: str = "") -> Format:
+    """The format of a case file: by the extension of `source`, else sniffed from `text`."""
+    suffix = Path(source).suffix.lower() if source and source not in ("-", "<stdin>") else ""
+    if suffix in _EXTENSIONS:
+        return _EXTENSIONS[suffix]
+    stripped = text.lstrip("\ufeff \t\r\n")
+    if stripped.startswith("["):
+        return "json"
+    if stripped.startswith("{"):
+        lines = [ln for ln in stripped.splitlines() if ln.strip()]
+        if len(lines) > 1:
+            try:
+                first = json.loads(lines[0])
+            except ValueError:
+                return "json"  # an object spread over several lines
+            if isinstance(first, dict):
+                return "jsonl"
+        return "json"
+    return "csv"
+
+
+def parse_cases(text: str, source: str = "<input>", fmt: Format | None = None) -> IntakeResult:
+    """Parse a case file.
+
+    Args:
+        text: the whole file.
+        source: its name (used to pick the format by extension).
+        fmt: force a format instead of detecting it.
+
+    Returns:
+        The valid cases with their lines and the rejects with their lines and reasons.
+    """
+    text = text.removeprefix("\ufeff")
+    fmt = fmt or detect_format(text, source)
+    result = IntakeResult()
+    first_seen: dict[str, int] = {}
+    raw = {"json": _json_rows, "jsonl": _jsonl_rows, "csv": _csv_rows}[fmt](text)
+    for line, data in raw:
+        if isinstance(data, Reject):
+            result.rejects.append(data)
+            continue
+        try:
+            case = _to_case(data)
+        except _RowError as e:
+            result.rejects.append(Reject(line, str(e)))
+            continue
+        seen = first_seen.get(case.case_id)
+        if seen is not None:
+            result.rejects.append(Reject(line, f"duplicate case_id {case.case_id} (first on line {seen})"))
+            continue
+        first_seen[case.case_id] = line
+        result.rows.append(Row(line, case))
+    return result
+
+
+def read_case_file(path: str | Path) -> IntakeResult:
+    """Read and parse a case file (UTF-8); the format comes from its extension or its content.
+
+    Raises:
+        OverdueError: the file cannot be read.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        reason = e.strerror if isinstance(e, OSError) else "not UTF-8 text"
+        raise OverdueError(f"{path}: {reason}") from None
+    return parse_cases(text, str(path))
+
+
+# -- the three formats: (line, raw object | Reject) ----------------------------------------
+
+_RawRows: TypeAlias = Iterator[tuple[int, "dict[str, Any] | Reject"]]
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"invalid JSON: {name} is not a number")
+
+
+def _loads(text: str) -> Any:
+    return json.loads(text, parse_float=Decimal, parse_constant=_no_constant)
+
+
+def _json_error(e: json.JSONDecodeError, line_offset: int = 0) -> Reject:
+    return Reject(e.lineno + line_offset, f"invalid JSON at column {e.colno}: {e.msg}")
+
+
+def _line_of(text: str, pos: int) -> int:
+    return text.count("\n", 0, pos) + 1
+
+
+def _json_rows(text: str) -> _RawRows:
+    decoder = json.JSONDecoder(parse_float=Decimal, parse_constant=_no_constant)
+    ws = " \t\r\n"
+    pos = len(text) - len(text.lstrip(ws))
+    if pos == len(text):
+        return
+    try:
+        if text[pos] != "[":
+            obj, end = decoder.raw_decode(text, pos)
+            yield _line_of(text, pos), _object(obj, _line_of(text, pos))
+            rest = text[end:].lstrip(ws)
+            if rest:
+                line = _line_of(text, len(text) - len(rest))
+                yield line, Reject(line, "unexpected text after the JSON object (use JSON Lines or an "
+                                         "array for several cases)")
+            return
+        pos += 1
+        while True:
+            while pos < len(text) and text[pos] in ws:
+                pos += 1
+            if pos < len(text) and text[pos] == "]":
+                return
+            line = _line_of(text, pos)
+            obj, pos = decoder.raw_decode(text, pos)
+            yield line, _object(obj, line)
+            while pos < len(text) and text[pos] in ws:
+                pos += 1
+            if pos < len(text) and text[pos] == ",":
+                pos += 1
+            elif pos < len(text) and text[pos] == "]":
+                return
+            else:
+                raise json.JSONDecodeError("expected ',' or ']'", text, pos)
+    except json.JSONDecodeError as e:
+        yield e.lineno, _json_error(e)
+    except ValueError as e:  # NaN / Infinity
+        yield _line_of(text, pos), Reject(_line_of(text, pos), str(e))
+
+
+def _object(obj: Any, line: int) -> dict[str, Any] | Reject:
+    if isinstance(obj, dict):
+        return obj
+    return Reject(line, f"expected a JSON object, found {type(obj).__name__}")
+
+
+def _jsonl_rows(text: str) -> _RawRows:
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = _loads(line)
+        except json.JSONDecodeError as e:
+            yield n, Reject(n, f"invalid JSON at column {e.colno}: {e.msg}")
+            continue
+        except ValueError as e:
+            yield n, Reject(n, str(e))
+            continue
+        yield n, _object(obj, n)
+
+
+def _csv_rows(text: str) -> _RawRows:
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = next(reader)
+    except StopIteration:
+        return
+    except csv.Error as e:
+        yield 1, Reject(1, f"invalid CSV header: {e}")
+        return
+    names = [h.strip() for h in header]
+    unknown = [n for n in names if n not in CSV_COLUMNS]
+    missing = [n for n in _REQUIRED_COLUMNS if n not in names]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    problems = ([f"unknown column(s) {', '.join(unknown)}"] if unknown else []) + (
+        [f"missing column(s) {', '.join(missing)}"] if missing else []) + (
+        [f"repeated column(s) {', '.join(dup)}"] if dup else [])
+    if problems:
+        yield 1, Reject(1, "; ".join(problems) + " (the file is not read)")
+        return
+    end = reader.line_num
+    while True:
+        start = end + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            end = reader.line_num
+            yield start, Reject(start, f"invalid CSV: {e}")
+            continue
+        end = reader.line_num
+        if not any(c.strip() for c in cells):
+            continue
+        if len(cells) != len(names):
+            yield start, Reject(start, f"{len(cells)} cells, the header has {len(names)}")
+            continue
+        try:
+            yield start, _unflatten(dict(zip(names, cells, strict=True)))
+        except _RowError as e:
+            yield start, Reject(start, str(e))
+
+
+def _unflatten(flat: dict[str, str]) -> dict[str, Any]:
+    """CSV cells to the nested shape; empty cells are absent (optional fields take defaults)."""
+    out: dict[str, Any] = {}
+    debtor: dict[str, Any] = {}
+    consent: dict[str, bool] = {}
+    for key, raw in flat.items():
+        value = raw.strip()
+        if value == "":
+            continue
+        if key.startswith("debtor_"):
+            debtor[key.removeprefix("debtor_")] = value
+        elif key.startswith("consent_"):
+            low = value.lower()
+            if low not in _TRUE | _FALSE:
+                raise _RowError(f"{key}: must be true or false, not {value!r}")
+            consent[key.removeprefix("consent_")] = low in _TRUE
+        else:
+            out[key] = value
+    if debtor:
+        out["debtor"] = debtor
+    if consent:
+        out["consent"] = consent
+    return out
+
+
+# -- one object to a case ------------------------------------------------------------------
+
+
+def _fold_flat(data: dict[str, Any]) -> dict[str, Any]:
+    """Accept the CSV's flat names in JSON too (`debtor_name`, `consent_sms`)."""
+    if not any(k.startswith(("debtor_", "consent_")) for k in data):
+        return data
+    out = {k: v for k, v in data.items() if not k.startswith(("debtor_", "consent_"))}
+    if not isinstance(out.get("debtor", {}), dict) or not isinstance(out.get("consent", {}), dict):
+        return data  # mixed and malformed: let validation name the problem
+    debtor = dict(out.get("debtor") or {})
+    consent = dict(out.get("consent") or {})
+    for k, v in data.items():
+        if k.startswith("debtor_"):
+            debtor[k.removeprefix("debtor_")] = v
+        elif k.startswith("consent_"):
+            consent[k.removeprefix("consent_")] = v
+    if debtor:
+        out["debtor"] = debtor
+    if consent:
+        out["consent"] = consent
+    return out
+
+
+def _to_case(data: dict[str, Any]) -> CaseFile:
+    data = _fold_flat(data)
+    problems: list[str] = []
+    amount = data.get("amount_due")
+    currency = data.get("currency")
+    if isinstance(amount, float):
+        problems.append("amount_due: must be a decimal, not a float")
+    if isinstance(currency, str) and currency not in CURRENCIES:
+        problems.append(f"currency: unknown currency {currency!r}")
+    try:
+        case = CaseFile.model_validate(data)
+    except ValidationError as e:
+        problems.extend(_describe(err) for err in e.errors())
+        raise _RowError("; ".join(dict.fromkeys(problems))) from None
+    if problems:
+        raise _RowError("; ".join(problems))
+    try:
+        ZoneInfo(case.debtor.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise _RowError(f"debtor.timezone: unknown time zone {case.debtor.timezone!r}") from None
+    try:
+        exact = parse_amount(str(case.amount_due), case.currency)
+    except OverdueError as e:
+        raise _RowError(f"amount_due: {e}") from None
+    return case.model_copy(update={"amount_due": exact}) if exact.as_tuple() != case.amount_due.as_tuple() else case
+
+
+def _describe(err: Any) -> str:
+    """One pydantic error as `dotted.path: plain message`."""
+    where = ".".join(str(p) for p in err["loc"]) or "case"
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    value = err.get("input")
+    if kind == "missing":
+        return f"{where}: is required"
+    if kind == "extra_forbidden":
+        return f"{where}: unknown field"
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        words = {"greater_than": "greater than", "greater_than_equal": "at least",
+                 "less_than": "less than", "less_than_equal": "at most"}[kind]
+        limit = next(iter(ctx.values())) if ctx else "?"
+        return f"{where}: must be {words} {limit}"
+    if kind.startswith(("date_", "datetime_")):
+        return f"{where}: not a date (YYYY-MM-DD): {value!r}"
+    if kind.startswith("decimal_") or kind in ("int_parsing", "int_from_float"):
+        return f"{where}: not a number: {value!r}"
+    if kind == "literal_error":
+        return f"{where}: must be {ctx.get('expected', 'one of the allowed values')}, not {value!r}"
+    if kind == "string_pattern_mismatch":
+        return f"{where}: {value!r} may only hold letters, digits and _ . : -"
+    if kind in ("string_too_short", "string_too_long"):
+        return f"{where}: {err['msg'][0].lower()}{err['msg'][1:]}"
+    msg: str = err["msg"]
+    return f"{where}: {msg[0].lower()}{msg[1:]}" if msg else where

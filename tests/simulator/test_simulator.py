@@ -1,0 +1,187 @@
+"""The policy simulator: deterministic, lawful on every shipped policy, and its outputs keep the
+shapes CLI.md fixes (JSON summary, trace lines) plus a self-contained HTML page."""
+
+from __future__ import annotations
+
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from engine.actions import CONTACT_CHANNELS
+from engine.policy import ACTIVE_STAGES, TERMINAL_STAGES
+from overdue.cli import main
+from simulator.html import CHART_IDS, render_html
+from simulator.portfolio import synthetic_case
+from simulator.report import summary_json
+from simulator.run import CHUNK, SimConfig, SimResult, simulate
+from tests.conftest import SHIPPED, load_shipped
+
+TIMING_KEYS = ("elapsed_seconds", "lifecycles_per_minute", "workers")
+TRACE_KEYS = ["case_id", "at", "local_at", "kind", "channel", "stage", "outcome", "reason"]
+TRACE_KINDS = {"contact", "deferred", "stage", "hold", "release", "payment", "promise", "close"}
+
+
+def stable(result: SimResult) -> str:
+    """The JSON summary without the figures that vary run to run."""
+    doc = summary_json(result)
+    for key in TIMING_KEYS:
+        doc.pop(key)
+    return json.dumps(doc, sort_keys=True)
+
+
+class TestDeterminism:
+    """Same seed, same everything: portfolio, trace bytes, and summary whatever the process count."""
+
+    def test_portfolio_is_a_function_of_seed_and_index(self) -> None:
+        cp = load_shipped("consumer-credit-line")
+        from datetime import UTC, datetime
+
+        start = datetime(2026, 3, 2, tzinfo=UTC)
+        a = [synthetic_case(cp, 7, i, start, 180) for i in range(30)]
+        b = [synthetic_case(cp, 7, i, start, 180) for i in range(30)]
+        c = [synthetic_case(cp, 8, i, start, 180) for i in range(30)]
+        assert a == b and a != c
+        zones = {x.case.debtor.timezone for x in a}
+        assert "Asia/Shanghai" in zones and len(zones) > 2
+
+    def test_same_seed_same_trace(self, tmp_path: Path) -> None:
+        paths = [tmp_path / "a.jsonl", tmp_path / "b.jsonl"]
+        for p in paths:
+            simulate(SimConfig(policy="instalment-loan", cases=40, days=90, seed=3, trace=str(p), workers=1))
+        first = paths[0].read_bytes()
+        assert first and first == paths[1].read_bytes()
+
+    def test_one_or_two_processes(self, tmp_path: Path) -> None:
+        n = CHUNK * 2 + 17  # three chunks, split unevenly over two processes
+        one = simulate(SimConfig(policy="consumer-credit-line", cases=n, days=45, seed=11, workers=1,
+                                 trace=str(tmp_path / "1.jsonl")))
+        two = simulate(SimConfig(policy="consumer-credit-line", cases=n, days=45, seed=11, workers=2,
+                                 trace=str(tmp_path / "2.jsonl")))
+        assert two.workers == 2
+        assert stable(one) == stable(two)
+        assert (tmp_path / "1.jsonl").read_bytes() == (tmp_path / "2.jsonl").read_bytes()
+
+
+class TestLawful:
+    """Every shipped policy, several seeds: no guardrail violation, no invalid event sent."""
+
+    @pytest.mark.parametrize("policy", SHIPPED)
+    @pytest.mark.parametrize("seed", [1, 2, 3])
+    def test_no_violations(self, policy: str, seed: int) -> None:
+        result = simulate(SimConfig(policy=policy, cases=60, days=150, seed=seed, workers=1))
+        t = result.runs[0].tally
+        assert t.violations == 0, t.violation_samples
+        assert t.rejected_events == 0, t.rejected_samples
+        assert sum(t.contacts.values()) > 0 and t.recovered > 0
+
+
+class TestOutputs:
+    """The JSON summary, the trace and the HTML page."""
+
+    def test_daily_series_add_up(self) -> None:
+        t = simulate(SimConfig(policy="instalment-loan", cases=50, days=70, workers=1)).runs[0].tally
+        series = t.stage_series()
+        assert all(sum(col) == 50 for col in zip(*series.values(), strict=True))
+        assert {s: v[-1] for s, v in series.items() if v[-1]} == {s: n for s, n in t.final_stages.items() if n}
+        assert t.recovery_series()[-1] == t.recovered
+
+    def test_json_has_the_cli_keys(self, capsys: pytest.CaptureFixture[str]) -> None:
+        assert main(["simulate", "consumer-credit-line", "--cases", "30", "--days", "60", "--json",
+                     "--workers", "1"]) == 0
+        out, err = capsys.readouterr()
+        doc = json.loads(out)
+        assert list(doc)[:9] == ["policy", "cases", "days", "seed", "final_stages", "recovered", "contacts",
+                                 "deferred", "violations"]
+        assert (doc["policy"], doc["cases"], doc["days"], doc["seed"]) == ("consumer-credit-line", 30, 60, 7)
+        assert set(doc["final_stages"]) == set(ACTIVE_STAGES + TERMINAL_STAGES)
+        assert sum(doc["final_stages"].values()) == 30
+        assert re.fullmatch(r"\d+\.\d\d", doc["recovered"])
+        assert set(doc["contacts"]) == set(CONTACT_CHANNELS)
+        assert isinstance(doc["deferred"], int) and doc["violations"] == 0
+        assert doc["lifecycles_per_minute"] > 0 and doc["variants"]
+        assert err == ""
+
+    def test_compare(self, capsys: pytest.CaptureFixture[str]) -> None:
+        assert main(["simulate", "consumer-credit-line", "--compare", "instalment-loan", "--cases", "20",
+                     "--days", "40", "--json", "--workers", "1"]) == 0
+        doc = json.loads(capsys.readouterr().out)
+        assert doc["compare"]["policy"] == "instalment-loan" and doc["compare"]["cases"] == 20
+        assert doc["compare"]["amount_due"] == doc["amount_due"]  # the same portfolio
+
+    def test_trace_lines(self, tmp_path: Path) -> None:
+        path = tmp_path / "t.jsonl"
+        simulate(SimConfig(policy="consumer-credit-line", cases=25, days=60, trace=str(path), workers=1))
+        lines = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()]
+        assert lines and all(list(x) == TRACE_KEYS for x in lines)
+        assert {x["kind"] for x in lines} <= TRACE_KINDS
+        calls = [x for x in lines if x["kind"] == "contact" and x["channel"] == "call"]
+        assert calls and {x["outcome"] for x in calls} <= {"connected", "unanswered"}
+        assert all(x["at"].endswith("+00:00") and x["reason"] for x in lines)
+        first = lines[0]
+        assert first["local_at"][:19] != first["at"][:19] or first["local_at"].endswith("+00:00")
+
+    def test_html_is_self_contained(self, tmp_path: Path) -> None:
+        result = simulate(SimConfig(policy="consumer-credit-line", compare="instalment-loan", cases=30, days=50,
+                                    workers=1))
+        page = render_html(result)
+        assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page, re.I)
+        assert "<script" not in page.lower() and "<link" not in page.lower()
+
+        class Ids(HTMLParser):
+            def __init__(self) -> None:
+                super().__init__()
+                self.ids: dict[str, str] = {}
+
+            def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+                for k, v in attrs:
+                    if k == "id" and v:
+                        self.ids[v] = tag
+
+        parser = Ids()
+        parser.feed(page)
+        parser.close()
+        for chart in CHART_IDS:
+            assert parser.ids.get(chart) == ("table" if chart.startswith("table") else "svg"), chart
+        assert parser.ids.get("chart-stages-2") == "svg"  # the compared policy's stages
+
+    def test_html_file_through_the_cli(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        page = tmp_path / "r.html"
+        assert main(["simulate", "instalment-loan", "--cases", "10", "--days", "30", "--html", str(page),
+                     "--workers", "1"]) == 0
+        assert page.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+        assert "violations" in capsys.readouterr().out
+
+    def test_portfolio_file(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        rows = [{"case_id": f"P-{i}", "debtor": {"id": "D", "name": "Lee", "phone": "+1", "email": "a@b.c",
+                                                  "address": "x", "timezone": "America/Chicago", "locale": "en-US"},
+                 "product": "instalment_loan", "amount_due": f"{1000 + i}.50", "currency": "USD",
+                 "due_date": "2026-03-10", "policy": "instalment-loan"} for i in range(3)]
+        path = tmp_path / "cases.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        assert main(["simulate", "instalment-loan", "--portfolio", str(path), "--days", "30", "--json",
+                     "--workers", "1"]) == 0
+        doc = json.loads(capsys.readouterr().out)
+        assert doc["cases"] == 3 and doc["amount_due"] == "3004.50" and doc["start"] == "2026-03-05"
+
+
+class TestErrors:
+    """User mistakes: one line on stderr, exit 1."""
+
+    def test_missing_policy(self, capsys: pytest.CaptureFixture[str]) -> None:
+        assert main(["simulate", "no-such-policy.yaml", "--cases", "5"]) == 1
+        out, err = capsys.readouterr()
+        assert out == "" and len(err.strip().splitlines()) == 1 and "no-such-policy" in err
+
+    def test_bad_portfolio_rows(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        path = tmp_path / "bad.jsonl"
+        path.write_text('{"case_id": "X"}\n', encoding="utf-8")
+        assert main(["simulate", "instalment-loan", "--portfolio", str(path)]) == 1
+        assert f"{path}:1: " in capsys.readouterr().err
+
+    def test_bad_count_is_a_usage_error(self, capsys: pytest.CaptureFixture[str]) -> None:
+        with pytest.raises(SystemExit) as e:
+            main(["simulate", "instalment-loan", "--cases", "0"])
+        assert e.value.code == 2
