@@ -55,6 +55,13 @@ ACTIVITY_FOR: dict[str, str] = {
     "approval_request": "request_approval",
 }
 
+#: A timer that fires no later than this after the moment the core asked for is decided *at* that
+#: moment, so the case decides exactly as the core alone (and the simulator) would: a rolling
+#: frequency cap judged a few milliseconds late would otherwise count a contact from exactly
+#: seven days before. A timer later than this (a worker was down) is decided at the real moment,
+#: because the contacts it sends leave now.
+TIMER_SLACK = timedelta(minutes=1)
+
 _RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
                      maximum_interval=timedelta(minutes=10))
 
@@ -109,7 +116,11 @@ class CaseWorkflow:
             try:
                 await workflow.wait_condition(lambda: self._changed or bool(self._queue), timeout=timeout)
             except TimeoutError:
-                self._apply(decide(self._cp, state, None, workflow.now()))
+                # the current state, not `state`: an update handled in the same activation as
+                # the timer has already moved it on, and deciding on the old one would lose it
+                current = self._state
+                assert current is not None
+                self._apply(decide(self._cp, current, None, self._timer_moment()))
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._carry_out()
         state = self._state
@@ -118,6 +129,14 @@ class CaseWorkflow:
         return CaseResult(case_id=state.case.case_id, stage=state.stage, close_reason=state.close_reason,
                           balance=format_amount(state.balance, cur), paid=format_amount(state.paid_total, cur),
                           runs=inp.runs)
+
+    def _timer_moment(self) -> datetime:
+        """The moment to decide a fired timer at: the wake-up asked for, if the timer is on time."""
+        now = workflow.now()
+        wake = self._wake
+        if wake is not None and wake <= now <= wake + TIMER_SLACK:
+            return wake
+        return now
 
     def _apply(self, d: Decision) -> None:
         self._state = d.state

