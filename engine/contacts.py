@@ -152,7 +152,7 @@ def send_due_contacts(ctx: Ctx) -> None:
         if item.channel == "field_visit" and "field_visit" not in s.approvals_granted:
             from engine.stages import _request_approval
 
-            _request_approval(ctx, "field_visit", f"{s.stage}.{key}")
+            _request_approval(ctx, "field_visit", f"{s.stage}.{key}", key=key)
             continue
         later = _earliest_allowed(ctx, item.channel)
         if later is not None:

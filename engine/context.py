@@ -113,8 +113,8 @@ class Ctx:
     def record(self, kind: str, reason: str, **kw: object) -> None:
         """Add a line to the audit trail."""
         detail = kw.pop("detail", None) or {}
-        self.records.append(Record(at=self.now, kind=kind, stage=self.state.stage,  # type: ignore[arg-type]
-                                   reason=reason, detail=detail, **kw))  # type: ignore[arg-type]
+        self.records.append(Record(at=self.now, kind=kind, stage=self.state.stage,
+                                   reason=reason, detail=detail, **kw))
 
     def action_id(self, key: str) -> str:
         """The deterministic id of an action: same case, stage entry and plan item, same id."""

@@ -3,13 +3,16 @@ written (the workflow's update validators call `validate` too)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from itertools import pairwise
+from typing import Any
 
 from engine import events as ev
 from engine.context import Ctx
 from engine.errors import EventRejected
 from engine.money import format_amount, parse_amount
-from engine.stages import apply_effect, enter
+from engine.stages import HELD_GOTO, apply_effect, enter
 from engine.state import Hold, Instalment, PlanState, PromiseState
 
 __all__ = ["apply_event", "release", "validate_event"]
@@ -25,68 +28,102 @@ def _amount(ctx: Ctx, value: object, what: str) -> None:
         raise EventRejected(f"{what} must be positive, not {format_amount(amount, cur)}")
 
 
+def _check_payment(ctx: Ctx, e: ev.Payment) -> None:
+    if e.currency != ctx.state.case.currency:
+        raise EventRejected(f"payment in {e.currency} but the case is in {ctx.state.case.currency}")
+    _amount(ctx, e.amount, "payment")
+
+
+def _check_promise(ctx: Ctx, e: ev.Promise) -> None:
+    s, today, rules = ctx.state, ctx.local_date(), ctx.policy.promise
+    _amount(ctx, e.amount, "promise")
+    if s.promise is not None:
+        raise EventRejected(f"a promise is already open until {s.promise.due}")
+    if s.plan is not None:
+        raise EventRejected("a repayment plan is open")
+    if e.amount > s.balance:
+        raise EventRejected(f"promise of {e.amount} exceeds the balance {s.balance}")
+    if e.amount < (s.balance * rules.min_ratio).quantize(s.balance):
+        raise EventRejected(f"promise must be at least {rules.min_ratio:%} of the balance")
+    if e.due_date < today:
+        raise EventRejected(f"promise date {e.due_date} is in the past (today is {today})")
+    if e.due_date > today + timedelta(days=rules.max_days):
+        raise EventRejected(f"promise date {e.due_date} is more than {rules.max_days} days away")
+
+
+def _check_plan(ctx: Ctx, e: ev.Plan) -> None:
+    s = ctx.state
+    if s.plan is not None:
+        raise EventRejected("a repayment plan is already open")
+    if s.promise is not None:
+        raise EventRejected(f"a promise is open until {s.promise.due}")
+    if len(e.instalments) > ctx.policy.plan.max_instalments:
+        raise EventRejected(f"at most {ctx.policy.plan.max_instalments} instalments")
+    for amount, _ in e.instalments:
+        _amount(ctx, amount, "instalment")
+    dates = [d for _, d in e.instalments]
+    if dates[0] < ctx.local_date() or any(b <= a for a, b in pairwise(dates)):
+        raise EventRejected("instalment dates must be from today on and strictly increasing")
+    if sum((a for a, _ in e.instalments), start=s.balance * 0) != s.balance:
+        raise EventRejected(f"instalments must add up to the balance {s.balance}")
+
+
+def _check_dispute(ctx: Ctx, e: ev.Dispute) -> None:
+    if ctx.state.hold("dispute"):
+        raise EventRejected("the case is already disputed")
+
+
+def _check_resolved(ctx: Ctx, e: ev.DisputeResolved) -> None:
+    if not ctx.state.hold("dispute"):
+        raise EventRejected("the case is not disputed")
+
+
+def _check_hardship(ctx: Ctx, e: ev.Hardship) -> None:
+    if not 1 <= e.days <= ctx.policy.hardship.max_days:
+        raise EventRejected(f"hardship days must be 1..{ctx.policy.hardship.max_days}, not {e.days}")
+    if ctx.state.hold("hardship"):
+        raise EventRejected("a hardship pause is already running")
+
+
+def _check_cease(ctx: Ctx, e: ev.Cease) -> None:
+    if ctx.state.hold("cease"):
+        raise EventRejected("communications are already ceased")
+
+
+def _check_approve(ctx: Ctx, e: ev.Approve) -> None:
+    if e.action not in ctx.state.approvals_pending:
+        waiting = ", ".join(ctx.state.approvals_pending) or "nothing"
+        raise EventRejected(f"no approval of {e.action!r} is awaited (waiting for: {waiting})")
+
+
+def _check_outcome(ctx: Ctx, e: ev.ContactOutcome) -> None:
+    if not any(c.action_id == e.action_id for c in ctx.state.contacts):
+        raise EventRejected(f"unknown or expired contact {e.action_id!r}")
+
+
+_CHECKS: dict[type, Callable[[Ctx, Any], None]] = {
+    ev.Payment: _check_payment, ev.Promise: _check_promise, ev.Plan: _check_plan,
+    ev.Dispute: _check_dispute, ev.DisputeResolved: _check_resolved, ev.Hardship: _check_hardship,
+    ev.Cease: _check_cease, ev.Approve: _check_approve, ev.ContactOutcome: _check_outcome,
+}
+
+
 def validate_event(ctx: Ctx, e: ev.Event) -> None:
     """Raise `EventRejected` with a message for the user if the case cannot take this event."""
     s = ctx.state
     if s.closed:
         raise EventRejected(f"case {s.case.case_id} is closed ({s.stage})")
-    today = ctx.local_date()
-    if isinstance(e, ev.Payment):
-        if e.currency != s.case.currency:
-            raise EventRejected(f"payment in {e.currency} but the case is in {s.case.currency}")
-        _amount(ctx, e.amount, "payment")
-    elif isinstance(e, ev.Promise):
-        _amount(ctx, e.amount, "promise")
-        rules = ctx.policy.promise
-        if s.promise is not None:
-            raise EventRejected(f"a promise is already open until {s.promise.due}")
-        if s.plan is not None:
-            raise EventRejected("a repayment plan is open")
-        if e.amount > s.balance:
-            raise EventRejected(f"promise of {e.amount} exceeds the balance {s.balance}")
-        if e.amount < (s.balance * rules.min_ratio).quantize(s.balance):
-            raise EventRejected(f"promise must be at least {rules.min_ratio:%} of the balance")
-        if e.due_date < today:
-            raise EventRejected(f"promise date {e.due_date} is in the past (today is {today})")
-        if e.due_date > today + timedelta(days=rules.max_days):
-            raise EventRejected(f"promise date {e.due_date} is more than {rules.max_days} days away")
-    elif isinstance(e, ev.Plan):
-        if s.plan is not None:
-            raise EventRejected("a repayment plan is already open")
-        if len(e.instalments) > ctx.policy.plan.max_instalments:
-            raise EventRejected(f"at most {ctx.policy.plan.max_instalments} instalments")
-        for amount, _ in e.instalments:
-            _amount(ctx, amount, "instalment")
-        dates = [d for _, d in e.instalments]
-        if dates[0] < today or any(b <= a for a, b in zip(dates, dates[1:], strict=False)):
-            raise EventRejected("instalment dates must be from today on and strictly increasing")
-        if sum((a for a, _ in e.instalments), start=s.balance * 0) != s.balance:
-            raise EventRejected(f"instalments must add up to the balance {s.balance}")
-    elif isinstance(e, ev.Dispute):
-        if s.hold("dispute"):
-            raise EventRejected("the case is already disputed")
-    elif isinstance(e, ev.DisputeResolved):
-        if not s.hold("dispute"):
-            raise EventRejected("the case is not disputed")
-    elif isinstance(e, ev.Hardship):
-        if not 1 <= e.days <= ctx.policy.hardship.max_days:
-            raise EventRejected(f"hardship days must be 1..{ctx.policy.hardship.max_days}, not {e.days}")
-        if s.hold("hardship"):
-            raise EventRejected("a hardship pause is already running")
-    elif isinstance(e, ev.Cease):
-        if s.hold("cease"):
-            raise EventRejected("communications are already ceased")
-    elif isinstance(e, ev.Approve):
-        if e.action not in s.approvals_pending:
-            waiting = ", ".join(s.approvals_pending) or "nothing"
-            raise EventRejected(f"no approval of {e.action!r} is awaited (waiting for: {waiting})")
-    elif isinstance(e, ev.ContactOutcome):
-        if not any(c.action_id == e.action_id for c in s.contacts):
-            raise EventRejected(f"unknown or expired contact {e.action_id!r}")
+    check = _CHECKS.get(type(e))
+    if check is not None:
+        check(ctx, e)
 
 
-def release(ctx: Ctx, kind: str, reason: str) -> None:
-    """Lift a hold; if the clock stood still, add the paused days so the plan re-anchors."""
+def release(ctx: Ctx, kind: str, reason: str, at: datetime | None = None) -> None:
+    """Lift a hold; if the clock stood still, add the paused days so the plan re-anchors.
+
+    `at` is when the hold ended (its expiry or deadline), which may be before now when the
+    decision comes late: the clock stood still only until then.
+    """
     s = ctx.state
     h = s.hold(kind)
     if h is None:
@@ -94,9 +131,10 @@ def release(ctx: Ctx, kind: str, reason: str) -> None:
     start = ctx.pause_start()
     s.holds.remove(h)
     if start is not None and ctx.pause_start() is None:
-        days = (ctx.local_date() - ctx.local_date(start)).days
+        days = (ctx.local_date(at) - ctx.local_date(start)).days
         s.paused_days += days
-        s.pending = []  # deferrals were computed on the old clock
+        # Deferrals were computed on the old clock; a goto waiting for the hold stays.
+        s.pending = [p for p in s.pending if p.key.startswith(HELD_GOTO)]
     ctx.record("release", reason, detail={"hold": kind})
 
 
@@ -125,6 +163,29 @@ def _payment(ctx: Ctx, e: ev.Payment) -> None:
     apply_effect(ctx, "partial_payment")
 
 
+def _dispute_resolved(ctx: Ctx, e: ev.DisputeResolved) -> None:
+    s = ctx.state
+    if e.outcome == "upheld":
+        release(ctx, "dispute", "dispute upheld")
+        enter(ctx, ctx.cp.machine.fire(s.stage, "dispute_upheld"), "dispute upheld: the debt is not owed")
+    else:
+        release(ctx, "dispute", "dispute rejected: collection resumes")
+        apply_effect(ctx, "dispute_rejected")
+
+
+def _contact_outcome(ctx: Ctx, e: ev.ContactOutcome) -> None:
+    s = ctx.state
+    for c in s.contacts:
+        if c.action_id == e.action_id:
+            c.outcome = e.outcome
+    if e.outcome == "connected":
+        s.failed_contacts = 0
+        s.last_conversation_at = ctx.now
+    elif e.outcome in ("unanswered", "failed"):
+        s.failed_contacts += 1
+    ctx.record("outcome", f"contact {e.outcome}", outcome=e.outcome, action_id=e.action_id)
+
+
 def apply_event(ctx: Ctx, e: ev.Event) -> None:
     """Apply a validated event to the case."""
     s = ctx.state
@@ -145,12 +206,7 @@ def apply_event(ctx: Ctx, e: ev.Event) -> None:
         s.holds.append(Hold(kind="dispute", since=now, reason=e.reason))
         ctx.record("hold", f"dispute: {e.reason}" if e.reason else "dispute", detail={"hold": "dispute"})
     elif isinstance(e, ev.DisputeResolved):
-        if e.outcome == "upheld":
-            release(ctx, "dispute", "dispute upheld")
-            enter(ctx, ctx.cp.machine.fire(s.stage, "dispute_upheld"), "dispute upheld: the debt is not owed")
-        else:
-            release(ctx, "dispute", "dispute rejected: collection resumes")
-            apply_effect(ctx, "dispute_rejected")
+        _dispute_resolved(ctx, e)
     elif isinstance(e, ev.Hardship):
         s.holds.append(Hold(kind="hardship", since=now, until=now + timedelta(days=e.days),
                             reason=f"hardship {e.days} days"))
@@ -166,15 +222,7 @@ def apply_event(ctx: Ctx, e: ev.Event) -> None:
         ctx.record("approval", f"approved {e.action}" + (f" by {e.by}" if e.by else ""),
                    detail={"approval": e.action, "outcome": "granted"})
     elif isinstance(e, ev.ContactOutcome):
-        for c in s.contacts:
-            if c.action_id == e.action_id:
-                c.outcome = e.outcome
-        if e.outcome == "connected":
-            s.failed_contacts = 0
-            s.last_conversation_at = now
-        elif e.outcome in ("unanswered", "failed"):
-            s.failed_contacts += 1
-        ctx.record("outcome", f"contact {e.outcome}", outcome=e.outcome, action_id=e.action_id)
+        _contact_outcome(ctx, e)
     elif isinstance(e, ev.AttitudeChange):
         s.attitude = e.attitude
         ctx.record("segment", f"attitude now {e.attitude}", detail={"attitude": e.attitude})

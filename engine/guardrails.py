@@ -59,9 +59,9 @@ def _min(a: int | None, b: int | None) -> int | None:
 def effective_rules(policy: Policy) -> Rules:
     """Merge the jurisdiction floor with the policy's tightenings (assumes the policy was checked
     by `looser_than_floor`; a looser value would simply be ignored here)."""
-    floor = strictest(policy.jurisdictions)
+    floor = strictest(tuple(policy.jurisdictions))
     g = policy.guardrails
-    caps = {ch: (c.max, c.per_days) for ch, c in g.caps.items()}
+    caps: dict[str, tuple[int, int]] = {ch: (c.max, c.per_days) for ch, c in g.caps.items()}
     call_max = _min(floor.calls.max_attempts, g.call_max_attempts_7d)
     if call_max is not None:
         mx, per = caps.get("call", (call_max, 7))
@@ -88,7 +88,7 @@ def effective_rules(policy: Policy) -> Rules:
 
 def looser_than_floor(policy: Policy) -> list[tuple[tuple[str, ...], str]]:
     """Every guardrail the policy sets looser than its jurisdictions allow: (path, message)."""
-    floor: Floor = strictest(policy.jurisdictions)
+    floor: Floor = strictest(tuple(policy.jurisdictions))
     g = policy.guardrails
     names = "+".join(policy.jurisdictions)
     out: list[tuple[tuple[str, ...], str]] = []
@@ -166,8 +166,9 @@ def contact_blocked_until(
         if rules.calls_connected_per_day is not None or rules.calls_unanswered_per_day is not None:
             local_day = at.astimezone(tz).date()
             today = [c for c in log if c.channel == "call" and c.at.astimezone(tz).date() == local_day]
-            connected = sum(1 for c in today if c.outcome == "connected")
-            # An attempt whose outcome has not come back yet counts as unanswered: the safe side.
+            # An attempt whose outcome has not come back yet may have connected and may not have:
+            # it counts against both daily caps (the safe side of each).
+            connected = sum(1 for c in today if c.outcome in (None, "connected"))
             unanswered = sum(1 for c in today if c.outcome != "connected")
             tomorrow = datetime.combine(local_day + DAY, time(0), tzinfo=tz)
             if rules.calls_connected_per_day is not None and connected >= rules.calls_connected_per_day:

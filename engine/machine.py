@@ -90,9 +90,9 @@ class StageMachine:
 
     def edges(self) -> list[tuple[str, str, str]]:
         """Every (source, trigger, destination) of the graph, for explain and reachability."""
-        out = []
+        out: list[tuple[str, str, str]] = []
         for name, ev in self._machine.events.items():
             for source, transitions in ev.transitions.items():
                 for t in transitions:
-                    out.append((source, name, t.dest))
+                    out.append((source, name, str(t.dest)))
         return sorted(out)

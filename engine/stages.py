@@ -11,7 +11,13 @@ from engine.context import Ctx
 from engine.machine import exit_trigger, goto_trigger
 from engine.policy import ACTIVE_STAGES, ActionSpec, EventEffect
 
-__all__ = ["apply_effect", "close", "enter", "run_exits", "run_steps", "step_action"]
+__all__ = [
+    "HELD_GOTO", "apply_effect", "close", "enter", "run_exits", "run_held_gotos", "run_steps", "step_action",
+    "time_barred",
+]
+
+#: Prefix of the `Pending` entry that keeps an event's `goto` until the holds stopping it end.
+HELD_GOTO = "goto."
 
 _BUREAU_STATUS = {"resolved": "paid", "settled": "settled", "written_off": "written_off", "closed": "closed"}
 
@@ -23,6 +29,11 @@ def enter(ctx: Ctx, target: str, reason: str) -> None:
         close(ctx, target, reason)
         return
     previous = s.stage
+    # What the old stage still had waiting ends with it; say so, so no deferral just vanishes.
+    for p in s.pending:
+        if not p.key.startswith(HELD_GOTO):
+            ctx.record("suppressed", f"{previous}.{p.key}: stage changed to {target}",
+                       detail={"guardrail": "stage_change", "was": p.guardrail})
     s.stage = target
     s.stage_seq += 1
     s.stage_entered_at = ctx.now
@@ -30,6 +41,7 @@ def enter(ctx: Ctx, target: str, reason: str) -> None:
     s.done = []
     s.pending = []
     s.approvals_pending = []
+    s.approvals_granted = []  # a human approved a step of the old stage, not of this one
     s.contacts_in_stage = 0
     ctx.record("stage", reason, detail={"from": previous, "to": target})
 
@@ -38,11 +50,12 @@ def close(ctx: Ctx, terminal: str, reason: str) -> None:
     """End the case: recall it from an agency and update the bureau if it was reported."""
     s = ctx.state
     previous = s.stage
+    # One id per action: the channel drops a repeated id as a duplicate.
     if s.agency_placed:
-        step_action(ctx, "agency_recall", f"close.{terminal}", "closed: recall from agency")
+        step_action(ctx, "agency_recall", f"close.{terminal}.agency_recall", "closed: recall from agency")
         s.agency_placed = False
     if s.bureau_reported:
-        step_action(ctx, "bureau_update", f"close.{terminal}", "closed: tell the bureau",
+        step_action(ctx, "bureau_update", f"close.{terminal}.bureau_update", "closed: tell the bureau",
                     detail={"status": _BUREAU_STATUS[terminal]})
     s.stage = terminal
     s.closed = True
@@ -58,25 +71,29 @@ def close(ctx: Ctx, terminal: str, reason: str) -> None:
 def step_action(ctx: Ctx, kind: str, key: str, reason: str, detail: dict[str, str] | None = None) -> None:
     """Emit one non-contact action with its deterministic id."""
     ctx.actions.append(Action(
-        action_id=ctx.action_id(key), case_id=ctx.state.case.case_id, kind=kind,  # type: ignore[arg-type]
+        action_id=ctx.action_id(key), case_id=ctx.state.case.case_id, kind=kind,
         at=ctx.now, stage=ctx.state.stage, reason=reason, detail=detail or {},
     ))
     ctx.record("action", reason, detail={"kind": kind, **(detail or {})})
 
 
-def _request_approval(ctx: Ctx, name: str, reason: str) -> None:
+def _request_approval(ctx: Ctx, name: str, reason: str, key: str | None = None) -> None:
+    """Ask a human to approve `name`; `key` tells apart requests for repeated occurrences (a
+    field visit every N days), which would otherwise share an id and be dropped as duplicates."""
     s = ctx.state
     if name in s.approvals_pending:
         return
     s.approvals_pending.append(name)
     ctx.actions.append(Action(
-        action_id=ctx.action_id(f"approval.{name}"), case_id=s.case.case_id, kind="approval_request",
+        action_id=ctx.action_id(f"approval.{name}" + (f".{key}" if key else "")), case_id=s.case.case_id,
+        kind="approval_request",
         at=ctx.now, stage=s.stage, reason=reason, detail={"approval": name},
     ))
     ctx.record("approval", f"{reason}: waiting for approval of {name}", detail={"approval": name})
 
 
-def _time_barred(ctx: Ctx) -> bool:
+def time_barred(ctx: Ctx) -> bool:
+    """Whether the debt is past the limitation period (it is then never referred to court)."""
     return ctx.calendar_dpd() > ctx.rules.limitation_days
 
 
@@ -97,7 +114,7 @@ def _step(ctx: Ctx, spec: ActionSpec, key: str, reason: str) -> bool:
             _defer_step(ctx, key, max(ready, ctx.day_start(ctx.policy.grace_days + 1)), "bureau.notice_wait")
             return False
         s.bureau_reported = True
-    elif spec.kind == "legal_referral" and _time_barred(ctx):
+    elif spec.kind == "legal_referral" and time_barred(ctx):
         ctx.record("suppressed", f"{reason}: debt is time-barred", detail={"guardrail": "time_barred"})
         return True
     elif spec.kind == "agency_placement":
@@ -125,7 +142,7 @@ def _defer_step(ctx: Ctx, key: str, until: object, guardrail: str) -> None:
                 return
             s.pending.remove(p)
             break
-    s.pending.append(Pending(key=key, not_before=nb, guardrail=guardrail))  # type: ignore[arg-type]
+    s.pending.append(Pending(key=key, not_before=nb, guardrail=guardrail))
     s.deferred_total += 1
     ctx.record("deferred", f"{key}: {guardrail}", detail={"guardrail": guardrail})
 
@@ -150,31 +167,74 @@ def run_steps(ctx: Ctx) -> None:
             s.pending = [p for p in s.pending if p.key != key]
 
 
+def _effect(ctx: Ctx, event: str) -> tuple[EventEffect | None, str]:
+    """The effect of `event` in the current stage and where it is written."""
+    stage_spec = ctx.policy.stages.get(ctx.state.stage)  # type: ignore[call-overload]
+    effect: EventEffect | None = getattr(stage_spec.on, event) if stage_spec else None
+    if effect is not None:
+        return effect, f"{ctx.state.stage}.on.{event}"
+    return getattr(ctx.policy.events, event), f"events.{event}"
+
+
+def _goto(ctx: Ctx, event: str, source: str) -> None:
+    s = ctx.state
+    target = ctx.cp.machine.fire(s.stage, goto_trigger(s.stage, event))
+    if target == "legal_referral" and time_barred(ctx):
+        ctx.record("suppressed", f"{source}: debt is time-barred, no legal referral",
+                   detail={"guardrail": "time_barred"})
+        return
+    enter(ctx, target, f"{source}: goto {target}")
+
+
 def apply_effect(ctx: Ctx, event: str) -> None:
-    """What the policy says `event` does in the current stage (stage rules over policy rules)."""
+    """What the policy says `event` does in the current stage (stage rules over policy rules).
+
+    A `goto` while a hold stops stage moves (a dispute, hardship...) waits until the holds end.
+    """
     s = ctx.state
     if s.closed:
         return
-    stage_spec = ctx.policy.stages.get(s.stage)  # type: ignore[call-overload]
-    effect: EventEffect | None = getattr(stage_spec.on, event) if stage_spec else None
-    source = f"{s.stage}.on.{event}"
-    if effect is None:
-        effect = getattr(ctx.policy.events, event)
-        source = f"events.{event}"
+    effect, source = _effect(ctx, event)
     if effect is None:
         return
     if effect.pause_days:
         from engine.state import Hold
 
-        if s.hold("pause") is None:
-            s.holds.append(Hold(kind="pause", since=ctx.now, until=ctx.now + timedelta(days=effect.pause_days),
-                                reason=source))
+        until = ctx.now + timedelta(days=effect.pause_days)
+        pause = s.hold("pause")
+        if pause is None:
+            s.holds.append(Hold(kind="pause", since=ctx.now, until=until, reason=source))
             ctx.record("hold", f"{source}: pause {effect.pause_days} days", detail={"hold": "pause"})
+        elif pause.until is not None and pause.until < until:
+            pause.until = until  # a second pause runs its full length too
+            ctx.record("hold", f"{source}: pause extended by {effect.pause_days} days", detail={"hold": "pause"})
     for i, spec in enumerate(effect.actions):
         _step(ctx, spec, f"{event}.{s.stage_seq}.{i}.{spec.kind}", source)
     if effect.goto and effect.goto != s.stage:
-        target = ctx.cp.machine.fire(s.stage, goto_trigger(s.stage, event))
-        enter(ctx, target, f"{source}: goto {target}")
+        if not ctx.stopped:
+            _goto(ctx, event, source)
+        elif not any(p.key == HELD_GOTO + event for p in s.pending):
+            from engine.state import Pending
+
+            holds = "+".join(sorted(h.kind for h in s.holds if h.kind != "cease"))
+            s.pending.append(Pending(key=HELD_GOTO + event, not_before=ctx.now, guardrail=f"hold.{holds}"))
+            ctx.record("deferred", f"{source}: goto {effect.goto} waits for the {holds} hold to end",
+                       detail={"guardrail": f"hold.{holds}"})
+
+
+def run_held_gotos(ctx: Ctx) -> None:
+    """Carry out an event's `goto` that waited for a hold, once no hold stops stage moves."""
+    s = ctx.state
+    if s.closed or ctx.stopped:
+        return
+    held = [p for p in s.pending if p.key.startswith(HELD_GOTO)]
+    if not held:
+        return
+    s.pending = [p for p in s.pending if not p.key.startswith(HELD_GOTO)]
+    event = held[0].key.removeprefix(HELD_GOTO)
+    effect, source = _effect(ctx, event)
+    if effect is not None and effect.goto and effect.goto != s.stage:
+        _goto(ctx, event, source)
 
 
 def run_exits(ctx: Ctx) -> None:
@@ -194,7 +254,7 @@ def run_exits(ctx: Ctx) -> None:
             if ex.to in ACTIVE_STAGES and int(facts["days_past_due"]) <= ctx.policy.grace_days:  # type: ignore[call-overload]
                 continue
             name = f"{s.stage}.{ex.id or f'exit{i}'}"
-            if ex.to == "legal_referral" and _time_barred(ctx):
+            if ex.to == "legal_referral" and time_barred(ctx):
                 key = f"{name}.time_barred"
                 if key not in s.done:
                     s.done.append(key)

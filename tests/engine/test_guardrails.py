@@ -1,0 +1,461 @@
+"""The guardrails every case runs under: the jurisdiction floor merged with the policy's
+tightenings, frequency caps, call rules, consent, cease, third parties, field visits, the
+credit-bureau notice and the limitation period."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from engine import events as ev
+from engine.compiled import CompiledPolicy
+from engine.guardrails import effective_rules, looser_than_floor
+from engine.policy import Policy
+from tests.engine.driver import Run, at, calls, case_file, inline_policy
+
+NY = "America/New_York"
+SH = "Asia/Shanghai"
+
+
+def in_rolling_window(times: list[datetime], days: int) -> int:
+    """The most contacts any rolling window of `days` days holds."""
+    times = sorted(times)
+    return max((len([u for u in times[: i + 1] if u > t - timedelta(days=days)]) for i, t in enumerate(times)),
+               default=0)
+
+
+def answer_calls(run: Run, outcome: str, end: datetime) -> None:
+    """Fire timers until `end`, reporting `outcome` five minutes after every call."""
+    while run.wake is not None and run.wake <= end:
+        d = run.tick()
+        for a in d.actions:
+            if a.kind == "contact" and a.channel == "call":
+                run.event(ev.ContactOutcome(action_id=a.action_id, outcome=outcome), run.now + timedelta(minutes=5))  # type: ignore[arg-type]
+
+
+def calls_per_local_day(run: Run) -> dict[date, int]:
+    out: dict[date, int] = {}
+    for a in run.contacts():
+        if a.channel == "call":
+            d = run.local(a.at).date()
+            out[d] = out.get(d, 0) + 1
+    return out
+
+
+class TestEffectiveRules:
+    """The floor of each jurisdiction, tightened by the policy; looser values are reported."""
+
+    def test_cn_policy(self, cn_policy: CompiledPolicy) -> None:
+        r = cn_policy.rules
+        assert (r.window_start, r.window_end) == (time(9), time(21))
+        assert r.caps == {"sms": (3, 7), "push": (2, 7)}
+        assert r.overall == (12, 7)
+        assert (r.calls_connected_per_day, r.calls_unanswered_per_day) == (1, 6)
+        assert r.call_cooldown_days is None
+        assert r.third_party_allowed is False
+        assert r.bureau_notice_days == 0
+
+    def test_us_policy(self, us_policy: CompiledPolicy) -> None:
+        r = us_policy.rules
+        assert (r.window_start, r.window_end) == (time(8), time(21))
+        assert r.caps == {"sms": (2, 7), "email": (3, 7), "call": (5, 7)}
+        assert r.call_cooldown_days == 7
+        assert r.third_party_allowed is True and r.third_party_after_failed == 3
+        assert r.bureau_notice_days == 14
+        assert r.limitation_days == 3 * 365
+
+    def test_floors_alone(self) -> None:
+        us, cn = inline_policy("US").rules, inline_policy("CN").rules
+        assert (us.window_start, us.window_end, us.caps["call"]) == (time(8), time(21), (7, 7))
+        assert (cn.window_start, cn.window_end) == (time(8), time(22))
+        assert (cn.calls_connected_per_day, cn.calls_unanswered_per_day) == (3, 6)
+        assert "call" not in cn.caps
+
+    def test_two_jurisdictions_take_the_strictest(self) -> None:
+        r = inline_policy("US", jurisdictions=["CN", "US"], guardrails={"third_party_contact": False}).rules
+        assert (r.window_start, r.window_end) == (time(8), time(21))
+        assert r.caps["call"] == (7, 7) and r.call_cooldown_days == 7
+        assert (r.calls_connected_per_day, r.bureau_notice_days) == (3, 14)
+        assert r.third_party_allowed is False
+
+    def test_looser_values_are_reported_and_never_used(self) -> None:
+        doc = inline_policy("US").policy.model_dump()
+        doc["guardrails"] = {"window_start": "07:00", "window_end": "22:00", "call_max_attempts_7d": 9,
+                             "call_cooldown_days_after_conversation": 3, "bureau_notice_days": 5}
+        loose = Policy.model_validate(doc)
+        problems = dict(looser_than_floor(loose))
+        assert set(problems) == {
+            ("guardrails", "window_start"), ("guardrails", "window_end"), ("guardrails", "call_max_attempts_7d"),
+            ("guardrails", "call_cooldown_days_after_conversation"), ("guardrails", "bureau_notice_days"),
+        }
+        assert "08:00" in problems[("guardrails", "window_start")]
+        r = effective_rules(loose)
+        assert (r.window_start, r.window_end, r.caps["call"]) == (time(8), time(21), (7, 7))
+        assert (r.call_cooldown_days, r.bureau_notice_days) == (7, 14)
+
+    def test_third_parties_are_never_allowed_in_cn(self) -> None:
+        doc = inline_policy("CN").policy.model_dump()
+        doc["guardrails"] = {"third_party_contact": True}
+        loose = Policy.model_validate(doc)
+        assert [p for p, _ in looser_than_floor(loose)] == [("guardrails", "third_party_contact")]
+        assert effective_rules(loose).third_party_allowed is False
+
+
+class TestCaps:
+    """Per-channel and overall caps in rolling windows: the contact over the cap waits until the
+    window frees, with the cap as its guardrail; it is never dropped."""
+
+    def test_per_channel(self) -> None:
+        cp = inline_policy("US", stages={"reminder": {"contacts": [
+            {"id": "daily", "day": 1, "channel": "sms", "template": "t", "every": 1, "times": 10}]}},
+            guardrails={"caps": {"sms": {"max": 2, "per_days": 7}}})
+        run = Run.open(cp, case_file(cp), at(date(2025, 3, 3), 12, tz=NY))
+        run.until(at(date(2025, 4, 20), 12, tz=NY))
+        sent = [a.at for a in run.contacts()]
+        assert len(sent) == 10  # all of them, eventually
+        assert in_rolling_window(sent, 7) == 2
+        assert set(run.guardrails("deferred")) == {"cap.sms.2_per_7d"}
+        # The third waits until the first leaves the window: exactly 7 days after it.
+        assert sent[2] == sent[0] + timedelta(days=7)
+        planned = [at(date(2025, 3, 4) + timedelta(days=k), 10, tz=NY) for k in range(10)]
+        assert all(s >= p for s, p in zip(sorted(sent), planned, strict=True))  # never early
+
+    def test_overall(self) -> None:
+        items = [{"id": ch, "day": 1, "channel": ch, "template": "t", "every": 1, "times": 5}
+                 for ch in ("sms", "email", "push")]
+        cp = inline_policy("CN", stages={"reminder": {"contacts": items}},
+                           guardrails={"overall": {"max": 4, "per_days": 7}})
+        run = Run.open(cp, case_file(cp), at(date(2025, 3, 3), 12, tz=SH))
+        run.until(at(date(2025, 5, 1), 12, tz=SH))
+        sent = [a.at for a in run.contacts()]
+        assert len(sent) == 15
+        assert in_rolling_window(sent, 7) == 4
+        assert "cap.overall.4_per_7d" in run.guardrails("deferred")
+
+    def test_a_zero_cap_suppresses(self) -> None:
+        cp = inline_policy("US", stages={"reminder": {"contacts": [
+            {"day": 1, "channel": "email", "template": "t"}, {"day": 1, "channel": "sms", "template": "t"}]}},
+            guardrails={"caps": {"email": {"max": 0, "per_days": 7}}})
+        run = Run.open(cp, case_file(cp), at(date(2025, 3, 3), 12, tz=NY))
+        run.until(at(date(2025, 3, 10), 12, tz=NY))
+        assert [a.channel for a in run.contacts()] == ["sms"]
+        assert run.guardrails("suppressed") == ["cap.email.zero"]
+
+    def test_shipped_caps_hold_over_a_whole_case(self, cn_policy: CompiledPolicy, us_policy: CompiledPolicy) -> None:
+        for cp, tz in ((cn_policy, SH), (us_policy, NY)):
+            run = Run.open(cp, case_file(cp, amount="12000.00"), at(date(2025, 2, 20), 12, tz=tz))
+            run.until(at(date(2025, 5, 1), 12, tz=tz))
+            run.approve_all()
+            run.until(at(date(2025, 9, 1), 12, tz=tz))
+            for ch, (mx, per) in cp.rules.caps.items():
+                assert in_rolling_window([a.at for a in run.contacts() if a.channel == ch], per) <= mx
+            if cp.rules.overall:
+                assert in_rolling_window([a.at for a in run.contacts()], cp.rules.overall[1]) <= cp.rules.overall[0]
+
+
+class TestUsCalls:
+    """Regulation F: at most 7 call attempts in 7 days (the policy takes 5), and no call for 7
+    days after a conversation with the debtor."""
+
+    def twice_daily(self, **guardrails: object) -> CompiledPolicy:
+        items = [{"id": f"c{h}", "day": 1, "channel": "call", "template": "t", "at": f"{h}:00", "every": 1, "times": 10}
+                 for h in (10, 15)]
+        return inline_policy("US", stages={"reminder": {"contacts": items}}, guardrails=guardrails)
+
+    @pytest.mark.parametrize(("guardrails", "cap"), [({}, 7), ({"call_max_attempts_7d": 5}, 5)])
+    def test_attempts_in_seven_days(self, guardrails: dict[str, object], cap: int) -> None:
+        cp = self.twice_daily(**guardrails)
+        run = Run.open(cp, case_file(cp), at(date(2025, 3, 3), 12, tz=NY))
+        run.until(at(date(2025, 5, 1), 12, tz=NY))
+        sent = sorted(a.at for a in run.contacts())
+        assert len(sent) == 20
+        assert in_rolling_window(sent, 7) == cap
+        assert f"cap.call.{cap}_per_7d" in run.guardrails("deferred")
+        assert sent[cap] == sent[0] + timedelta(days=7)  # the first over the cap waits for the first to age out
+
+    def test_no_call_for_seven_days_after_a_conversation(self, us_policy: CompiledPolicy) -> None:
+        due = date(2025, 3, 3)
+        run = Run.open(us_policy, case_file(us_policy, due=due, amount="8000.00"), at(due + timedelta(days=10), 12, tz=NY))
+        run.until(at(due + timedelta(days=11), 9, 29, tz=NY))
+        run.tick()
+        (call,) = run.sent("negotiation.agent_call")
+        talked = call.at + timedelta(minutes=20)
+        run.event(ev.ContactOutcome(action_id=call.action_id, outcome="connected"), talked)
+        run.until(at(due + timedelta(days=30), 12, tz=NY))
+        later = sorted(a.at for a in run.contacts() if a.channel == "call" and a.at > call.at)
+        assert later and later[0] == talked + timedelta(days=7)
+        (rec, *_) = run.deferred("negotiation.agent_call+1")
+        assert rec.detail["guardrail"] == "call.cooldown_after_conversation"
+        assert datetime.fromisoformat(rec.detail["until"]) == talked + timedelta(days=7)
+        # Other channels are not calls: the bureau notice and the SMS go out on their days.
+        assert run.local(run.sent("negotiation.day_15.email")[0].at).date() == due + timedelta(days=15)
+        assert run.local(run.sent("negotiation.day_16.sms")[0].at).date() == due + timedelta(days=16)
+
+
+class TestCnCalls:
+    """China: at most 3 connected (policy: 1) and 6 unanswered calls per local day."""
+
+    def test_three_connected_a_day_on_the_floor(self) -> None:
+        cp = inline_policy("CN", stages={"reminder": {"contacts": calls(5)}})
+        run = Run.open(cp, case_file(cp), at(date(2025, 3, 3), 12, tz=SH))
+        answer_calls(run, "connected", at(date(2025, 3, 8), 12, tz=SH))
+        assert calls_per_local_day(run) == {date(2025, 3, 4): 3, date(2025, 3, 5): 2}
+        assert "call.connected_per_day" in run.guardrails("deferred")
+        day2 = [run.local(a.at) for a in run.contacts() if run.local(a.at).date() == date(2025, 3, 5)]
+        assert day2 == [datetime(2025, 3, 5, 8, 0, tzinfo=ZoneInfo(SH))] * 2
+
+    def test_policy_one_connected_a_day(self, cn_policy: CompiledPolicy) -> None:
+        assert cn_policy.rules.calls_connected_per_day == 1
+        cp = inline_policy("CN", stages={"reminder": {"contacts": calls(3)}}, guardrails={"calls_connected_per_day": 1})
+        run = Run.open(cp, case_file(cp), at(date(2025, 3, 3), 12, tz=SH))
+        answer_calls(run, "connected", at(date(2025, 3, 10), 12, tz=SH))
+        assert calls_per_local_day(run) == {date(2025, 3, 4): 1, date(2025, 3, 5): 1, date(2025, 3, 6): 1}
+
+    def test_a_call_without_outcome_may_have_connected(self) -> None:
+        cp = inline_policy("CN", stages={"reminder": {"contacts": calls(2)}}, guardrails={"calls_connected_per_day": 1})
+        run = Run.open(cp, case_file(cp), at(date(2025, 3, 3), 12, tz=SH))
+        run.until(at(date(2025, 3, 6), 12, tz=SH))
+        assert calls_per_local_day(run) == {date(2025, 3, 4): 1, date(2025, 3, 5): 1}
+        assert run.deferred("reminder.c1")[0].detail["guardrail"] == "call.connected_per_day"
+
+    def test_six_unanswered_a_day(self) -> None:
+        cp = inline_policy("CN", stages={"reminder": {"contacts": calls(8)}})
+        run = Run.open(cp, case_file(cp), at(date(2025, 3, 3), 12, tz=SH))
+        answer_calls(run, "unanswered", at(date(2025, 3, 8), 12, tz=SH))
+        assert calls_per_local_day(run) == {date(2025, 3, 4): 6, date(2025, 3, 5): 2}
+        assert run.deferred("reminder.c6")[0].detail["guardrail"] == "call.unanswered_per_day"
+
+
+class TestConsentAndCease:
+    """A refused channel is never used; after a cease request only legally required notices go."""
+
+    def test_refused_channel_is_suppressed(self, us_policy: CompiledPolicy) -> None:
+        due = date(2025, 3, 3)
+        run = Run.open(us_policy, case_file(us_policy, due=due, consent={"sms": False}), at(due, 12, tz=NY))
+        run.until(at(due + timedelta(days=30), 12, tz=NY))
+        assert not [a for a in run.contacts() if a.channel == "sms"]
+        assert [a for a in run.contacts() if a.channel == "email"]
+        assert set(run.guardrails("suppressed")) == {"no_consent.sms"}
+        assert len(run.guardrails("suppressed")) == 2  # the day-1 and day-16 SMS
+
+    def test_cease_leaves_only_legally_required_notices(self, us_policy: CompiledPolicy) -> None:
+        due = date(2025, 3, 3)
+        run = Run.open(us_policy, case_file(us_policy, due=due, amount="3000.00"), at(due, 12, tz=NY))
+        ceased = at(due + timedelta(days=8), 15, tz=NY)
+        run.event(ev.Cease(), ceased)
+        run.until(at(due + timedelta(days=100), 12, tz=NY))
+        after = [a for a in run.contacts() if a.at >= ceased]
+        assert [a.template for a in after] == ["validation_notice", "demand_letter"]
+        assert all(a.legally_required for a in after)
+        assert run.guardrails("suppressed").count("cease_communication") >= 10
+        # The case itself goes on: stages still move and steps still run.
+        assert ("negotiation", "escalation") in run.stage_moves()
+
+
+class TestThirdParties:
+    """A third party is contacted only where the jurisdiction and the policy allow it, only when
+    the debtor named one, and only after three failed attempts to reach the debtor."""
+
+    def run_us(self, us_policy: CompiledPolicy, outcomes: list[str], phone: str = "+15550199") -> Run:
+        due = date(2025, 3, 3)
+        run = Run.open(us_policy, case_file(us_policy, due=due, amount="1500.00", third_party_phone=phone),
+                       at(due + timedelta(days=25), 12, tz=NY))
+        for k, outcome in enumerate(outcomes):  # answers to the agent calls of days 25, 27 and 29
+            run.until(at(due + timedelta(days=25 + 2 * k), 10, tz=NY))
+            (call,) = run.sent(f"negotiation.agent_call+{7 + k}")
+            run.event(ev.ContactOutcome(action_id=call.action_id, outcome=outcome), run.now)  # type: ignore[arg-type]
+        run.until(at(due + timedelta(days=52), 12, tz=NY))
+        return run
+
+    def test_after_three_failed_attempts(self, us_policy: CompiledPolicy) -> None:
+        run = self.run_us(us_policy, ["unanswered", "failed", "unanswered"])
+        (locate,) = run.sent("escalation.locate")
+        assert locate.third_party and locate.to == "+15550199"
+        assert locate.template == "location_inquiry"
+
+    def test_not_while_the_debtor_answers(self, us_policy: CompiledPolicy) -> None:
+        run = self.run_us(us_policy, ["unanswered", "unanswered"])
+        assert not run.sent("escalation.locate")
+        assert "third_party.debtor_reachable" in run.guardrails("suppressed")
+
+    def test_a_conversation_resets_the_count(self, us_policy: CompiledPolicy) -> None:
+        run = self.run_us(us_policy, ["unanswered", "unanswered", "connected"])
+        assert not run.sent("escalation.locate")
+
+    def test_not_without_a_contact_person(self, us_policy: CompiledPolicy) -> None:
+        run = self.run_us(us_policy, ["unanswered", "unanswered", "unanswered"], phone="")
+        assert not run.sent("escalation.locate")
+        assert "third_party.no_contact_person" in run.guardrails("suppressed")
+
+    @pytest.mark.parametrize(("jurisdiction", "allow"), [("CN", True), ("US", False)])
+    def test_not_where_not_allowed(self, jurisdiction: str, allow: bool) -> None:
+        items = [*calls(3, day=1, first_hour=9), {"id": "tp", "day": 2, "channel": "call", "template": "t", "third_party": True}]
+        cp = inline_policy(jurisdiction, stages={"reminder": {"contacts": items}}, guardrails={"third_party_contact": allow})
+        tz = cp.policy.timezone
+        run = Run.open(cp, case_file(cp, third_party_phone="+15550199"), at(date(2025, 3, 3), 12, tz=tz))
+        answer_calls(run, "unanswered", at(date(2025, 3, 6), 12, tz=tz))
+        assert run.state.failed_contacts == 3
+        assert not [a for a in run.contacts() if a.third_party]
+        assert run.guardrails("suppressed") == ["third_party.not_allowed"]
+
+
+class TestFieldVisits:
+    """A field visit happens only in escalation, only after a human approved it, and always with
+    two collectors."""
+
+    def test_waits_for_approval(self, cn_policy: CompiledPolicy) -> None:
+        due = date(2025, 3, 3)
+        run = Run.open(cn_policy, case_file(cn_policy, due=due, amount="8000.00"), at(due + timedelta(days=40), 12, tz=SH))
+        run.until(at(due + timedelta(days=45), 10, tz=SH))
+        (request,) = [a for a in run.actions if a.kind == "approval_request"]
+        assert request.detail == {"approval": "field_visit"} and request.stage == "escalation"
+        run.until(at(due + timedelta(days=50), 12, tz=SH))
+        assert not [a for a in run.contacts() if a.channel == "field_visit"]
+        assert run.state.approvals_pending == ["field_visit"]
+        run.approve_all()
+        (visit,) = [a for a in run.contacts() if a.channel == "field_visit"]
+        assert visit.stage == "escalation" and visit.detail == {"collectors": "2"}
+        assert visit.at == run.now
+        assert run.state.approvals_granted == []  # spent on this visit
+
+    def test_below_the_threshold_there_is_no_visit(self, cn_policy: CompiledPolicy) -> None:
+        due = date(2025, 3, 3)
+        run = Run.open(cn_policy, case_file(cn_policy, due=due, amount="3000.00"), at(due + timedelta(days=40), 12, tz=SH))
+        run.until(at(due + timedelta(days=60), 12, tz=SH))
+        assert not [a for a in run.actions if a.kind == "approval_request"]
+
+    def test_an_approval_does_not_outlive_its_stage(self) -> None:
+        cp = inline_policy("CN", stages={
+            "reminder": {"exits": [{"to": "escalation", "skip": True, "when": {"field": "days_past_due", "op": ">=", "value": 1}}]},
+            "escalation": {"enter_at_day": 1, "contacts": [{"id": "visit", "day": 1, "channel": "field_visit", "template": "visit"}],
+                           "exits": [{"to": "legal_referral", "when": {"field": "days_past_due", "op": ">=", "value": 2}}]},
+            "legal_referral": {"enter_at_day": 2},
+        })
+        run = Run.open(cp, case_file(cp, due=date(2025, 3, 3)), at(date(2025, 3, 3), 12, tz=SH))
+        run.until(at(date(2025, 3, 4), 12, tz=SH))
+        assert run.state.approvals_pending == ["field_visit"]
+        run.approve_all(at(date(2025, 3, 4), 23, tz=SH))  # too late tonight: the visit waits for 08:00
+        run.until(at(date(2025, 3, 6), 12, tz=SH))
+        assert run.state.stage == "legal_referral" and not run.contacts()
+        assert run.state.approvals_granted == []
+        assert [r.detail["guardrail"] for r in run.kinds("suppressed")] == ["stage_change"]
+
+    def test_each_repeated_visit_is_approved_on_its_own(self) -> None:
+        cp = inline_policy("CN", stages={
+            "reminder": {"exits": [{"to": "escalation", "skip": True, "when": {"field": "days_past_due", "op": ">=", "value": 1}}]},
+            "escalation": {"enter_at_day": 1, "contacts": [
+                {"id": "visit", "day": 2, "channel": "field_visit", "template": "visit", "every": 3, "times": 3}]},
+        })
+        run = Run.open(cp, case_file(cp, due=date(2025, 3, 3)), at(date(2025, 3, 3), 12, tz=SH))
+        end = at(date(2025, 3, 20), 12, tz=SH)
+        while run.wake is not None and run.wake <= end:
+            run.tick()
+            run.approve_all(run.now)
+        requests = [a.action_id for a in run.actions if a.kind == "approval_request"]
+        assert len(requests) == len(set(requests)) == 3  # or the outbox would drop two as duplicates
+        assert [a.reason for a in run.contacts()] == ["escalation.visit", "escalation.visit+1", "escalation.visit+2"]
+
+    def test_only_in_escalation(self) -> None:
+        cp = inline_policy("US", stages={"reminder": {"contacts": [
+            {"day": 1, "channel": "field_visit", "template": "visit"}]}})
+        run = Run.open(cp, case_file(cp), at(date(2025, 3, 3), 12, tz=NY))
+        run.until(at(date(2025, 3, 10), 12, tz=NY))
+        assert not run.contacts() and not run.state.approvals_pending
+        assert run.guardrails("suppressed") == ["field_visit.only_in_escalation"]
+
+
+class TestBureau:
+    """A credit-bureau report goes only after the debtor was sent a bureau notice, and in the US
+    only 14 days after it; a report is updated when the case closes."""
+
+    def test_cn_reports_after_the_notice(self, cn_policy: CompiledPolicy) -> None:
+        due = date(2025, 3, 3)
+        run = Run.open(cn_policy, case_file(cn_policy, due=due, amount="3000.00"), at(due, 12, tz=SH))
+        run.until(at(due + timedelta(days=40), 12, tz=SH))
+        (notice, *_) = [a for a in run.contacts() if cn_policy.policy.templates[a.template or ""].bureau_notice]
+        (report,) = [a for a in run.actions if a.kind == "bureau_report"]
+        assert notice.at < report.at and report.stage == "escalation"
+
+    def test_no_report_without_a_notice(self, cn_policy: CompiledPolicy) -> None:
+        due = date(2025, 3, 3)
+        run = Run.open(cn_policy, case_file(cn_policy, due=due, amount="3000.00"), at(due + timedelta(days=35), 12, tz=SH))
+        run.until(at(due + timedelta(days=80), 12, tz=SH))
+        assert not [a for a in run.actions if a.kind == "bureau_report"]
+        assert "bureau.notice_first" in run.guardrails("deferred")
+
+    def test_us_waits_fourteen_days_after_the_notice(self) -> None:
+        cp = inline_policy("US", stages={
+            "reminder": {"exits": [{"to": "negotiation", "when": {"field": "days_past_due", "op": ">=", "value": 10}}]},
+            "negotiation": {"enter_at_day": 10, "contacts": [{"day": 10, "channel": "email", "template": "notice"}],
+                            "exits": [{"to": "escalation", "when": {"field": "days_past_due", "op": ">=", "value": 12}}]},
+            "escalation": {"enter_at_day": 12, "on_enter": [{"kind": "bureau_report"}]},
+        })
+        due = date(2025, 3, 3)
+        run = Run.open(cp, case_file(cp, due=due), at(due, 12, tz=NY))
+        run.until(at(due + timedelta(days=12), 12, tz=NY))
+        (notice,) = run.contacts()
+        assert run.state.stage == "escalation" and not [a for a in run.actions if a.kind == "bureau_report"]
+        assert run.guardrails("deferred") == ["bureau.notice_wait"]
+        run.until(notice.at + timedelta(days=14) - timedelta(microseconds=1))
+        assert not [a for a in run.actions if a.kind == "bureau_report"]
+        assert run.wake == notice.at + timedelta(days=14)  # exactly then, no polling
+        run.tick()
+        (report,) = [a for a in run.actions if a.kind == "bureau_report"]
+        assert report.at == notice.at + timedelta(days=14)
+
+    def test_us_policy_reports_long_after_its_notice(self, us_policy: CompiledPolicy) -> None:
+        due = date(2025, 3, 3)
+        run = Run.open(us_policy, case_file(us_policy, due=due, amount="1500.00"), at(due, 12, tz=NY))
+        run.until(at(due + timedelta(days=50), 12, tz=NY))
+        (notice,) = run.sent("negotiation.day_15.email")
+        (report,) = [a for a in run.actions if a.kind == "bureau_report"]
+        assert report.at - notice.at >= timedelta(days=14)
+        run.event(ev.Payment(amount=run.state.balance, currency="USD"), run.now)
+        (update,) = [a for a in run.actions if a.kind == "bureau_update"]
+        assert update.detail == {"status": "paid"} and run.state.stage == "resolved"
+
+
+class TestTimeBarred:
+    """Debt past the limitation period is never referred to court: not on opening, not by an
+    exit rule, not by an event."""
+
+    def test_opened_time_barred(self, cn_policy: CompiledPolicy, us_policy: CompiledPolicy) -> None:
+        for cp, tz in ((cn_policy, SH), (us_policy, NY)):
+            run = Run.open(cp, case_file(cp, due=date(2021, 1, 4), amount="9000.00"), at(date(2025, 3, 14), 12, tz=tz))
+            assert run.state.stage == "escalation"
+            assert "time_barred" in run.guardrails("suppressed")
+            run.until(at(date(2025, 6, 1), 12, tz=tz))
+            run.approve_all()
+            run.until(at(date(2025, 9, 1), 12, tz=tz))
+            assert "legal_referral" not in {r.detail.get("to") for r in run.kinds("stage")}
+            assert not [a for a in run.actions if a.kind == "legal_referral"]
+
+    def exit_policy(self, **on: object) -> CompiledPolicy:
+        return inline_policy("US", guardrails={"limitation_days": 60}, stages={
+            "reminder": {"exits": [{"to": "escalation", "skip": True,
+                                    "when": {"field": "days_past_due", "op": ">=", "value": 5}}]},
+            "escalation": {"enter_at_day": 5, "on": on, "exits": [
+                {"to": "legal_referral", "when": {"field": "days_past_due", "op": ">=", "value": 70}}]},
+            "legal_referral": {"enter_at_day": 70, "on_enter": [{"kind": "legal_referral"}]},
+        })
+
+    def test_exit_rule_is_suppressed(self) -> None:
+        cp = self.exit_policy()
+        due = date(2025, 3, 3)
+        run = Run.open(cp, case_file(cp, due=due), at(due, 12, tz=NY))
+        run.until(at(due + timedelta(days=200), 12, tz=NY))
+        assert run.state.stage == "escalation"
+        assert run.guardrails("suppressed") == ["time_barred"]
+        assert "time-barred" in run.kinds("suppressed")[0].reason
+
+    def test_event_goto_is_suppressed(self) -> None:
+        cp = self.exit_policy(promise_broken={"goto": "legal_referral"})
+        due = date(2025, 1, 3)
+        run = Run.open(cp, case_file(cp, due=due), at(due + timedelta(days=62), 12, tz=NY))
+        run.event(ev.Promise(amount=Decimal("500.00"), due_date=due + timedelta(days=63)), run.now)
+        run.until(at(due + timedelta(days=69), 12, tz=NY))
+        assert run.state.broken_promises == 1 and run.state.stage == "escalation"
+        assert "time_barred" in run.guardrails("suppressed")
