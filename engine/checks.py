@@ -41,10 +41,7 @@ def _gotos(p: Policy, stage: str) -> Iterator[tuple[tuple[str | int, ...], str]]
             yield where, eff.goto
 
 
-def _stages(p: Policy) -> Iterator[Problem]:
-    if "reminder" not in p.stages:
-        yield Problem(("stages",), "the policy needs a 'reminder' stage: every case starts there", on_key=True)
-        return
+def _reached(p: Policy) -> set[str]:
     reached = {"reminder"}
     frontier = ["reminder"]
     while frontier:
@@ -53,54 +50,72 @@ def _stages(p: Policy) -> Iterator[Problem]:
             if to in p.stages and to not in reached:
                 reached.add(to)
                 frontier.append(to)
+    return reached
+
+
+def _stages(p: Policy) -> Iterator[Problem]:
+    if "reminder" not in p.stages:
+        yield Problem(("stages",), "the policy needs a 'reminder' stage: every case starts there", on_key=True)
+        return
+    reached = _reached(p)
     last_enter = None
     for stage in ACTIVE_STAGES:
         if stage not in p.stages:
             continue
-        spec = p.stages[stage]  # type: ignore[index]
+        spec = p.stages[stage]
         if stage not in reached:
             yield Problem(("stages", stage), f"stage '{stage}' is never reached: no exit or event leads to it", on_key=True)
         if last_enter is not None and spec.enter_at_day <= last_enter:
             yield Problem(("stages", stage, "enter_at_day"),
                           f"enter_at_day must be later than the previous stage's ({last_enter})")
         last_enter = spec.enter_at_day
-        if not spec.exits:
-            yield Problem(("stages", stage), f"stage '{stage}' has no exits: a case could stay here forever", on_key=True)
-        elif not any(ex.when is None or _timed(ex.when) for ex in spec.exits):
-            yield Problem(("stages", stage, "exits"),
-                          f"no exit of '{stage}' can fire with time alone (days_past_due or days_in_stage): "
-                          "a case with no news would stay here forever", on_key=True)
-        for where, to in _gotos(p, stage):
-            if to in ACTIVE_STAGES and to not in p.stages:
-                yield Problem(where, f"stage '{to}' is not defined in this policy")
-            if to == stage and where[0] == "stages":  # a policy-wide goto is a no-op in its own target
-                yield Problem(where, f"a stage cannot move to itself ('{stage}')")
-        for i, ex in enumerate(spec.exits):
-            if ex.to in ACTIVE_STAGES and ACTIVE_STAGES.index(ex.to) > ACTIVE_STAGES.index(stage) + 1 and not ex.skip:
-                yield Problem(("stages", stage, "exits", i, "to"),
-                              f"'{stage}' -> '{ex.to}' skips a stage: set skip: true if that is meant")
-        seen: dict[str, int] = {}
-        for i, item in enumerate(spec.contacts):
-            if item.key in seen:
-                yield Problem(("stages", stage, "contacts", i),
-                              f"contact '{item.key}' appears twice in '{stage}' (give one an id)", on_key=True)
-            seen[item.key] = i
-            if item.channel == "field_visit" and stage != "escalation":
-                yield Problem(("stages", stage, "contacts", i, "channel"), "a field visit is only allowed in escalation")
-            if item.times > 1 and not item.every:
-                yield Problem(("stages", stage, "contacts", i, "times"), "times > 1 needs every: N days")
-            if item.third_party and not strictest(p.jurisdictions).third_party_allowed:
-                yield Problem(("stages", stage, "contacts", i, "third_party"),
-                              f"third-party contact is not allowed under {'+'.join(p.jurisdictions)}")
-            elif item.third_party and not p.guardrails.third_party_contact:
-                yield Problem(("stages", stage, "contacts", i, "third_party"),
-                              "third-party contact needs guardrails.third_party_contact: true")
+        yield from _ways_out(p, stage)
+        yield from _contact_items(p, stage)
     uses_bureau = any(a.kind == "bureau_report" for s in p.stages.values() for a in s.on_enter)
     notices = any(p.templates.get(c.template) is not None and p.templates[c.template].bureau_notice
                   for s in p.stages.values() for c in s.contacts)
     if uses_bureau and not notices:
         yield Problem(("templates",), "a bureau_report step needs a contact whose template has bureau_notice: true",
                       on_key=True)
+
+
+def _ways_out(p: Policy, stage: str) -> Iterator[Problem]:
+    spec = p.stages[stage]  # type: ignore[index]
+    if not spec.exits:
+        yield Problem(("stages", stage), f"stage '{stage}' has no exits: a case could stay here forever", on_key=True)
+    elif not any(ex.when is None or _timed(ex.when) for ex in spec.exits):
+        yield Problem(("stages", stage, "exits"),
+                      f"no exit of '{stage}' can fire with time alone (days_past_due or days_in_stage): "
+                      "a case with no news would stay here forever", on_key=True)
+    for where, to in _gotos(p, stage):
+        if to in ACTIVE_STAGES and to not in p.stages:
+            yield Problem(where, f"stage '{to}' is not defined in this policy")
+        if to == stage and where[0] == "stages":  # a policy-wide goto is a no-op in its own target
+            yield Problem(where, f"a stage cannot move to itself ('{stage}')")
+    for i, ex in enumerate(spec.exits):
+        if ex.to in ACTIVE_STAGES and ACTIVE_STAGES.index(ex.to) > ACTIVE_STAGES.index(stage) + 1 and not ex.skip:
+            yield Problem(("stages", stage, "exits", i, "to"),
+                          f"'{stage}' -> '{ex.to}' skips a stage: set skip: true if that is meant")
+
+
+def _contact_items(p: Policy, stage: str) -> Iterator[Problem]:
+    spec = p.stages[stage]  # type: ignore[index]
+    seen: dict[str, int] = {}
+    third_party_floor = strictest(tuple(p.jurisdictions)).third_party_allowed
+    for i, item in enumerate(spec.contacts):
+        where = ("stages", stage, "contacts", i)
+        if item.key in seen:
+            yield Problem(where, f"contact '{item.key}' appears twice in '{stage}' (give one an id)", on_key=True)
+        seen[item.key] = i
+        if item.channel == "field_visit" and stage != "escalation":
+            yield Problem((*where, "channel"), "a field visit is only allowed in escalation")
+        if item.times > 1 and not item.every:
+            yield Problem((*where, "times"), "times > 1 needs every: N days")
+        if item.third_party and not third_party_floor:
+            yield Problem((*where, "third_party"),
+                          f"third-party contact is not allowed under {'+'.join(p.jurisdictions)}")
+        elif item.third_party and not p.guardrails.third_party_contact:
+            yield Problem((*where, "third_party"), "third-party contact needs guardrails.third_party_contact: true")
 
 
 def _timed(c: Condition) -> bool:

@@ -52,14 +52,9 @@ def _effect(name: str, eff: EventEffect) -> str:
     return f"{name.replace('_', ' ')}: " + (", ".join(parts) or "noted, nothing else")
 
 
-def explain(cp: CompiledPolicy) -> str:
-    """The whole policy, in words."""
-    p, r = cp.policy, cp.rules
-    out = [f"{p.name} v{p.version} ({cp.hash[:12]}): {p.description}".rstrip(": "),
-           f"Jurisdictions {', '.join(p.jurisdictions)}; currency {p.currency}; default time zone {p.timezone}; "
-           f"locales {', '.join(p.locales)}; grace {p.grace_days} days.", "",
-           "Guardrails (jurisdiction floor tightened by this policy):",
-           f"  contacts only {r.window_start:%H:%M}-{r.window_end:%H:%M} in the debtor's local time"
+def _guardrails(cp: CompiledPolicy) -> list[str]:
+    r = cp.rules
+    out = [f"  contacts only {r.window_start:%H:%M}-{r.window_end:%H:%M} in the debtor's local time"
            + (f", never on {', '.join(r.holidays)} public holidays" if r.holidays else "")
            + "; a contact due outside is deferred, never dropped"]
     for ch, (mx, per) in sorted(r.caps.items()):
@@ -72,13 +67,23 @@ def explain(cp: CompiledPolicy) -> str:
         out.append(f"  at most {r.calls_connected_per_day} connected calls a day")
     if r.calls_unanswered_per_day is not None:
         out.append(f"  at most {r.calls_unanswered_per_day} unanswered call attempts a day")
-    out.append(f"  credit-bureau report only after the debtor was told"
+    out.append("  credit-bureau report only after the debtor was told"
                + (f", and {r.bureau_notice_days} days later" if r.bureau_notice_days else ""))
     out.append(f"  no legal referral once the debt is older than {r.limitation_days} days (time-barred)")
     out.append("  third parties: " + (f"only after {r.third_party_after_failed} failed attempts to reach the debtor"
                                       if r.third_party_allowed else "never"))
     out.append("  disputes stop collection until resolved; hardship pauses it; a cease request stops all but "
                "legally required notices; bankruptcy and death close the case")
+    return out
+
+
+def explain(cp: CompiledPolicy) -> str:
+    """The whole policy, in words."""
+    p = cp.policy
+    out = [f"{p.name} v{p.version} ({cp.hash[:12]}): {p.description}".rstrip(": "),
+           f"Jurisdictions {', '.join(p.jurisdictions)}; currency {p.currency}; default time zone {p.timezone}; "
+           f"locales {', '.join(p.locales)}; grace {p.grace_days} days.", "",
+           "Guardrails (jurisdiction floor tightened by this policy):", *_guardrails(cp)]
     out += ["", "Segments (first match wins; re-evaluated as the case evolves):"]
     for s in p.segments:
         conds = [_range(f, getattr(s, f)) for f in ("days_past_due", "amount", "risk_score")

@@ -71,10 +71,6 @@ async def test_payments_resolve_the_case(tsenv: WorkflowEnvironment, cases: Case
     await record_history(cases.handle(case.case_id), "payments-consumer-credit-line", cp)
 
 
-@pytest.mark.xfail(reason="core bug: engine.stages.close() gives the agency recall and the bureau "
-                          "update the same action id (<case>/<seq>.<stage>/close.<terminal>), so the "
-                          "outbox keeps the recall and drops the bureau update as a duplicate",
-                   strict=True)
 def test_close_actions_have_distinct_ids(cn_policy: CompiledPolicy, tmp_path: Path) -> None:
     """Closing a case that is with an agency and reported to the bureau must both recall it and
     tell the bureau: two actions, two ids, two outbox rows (the core and the outbox alone)."""
