@@ -8,14 +8,18 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import time
 from functools import cached_property
 
 from engine.guardrails import Rules, effective_rules
 from engine.machine import StageMachine
-from engine.policy import Policy
+from engine.policy import ContactItem, Policy
 from engine.state import PolicyRef
 
-__all__ = ["CompiledPolicy", "compile_policy", "policy_hash"]
+__all__ = ["CompiledPolicy", "PlanEntry", "compile_policy", "policy_hash"]
+
+#: One occurrence of a stage's contact plan: collection-clock day, key, item, local send time.
+PlanEntry = tuple[int, str, ContactItem, time]
 
 
 def policy_hash(policy: Policy) -> str:
@@ -52,6 +56,36 @@ class CompiledPolicy:
                 dis.update(time_thresholds(ex.when, "days_in_stage"))
             out[stage] = (sorted(dpd), sorted(dis))
         return out
+
+    @cached_property
+    def contact_plan(self) -> dict[str, tuple[PlanEntry, ...]]:
+        """Per stage, every occurrence of its contact plan, in due order: `(day, key, item, at)`.
+
+        Ordered by collection-clock day, then local send time, then plan order (the order the
+        moments `day_at(day, at)` sort in for any case, since they share one time zone).
+        """
+        out: dict[str, tuple[PlanEntry, ...]] = {}
+        for stage, spec in self.policy.stages.items():
+            entries: list[PlanEntry] = []
+            for item in spec.contacts:
+                at = item.at or self.policy.send_time
+                base = item.key
+                for k, day in enumerate(item.days()):
+                    entries.append((day, base if k == 0 else f"{base}+{k}", item, at))
+            entries.sort(key=lambda e: (e[0], e[3]))
+            out[stage] = tuple(entries)
+        return out
+
+    @cached_property
+    def exits_to_legal(self) -> dict[str, bool]:
+        """Per stage, whether one of its exit rules leads into legal referral."""
+        return {stage: any(ex.to == "legal_referral" for ex in spec.exits)
+                for stage, spec in self.policy.stages.items()}
+
+    @cached_property
+    def legally_required(self) -> frozenset[str]:
+        """Names of the templates that are legally required notices."""
+        return frozenset(name for name, t in self.policy.templates.items() if t.legally_required)
 
 
 _CACHE: dict[str, CompiledPolicy] = {}

@@ -78,7 +78,13 @@ def _num(v: object) -> object:
     return v
 
 
+_INT_OPS = {"==": int.__eq__, "!=": int.__ne__, "<": int.__lt__, "<=": int.__le__,
+            ">": int.__gt__, ">=": int.__ge__}
+
+
 def _compare(actual: object, op: str, expected: object) -> bool:
+    if type(actual) is int and type(expected) is int and op in _INT_OPS:
+        return _INT_OPS[op](actual, expected)  # the common case (days, counts): no Decimal needed
     if actual is None:
         return op == "!=" if expected is not None else op == "=="
     a = _num(actual)

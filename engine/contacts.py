@@ -22,23 +22,7 @@ _ADDRESS = {"sms": "phone", "call": "phone", "push": "id", "email": "email",
 
 def occurrences(ctx: Ctx) -> list[tuple[datetime, str, ContactItem]]:
     """Live occurrences of the current stage's plan: (due moment, key, item), not yet settled."""
-    s = ctx.state
-    spec = ctx.policy.stages.get(s.stage)  # type: ignore[call-overload]
-    if spec is None:
-        return []
-    done = set(s.done)
-    out = []
-    for item in spec.contacts:
-        at = item.at or ctx.policy.send_time
-        for k, day in enumerate(item.days()):
-            if day < s.stage_entered_day:
-                continue  # before the case entered the stage: never replayed
-            key = item.key if k == 0 else f"{item.key}+{k}"
-            if key in done:
-                continue
-            out.append((ctx.day_at(day, at), key, item))
-    out.sort(key=lambda o: o[0])
-    return out
+    return list(ctx.occurrences())
 
 
 def _earliest_allowed(ctx: Ctx, channel: str) -> tuple[datetime, str] | None:
@@ -110,8 +94,9 @@ def _send(ctx: Ctx, key: str, item: ContactItem) -> None:
         message=render(ctx.policy, s, item.template, locale, ctx.calendar_dpd()), to=to,
         third_party=item.third_party, legally_required=template.legally_required, detail=detail,
     ))
-    s.contacts.append(ContactLog(at=ctx.now, channel=item.channel, action_id=action_id,
-                                 outcome=None if item.channel == "call" else "delivered"))
+    s.contacts.append(ContactLog(
+        at=ctx.now, channel=item.channel, action_id=action_id,
+        outcome=None if item.channel == "call" else "delivered"))
     keep = ctx.now - timedelta(days=ctx.rules.longest_window_days + 1)
     if s.contacts[0].at < keep:
         s.contacts = [c for c in s.contacts if c.at >= keep]
@@ -134,7 +119,7 @@ def send_due_contacts(ctx: Ctx) -> None:
         return
     facts: dict[str, object] | None = None
     pending = {p.key: p for p in s.pending}
-    for due, key, item in occurrences(ctx):
+    for due, key, item in ctx.occurrences():
         if due > ctx.now:
             break
         p = pending.get(key)
@@ -173,9 +158,11 @@ def next_contact_time(ctx: Ctx) -> datetime | None:
     """When the next planned or deferred contact of the stage falls due, if any."""
     pending = {p.key: p.not_before for p in ctx.state.pending}
     best: datetime | None = None
-    for due, key, item in occurrences(ctx):
+    for due, key, item in ctx.occurrences():
         if item.channel == "field_visit" and "field_visit" in ctx.state.approvals_pending:
             continue  # waits for a human, not for time
+        if best is not None and due >= best:
+            break  # in due order: nothing later can come sooner
         t = max(due, pending.get(key, due))
         if t > ctx.now and (best is None or t < best):
             best = t

@@ -7,18 +7,25 @@ calendar days, less every day it stood still (disputes, hardship, promises, plan
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from heapq import merge
+from operator import itemgetter
 from zoneinfo import ZoneInfo
 
 from engine.actions import Action, Record
-from engine.compiled import CompiledPolicy
+from engine.compiled import CompiledPolicy, PlanEntry
 from engine.conditions import Condition
 from engine.contact_window import zone
-from engine.policy import ACTIVE_STAGES
+from engine.policy import ACTIVE_STAGES, ContactItem
 from engine.state import CaseState, Hold
 
 __all__ = ["CONTACT_STOPPING", "Ctx", "local_midnight"]
+
+
+_day = itemgetter(0)
 
 #: Holds during which no contact goes out and no stage moves.
 CONTACT_STOPPING = frozenset({"dispute", "hardship", "pause", "promise", "plan"})
@@ -43,15 +50,19 @@ class Ctx:
         self.tz = zone(self.state.case.debtor.timezone)
         self.policy = self.cp.policy
         self.rules = self.cp.rules
+        # `now` never changes within a decision: its local date is worked out once.
+        self.today = self.now.astimezone(self.tz).date()
 
     # -- the clock -------------------------------------------------------------------------
     def local_date(self, at: datetime | None = None) -> date:
         """The debtor's local calendar date at `at` (default now)."""
-        return (at or self.now).astimezone(self.tz).date()
+        if at is None or at is self.now:
+            return self.today
+        return at.astimezone(self.tz).date()
 
     def calendar_dpd(self) -> int:
         """Calendar days since the due date (what the debtor and the bureau count)."""
-        return (self.local_date() - self.state.case.due_date).days
+        return (self.today - self.state.case.due_date).days
 
     def clock_pausing(self, h: Hold) -> bool:
         """Whether this hold stops the collection clock."""
@@ -61,15 +72,20 @@ class Ctx:
 
     def pause_start(self) -> datetime | None:
         """When the clock stopped, if it stands still now."""
-        starts = [h.since for h in self.state.holds if self.clock_pausing(h)]
+        holds = self.state.holds
+        if not holds:
+            return None
+        starts = [h.since for h in holds if self.clock_pausing(h)]
         return min(starts) if starts else None
 
     def clock_day(self) -> int:
         """The collection clock: calendar days past due, less every paused day."""
-        day = self.calendar_dpd() - self.state.paused_days
-        start = self.pause_start()
-        if start is not None:
-            day -= (self.local_date() - self.local_date(start)).days
+        s = self.state
+        day = (self.today - s.case.due_date).days - s.paused_days
+        if s.holds:
+            start = self.pause_start()
+            if start is not None:
+                day -= (self.today - self.local_date(start)).days
         return day
 
     def day_start(self, day: int) -> datetime:
@@ -85,7 +101,42 @@ class Ctx:
     @property
     def stopped(self) -> bool:
         """Whether a hold stops contacts and stage moves now."""
-        return any(h.kind in CONTACT_STOPPING for h in self.state.holds)
+        holds = self.state.holds
+        return bool(holds) and any(h.kind in CONTACT_STOPPING for h in holds)
+
+    # -- the contact plan --------------------------------------------------------------------
+    def occurrences(self) -> Iterator[tuple[datetime, str, ContactItem]]:
+        """Live occurrences of the current stage's plan, in due order: (due moment, key, item),
+        not yet settled. Lazy: a caller that stops at the first one in the future pays for no
+        more. The settled keys are taken when iteration starts.
+
+        An occurrence planned before the case entered the stage (a late import, a late approval
+        into legal referral) is never replayed, unless its template is a legally required notice:
+        that one falls due once, the moment the case entered the stage, and goes out under the
+        usual guardrails (window, holidays, holds, consent).
+        """
+        s = self.state
+        plan = self.cp.contact_plan.get(s.stage)
+        if not plan:
+            return
+        start = bisect_left(plan, s.stage_entered_day, key=_day)
+        settled = set(s.done)
+        if start:
+            required = self.cp.legally_required
+            missed = [(s.stage_entered_at, k, item) for _, k, item, _ in plan[:start]
+                      if item.template in required and k not in settled]
+            if missed:
+                yield from merge(missed, self._planned(plan[start:], settled), key=_day)
+                return
+        yield from self._planned(plan[start:] if start else plan, settled)
+
+    def _planned(self, plan: Sequence[PlanEntry], settled: set[str]) -> Iterator[tuple[datetime, str, ContactItem]]:
+        base = self.state.case.due_date + timedelta(days=self.state.paused_days)
+        tz = self.tz
+        combine = datetime.combine
+        for day, k, item, at in plan:
+            if k not in settled:
+                yield combine(base + timedelta(days=day), at, tzinfo=tz), k, item
 
     # -- facts and records -----------------------------------------------------------------
     def facts(self) -> dict[str, object]:

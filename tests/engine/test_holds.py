@@ -65,7 +65,8 @@ class TestDispute:
         assert move.at == resolved and move.reason == "events.hostile: goto escalation"
 
     def test_a_second_rejection_pauses_its_full_length(self, us_policy: CompiledPolicy) -> None:
-        run = Run.open(us_policy, case_file(us_policy, due=DUE), at(DUE + timedelta(days=12), 12, tz=NY))
+        opened = at(DUE + timedelta(days=12), 12, tz=NY)
+        run = Run.open(us_policy, case_file(us_policy, due=DUE), opened)
         run.event(ev.Dispute(), run.now)
         first = run.now + timedelta(days=3)
         run.event(ev.DisputeResolved(outcome="rejected"), first)
@@ -76,7 +77,8 @@ class TestDispute:
         assert pause is not None and pause.until == second + timedelta(days=2)
         assert run.wake == second + timedelta(days=2)
         run.until(second + timedelta(days=2) - timedelta(microseconds=1))
-        assert not run.contacts()
+        # Only the legally required notice the day-12 import had missed (day 10), sent on entry.
+        assert [(a.reason, a.at) for a in run.contacts()] == [("negotiation.day_10.letter", opened)]
 
     def test_second_dispute_rejected(self, us_policy: CompiledPolicy) -> None:
         run = Run.open(us_policy, case_file(us_policy, due=DUE), at(DUE, 12, tz=NY))
