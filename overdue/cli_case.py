@@ -5,32 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import date
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 from engine.errors import OverdueError
+from overdue.argtypes import amount, iso_date
 from overdue.runtime import PolicyCache, client_for, data_dir, run
 
 __all__ = ["register"]
 
 
-def _amount(text: str) -> Decimal:
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise argparse.ArgumentTypeError(f"not an amount: {text!r}") from None
-    if not value.is_finite():
-        raise argparse.ArgumentTypeError(f"not an amount: {text!r}")
-    return value
 
 
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -62,12 +48,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--json", action="store_true")
     p = add("pay", "record a payment", _event)
     p.add_argument("case_id")
-    p.add_argument("amount", type=_amount)
+    p.add_argument("amount", type=amount)
     p.add_argument("--ref", default="")
     p = add("promise", "record a promise to pay", _event)
     p.add_argument("case_id")
-    p.add_argument("amount", type=_amount)
-    p.add_argument("date", type=_date)
+    p.add_argument("amount", type=amount)
+    p.add_argument("date", type=iso_date)
     p = add("dispute", "hold collection for a dispute", _event)
     p.add_argument("case_id")
     p.add_argument("--reason", default="")

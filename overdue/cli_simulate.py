@@ -5,29 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import date
 from pathlib import Path
 
 from engine.errors import OverdueError
+from overdue.argtypes import iso_date, positive_int
 
 __all__ = ["register", "run"]
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
 
 
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -38,18 +25,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                     "file) for D days, with a debtor model, and count what it does.")
     p.add_argument("policy", metavar="POLICY", help="a policy file or the name of one in policies/")
     p.add_argument("--compare", metavar="POLICY2", help="a second policy, on the same portfolio and seed")
-    p.add_argument("--cases", type=_positive, default=1000, help="synthetic cases (default 1000)")
-    p.add_argument("--days", type=_positive, default=180, help="days simulated (default 180)")
+    p.add_argument("--cases", type=positive_int, default=1000, help="synthetic cases (default 1000)")
+    p.add_argument("--days", type=positive_int, default=180, help="days simulated (default 180)")
     p.add_argument("--seed", type=int, default=7, help="seed of the portfolio and the debtors (default 7)")
     p.add_argument("--portfolio", metavar="FILE", help="simulate the cases of this file (JSON, JSON Lines, CSV)")
-    p.add_argument("--start", type=_date, help="first simulated day (default 2026-03-02, or the "
+    p.add_argument("--start", type=iso_date, help="first simulated day (default 2026-03-02, or the "
                                                 "first reminder day of the portfolio file)")
     p.add_argument("--approve-delay", type=float, default=0.0, metavar="DAYS",
                    help="days a human takes to approve what the policy waits for (default 0)")
     p.add_argument("--trace", metavar="PATH", help="write every decision as JSON Lines")
     p.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
     p.add_argument("--html", metavar="PATH", help="write a self-contained HTML report")
-    p.add_argument("--workers", type=_positive, help="processes (default: one per CPU)")
+    p.add_argument("--workers", type=positive_int, help="processes (default: one per CPU)")
     p.set_defaults(func=run)
 
 
