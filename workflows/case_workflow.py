@@ -8,7 +8,7 @@ activities. The core owns *what*. Nothing here may do I/O, read the clock (only
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -79,6 +79,7 @@ class CaseWorkflow:
         self._queue: list[Action] = []
         self._changed = False
         self._indexed: dict[str, object] = {}
+        self._indexing = False
 
     # -- the loop -------------------------------------------------------------------------
     @workflow.run
@@ -98,7 +99,16 @@ class CaseWorkflow:
             self._dropped = inp.history_dropped
             self._wake = inp.next_wake_up
             self._queue = list(inp.pending_actions)
+        # Attributes already set at start (by the client) or carried over by continue-as-new are
+        # not upserted again: each upsert is a history event.
+        # Runs started before the client set attributes at start (inputs without the flag)
+        # upserted every attribute; they must keep doing so to replay. A flag in the input, not
+        # workflow.patched(): a patch marker would cost the very history event this saves.
+        if inp.attributes_at_start:
+            started_with = workflow.info().typed_search_attributes
+            self._indexed = {k.name: v for k in sa.ALL_KEYS if (v := started_with.get(k)) is not None}
         self._index()
+        self._indexing = True
         while True:
             await self._carry_out()
             state = self._state
@@ -147,7 +157,7 @@ class CaseWorkflow:
         for r in d.records:
             if r.kind in ("stage", "close", "deferred", "hold", "release"):
                 workflow.logger.info("case %s: %s %s", d.state.case.case_id, r.kind, r.reason)
-        if self._state is not None and self._indexed:
+        if self._state is not None and self._indexing:
             self._index()
 
     async def _carry_out(self) -> None:
@@ -174,21 +184,13 @@ class CaseWorkflow:
             policy=inp.policy, state=self._state, history=self._history[dropped:],
             history_dropped=self._dropped + dropped, next_wake_up=self._wake,
             pending_actions=self._queue, max_history_events=inp.max_history_events, runs=inp.runs + 1,
+            attributes_at_start=inp.attributes_at_start,
         ))
 
     def _index(self) -> None:
         """Upsert the search attributes that changed (each upsert is a history event)."""
-        s = self._state
-        assert s is not None
-        values: dict[str, object] = {
-            sa.STAGE.name: s.stage,
-            sa.SEGMENT.name: s.segment or "",
-            sa.AMOUNT_DUE.name: float(s.balance),  # search only; money stays Decimal everywhere else
-            sa.POLICY_NAME.name: s.policy.name,
-            sa.POLICY_VERSION.name: s.policy.version,
-            sa.ON_HOLD.name: s.on_hold,
-            sa.OVERDUE_SINCE.name: datetime.combine(s.case.due_date, datetime.min.time(), tzinfo=UTC),
-        }
+        assert self._state is not None
+        values = sa.values_for(self._state)
         changed = [k for k in sa.ALL_KEYS if self._indexed.get(k.name) != values[k.name]]
         if changed:
             workflow.upsert_search_attributes(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -27,7 +27,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from engine.actions import Record
 from engine.compiled import CompiledPolicy
-from engine.decide import check_case
+from engine.decide import check_case, open_case
 from engine.errors import EventRejected, OverdueError
 from engine.state import CaseFile
 from engine.status import CaseStatus
@@ -98,14 +98,19 @@ class Cases:
             EventRejected: the case does not fit the policy (currency, time zone).
         """
         check_case(cp, case)
+        # The attributes the case will have once open, set with the start itself so the workflow
+        # need not spend a history event upserting them (it corrects any that differ).
+        opened = open_case(cp, case, datetime.now(UTC)).state
         try:
             return await self.client.start_workflow(
                 CaseWorkflow.run,
-                CaseInput(policy=cp.ref, case=case, max_history_events=max_history_events),
+                CaseInput(policy=cp.ref, case=case, max_history_events=max_history_events,
+                          attributes_at_start=True),
                 id=workflow_id(case.case_id),
                 task_queue=self.task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                search_attributes=sa.typed(sa.values_for(opened)),
                 static_summary=f"{case.case_id} {case.amount_due} {case.currency} due {case.due_date}",
             )
         except WorkflowAlreadyStartedError:

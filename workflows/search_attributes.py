@@ -6,9 +6,12 @@ One list, used by the workflow (to upsert), the dev-server launcher (to register
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
-from temporalio.common import SearchAttributeKey
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+
+from engine.state import CaseState
 
 __all__ = [
     "ALL_KEYS",
@@ -19,6 +22,8 @@ __all__ = [
     "POLICY_VERSION",
     "SEGMENT",
     "STAGE",
+    "typed",
+    "values_for",
 ]
 
 STAGE = SearchAttributeKey.for_keyword("OverdueStage")
@@ -32,3 +37,21 @@ OVERDUE_SINCE = SearchAttributeKey.for_datetime("OverdueSince")
 ALL_KEYS: tuple[SearchAttributeKey[Any], ...] = (
     STAGE, SEGMENT, AMOUNT_DUE, POLICY_NAME, POLICY_VERSION, ON_HOLD, OVERDUE_SINCE,
 )
+
+
+def values_for(state: CaseState) -> dict[str, Any]:
+    """The value of every search attribute for a case, by attribute name."""
+    return {
+        STAGE.name: state.stage,
+        SEGMENT.name: state.segment or "",
+        AMOUNT_DUE.name: float(state.balance),  # search only; money stays Decimal everywhere else
+        POLICY_NAME.name: state.policy.name,
+        POLICY_VERSION.name: state.policy.version,
+        ON_HOLD.name: state.on_hold,
+        OVERDUE_SINCE.name: datetime.combine(state.case.due_date, datetime.min.time(), tzinfo=UTC),
+    }
+
+
+def typed(values: dict[str, Any]) -> TypedSearchAttributes:
+    """The values as the typed collection `start_workflow` takes."""
+    return TypedSearchAttributes([SearchAttributePair(k, values[k.name]) for k in ALL_KEYS])

@@ -51,6 +51,9 @@ class CaseInput(BaseModel):
     #: otherwise when Temporal suggests it.
     max_history_events: int | None = None
     runs: int = 1
+    #: The client set the search attributes at start (continue-as-new carries them over), so
+    #: the workflow upserts only those that differ. False for cases started before this existed.
+    attributes_at_start: bool = False
 
 
 class CaseResult(BaseModel):
