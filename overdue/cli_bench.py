@@ -53,10 +53,15 @@ def _bench(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from workers.bench import SCENARIOS, BenchConfig, render, run_bench
+    from workers.devserver import DevServerError
 
     cfg = BenchConfig(quick=args.quick, cases=args.cases, contacts=args.contacts, capacity=args.capacity,
                       pairs=args.pairs, only=args.only or SCENARIOS)
-    out = run_bench(cfg)
+    try:
+        out = run_bench(cfg)
+    except (DevServerError, TimeoutError) as e:
+        print(f"error: the benchmark could not finish: {e or type(e).__name__}", file=sys.stderr)
+        return 1
     Console(width=max(140, Console().width), soft_wrap=False).print(render(out))
     line = json.dumps(out, ensure_ascii=False, default=str)
     if args.json_out:

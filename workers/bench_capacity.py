@@ -27,7 +27,10 @@ import psutil
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.service import RPCError
 
+from engine.compiled import CompiledPolicy
+from engine.state import CaseFile
 from workers.bench_env import BenchEnv
 from workers.bench_flow import CONCURRENCY
 from workers.bench_policy import bench_case, sleeper_policy, zone_at_noon
@@ -43,29 +46,41 @@ _MB = 1024 * 1024
 
 def _start_worker(env: BenchEnv) -> subprocess.Popen[bytes]:
     """`overdue worker` on the benchmark's server and data folder."""
-    environ = {**os.environ, "TEMPORAL_ADDRESS": env.server.address, "TEMPORAL_NAMESPACE": env.server.namespace,
-               "RUST_LOG": "error"}
+    # The benchmark's own server, whatever Temporal profile or channel the caller has configured.
+    environ = {k: v for k, v in os.environ.items()
+               if not k.startswith(("TEMPORAL_", "OVERDUE_SMTP_", "OVERDUE_WEBHOOK_"))}
+    environ.update({"TEMPORAL_ADDRESS": env.server.address, "TEMPORAL_NAMESPACE": env.server.namespace,
+                    "RUST_LOG": "error"})
     with (env.folder / "capacity-worker.log").open("ab") as log:
         return subprocess.Popen([sys.executable, "-m", "overdue.cli", "worker", "--data", str(env.folder)],
                                 env=environ, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
 
 
-def _db_tables(path: Path, top: int = 8) -> dict[str, float]:
-    """The largest tables and indexes of the server's SQLite file, in MB (`dbstat`), their total
-    and the free pages (SQLite keeps the pages of deleted rows, e.g. finished tasks, for reuse)."""
+def _db_tables(path: Path) -> dict[str, int]:
+    """Bytes per table and index of the server's SQLite file (`dbstat`), and its free pages."""
     try:
         conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, timeout=30)
         try:
-            rows = conn.execute("SELECT name, SUM(pgsize) AS size FROM dbstat GROUP BY name "
-                                "ORDER BY size DESC").fetchall()
-            free = conn.execute("PRAGMA freelist_count").fetchone()[0] * conn.execute("PRAGMA page_size").fetchone()[0]
+            sizes = dict(conn.execute("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name").fetchall())
+            page = conn.execute("PRAGMA page_size").fetchone()[0]
+            sizes["(free pages)"] = conn.execute("PRAGMA freelist_count").fetchone()[0] * page
         finally:
             conn.close()
     except sqlite3.Error:
         return {}
-    out = {name: round(size / _MB, 1) for name, size in rows[:top]}
-    out["(all tables and indexes)"] = round(sum(size for _, size in rows) / _MB, 1)
-    out["(free pages)"] = round(free / _MB, 1)
+    return {str(k): int(v) for k, v in sizes.items()}
+
+
+def _per_case(before: dict[str, int], after: dict[str, int], n: int, top: int = 10) -> dict[str, int]:
+    """Where the database grew: bytes per case of the tables and indexes that grew most."""
+    grown = {k: (after[k] - before.get(k, 0)) / n for k in after}
+    # The visibility table has one index per search attribute column the server pre-allocates
+    # (by_keyword_01, by_bool_02, ...): every open workflow has a row in each, set or not.
+    vis = {k: v for k, v in grown.items() if k.startswith("by_")}
+    rest = {k: v for k, v in grown.items() if not k.startswith("by_")}
+    rest[f"(visibility indexes by_*: {len(vis)})"] = sum(vis.values())
+    out = {k: round(v) for k, v in sorted(rest.items(), key=lambda kv: -kv[1])[:top] if v >= 1}
+    out["(all tables and indexes)"] = round(sum(v for k, v in grown.items() if k != "(free pages)"))
     return out
 
 
@@ -101,13 +116,29 @@ async def _settled(env: BenchEnv, last_ids: list[str], limit_s: float) -> float:
         desc = await env.client.get_workflow_handle(f"case-{cid}").describe()
         return desc.raw_description.HasField("pending_workflow_task")
 
+    backlog = -1
     while True:
-        stats = (await env.client.workflow_service.describe_task_queue(request)).stats
-        if stats.approximate_backlog_count == 0 and not any(await asyncio.gather(*map(pending, last_ids))):
-            return time.perf_counter() - t0
+        try:  # a busy server may drop a call (deadline, cancelled): ask again
+            backlog = (await env.client.workflow_service.describe_task_queue(request)).stats.approximate_backlog_count
+            if backlog == 0 and not any(await asyncio.gather(*map(pending, last_ids))):
+                return time.perf_counter() - t0
+        except RPCError:
+            pass
         if time.perf_counter() - t0 > limit_s:
-            raise TimeoutError(f"{stats.approximate_backlog_count} first tasks still queued after {limit_s:.0f}s")
-        await asyncio.sleep(0.5)
+            raise TimeoutError(f"{backlog} first tasks still queued after {limit_s:.0f}s")
+        await asyncio.sleep(1.0)
+
+
+async def _open_chunk(cases: Cases, batch: list[tuple[CaseFile, CompiledPolicy]], attempts: int = 5) -> None:
+    """Open a chunk; a call the busy server dropped is retried (cases already open count as open)."""
+    for attempt in range(attempts):
+        try:
+            await cases.open_many(batch, concurrency=CONCURRENCY)
+            return
+        except RPCError:
+            if attempt == attempts - 1:
+                raise
+            await asyncio.sleep(2.0)
 
 
 async def capacity_scenario(env: BenchEnv, n: int, progress: Callable[[str], None] = print) -> dict[str, Any]:
@@ -126,6 +157,7 @@ async def capacity_scenario(env: BenchEnv, n: int, progress: Callable[[str], Non
         base = {"worker_rss_mb": round(worker.memory_info().rss / _MB, 1),
                 "server_rss_mb": round(env.server_rss() / _MB, 1), "db_mb": round(env.db_bytes() / _MB, 1)}
         db0, main0 = env.db_bytes(), _main_db(env)
+        tables0 = await asyncio.to_thread(_db_tables, env.server.db_path)
         server = psutil.Process(env.server.pid)
         cpu0, scpu0 = _cpu(worker), _cpu(server)
         checkpoints = sorted({max(1, n // 10), max(1, n // 2), n} | ({CACHE} if CACHE < n else set()))
@@ -137,7 +169,7 @@ async def capacity_scenario(env: BenchEnv, n: int, progress: Callable[[str], Non
                 size = min(CHUNK, mark - opened)
                 batch = [(bench_case(f"K-{opened + i:06d}", tz, due, cp.policy.name), cp) for i in range(size)]
                 t0 = time.perf_counter()
-                await cases.open_many(batch, concurrency=CONCURRENCY)
+                await _open_chunk(cases, batch)
                 open_seconds += time.perf_counter() - t0
                 opened += size
             tail = [f"K-{i:06d}" for i in range(max(0, opened - 20), opened)]
@@ -170,7 +202,7 @@ async def capacity_scenario(env: BenchEnv, n: int, progress: Callable[[str], Non
         "worker_cpu_ms_per_case": round(cpu, 1), "server_cpu_ms_per_case": round(scpu, 1),
         "db_bytes_per_case": round((env.db_bytes() - db0) / n),
         "db_main_file_bytes_per_case": round((_main_db(env) - main0) / n),
-        "db_largest_mb": await asyncio.to_thread(_db_tables, env.server.db_path),
+        "db_bytes_per_case_by_table": _per_case(tables0, await asyncio.to_thread(_db_tables, env.server.db_path), n),
         "baseline": base, "points": points,
         "worker_rss_growth_after_cache_full": round(growth, 3),
         "growth_from_cases": mid["open_cases"],

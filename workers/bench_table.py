@@ -40,6 +40,10 @@ def _rows(out: dict[str, Any]) -> list[tuple[str, str, str, str, str, str, bool 
         rows.append(("", "CPU ms per case: worker / server",
                      f"{c['worker_cpu_ms_per_case']:.1f} / {c['server_cpu_ms_per_case']:.1f}", "", "", "", None))
         rows.append(("", "database bytes per case (file + WAL)", f"{c['db_bytes_per_case']}", "", "", "", None))
+        by = c.get("db_bytes_per_case_by_table", {})
+        vis = next((v for k, v in by.items() if k.startswith("(visibility")), 0)
+        rows.append(("", "  of which visibility indexes / history / executions",
+                     f"{vis} / {by.get('history_node', 0)} / {by.get('executions', 0)}", "", "", "", None))
         for p in c["points"]:
             rows.append(("", f"worker / server RSS at {p['open_cases']} cases (MB)",
                          f"{p['worker_rss_mb']} / {p['server_rss_mb']}", "", "", "", None))
