@@ -11,17 +11,11 @@ import json
 import sys
 from pathlib import Path
 
+from overdue.argtypes import positive_int
+
 __all__ = ["register"]
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
-    return value
 
 
 def _scenarios(text: str) -> tuple[str, ...]:
@@ -40,10 +34,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                        description="Runs every scenario of BENCHMARKS.md on a fresh embedded Temporal dev "
                                    "server; prints a table and, last, one JSON line.")
     p.add_argument("--quick", action="store_true", help="every scenario, small enough for CI (no goals judged)")
-    p.add_argument("--cases", type=_positive, help="throughput: cases per run (default 500)")
-    p.add_argument("--contacts", type=_positive, help="contacts per case (default 5)")
-    p.add_argument("--capacity", type=_positive, help="capacity: open sleeping cases (default 10000)")
-    p.add_argument("--pairs", type=_positive, help="ours/bare pairs of runs for throughput and intake (default 4)")
+    p.add_argument("--cases", type=positive_int, help="throughput: cases per run (default 500)")
+    p.add_argument("--contacts", type=positive_int, help="contacts per case (default 5)")
+    p.add_argument("--capacity", type=positive_int, help="capacity: open sleeping cases (default 10000)")
+    p.add_argument("--pairs", type=positive_int, help="ours/bare pairs of runs for throughput and intake (default 4)")
     p.add_argument("--only", type=_scenarios, help="a comma-separated subset of the scenarios")
     p.add_argument("--json-out", metavar="PATH", help="also write the JSON figures to PATH")
     p.set_defaults(func=_bench)
