@@ -96,7 +96,7 @@ def _read(path: str) -> tuple[str, str, Path | None]:
 
 
 async def _open(args: argparse.Namespace) -> int:
-    from engine.intake import parse_cases
+    from engine.case.intake import parse_cases
 
     text, source, base = _read(args.file)
     result = parse_cases(text, source, fmt="json" if args.file == "-" else None)
@@ -117,8 +117,8 @@ async def _open(args: argparse.Namespace) -> int:
 async def _import(args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
-    from engine.decide import check_case
-    from engine.intake import parse_cases
+    from engine.case.intake import parse_cases
+    from engine.decision.decide import check_case
 
     text, source, base = _read(args.file)
     result = parse_cases(text, source)

@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def schema_json() -> str:
     """The JSON Schema of policy files, as committed in `policies/policy.schema.json`."""
-    from engine.policy import Policy
+    from engine.policy.model import Policy
 
     schema = Policy.model_json_schema()
     schema = {"$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -36,7 +36,7 @@ def schema_json() -> str:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from engine.policies import load_policy
+    from engine.policy.files import load_policy
 
     errors = []
     for f in args.files:
@@ -61,9 +61,9 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    from engine.compiled import compile_policy
-    from engine.explain import explain
-    from engine.policies import load_policy
+    from engine.policy.compiled import compile_policy
+    from engine.policy.explain import explain
+    from engine.policy.files import load_policy
 
     print(explain(compile_policy(load_policy(args.file))))
     return 0

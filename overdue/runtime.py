@@ -13,8 +13,8 @@ from typing import Any, TypeVar
 
 from temporalio.client import Client
 
-from engine.compiled import CompiledPolicy
-from engine.policies import load_policy, resolve_policy
+from engine.policy.compiled import CompiledPolicy
+from engine.policy.files import load_policy, resolve_policy
 from workers.client import connect
 from workers.converter import data_converter, default_data_dir
 from workers.policy_store import PolicyStore

@@ -21,11 +21,11 @@ from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from engine import events as ev
-from engine.actions import Action
-from engine.compiled import CompiledPolicy
-from engine.money import CURRENCIES
-from engine.state import CaseState
+from engine.case import events as ev
+from engine.case.actions import Action
+from engine.case.money import CURRENCIES
+from engine.case.state import CaseState
+from engine.policy.compiled import CompiledPolicy
 from simulator.portfolio import case_rng
 
 __all__ = ["BehaviourSpec", "DebtorModel"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from html import escape
 from pathlib import Path
 
-from engine.actions import CONTACT_CHANNELS
+from engine.case.actions import CONTACT_CHANNELS
 from engine.errors import OverdueError
 from simulator.report import summary, variant_rows
 from simulator.run import PolicyRun, SimResult

@@ -17,11 +17,11 @@ from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from engine.compiled import CompiledPolicy
+from engine.case.intake import read_case_file
+from engine.case.money import CURRENCIES
+from engine.case.state import CaseFile, Debtor
 from engine.errors import OverdueError
-from engine.intake import read_case_file
-from engine.money import CURRENCIES
-from engine.state import CaseFile, Debtor
+from engine.policy.compiled import CompiledPolicy
 
 __all__ = ["DEFAULT_START", "PortfolioSpec", "SimCase", "case_rng", "load_portfolio", "open_moment",
            "synthetic_case", "synthetic_cases"]

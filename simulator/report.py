@@ -9,8 +9,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from engine.actions import CONTACT_CHANNELS
-from engine.money import format_amount
+from engine.case.actions import CONTACT_CHANNELS
+from engine.case.money import format_amount
 from simulator.run import PolicyRun, SimResult
 from simulator.tally import STAGES
 

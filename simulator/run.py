@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from engine import events as ev
-from engine.audit import Auditor
-from engine.compiled import CompiledPolicy
-from engine.decide import Decision, advance, open_case
+from engine.case import events as ev
+from engine.case.state import CaseFile, CaseState
+from engine.decision.decide import Decision, advance, open_case
 from engine.errors import EventRejected, OverdueError
-from engine.policies import load_compiled, resolve_policy
-from engine.state import CaseFile, CaseState
+from engine.policy.compiled import CompiledPolicy
+from engine.policy.files import load_compiled, resolve_policy
+from simulator.audit import Auditor
 from simulator.behaviour import BehaviourSpec, DebtorModel
 from simulator.portfolio import PortfolioSpec, SimCase, open_moment, synthetic_case
 from simulator.tally import SAMPLE_LIMIT, SERIES_STAGES, Tally, VariantTally

@@ -10,8 +10,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from engine.actions import CONTACT_CHANNELS
-from engine.policy import ACTIVE_STAGES, TERMINAL_STAGES
+from engine.case.actions import CONTACT_CHANNELS
+from engine.policy.model import ACTIVE_STAGES, TERMINAL_STAGES
 
 __all__ = ["SAMPLE_LIMIT", "SERIES_STAGES", "STAGES", "Tally", "VariantTally"]
 

@@ -8,7 +8,7 @@ from datetime import UTC
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
-from engine.decide import Decision
+from engine.decision.decide import Decision
 
 __all__ = ["TRACE_KINDS", "TraceWriter"]
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from engine.compiled import CompiledPolicy, compile_policy
-from engine.policy import Policy
+from engine.policy.compiled import CompiledPolicy, compile_policy
+from engine.policy.model import Policy
 
 POLICY_DIR = Path(__file__).resolve().parent.parent / "policies"
 SHIPPED = sorted(p.stem for p in POLICY_DIR.glob("*.yaml"))
@@ -18,7 +18,7 @@ def load_shipped(name: str) -> CompiledPolicy:
     """A shipped policy, compiled (through the full checking loader when it is available)."""
     path = POLICY_DIR / f"{name}.yaml"
     try:
-        from engine.policies import load_policy
+        from engine.policy.files import load_policy
 
         return compile_policy(load_policy(path))
     except ImportError:  # pragma: no cover - only while the loader is being written

@@ -13,7 +13,7 @@ import asyncio
 import structlog
 from temporalio import activity
 
-from engine.actions import Action
+from engine.case.actions import Action
 from workers.channels import ChannelRouter, DeliveryFailed
 from workers.outbox import Outbox
 from workflows.types import ActionResult

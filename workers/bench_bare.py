@@ -18,7 +18,7 @@ from temporalio import activity, workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from engine.actions import Action
+    from engine.case.actions import Action
     from workers.bench_types import BareInput, BareStatus
     from workflows.types import ActionResult, CaseResult, EventResult, PaymentInput
 

@@ -29,8 +29,8 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.service import RPCError
 
-from engine.compiled import CompiledPolicy
-from engine.state import CaseFile
+from engine.case.state import CaseFile
+from engine.policy.compiled import CompiledPolicy
 from workers.bench_env import BenchEnv
 from workers.bench_flow import CONCURRENCY
 from workers.bench_policy import bench_case, sleeper_policy, zone_at_noon

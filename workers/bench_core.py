@@ -15,11 +15,11 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from engine import events as ev
-from engine.compiled import CompiledPolicy, compile_policy
-from engine.decide import advance, decide, open_case
-from engine.policies import POLICY_DIR
-from engine.state import CaseFile, CaseState
+from engine.case import events as ev
+from engine.case.state import CaseFile, CaseState
+from engine.decision.decide import advance, decide, open_case
+from engine.policy.compiled import CompiledPolicy, compile_policy
+from engine.policy.files import POLICY_DIR
 from workers.bench_policy import load_shipped
 
 __all__ = ["core_scenario", "lifecycle_samples", "shipped_policies"]
@@ -75,7 +75,7 @@ def lifecycle_samples(cp: CompiledPolicy, cases: int) -> list[Sample]:
 def _copy(state: CaseState) -> CaseState:
     """The copy `decide()` makes of the state before changing it (timed on its own)."""
     try:
-        from engine.decide import copy_state  # the core's fast copy, where it has one
+        from engine.decision.decide import copy_state  # the core's fast copy, where it has one
     except ImportError:
         return state.model_copy(deep=True)
     return copy_state(state)

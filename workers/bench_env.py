@@ -21,8 +21,8 @@ import psutil
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from engine import registry
-from engine.actions import Action
+from engine.case.actions import Action
+from engine.policy import registry
 from workers.bench_bare import BareActivities, BareWorkflow
 from workers.channels import ChannelRouter, OutboxChannel, SendResult
 from workers.converter import data_converter

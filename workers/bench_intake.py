@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from engine.compiled import CompiledPolicy
-from engine.intake import parse_cases
-from engine.policies import load_policy, resolve_policy
+from engine.case.intake import parse_cases
+from engine.policy.compiled import CompiledPolicy
+from engine.policy.files import load_policy, resolve_policy
 from workers.bench_bare import BareWorkflow
 from workers.bench_env import BenchEnv
 from workers.bench_flow import CONCURRENCY, pct, start_bare

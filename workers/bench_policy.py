@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from engine.money import format_amount
-from engine.policy import Policy
-from engine.state import CaseFile
+from engine.case.money import format_amount
+from engine.case.state import CaseFile
+from engine.policy.model import Policy
 from workers.bench_types import BareContact, BareInput
 
 __all__ = [
@@ -145,7 +145,7 @@ def bare_input(case: CaseFile, schedule: Schedule) -> BareInput:
 def load_shipped(path: Path) -> Policy:
     """A shipped policy, through the checking loader (or, while it is missing, the model alone)."""
     try:
-        from engine.policies import load_policy
+        from engine.policy.files import load_policy
 
         return load_policy(path)
     except ImportError:

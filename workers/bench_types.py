@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
-from engine.state import CaseFile
+from engine.case.state import CaseFile
 
 __all__ = ["BareContact", "BareInput", "BareStatus"]
 

@@ -43,7 +43,7 @@ from typing import Literal, Protocol, runtime_checkable
 
 import httpx
 
-from engine.actions import CONTACT_CHANNELS, Action
+from engine.case.actions import CONTACT_CHANNELS, Action
 from workers.outbox import Outbox
 
 __all__ = [

@@ -7,7 +7,7 @@ import random
 from datetime import date, timedelta
 from decimal import Decimal
 
-from engine.state import CaseFile
+from engine.case.state import CaseFile
 
 __all__ = ["demo_portfolio"]
 

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from engine.actions import Action
+from engine.case.actions import Action
 
 __all__ = ["Outbox", "OutboxRow"]
 

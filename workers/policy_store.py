@@ -3,7 +3,7 @@ the pin (name, version, hash) and never the whole policy.
 
 The embedded default is a folder of `<hash>.json` files under the data folder, written by whoever
 opens a case and read by every worker on the machine. Content addressing makes it safe: a hash
-names exactly one policy, and `engine.registry` re-checks the hash of what it reads.
+names exactly one policy, and `engine.policy.registry` re-checks the hash of what it reads.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import json
 import os
 from pathlib import Path
 
-from engine import registry
-from engine.compiled import CompiledPolicy
-from engine.policies import POLICY_DIR, load_policy
-from engine.policy import Policy
+from engine.policy import registry
+from engine.policy.compiled import CompiledPolicy
+from engine.policy.files import POLICY_DIR, load_policy
+from engine.policy.model import Policy
 
 __all__ = ["PolicyStore"]
 

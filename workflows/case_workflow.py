@@ -15,15 +15,15 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from engine import events as ev
-    from engine import registry
-    from engine.actions import Action, Record
-    from engine.compiled import CompiledPolicy
-    from engine.decide import Decision, decide, open_case, validate
+    from engine.case import events as ev
+    from engine.case.actions import Action, Record
+    from engine.case.money import format_amount
+    from engine.case.state import CaseState
+    from engine.decision.decide import Decision, decide, open_case, validate
+    from engine.decision.status import CaseStatus, case_status
     from engine.errors import EventRejected
-    from engine.money import format_amount
-    from engine.state import CaseState
-    from engine.status import CaseStatus, case_status
+    from engine.policy import registry
+    from engine.policy.compiled import CompiledPolicy
     from workflows import search_attributes as sa
     from workflows.types import (
         HISTORY_LIMIT,

@@ -25,12 +25,12 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from engine.actions import Record
-from engine.compiled import CompiledPolicy
-from engine.decide import check_case, open_case
+from engine.case.actions import Record
+from engine.case.state import CaseFile
+from engine.decision.decide import check_case, open_case
+from engine.decision.status import CaseStatus
 from engine.errors import EventRejected, OverdueError
-from engine.state import CaseFile
-from engine.status import CaseStatus
+from engine.policy.compiled import CompiledPolicy
 from workflows import search_attributes as sa
 from workflows.case_workflow import CaseWorkflow
 from workflows.types import (

@@ -11,7 +11,7 @@ from typing import Any
 
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
-from engine.state import CaseState
+from engine.case.state import CaseState
 
 __all__ = [
     "ALL_KEYS",

@@ -12,9 +12,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from engine.actions import Action, Record
-from engine.state import CaseFile, CaseState, PolicyRef
-from engine.status import CaseStatus
+from engine.case.actions import Action, Record
+from engine.case.state import CaseFile, CaseState, PolicyRef
+from engine.decision.status import CaseStatus
 
 __all__ = [
     "ActionResult",

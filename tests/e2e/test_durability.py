@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.state import CaseFile
+from engine.case.state import CaseFile
 from overdue.runtime import PolicyCache, client_for
 from workers.devserver import DevServer, free_port
 from workers.outbox import Outbox

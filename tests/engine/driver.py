@@ -10,12 +10,12 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from engine import events as ev
-from engine.actions import Action, Record
-from engine.compiled import CompiledPolicy, compile_policy
-from engine.decide import Decision, decide, open_case
-from engine.policy import Policy
-from engine.state import CaseFile, CaseState, Debtor
+from engine.case import events as ev
+from engine.case.actions import Action, Record
+from engine.case.state import CaseFile, CaseState, Debtor
+from engine.decision.decide import Decision, decide, open_case
+from engine.policy.compiled import CompiledPolicy, compile_policy
+from engine.policy.model import Policy
 
 __all__ = ["Run", "at", "calls", "case_file", "inline_policy"]
 

@@ -11,12 +11,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from engine import events as ev
-from engine.actions import Action, Record
-from engine.audit import Auditor, limits_of
-from engine.compiled import CompiledPolicy
-from engine.decide import Decision, open_case
-from engine.state import CaseFile, CaseState, Debtor, Hold
+from engine.case import events as ev
+from engine.case.actions import Action, Record
+from engine.case.state import CaseFile, CaseState, Debtor, Hold
+from engine.decision.decide import Decision, open_case
+from engine.policy.compiled import CompiledPolicy
+from simulator.audit import Auditor, limits_of
 
 CN = ZoneInfo("Asia/Shanghai")
 NY = ZoneInfo("America/New_York")

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from engine.conditions import Condition, describe, evaluate, time_thresholds
+from engine.policy.conditions import Condition, describe, evaluate, time_thresholds
 
 
 def c(doc: dict[str, Any]) -> Condition:

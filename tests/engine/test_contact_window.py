@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from engine.compiled import CompiledPolicy
-from engine.contact_window import next_allowed
+from engine.policy.compiled import CompiledPolicy
+from engine.policy.contact_window import next_allowed
 from tests.engine.driver import Run, at, case_file, inline_policy
 
 NY = ZoneInfo("America/New_York")

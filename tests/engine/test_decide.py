@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from engine import events as ev
-from engine.compiled import CompiledPolicy
-from engine.decide import Decision, EventRejected, decide, open_case, validate
-from engine.state import CaseState
+from engine.case import events as ev
+from engine.case.state import CaseState
+from engine.decision.decide import Decision, EventRejected, decide, open_case, validate
+from engine.policy.compiled import CompiledPolicy
 from tests.engine.driver import Run, at, case_file, inline_policy
 
 NY = "America/New_York"

@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from engine import events as ev
-from engine.compiled import CompiledPolicy
-from engine.guardrails import effective_rules, looser_than_floor
-from engine.policy import Policy
+from engine.case import events as ev
+from engine.policy.compiled import CompiledPolicy
+from engine.policy.guardrails import effective_rules, looser_than_floor
+from engine.policy.model import Policy
 from tests.engine.driver import Run, at, calls, case_file, inline_policy
 
 NY = "America/New_York"

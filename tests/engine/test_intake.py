@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from engine.case.intake import CSV_COLUMNS, detect_format, parse_cases, read_case_file
 from engine.errors import OverdueError
-from engine.intake import CSV_COLUMNS, detect_format, parse_cases, read_case_file
 
 
 def case(case_id: str = "C-1", **overrides: object) -> dict[str, object]:

@@ -7,10 +7,10 @@ from datetime import date, timedelta
 
 from pydantic import BaseModel
 
-from engine import events as ev
-from engine.compiled import CompiledPolicy
-from engine.decide import copy_state
-from engine.state import CaseState
+from engine.case import events as ev
+from engine.case.state import CaseState
+from engine.decision.decide import copy_state
+from engine.policy.compiled import CompiledPolicy
 from tests.engine.driver import Run, at, case_file
 
 NY = "America/New_York"

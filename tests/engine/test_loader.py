@@ -11,7 +11,7 @@ import pytest
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from engine.errors import PolicyErrors
-from engine.loader import Positions, Problem, load_model, load_model_file, parse_yaml
+from engine.policy.loader import Positions, Problem, load_model, load_model_file, parse_yaml
 
 
 class _Strict(BaseModel):

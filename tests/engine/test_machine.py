@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from engine.compiled import CompiledPolicy
-from engine.machine import CLOSE_TRIGGERS, StageMachine, exit_trigger, goto_trigger
-from engine.policy import ACTIVE_STAGES, TERMINAL_STAGES
+from engine.policy.compiled import CompiledPolicy
+from engine.policy.machine import CLOSE_TRIGGERS, StageMachine, exit_trigger, goto_trigger
+from engine.policy.model import ACTIVE_STAGES, TERMINAL_STAGES
 
 
 class TestStageMachine:

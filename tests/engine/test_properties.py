@@ -16,11 +16,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine import events as ev
-from engine.actions import Action, Record
-from engine.compiled import CompiledPolicy
-from engine.decide import Decision, EventRejected, decide, open_case
-from engine.state import CaseFile, CaseState, Debtor
+from engine.case import events as ev
+from engine.case.actions import Action, Record
+from engine.case.state import CaseFile, CaseState, Debtor
+from engine.decision.decide import Decision, EventRejected, decide, open_case
+from engine.policy.compiled import CompiledPolicy
 from tests.conftest import load_shipped
 
 TIMEZONES = (

@@ -11,8 +11,8 @@ from decimal import Decimal
 
 import pytest
 
-from engine import events as ev
-from engine.compiled import CompiledPolicy
+from engine.case import events as ev
+from engine.policy.compiled import CompiledPolicy
 from tests.engine.driver import Run, at, case_file
 
 NY = "America/New_York"

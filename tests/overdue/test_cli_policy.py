@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.policies import POLICY_DIR, load_policy
+from engine.policy.files import POLICY_DIR, load_policy
 from overdue.cli import main
 from overdue.cli_policy import schema_json
 

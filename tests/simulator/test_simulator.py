@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.actions import CONTACT_CHANNELS
-from engine.policy import ACTIVE_STAGES, TERMINAL_STAGES
+from engine.case.actions import CONTACT_CHANNELS
+from engine.policy.model import ACTIVE_STAGES, TERMINAL_STAGES
 from overdue.cli import main
 from simulator.html import CHART_IDS, render_html
 from simulator.portfolio import synthetic_case

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from engine.actions import Action
+from engine.case.actions import Action
 from workers.outbox import Outbox
 
 

@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from engine.compiled import compile_policy
-from engine.decide import decide, open_case
+from engine.decision.decide import decide, open_case
+from engine.policy.compiled import compile_policy
 from workers.bench import SCENARIOS, BenchConfig
 from workers.bench_flow import pct
 from workers.bench_policy import (

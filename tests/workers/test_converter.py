@@ -12,7 +12,7 @@ from temporalio.api.common.v1 import Payload
 from temporalio.api.failure.v1 import Failure
 from temporalio.exceptions import ApplicationError
 
-from engine.actions import Action
+from engine.case.actions import Action
 from tests.workers.conftest import make_action
 from workers.converter import (
     ENCODING,

@@ -18,7 +18,7 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
-from engine.actions import Action
+from engine.case.actions import Action
 from tests.workers.conftest import make_action
 from workers.converter import data_converter
 from workers.devserver import (

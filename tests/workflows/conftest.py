@@ -25,9 +25,9 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from engine import registry
-from engine.compiled import CompiledPolicy
-from engine.state import CaseFile
+from engine.case.state import CaseFile
+from engine.policy import registry
+from engine.policy.compiled import CompiledPolicy
 from tests.conftest import SHIPPED, load_shipped
 from workers.channels import ChannelRouter, OutboxChannel
 from workers.converter import data_converter

@@ -28,12 +28,12 @@ from temporalio.api.history.v1 import History
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from engine import events as ev
-from engine.actions import Action, Record
-from engine.compiled import CompiledPolicy
-from engine.decide import Decision, decide, open_case
-from engine.state import CaseFile, CaseState, Debtor
-from engine.status import CaseStatus, case_status
+from engine.case import events as ev
+from engine.case.actions import Action, Record
+from engine.case.state import CaseFile, CaseState, Debtor
+from engine.decision.decide import Decision, decide, open_case
+from engine.decision.status import CaseStatus, case_status
+from engine.policy.compiled import CompiledPolicy
 from workers.outbox import Outbox, OutboxRow
 from workflows.client import Cases
 from workflows.types import EventResult

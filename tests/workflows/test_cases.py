@@ -9,8 +9,8 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
-from engine.compiled import CompiledPolicy
 from engine.errors import OverdueError
+from engine.policy.compiled import CompiledPolicy
 from tests.workflows.helpers import Driver, align, local, make_case
 from workers.outbox import Outbox
 from workflows import search_attributes as sa

@@ -13,8 +13,8 @@ from datetime import timedelta
 
 from temporalio.testing import WorkflowEnvironment
 
-from engine.actions import Record
-from engine.compiled import CompiledPolicy
+from engine.case.actions import Record
+from engine.policy.compiled import CompiledPolicy
 from tests.workflows.helpers import (
     TOLERANCE,
     Driver,

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from engine import events as ev
-from engine.compiled import CompiledPolicy
+from engine.case import events as ev
+from engine.case.state import CaseFile
 from engine.errors import EventRejected
-from engine.state import CaseFile
+from engine.policy.compiled import CompiledPolicy
 from tests.workflows.helpers import (
     Driver,
     Oracle,

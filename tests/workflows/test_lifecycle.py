@@ -18,9 +18,9 @@ from datetime import timedelta
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from engine.compiled import CompiledPolicy
-from engine.conditions import evaluate
-from engine.policy import ACTIVE_STAGES
+from engine.policy.compiled import CompiledPolicy
+from engine.policy.conditions import evaluate
+from engine.policy.model import ACTIVE_STAGES
 from tests.workflows.helpers import (
     Driver,
     Oracle,

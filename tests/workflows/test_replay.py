@@ -34,9 +34,9 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from engine import registry
-from engine.compiled import CompiledPolicy
-from engine.policy import Policy
+from engine.policy import registry
+from engine.policy.compiled import CompiledPolicy
+from engine.policy.model import Policy
 from tests.workflows.conftest import tsenv_converter
 from tests.workflows.helpers import HISTORIES, RECORD_ENV
 from workers.worker import sandbox_runner

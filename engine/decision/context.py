@@ -1,6 +1,6 @@
 """One decision in progress: the case, the clock and what has been decided so far.
 
-Shared by `engine.decide`, `engine.events_apply` and `engine.contacts` so each stays small. The
+Shared by `engine.decision.decide`, `engine.decision.events_apply` and `engine.decision.contacts` so each stays small. The
 clock arithmetic lives here: the collection clock runs from the due date, in the debtor's local
 calendar days, less every day it stood still (disputes, hardship, promises, plans).
 """
@@ -15,12 +15,12 @@ from heapq import merge
 from operator import itemgetter
 from zoneinfo import ZoneInfo
 
-from engine.actions import Action, Record
-from engine.compiled import CompiledPolicy, PlanEntry
-from engine.conditions import Condition
-from engine.contact_window import zone
-from engine.policy import ACTIVE_STAGES, ContactItem
-from engine.state import CaseState, Hold
+from engine.case.actions import Action, Record
+from engine.case.state import CaseState, Hold
+from engine.policy.compiled import CompiledPolicy, PlanEntry
+from engine.policy.conditions import Condition
+from engine.policy.contact_window import zone
+from engine.policy.model import ACTIVE_STAGES, ContactItem
 
 __all__ = ["CONTACT_STOPPING", "Ctx", "local_midnight"]
 
@@ -174,7 +174,7 @@ class Ctx:
 
     def explain(self, cond: Condition | None, facts: dict[str, object]) -> str:
         """A condition with the values it was judged on: `days_past_due >= 30 [days_past_due=30]`."""
-        from engine.conditions import describe
+        from engine.policy.conditions import describe
 
         names: list[str] = []
 

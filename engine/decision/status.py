@@ -6,11 +6,11 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
-from engine.compiled import CompiledPolicy
-from engine.contacts import occurrences
-from engine.context import Ctx
-from engine.money import format_amount
-from engine.state import CaseState, PolicyRef
+from engine.case.money import format_amount
+from engine.case.state import CaseState, PolicyRef
+from engine.decision.contacts import occurrences
+from engine.decision.context import Ctx
+from engine.policy.compiled import CompiledPolicy
 
 __all__ = ["CaseStatus", "NextAction", "case_status"]
 

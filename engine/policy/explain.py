@@ -5,9 +5,9 @@ What `overdue policy explain` prints, for operations staff reviewing a change.
 
 from __future__ import annotations
 
-from engine.compiled import CompiledPolicy
-from engine.conditions import describe
-from engine.policy import ACTIVE_STAGES, ContactItem, EventEffect, Range
+from engine.policy.compiled import CompiledPolicy
+from engine.policy.conditions import describe
+from engine.policy.model import ACTIVE_STAGES, ContactItem, EventEffect, Range
 
 __all__ = ["explain"]
 

@@ -1,6 +1,6 @@
 """An independent guardrail auditor: judges the decisions of one case against the law and policy.
 
-Written from the jurisdiction floors (`engine.jurisdictions`) and the policy's own guardrail
+Written from the jurisdiction floors (`engine.policy.jurisdictions`) and the policy's own guardrail
 section, not from the core's guardrail code, so that it catches the core's mistakes. It follows the
 case through the events fed to it and the decisions that came out, and reports every contact that
 breaks a rule: the contact window and holidays in the debtor's local time, every cap (per channel,
@@ -26,11 +26,11 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
-from engine import events as ev
-from engine.compiled import CompiledPolicy
-from engine.decide import Decision
-from engine.jurisdictions import JURISDICTIONS
-from engine.state import CaseFile
+from engine.case import events as ev
+from engine.case.state import CaseFile
+from engine.decision.decide import Decision
+from engine.policy.compiled import CompiledPolicy
+from engine.policy.jurisdictions import JURISDICTIONS
 
 __all__ = ["Auditor", "Limits", "limits_of"]
 

@@ -1,26 +1,20 @@
-"""Guardrails every policy runs under: the jurisdiction floor merged with the policy's tightenings,
-and the frequency caps that decide whether a contact may go out now or when it may.
+"""Guardrails every policy runs under: the jurisdiction floor merged with the policy's tightenings
+into the effective `Rules` of a policy, and the check that a policy loosens none of them.
 
-The contact window lives in `engine.contact_window`; holds, consent and cease in `engine.decide`,
-which calls `contact_blocked_until` here before anything is sent.
+Applying the rules to a contact happens in `engine.decision.caps` (frequency caps) and
+`engine.policy.contact_window` (local hours, holidays).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, time
 
-from engine.contact_window import holiday_dates
-from engine.jurisdictions import Floor, strictest
-from engine.policy import Policy
-from engine.state import ContactLog
+from engine.policy.contact_window import holiday_dates
+from engine.policy.jurisdictions import Floor, strictest
+from engine.policy.model import Policy
 
-__all__ = ["Rules", "contact_blocked_until", "effective_rules", "looser_than_floor"]
-
-DAY = timedelta(days=1)
-
+__all__ = ["Rules", "effective_rules", "looser_than_floor"]
 
 @dataclass(frozen=True)
 class Rules:
@@ -118,61 +112,3 @@ def looser_than_floor(policy: Policy) -> list[tuple[tuple[str, ...], str]]:
         out.append((("guardrails", "third_party_contact"),
                     f"third-party contact is not allowed under {names}"))
     return out
-
-
-def _window_free(log: Sequence[ContactLog], at: datetime, cap: tuple[int, int],
-                 channel: str | None) -> datetime | None:
-    mx, per_days = cap
-    since = at - per_days * DAY
-    times = [c.at for c in log if c.at > since and (channel is None or c.channel == channel)]
-    if len(times) < mx:
-        return None
-    times.sort()
-    # The window frees once enough of the oldest attempts have aged out of it.
-    return times[len(times) - mx] + per_days * DAY
-
-
-def contact_blocked_until(
-    rules: Rules,
-    log: Sequence[ContactLog],
-    channel: str,
-    at: datetime,
-    tz: ZoneInfo,
-    last_conversation_at: datetime | None,
-) -> tuple[datetime, str] | None:
-    """If a contact on `channel` at `at` would break a cap, the earliest moment it might not,
-    with the guardrail's name; None if the caps allow it now. A cap of 0 blocks forever
-    (returned as `datetime.max` in UTC)."""
-    worst: tuple[datetime, str] | None = None
-
-    def consider(until: datetime | None, name: str) -> None:
-        nonlocal worst
-        if until is not None and until > at and (worst is None or until > worst[0]):
-            worst = (until, name)
-
-    cap = rules.caps.get(channel)
-    if cap is not None:
-        if cap[0] == 0:
-            return (datetime.max.replace(tzinfo=at.tzinfo), f"cap.{channel}.zero")
-        consider(_window_free(log, at, cap, channel), f"cap.{channel}.{cap[0]}_per_{cap[1]}d")
-    if rules.overall is not None:
-        if rules.overall[0] == 0:
-            return (datetime.max.replace(tzinfo=at.tzinfo), "cap.overall.zero")
-        consider(_window_free(log, at, rules.overall, None),
-                 f"cap.overall.{rules.overall[0]}_per_{rules.overall[1]}d")
-    if channel == "call":
-        if rules.call_cooldown_days and last_conversation_at is not None:
-            consider(last_conversation_at + rules.call_cooldown_days * DAY, "call.cooldown_after_conversation")
-        if rules.calls_connected_per_day is not None or rules.calls_unanswered_per_day is not None:
-            local_day = at.astimezone(tz).date()
-            today = [c for c in log if c.channel == "call" and c.at.astimezone(tz).date() == local_day]
-            # An attempt whose outcome has not come back yet may have connected and may not have:
-            # it counts against both daily caps (the safe side of each).
-            connected = sum(1 for c in today if c.outcome in (None, "connected"))
-            unanswered = sum(1 for c in today if c.outcome != "connected")
-            tomorrow = datetime.combine(local_day + DAY, time(0), tzinfo=tz)
-            if rules.calls_connected_per_day is not None and connected >= rules.calls_connected_per_day:
-                consider(tomorrow, "call.connected_per_day")
-            if rules.calls_unanswered_per_day is not None and unanswered >= rules.calls_unanswered_per_day:
-                consider(tomorrow, "call.unanswered_per_day")
-    return worst

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from engine.compiled import CompiledPolicy, compile_policy
-from engine.policy import Policy
+from engine.policy.compiled import CompiledPolicy, compile_policy
+from engine.policy.model import Policy
 
 __all__ = ["PolicyNotFound", "get", "register", "set_fetcher"]
 

@@ -12,16 +12,16 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from engine import events as ev
-from engine.actions import Action, Record
-from engine.compiled import CompiledPolicy
-from engine.contacts import next_contact_time, send_due_contacts
-from engine.context import Ctx, local_midnight
+from engine.case import events as ev
+from engine.case.actions import Action, Record
+from engine.case.state import CaseFile, CaseState
+from engine.decision.contacts import next_contact_time, send_due_contacts
+from engine.decision.context import Ctx, local_midnight
+from engine.decision.events_apply import apply_event, release, validate_event
+from engine.decision.stages import apply_effect, run_exits, run_held_gotos, run_steps, time_barred
 from engine.errors import EventRejected
-from engine.events_apply import apply_event, release, validate_event
-from engine.policy import ACTIVE_STAGES, Segment
-from engine.stages import apply_effect, run_exits, run_held_gotos, run_steps, time_barred
-from engine.state import CaseFile, CaseState
+from engine.policy.compiled import CompiledPolicy
+from engine.policy.model import ACTIVE_STAGES, Segment
 
 __all__ = ["Decision", "advance", "check_case", "copy_state", "decide", "open_case", "validate"]
 
@@ -279,7 +279,7 @@ def check_case(cp: CompiledPolicy, case: CaseFile) -> None:
     if case.currency != cp.policy.currency:
         raise EventRejected(f"currency {case.currency} differs from policy {cp.policy.name}'s {cp.policy.currency}")
     try:
-        from engine.contact_window import zone
+        from engine.policy.contact_window import zone
 
         zone(case.debtor.timezone)
     except Exception:

@@ -13,7 +13,7 @@ import logging
 
 from transitions import Machine, MachineError
 
-from engine.policy import ACTIVE_STAGES, TERMINAL_STAGES, Policy
+from engine.policy.model import ACTIVE_STAGES, TERMINAL_STAGES, Policy
 
 __all__ = ["CLOSE_TRIGGERS", "StageMachine", "exit_trigger", "goto_trigger"]
 

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import time
 from functools import cached_property
 
-from engine.guardrails import Rules, effective_rules
-from engine.machine import StageMachine
-from engine.policy import ContactItem, Policy
-from engine.state import PolicyRef
+from engine.case.state import PolicyRef
+from engine.policy.guardrails import Rules, effective_rules
+from engine.policy.machine import StageMachine
+from engine.policy.model import ContactItem, Policy
 
 __all__ = ["CompiledPolicy", "PlanEntry", "compile_policy", "policy_hash"]
 
@@ -45,7 +45,7 @@ class CompiledPolicy:
     @cached_property
     def exit_days(self) -> dict[str, tuple[list[int], list[int]]]:
         """Per stage, the time thresholds (days_past_due, days_in_stage) of its exit rules."""
-        from engine.conditions import time_thresholds
+        from engine.policy.conditions import time_thresholds
 
         out: dict[str, tuple[list[int], list[int]]] = {}
         for stage, spec in self.policy.stages.items():

@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from decimal import Decimal
 
-from engine.conditions import FIELDS, TIME_FIELDS, Condition
-from engine.guardrails import looser_than_floor
-from engine.jurisdictions import strictest
-from engine.loader import Problem
-from engine.policy import ACTIVE_STAGES, Policy, Range, Segment
-from engine.templates import PLACEHOLDERS, placeholders
+from engine.policy.conditions import FIELDS, TIME_FIELDS, Condition
+from engine.policy.guardrails import looser_than_floor
+from engine.policy.jurisdictions import strictest
+from engine.policy.loader import Problem
+from engine.policy.model import ACTIVE_STAGES, Policy, Range, Segment
+from engine.policy.templates import PLACEHOLDERS, placeholders
 
 __all__ = ["check_policy"]
 

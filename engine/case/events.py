@@ -1,4 +1,4 @@
-"""Events a case can receive, as one tagged union. Validation happens in `engine.decide`."""
+"""Events a case can receive, as one tagged union. Validation happens in `engine.decision.decide`."""
 
 from __future__ import annotations
 

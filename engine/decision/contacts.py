@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from engine.actions import Action
-from engine.conditions import evaluate
-from engine.contact_window import next_allowed
-from engine.context import Ctx
-from engine.guardrails import contact_blocked_until
-from engine.policy import ContactItem
-from engine.state import ContactLog, Pending
-from engine.templates import render
+from engine.case.actions import Action
+from engine.case.state import ContactLog, Pending
+from engine.decision.caps import contact_blocked_until
+from engine.decision.context import Ctx
+from engine.policy.conditions import evaluate
+from engine.policy.contact_window import next_allowed
+from engine.policy.model import ContactItem
+from engine.policy.templates import render
 
 __all__ = ["next_contact_time", "occurrences", "send_due_contacts"]
 
@@ -135,7 +135,7 @@ def send_due_contacts(ctx: Ctx) -> None:
             _suppress(ctx, key, item, forbidden)
             continue
         if item.channel == "field_visit" and "field_visit" not in s.approvals_granted:
-            from engine.stages import _request_approval
+            from engine.decision.stages import _request_approval
 
             _request_approval(ctx, "field_visit", f"{s.stage}.{key}", key=key)
             continue

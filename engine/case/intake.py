@@ -23,9 +23,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ValidationError
 
+from engine.case.money import CURRENCIES, parse_amount
+from engine.case.state import CaseFile
 from engine.errors import OverdueError
-from engine.money import CURRENCIES, parse_amount
-from engine.state import CaseFile
 
 __all__ = [
     "CSV_COLUMNS",

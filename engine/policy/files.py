@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.compiled import CompiledPolicy, compile_policy
-from engine.policy import Policy
+from engine.policy.compiled import CompiledPolicy, compile_policy
+from engine.policy.model import Policy
 
 __all__ = ["POLICY_DIR", "load_compiled", "load_policy", "resolve_policy"]
 
 #: The policies that ship with Overdue.
-POLICY_DIR = Path(__file__).resolve().parent.parent / "policies"
+POLICY_DIR = Path(__file__).resolve().parents[2] / "policies"
 
 
 def resolve_policy(name_or_path: str, base: Path | None = None) -> Path:
@@ -36,8 +36,8 @@ def load_policy(path: str | Path) -> Policy:
     Raises:
         PolicyErrors: every problem, each as `file:line:col: message`.
     """
-    from engine.checks import check_policy
-    from engine.loader import load_model_file
+    from engine.policy.checks import check_policy
+    from engine.policy.loader import load_model_file
 
     return load_model_file(path, Policy, check_policy)
 

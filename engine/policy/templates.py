@@ -5,9 +5,9 @@ from __future__ import annotations
 import string
 from collections.abc import Iterator
 
-from engine.money import format_amount
-from engine.policy import Policy
-from engine.state import CaseState
+from engine.case.money import format_amount
+from engine.case.state import CaseState
+from engine.policy.model import Policy
 
 __all__ = ["PLACEHOLDERS", "placeholders", "render"]
 

@@ -13,8 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from engine.actions import Channel
-from engine.conditions import Condition
+from engine.case.actions import Channel
+from engine.policy.conditions import Condition
 
 __all__ = [
     "ACTIVE_STAGES",
@@ -273,7 +273,7 @@ class Policy(_Model):
     @field_validator("currency")
     @classmethod
     def _known_currency(cls, v: str) -> str:
-        from engine.money import CURRENCIES
+        from engine.case.money import CURRENCIES
 
         if v not in CURRENCIES:
             raise ValueError(f"unknown currency {v!r}")

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from engine.actions import Action
-from engine.conditions import evaluate
-from engine.context import Ctx
-from engine.machine import exit_trigger, goto_trigger
-from engine.policy import ACTIVE_STAGES, ActionSpec, EventEffect
+from engine.case.actions import Action
+from engine.decision.context import Ctx
+from engine.policy.conditions import evaluate
+from engine.policy.machine import exit_trigger, goto_trigger
+from engine.policy.model import ACTIVE_STAGES, ActionSpec, EventEffect
 
 __all__ = [
     "HELD_GOTO", "apply_effect", "close", "enter", "run_exits", "run_held_gotos", "run_steps", "step_action",
@@ -132,7 +132,7 @@ def _step(ctx: Ctx, spec: ActionSpec, key: str, reason: str) -> bool:
 
 
 def _defer_step(ctx: Ctx, key: str, until: object, guardrail: str) -> None:
-    from engine.state import Pending
+    from engine.case.state import Pending
 
     s = ctx.state
     nb = until if until is not None else ctx.now
@@ -198,7 +198,7 @@ def apply_effect(ctx: Ctx, event: str) -> None:
     if effect is None:
         return
     if effect.pause_days:
-        from engine.state import Hold
+        from engine.case.state import Hold
 
         until = ctx.now + timedelta(days=effect.pause_days)
         pause = s.hold("pause")
@@ -214,7 +214,7 @@ def apply_effect(ctx: Ctx, event: str) -> None:
         if not ctx.stopped:
             _goto(ctx, event, source)
         elif not any(p.key == HELD_GOTO + event for p in s.pending):
-            from engine.state import Pending
+            from engine.case.state import Pending
 
             holds = "+".join(sorted(h.kind for h in s.holds if h.kind != "cease"))
             s.pending.append(Pending(key=HELD_GOTO + event, not_before=ctx.now, guardrail=f"hold.{holds}"))

@@ -8,12 +8,12 @@ from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
-from engine import events as ev
-from engine.context import Ctx
+from engine.case import events as ev
+from engine.case.money import format_amount, parse_amount
+from engine.case.state import Hold, Instalment, PlanState, PromiseState
+from engine.decision.context import Ctx
+from engine.decision.stages import HELD_GOTO, apply_effect, enter
 from engine.errors import EventRejected
-from engine.money import format_amount, parse_amount
-from engine.stages import HELD_GOTO, apply_effect, enter
-from engine.state import Hold, Instalment, PlanState, PromiseState
 
 __all__ = ["apply_event", "release", "validate_event"]
 
