@@ -1,4 +1,4 @@
-"""`overdue policy check|schema|explain`."""
+"""`overdue policy check|schema|explain|diff`."""
 
 from __future__ import annotations
 
@@ -23,6 +23,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     e = ps.add_parser("explain", help="the policy in plain language")
     e.add_argument("file", metavar="FILE")
     e.set_defaults(func=_explain)
+    d = ps.add_parser("diff", help="what changed between two versions, in plain language")
+    d.add_argument("old", metavar="OLD", help="a policy file or the name of a shipped policy")
+    d.add_argument("new", metavar="NEW", help="a policy file or the name of a shipped policy")
+    d.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    d.set_defaults(func=_diff)
 
 
 def schema_json() -> str:
@@ -66,4 +71,18 @@ def _explain(args: argparse.Namespace) -> int:
     from engine.policy.files import load_policy
 
     print(explain(compile_policy(load_policy(args.file))))
+    return 0
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from engine.policy.diff import diff_policies
+    from engine.policy.files import load_policy, resolve_policy
+
+    old = load_policy(resolve_policy(args.old))
+    new = load_policy(resolve_policy(args.new))
+    diff = diff_policies(old, new)
+    if args.json:
+        print(json.dumps(diff.to_json(), indent=2, ensure_ascii=False))
+    else:
+        print(diff.render())
     return 0
