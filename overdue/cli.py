@@ -7,18 +7,17 @@ only assembles them and turns user errors into one line on stderr and exit code 
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 from collections.abc import Sequence
 
 from engine.errors import OverdueError, PolicyErrors
+from overdue import cli_bench, cli_case, cli_policy, cli_run, cli_simulate
 
 __all__ = ["console", "main"]
 
-#: Command modules, each with `register(subparsers)`; a missing one is simply not offered.
-_GROUPS = ("overdue.cli_policy", "overdue.cli_run", "overdue.cli_case", "overdue.cli_simulate",
-           "overdue.cli_bench")
+#: Command modules, each with `register(subparsers)`, in the order `--help` lists them.
+_GROUPS = (cli_policy, cli_run, cli_case, cli_simulate, cli_bench)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,13 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="overdue", description="Overdue: collection cases as durable workflows under YAML policies.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in _GROUPS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name != name:
-                raise
-            continue
+    for module in _GROUPS:
         module.register(sub)
     return parser
 

@@ -16,10 +16,8 @@ from overdue.argtypes import positive_int
 __all__ = ["register"]
 
 
-
-
 def _scenarios(text: str) -> tuple[str, ...]:
-    from workers.bench import SCENARIOS
+    from bench import SCENARIOS
 
     names = tuple(s.strip() for s in text.split(",") if s.strip())
     unknown = [n for n in names if n not in SCENARIOS]
@@ -46,7 +44,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def _bench(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from workers.bench import SCENARIOS, BenchConfig, render, run_bench
+    from bench import SCENARIOS, BenchConfig, render, run_bench
     from workers.devserver import DevServerError
 
     cfg = BenchConfig(quick=args.quick, cases=args.cases, contacts=args.contacts, capacity=args.capacity,

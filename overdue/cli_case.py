@@ -15,10 +15,6 @@ from overdue.runtime import PolicyCache, client_for, data_dir, run
 __all__ = ["register"]
 
 
-
-
-
-
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `case` (with its subcommands) and `outbox`."""
     case = sub.add_parser("case", help="open, import, inspect and drive cases")

@@ -43,18 +43,16 @@ def schema_json() -> str:
 def _check(args: argparse.Namespace) -> int:
     from engine.policy.files import load_policy
 
-    errors = []
+    errors: list[str] = []
     for f in args.files:
         try:
             load_policy(f)
         except PolicyErrors as e:
-            errors.extend(e.errors)
+            errors.extend(str(err) for err in e.errors)
         except OSError as e:
-            print(f"{f}:1:1: cannot read: {e.strerror}", file=sys.stderr)
-            errors.append(None)
-    for err in errors:
-        if err is not None:
-            print(str(err), file=sys.stderr)
+            errors.append(f"{f}:1:1: cannot read: {e.strerror}")
+    for line in errors:
+        print(line, file=sys.stderr)
     if not errors:
         print(f"{len(args.files)} polic{'y' if len(args.files) == 1 else 'ies'} OK")
     return 1 if errors else 0

@@ -41,12 +41,13 @@ def _stop_event() -> asyncio.Event:
 async def _load_demo(folder: Path, client: object, n: int) -> dict[str, int]:
     from rich.progress import Progress
 
-    from workers.demo import demo_portfolio
+    from overdue.demo import demo_portfolio
     from workflows.client import Cases
 
     cases = Cases(client)  # type: ignore[arg-type]
     policies = PolicyCache(folder)
-    portfolio = demo_portfolio(datetime.now(UTC).date(), n)
+    shipped = [policies.get(name) for name in ("consumer-credit-line", "instalment-loan")]
+    portfolio = demo_portfolio(shipped, datetime.now(UTC).date(), n)
     with Progress(transient=True) as bar:
         task = bar.add_task("opening demo cases", total=len(portfolio))
         counts = await cases.open_many(((c, policies.get(c.policy)) for c in portfolio),

@@ -13,10 +13,6 @@ from overdue.argtypes import iso_date, positive_int
 __all__ = ["register", "run"]
 
 
-
-
-
-
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `simulate`."""
     p = sub.add_parser(
@@ -63,16 +59,11 @@ def run(args: argparse.Namespace) -> int:
         TimeRemainingColumn,
     )
 
-    try:
-        from simulator.behaviour import BehaviourSpec
-        from simulator.html import write_html
-        from simulator.portfolio import load_portfolio
-        from simulator.report import print_summary, summary_json
-        from simulator.run import SimConfig, simulate
-    except ModuleNotFoundError as e:
-        if e.name != "simulator":
-            raise
-        raise OverdueError("the simulator package is not installed (reinstall overdue: pip install -e .)") from None
+    from simulator.behaviour import BehaviourSpec
+    from simulator.html import write_html
+    from simulator.portfolio import load_portfolio
+    from simulator.report import print_summary, summary_json
+    from simulator.run import SimConfig, simulate
 
     if args.portfolio and not Path(args.portfolio).is_file():
         raise OverdueError(f"{args.portfolio}: no such file")

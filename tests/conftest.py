@@ -5,24 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from ruamel.yaml import YAML
 
 from engine.policy.compiled import CompiledPolicy, compile_policy
-from engine.policy.model import Policy
+from engine.policy.files import load_policy
 
 POLICY_DIR = Path(__file__).resolve().parent.parent / "policies"
 SHIPPED = sorted(p.stem for p in POLICY_DIR.glob("*.yaml"))
 
 
 def load_shipped(name: str) -> CompiledPolicy:
-    """A shipped policy, compiled (through the full checking loader when it is available)."""
-    path = POLICY_DIR / f"{name}.yaml"
-    try:
-        from engine.policy.files import load_policy
-
-        return compile_policy(load_policy(path))
-    except ImportError:  # pragma: no cover - only while the loader is being written
-        return compile_policy(Policy.model_validate(YAML(typ="safe").load(path.read_text())))
+    """A shipped policy, compiled through the full checking loader."""
+    return compile_policy(load_policy(POLICY_DIR / f"{name}.yaml"))
 
 
 @pytest.fixture(scope="session")

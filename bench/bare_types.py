@@ -1,4 +1,4 @@
-"""Input and query types of the bare benchmark workflow (`workers.bench_bare`)."""
+"""Input and query types of the bare benchmark workflow (`bench.bare`)."""
 
 from __future__ import annotations
 

@@ -18,13 +18,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from engine.case.intake import parse_cases
-from engine.policy.compiled import CompiledPolicy
-from engine.policy.files import load_policy, resolve_policy
-from workers.bench_bare import BareWorkflow
-from workers.bench_env import BenchEnv
-from workers.bench_flow import CONCURRENCY, pct, start_bare
-from workers.bench_policy import (
+from bench.bare import BareWorkflow
+from bench.env import BenchEnv
+from bench.flow import CONCURRENCY, pct, start_bare
+from bench.policy import (
     Schedule,
     bare_input,
     bench_case,
@@ -32,6 +29,9 @@ from workers.bench_policy import (
     sleeper_policy,
     zone_at_noon,
 )
+from engine.case.intake import parse_cases
+from engine.policy.compiled import CompiledPolicy
+from engine.policy.files import load_policy, resolve_policy
 from workflows.client import Cases
 
 __all__ = ["intake_scenario", "query_scenario"]

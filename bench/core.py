@@ -3,8 +3,7 @@
 States are collected by running synthetic cases through their lifecycle (every timer the core
 asks for over 180 days, a call outcome after every call), then `decide()` is timed on each of
 those (state, event, moment) triples again. Lifecycles per minute come from the simulator
-(`simulator.run.simulate`, one process) when it is installed, else from a plain loop of
-`open_case` + `advance` to each next wake-up.
+(`simulator.run.simulate`, one process).
 """
 
 from __future__ import annotations
@@ -17,10 +16,10 @@ from typing import Any
 
 from engine.case import events as ev
 from engine.case.state import CaseFile, CaseState
-from engine.decision.decide import advance, decide, open_case
+from engine.decision.decide import copy_state, decide, open_case
 from engine.policy.compiled import CompiledPolicy, compile_policy
-from engine.policy.files import POLICY_DIR
-from workers.bench_policy import load_shipped
+from engine.policy.files import POLICY_DIR, load_policy
+from simulator.run import SimConfig, simulate
 
 __all__ = ["core_scenario", "lifecycle_samples", "shipped_policies"]
 
@@ -32,7 +31,7 @@ Sample = tuple[CaseState, ev.Event | None, datetime]
 
 def shipped_policies() -> list[CompiledPolicy]:
     """Every policy in `policies/`, loaded and compiled."""
-    return [compile_policy(load_shipped(p)) for p in sorted(POLICY_DIR.glob("*.yaml"))]
+    return [compile_policy(load_policy(p)) for p in sorted(POLICY_DIR.glob("*.yaml"))]
 
 
 def _case(cp: CompiledPolicy, i: int, due: date) -> CaseFile:
@@ -72,15 +71,6 @@ def lifecycle_samples(cp: CompiledPolicy, cases: int) -> list[Sample]:
     return [s for i in range(cases) for s in _lifecycle(cp, _case(cp, i, due), start)]
 
 
-def _copy(state: CaseState) -> CaseState:
-    """The copy `decide()` makes of the state before changing it (timed on its own)."""
-    try:
-        from engine.decision.decide import copy_state  # the core's fast copy, where it has one
-    except ImportError:
-        return state.model_copy(deep=True)
-    return copy_state(state)
-
-
 def _time_calls(cp: CompiledPolicy, samples: list[Sample], repeat: int) -> dict[str, float]:
     per_call: list[float] = []
     copy: list[float] = []
@@ -89,7 +79,7 @@ def _time_calls(cp: CompiledPolicy, samples: list[Sample], repeat: int) -> dict[
             t0 = time.perf_counter()
             decide(cp, state, e, at)
             t1 = time.perf_counter()
-            _copy(state)
+            copy_state(state)
             t2 = time.perf_counter()
             per_call.append((t1 - t0) * 1e6)
             copy.append((t2 - t1) * 1e6)
@@ -103,27 +93,9 @@ def _time_calls(cp: CompiledPolicy, samples: list[Sample], repeat: int) -> dict[
     }
 
 
-def _own_lifecycles(cp: CompiledPolicy, cases: int) -> float:
-    """Lifecycles per minute of a plain `open_case` + `advance` loop (no simulator installed)."""
-    due = date(2026, 1, 15)
-    start = datetime.combine(due - timedelta(days=3), datetime.min.time(), tzinfo=UTC)
-    horizon = start + timedelta(days=DAYS)
-    t0 = time.perf_counter()
-    for i in range(cases):
-        d = open_case(cp, _case(cp, i, due), start)
-        state = d.state
-        while not state.closed and d.next_wake_up is not None and d.next_wake_up <= horizon:
-            d = advance(cp, state, None, d.next_wake_up)
-    return cases * 60 / (time.perf_counter() - t0)
-
-
-def _sim_lifecycles(cp: CompiledPolicy, cases: int) -> tuple[float, str]:
-    try:
-        from simulator.run import SimConfig, simulate
-    except ImportError:
-        return _own_lifecycles(cp, cases), "open_case + advance loop (no simulator installed)"
+def _sim_lifecycles(cp: CompiledPolicy, cases: int) -> float:
     result = simulate(SimConfig(policy=cp.policy.name, cases=cases, days=DAYS, workers=1))
-    return result.lifecycles_per_minute, "simulator.run.simulate, 1 process, auditor on"
+    return result.lifecycles_per_minute
 
 
 def core_scenario(cases: int, repeat: int, sim_cases: int) -> dict[str, Any]:
@@ -131,17 +103,16 @@ def core_scenario(cases: int, repeat: int, sim_cases: int) -> dict[str, Any]:
     out: dict[str, Any] = {"policies": {}, "days": DAYS}
     all_us: list[float] = []
     rates: list[float] = []
-    how = ""
     for cp in shipped_policies():
         samples = lifecycle_samples(cp, cases)
         timing = _time_calls(cp, samples, repeat)
-        rate, how = _sim_lifecycles(cp, sim_cases)
+        rate = _sim_lifecycles(cp, sim_cases)
         timing["lifecycles_per_min"] = round(rate)
         out["policies"][cp.policy.name] = timing
         all_us.append(timing["us_mean"])
         rates.append(rate)
     out["decide_us_mean"] = round(statistics.fmean(all_us), 1)
     out["lifecycles_per_min"] = round(statistics.fmean(rates))
-    out["lifecycles_how"] = how
+    out["lifecycles_how"] = "simulator.run.simulate, 1 process, auditor on"
     out["sim_cases"] = sim_cases
     return out

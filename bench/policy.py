@@ -12,14 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bench.bare_types import BareContact, BareInput
 from engine.case.money import format_amount
 from engine.case.state import CaseFile
 from engine.policy.model import Policy
-from workers.bench_types import BareContact, BareInput
 
 __all__ = [
     "AMOUNT",
@@ -29,7 +28,6 @@ __all__ = [
     "bare_input",
     "bench_case",
     "contact_policy",
-    "load_shipped",
     "sleeper_policy",
     "zone_at_noon",
 ]
@@ -140,15 +138,3 @@ def bare_input(case: CaseFile, schedule: Schedule) -> BareInput:
         BareContact(key=schedule.key(i), at=m.astimezone(UTC), channel=CHANNELS[i % len(CHANNELS)],
                     template="bench", message=message)
         for i, m in enumerate(schedule.moments)])
-
-
-def load_shipped(path: Path) -> Policy:
-    """A shipped policy, through the checking loader (or, while it is missing, the model alone)."""
-    try:
-        from engine.policy.files import load_policy
-
-        return load_policy(path)
-    except ImportError:
-        from ruamel.yaml import YAML
-
-        return Policy.model_validate(YAML(typ="safe").load(path.read_text(encoding="utf-8")))

@@ -29,11 +29,11 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.service import RPCError
 
+from bench.env import BenchEnv
+from bench.flow import CONCURRENCY
+from bench.policy import bench_case, sleeper_policy, zone_at_noon
 from engine.case.state import CaseFile
 from engine.policy.compiled import CompiledPolicy
-from workers.bench_env import BenchEnv
-from workers.bench_flow import CONCURRENCY
-from workers.bench_policy import bench_case, sleeper_policy, zone_at_noon
 from workflows.client import TASK_QUEUE, Cases
 
 __all__ = ["capacity_scenario"]

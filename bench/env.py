@@ -15,15 +15,15 @@ import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypedDict, Unpack
 
 import psutil
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from bench.bare import BareActivities, BareWorkflow
 from engine.case.actions import Action
 from engine.policy import registry
-from workers.bench_bare import BareActivities, BareWorkflow
 from workers.channels import ChannelRouter, OutboxChannel, SendResult
 from workers.converter import data_converter
 from workers.devserver import DevServer, free_port
@@ -32,13 +32,32 @@ from workers.policy_store import PolicyStore
 from workers.worker import build_worker, sandbox_runner
 from workflows.client import Cases
 
-__all__ = ["BARE_QUEUE", "OURS_QUEUE", "TUNING", "BenchEnv", "SentTracker", "TrackingChannel", "dir_size",
-           "self_rss"]
+__all__ = [
+    "BARE_QUEUE",
+    "OURS_QUEUE",
+    "TUNING",
+    "BenchEnv",
+    "SentTracker",
+    "TrackingChannel",
+    "Tuning",
+    "dir_size",
+    "self_rss",
+]
 
 OURS_QUEUE = "bench-ours"
 BARE_QUEUE = "bench-bare"
+
+
+class Tuning(TypedDict, total=False):
+    """The worker settings both sides share (keyword arguments of `Worker` and `build_worker`)."""
+
+    max_cached_workflows: int
+    max_concurrent_workflow_tasks: int
+    max_concurrent_activities: int
+
+
 #: The production worker's tuning (`build_worker` defaults), given to the bare worker too.
-TUNING: dict[str, int] = {"max_cached_workflows": 2000, "max_concurrent_workflow_tasks": 50,
+TUNING: Tuning = {"max_cached_workflows": 2000, "max_concurrent_workflow_tasks": 50,
                           "max_concurrent_activities": 100}
 
 
@@ -116,17 +135,19 @@ class BenchEnv:
         await self._stack.enter_async_context(self.bare_worker(BARE_QUEUE))
         return self
 
-    def bare_worker(self, task_queue: str, **tuning: int) -> Worker:
+    def bare_worker(self, task_queue: str, **tuning: Unpack[Tuning]) -> Worker:
         """A worker for the bare workflow, tuned as the case worker."""
+        tuned: Tuning = {**TUNING, **tuning}
         acts = BareActivities(self.bare_outbox, self.tracker.sent)
         return Worker(self.client, task_queue=task_queue, workflows=[BareWorkflow], activities=[acts.send],
-                      workflow_runner=sandbox_runner(), **{**TUNING, **tuning})
+                      workflow_runner=sandbox_runner(), **tuned)
 
-    def case_worker(self, task_queue: str, **tuning: int) -> Worker:
+    def case_worker(self, task_queue: str, **tuning: Unpack[Tuning]) -> Worker:
         """A case worker (the production `build_worker`) on another queue, e.g. a tiny cache."""
+        tuned: Tuning = {**TUNING, **tuning}
         return build_worker(self.client, self.ours_outbox,
                             ChannelRouter(TrackingChannel(OutboxChannel(self.ours_outbox), self.tracker)),
-                            task_queue=task_queue, **{**TUNING, **tuning})
+                            task_queue=task_queue, **tuned)
 
     def spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
         """Run a coroutine in the background, keeping a reference until it ends."""
@@ -155,5 +176,5 @@ class BenchEnv:
 
 def self_rss() -> int:
     """Resident memory of this process."""
-    return psutil.Process(os.getpid()).memory_info().rss
+    return int(psutil.Process(os.getpid()).memory_info().rss)
 

@@ -14,11 +14,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from engine.decision.decide import decide, open_case
-from engine.policy.compiled import compile_policy
-from workers.bench import SCENARIOS, BenchConfig
-from workers.bench_flow import pct
-from workers.bench_policy import (
+from bench import SCENARIOS, BenchConfig
+from bench.flow import pct
+from bench.policy import (
     CHANNELS,
     Schedule,
     bare_input,
@@ -27,7 +25,9 @@ from workers.bench_policy import (
     sleeper_policy,
     zone_at_noon,
 )
-from workers.bench_table import table
+from bench.table import table
+from engine.decision.decide import decide, open_case
+from engine.policy.compiled import compile_policy
 
 
 class TestPieces:

@@ -4,7 +4,7 @@ Hand-written Temporal, no engine: sleep until each planned moment, send that con
 activity (recorded in an outbox by a deterministic action id, as the case workflow's contacts
 are), then wait for a `pay` update and complete. It carries the same case file in and the same
 `Action` per contact out, through the same data converter, so what is left between the two is
-the engine and the shell around it. Its types live in `workers.bench_types`, passed through the
+the engine and the shell around it. Its types live in `bench.bare_types`, passed through the
 sandbox as the case workflow's are, so neither re-creates pydantic classes per workflow.
 """
 
@@ -18,8 +18,8 @@ from temporalio import activity, workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from bench.bare_types import BareInput, BareStatus
     from engine.case.actions import Action
-    from workers.bench_types import BareInput, BareStatus
     from workflows.types import ActionResult, CaseResult, EventResult, PaymentInput
 
 __all__ = ["BareActivities", "BareWorkflow"]
@@ -49,7 +49,7 @@ class BareWorkflow:
                 await workflow.sleep(delay)
             to = {"phone": case.debtor.phone, "email": case.debtor.email, "id": case.debtor.id}[_ADDRESS[c.channel]]
             action = Action(action_id=f"{case.case_id}/0.reminder/{c.key}", case_id=case.case_id, kind="contact",
-                            at=c.at, stage="reminder", reason=f"reminder.{c.key}", channel=c.channel,  # type: ignore[arg-type]
+                            at=c.at, stage="reminder", reason=f"reminder.{c.key}", channel=c.channel,
                             template=c.template, locale=case.debtor.locale, message=c.message, to=to)
             await workflow.execute_activity("bare_send", action, result_type=ActionResult,
                                             start_to_close_timeout=timedelta(seconds=30), retry_policy=_RETRY)

