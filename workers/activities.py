@@ -9,9 +9,12 @@ integration point, where a deployment plugs its agency, bureau and case-manageme
 from __future__ import annotations
 
 import asyncio
+import traceback
+from pathlib import Path
 
 import structlog
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from engine.case.actions import Action
 from workers.channels import ChannelRouter, DeliveryFailed
@@ -37,18 +40,32 @@ class CaseActivities:
 
     @activity.defn(name="send_contact")
     async def send_contact(self, action: Action) -> ActionResult:
-        """Send a contact through its channel (sms, push, email, call task, letter, field visit)."""
+        """Send a contact through its channel (sms, push, email, call task, letter, field visit).
+
+        A permanent failure (a refused or invalid address, HTTP 4xx, SMTP 5xx) is an outcome,
+        returned as ``failed`` for the case to record; a transient one raises, for Temporal to
+        retry on the workflow's bounded schedule. Nothing raised from here carries personal
+        data: channel errors are rebuilt without it, anything else is reduced to its type.
+        """
         bound = log.bind(case_id=action.case_id, action_id=action.action_id, channel=action.channel,
                          attempt=activity.info().attempt)
         try:
             result = await self.router.send(action)
         except DeliveryFailed as e:
-            bound.warning("contact.failed", error=str(e), retryable=e.retryable)
-            if not e.retryable:
-                from temporalio.exceptions import ApplicationError
-
-                raise ApplicationError(str(e), type="DeliveryFailed", non_retryable=True) from e
-            raise
+            bound.warning("contact.failed", reason=e.reason, retryable=e.retryable,
+                          address_unusable=e.address_unusable)
+            if e.retryable:
+                raise ApplicationError(str(e), e.reason, type="DeliveryFailed") from None
+            return ActionResult(action_id=action.action_id, status="failed", reason=e.reason,
+                                address_unusable=e.address_unusable)
+        except Exception as e:
+            # A bug in an adapter: its message may quote the recipient, so only the type and
+            # the place go to the log and to Temporal (which retries it like a transient error).
+            where = traceback.extract_tb(e.__traceback__)[-1]
+            bound.error("contact.error", error_type=type(e).__name__,
+                        where=f"{Path(where.filename).name}:{where.lineno} in {where.name}")
+            raise ApplicationError(f"{type(e).__name__} in the {action.channel} channel",
+                                   type=type(e).__name__) from None
         bound.info("contact.sent", status=result.status, via=result.via)
         status = "duplicate" if result.status == "duplicate" else "delivered"
         return ActionResult(action_id=action.action_id, status=status, provider_id=result.provider_id or "")

@@ -39,7 +39,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import httpx
 
@@ -81,21 +81,48 @@ class SendResult:
 class DeliveryFailed(Exception):
     """The provider refused or failed the delivery.
 
-    ``retryable`` is False for failures a retry cannot fix (no recipient, a 4xx other than
-    408/429); the activity may turn those into a non-retryable application error.
+    ``retryable`` is False for failures a retry cannot fix (an invalid or refused address, an
+    HTTP 4xx other than 408/429, an SMTP 5xx); the activity returns those as a ``failed``
+    outcome. ``address_unusable`` says the fault is the recipient's address itself, so the case
+    stops using it. Messages never carry personal data: they name the action, never its
+    recipient, and are built here rather than copied from the provider's exception.
     """
 
-    def __init__(self, message: str, *, retryable: bool = True, status: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool = True,
+        status: int | None = None,
+        reason: str = "",
+        address_unusable: bool = False,
+    ) -> None:
         """Build the error.
 
         Args:
             message: What went wrong (no personal data).
             retryable: Whether trying again may succeed.
-            status: The HTTP status, for webhook failures.
+            status: The HTTP or SMTP status, if the provider answered.
+            reason: The short cause recorded on the case (``webhook HTTP 400``); the message
+                when omitted.
+            address_unusable: The recipient's address is what the provider refused.
         """
         super().__init__(message)
         self.retryable = retryable
         self.status = status
+        self.reason = reason or message
+        self.address_unusable = address_unusable
+
+
+def _failed(action: Action, reason: str, **kw: Any) -> DeliveryFailed:
+    return DeliveryFailed(f"action {action.action_id}: {reason}", reason=reason, **kw)
+
+
+#: HTTP answers that blame our request or our credentials, not the recipient's address.
+_ENDPOINT_STATUSES = frozenset({401, 403, 404, 405, 407, 413, 415})
+#: One @, no whitespace or control character (a CR/LF would inject headers): the least an
+#: address must be before it goes into a message header and an SMTP envelope.
+_EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]{1,253}")
 
 
 @runtime_checkable
@@ -248,21 +275,38 @@ class SmtpChannel:
             ``delivered`` with the Message-ID, or ``duplicate``.
 
         Raises:
-            DeliveryFailed: No recipient address (not retryable).
-            smtplib.SMTPException | OSError: The server failed (retryable).
+            DeliveryFailed: A missing or invalid address, an SMTP 5xx (not retryable); a 4xx or
+                an unreachable server (retryable).
         """
         seen = await asyncio.to_thread(_duplicate, self.ledger, action, "smtp")
         if seen is not None:
             return seen
         if not action.to:
-            raise DeliveryFailed(f"action {action.action_id}: no e-mail address", retryable=False)
-        msg = self.build_message(action)
+            raise _failed(action, "no e-mail address", retryable=False, address_unusable=True)
+        if not _EMAIL.fullmatch(action.to):
+            raise _failed(action, "invalid e-mail address", retryable=False, address_unusable=True)
+        try:
+            msg = self.build_message(action)
+        except (ValueError, TypeError):
+            raise _failed(action, "the e-mail could not be built", retryable=False) from None
         try:
             await asyncio.to_thread(self._send_blocking, msg)
         except smtplib.SMTPRecipientsRefused as exc:
-            raise DeliveryFailed(
-                f"action {action.action_id}: recipient refused by {self.host}", retryable=False
-            ) from exc
+            # the exception holds the address: only its codes leave this block
+            codes = sorted({code for code, _ in exc.recipients.values()})
+            code = codes[-1] if codes else 0
+            raise _failed(action, f"smtp {code} recipient refused", retryable=code < 500,
+                          status=code, address_unusable=code >= 500) from None
+        except (smtplib.SMTPNotSupportedError, UnicodeError):
+            # a non-ASCII address and a server without SMTPUTF8: this address cannot go this way
+            raise _failed(action, "address not supported by the smtp server", retryable=False,
+                          address_unusable=True) from None
+        except smtplib.SMTPResponseException as exc:
+            code = exc.smtp_code
+            raise _failed(action, f"smtp {code} {type(exc).__name__}", retryable=not 500 <= code < 600,
+                          status=code) from None
+        except (smtplib.SMTPException, OSError) as exc:
+            raise _failed(action, f"smtp server unreachable ({type(exc).__name__})") from None
         provider_id = str(msg["Message-ID"])
         await asyncio.to_thread(self.ledger.record, action, via="smtp", provider_id=provider_id)
         return SendResult(action.action_id, "delivered", "smtp", provider_id)
@@ -326,26 +370,28 @@ class WebhookChannel:
             or ``duplicate``.
 
         Raises:
-            DeliveryFailed: A non-2xx reply (retryable for 5xx, 408 and 429) or no recipient.
-            httpx.HTTPError: The request itself failed (timeouts, refused connections).
+            DeliveryFailed: A non-2xx reply (retryable for 5xx, 408 and 429; a 4xx that is not
+                about our request marks the address unusable), no recipient, or the request
+                itself failed (timeouts, refused connections: retryable).
         """
         seen = await asyncio.to_thread(_duplicate, self.ledger, action, "webhook")
         if seen is not None:
             return seen
         if not action.to:
-            raise DeliveryFailed(f"action {action.action_id}: no recipient", retryable=False)
+            raise _failed(action, "no recipient", retryable=False, address_unusable=True)
         headers = {"Idempotency-Key": action.action_id}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
-        async with httpx.AsyncClient(timeout=self.timeout, transport=self.transport) as client:
-            response = await client.post(self.url, json=self.payload(action), headers=headers)
+        try:
+            async with httpx.AsyncClient(timeout=self.timeout, transport=self.transport) as client:
+                response = await client.post(self.url, json=self.payload(action), headers=headers)
+        except httpx.HTTPError as exc:
+            raise _failed(action, f"webhook unreachable ({type(exc).__name__})") from None
         if not response.is_success:
             status = response.status_code
-            raise DeliveryFailed(
-                f"action {action.action_id}: webhook answered HTTP {status}",
-                retryable=status >= 500 or status in (408, 429),
-                status=status,
-            )
+            transient = status >= 500 or status in (408, 429)
+            raise _failed(action, f"webhook HTTP {status}", retryable=transient, status=status,
+                          address_unusable=not transient and status not in _ENDPOINT_STATUSES)
         provider_id = action.action_id
         try:
             body = response.json()

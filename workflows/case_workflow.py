@@ -12,7 +12,8 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import TimeoutError as ActivityTimeout
 
 with workflow.unsafe.imports_passed_through():
     from engine.case import events as ev
@@ -64,6 +65,27 @@ TIMER_SLACK = timedelta(minutes=1)
 
 _RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
                      maximum_interval=timedelta(minutes=10))
+
+#: A contact whose channel keeps failing for a while (a server down, an SMTP 4xx) is given up,
+#: and the case records it as a failed contact: one contact that cannot leave must not hold back
+#: every later step of the case behind it. Ten tries over about ten minutes, and never more than
+#: half an hour in all.
+CONTACT_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+                            maximum_interval=timedelta(minutes=5), maximum_attempts=10)
+CONTACT_GIVE_UP = timedelta(minutes=30)
+
+
+def _give_up_reason(err: ActivityError) -> str:
+    """The last failure of a contact activity, in words without personal data."""
+    cause = err.cause
+    if isinstance(cause, ActivityTimeout):
+        return "timed out"
+    if isinstance(cause, ApplicationError):
+        # the activity puts the channel's short reason first in the details
+        if cause.type == "DeliveryFailed" and cause.details and isinstance(cause.details[0], str):
+            return cause.details[0]
+        return cause.type or "error"
+    return type(cause).__name__ if cause is not None else "error"
 
 
 @workflow.defn(name="Case")
@@ -161,15 +183,42 @@ class CaseWorkflow:
             self._index()
 
     async def _carry_out(self) -> None:
-        """Run queued actions in order, one activity each; ids make retries harmless."""
+        """Run queued actions in order, one activity each; ids make retries harmless.
+
+        A contact that failed (permanently, or transiently past `CONTACT_RETRY`) is a
+        `ContactOutcome` the core records; the case goes on.
+        """
         while self._queue:
             action = self._queue[0]
-            await workflow.execute_activity(
-                ACTIVITY_FOR[action.kind], action, result_type=ActionResult,
-                start_to_close_timeout=timedelta(seconds=30), retry_policy=_RETRY,
-                summary=f"{action.kind} {action.channel or ''} {action.reason}".strip(),
-            )
+            contact = action.kind == "contact"
+            try:
+                result = await workflow.execute_activity(
+                    ACTIVITY_FOR[action.kind], action, result_type=ActionResult,
+                    start_to_close_timeout=timedelta(seconds=30),
+                    retry_policy=CONTACT_RETRY if contact else _RETRY,
+                    schedule_to_close_timeout=CONTACT_GIVE_UP if contact else None,
+                    summary=f"{action.kind} {action.channel or ''} {action.reason}".strip(),
+                )
+            except ActivityError as err:
+                if not contact:
+                    raise
+                result = ActionResult(action_id=action.action_id, status="failed",
+                                      reason=f"gave up retrying: {_give_up_reason(err)}")
             self._queue.pop(0)
+            if result.status == "failed":
+                self._contact_failed(action, result)
+
+    def _contact_failed(self, action: Action, result: ActionResult) -> None:
+        """Record a contact that did not leave; a closed case only logs it."""
+        assert self._state is not None and self._cp is not None
+        workflow.logger.warning("case %s: contact %s failed: %s", action.case_id, action.action_id,
+                                result.reason)
+        outcome = ev.ContactOutcome(action_id=action.action_id, outcome="failed",
+                                    reason=result.reason[:200], address_unusable=result.address_unusable)
+        try:
+            self._apply(decide(self._cp, self._state, outcome, workflow.now()))
+        except EventRejected as err:
+            workflow.logger.warning("case %s: failed contact not recorded: %s", action.case_id, err)
 
     def _should_continue_as_new(self, inp: CaseInput) -> bool:
         info = workflow.info()

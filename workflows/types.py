@@ -144,6 +144,10 @@ class ActionResult(BaseModel):
     action_id: str
     status: Literal["delivered", "duplicate", "queued", "failed"]
     provider_id: str = ""
+    #: For ``failed``: the channel's short reason (``smtp 550 recipient refused``), no personal data.
+    reason: str = ""
+    #: For ``failed``: the channel blamed the recipient's address itself.
+    address_unusable: bool = False
 
 
 __all__ += ["HISTORY_LIMIT", "CaseStatus"]

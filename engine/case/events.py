@@ -100,6 +100,11 @@ class ContactOutcome(_Event):
     kind: Literal["contact_outcome"] = "contact_outcome"
     action_id: str
     outcome: Literal["delivered", "connected", "unanswered", "failed"]
+    #: Why it failed, in the channel's words (``webhook HTTP 400``); never personal data.
+    reason: str = Field(default="", max_length=200)
+    #: The channel said the address itself is wrong (unknown number, refused mailbox, invalid
+    #: address): the core stops using it for this case instead of failing again and again.
+    address_unusable: bool = False
 
 
 class AttitudeChange(_Event):

@@ -108,7 +108,8 @@ class ContactLog(BaseModel):
     at: datetime
     channel: str
     action_id: str
-    outcome: str | None = None  # delivered, connected, unanswered
+    outcome: str | None = None  # delivered, connected, unanswered, failed
+    third_party: bool = False  # sent to the debtor's contact person, not the debtor
 
 
 class Pending(BaseModel):
@@ -162,6 +163,9 @@ class CaseState(BaseModel):
     bureau_notice_at: datetime | None = None
     bureau_reported: bool = False
     agency_placed: bool = False
+    #: Debtor fields (`phone`, `email`, `address`, `third_party_phone`) a channel reported
+    #: unusable; contacts needing them are suppressed with `address_unusable.<field>`.
+    unusable: list[str] = []
 
     def hold(self, kind: str) -> Hold | None:
         """The active hold of this kind, if any."""

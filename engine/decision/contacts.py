@@ -14,10 +14,15 @@ from engine.policy.contact_window import next_allowed
 from engine.policy.model import ContactItem
 from engine.policy.templates import render
 
-__all__ = ["next_contact_time", "occurrences", "send_due_contacts"]
+__all__ = ["address_field", "next_contact_time", "occurrences", "send_due_contacts"]
 
 _ADDRESS = {"sms": "phone", "call": "phone", "push": "id", "email": "email",
             "letter": "address", "field_visit": "address"}
+
+
+def address_field(channel: str, third_party: bool = False) -> str:
+    """The debtor field a contact on `channel` goes to (`id` for push: the debtor's app)."""
+    return "third_party_phone" if third_party else _ADDRESS[channel]
 
 
 def occurrences(ctx: Ctx) -> list[tuple[datetime, str, ContactItem]]:
@@ -69,12 +74,16 @@ def _check(ctx: Ctx, item: ContactItem) -> str | None:
             return "third_party.debtor_reachable"
         if not case.debtor.third_party_phone:
             return "third_party.no_contact_person"
+        if "third_party_phone" in s.unusable:
+            return "address_unusable.third_party_phone"
         return None
     if item.channel == "field_visit" and s.stage != "escalation":
         return "field_visit.only_in_escalation"
     field = _ADDRESS[item.channel]
     if field != "id" and not getattr(case.debtor, field):
         return f"no_{field}"
+    if field in s.unusable:
+        return f"address_unusable.{field}"
     return None
 
 
@@ -96,7 +105,7 @@ def _send(ctx: Ctx, key: str, item: ContactItem) -> None:
     ))
     s.contacts.append(ContactLog(
         at=ctx.now, channel=item.channel, action_id=action_id,
-        outcome=None if item.channel == "call" else "delivered"))
+        outcome=None if item.channel == "call" else "delivered", third_party=item.third_party))
     keep = ctx.now - timedelta(days=ctx.rules.longest_window_days + 1)
     if s.contacts[0].at < keep:
         s.contacts = [c for c in s.contacts if c.at >= keep]

@@ -256,6 +256,7 @@ def copy_state(state: CaseState) -> CaseState:
     d["approvals_pending"] = list(state.approvals_pending)
     d["approvals_granted"] = list(state.approvals_granted)
     d["fees_applied"] = list(state.fees_applied)
+    d["unusable"] = list(state.unusable)
     return new
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from engine.case import events as ev
 from engine.case.money import format_amount, parse_amount
 from engine.case.state import Hold, Instalment, PlanState, PromiseState
+from engine.decision.contacts import address_field
 from engine.decision.context import Ctx
 from engine.decision.stages import HELD_GOTO, apply_effect, enter
 from engine.errors import EventRejected
@@ -175,15 +176,27 @@ def _dispute_resolved(ctx: Ctx, e: ev.DisputeResolved) -> None:
 
 def _contact_outcome(ctx: Ctx, e: ev.ContactOutcome) -> None:
     s = ctx.state
+    channel: str | None = None
+    detail: dict[str, str] = {}
     for c in s.contacts:
         if c.action_id == e.action_id:
             c.outcome = e.outcome
+            channel = c.channel
+            if e.outcome == "failed" and e.address_unusable:
+                field = address_field(c.channel, c.third_party)
+                # push goes to the debtor's app, not to an address the case holds
+                if field != "id":
+                    detail["address_unusable"] = field
+                    if field not in s.unusable:
+                        s.unusable.append(field)
     if e.outcome == "connected":
         s.failed_contacts = 0
         s.last_conversation_at = ctx.now
     elif e.outcome in ("unanswered", "failed"):
         s.failed_contacts += 1
-    ctx.record("outcome", f"contact {e.outcome}", outcome=e.outcome, action_id=e.action_id)
+    reason = f"contact {e.outcome}" + (f": {e.reason}" if e.reason else "")
+    ctx.record("outcome", reason, outcome=e.outcome, action_id=e.action_id, detail=detail,
+               channel=channel if detail else None)
 
 
 def apply_event(ctx: Ctx, e: ev.Event) -> None:

@@ -46,6 +46,10 @@ class CaseStatus(BaseModel):
     policy: PolicyRef
     contacts: int
     broken_promises: int
+    #: Debtor fields a channel reported unusable (contacts needing them are suppressed).
+    addresses_unusable: list[str] = []
+    #: Set by the workflow while a decision that raised waits for a fix: "<type>: <message>".
+    stuck: str | None = None
 
 
 def case_status(cp: CompiledPolicy, state: CaseState, now: datetime, next_wake_up: datetime | None) -> CaseStatus:
@@ -75,4 +79,5 @@ def case_status(cp: CompiledPolicy, state: CaseState, now: datetime, next_wake_u
         variant=state.variant, attitude=state.attitude, holds=[h.kind for h in state.holds],
         approvals_pending=list(state.approvals_pending), next_action=nxt, policy=state.policy,
         contacts=state.contacts_total, broken_promises=state.broken_promises,
+        addresses_unusable=list(state.unusable),
     )

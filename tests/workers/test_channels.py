@@ -10,7 +10,6 @@ from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -40,6 +39,17 @@ class _Inbox:
         content = envelope.content if isinstance(envelope.content, bytes) else str(envelope.content).encode()
         self.messages.append((str(envelope.mail_from), list(envelope.rcpt_tos), message_from_bytes(content)))
         return "250 OK"
+
+
+class _Refusing:
+    """aiosmtpd handler refusing every recipient with one SMTP code."""
+
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
+                          rcpt_options: list[str]) -> str:
+        return f"{self.code} mailbox unavailable"
 
 
 @pytest.fixture
@@ -137,6 +147,41 @@ class TestSmtpChannel:
         assert info.value.retryable is False
         assert outbox.count() == 0
 
+    @pytest.mark.parametrize("to", ["lee@example.com\r\nBcc: all@example.com", "lee @example.com",
+                                    "no-at-sign", "a@b@c", "lee@example.com\n"])
+    async def test_invalid_address_is_not_retryable(self, outbox: Outbox, to: str) -> None:
+        """A CR/LF (header injection) or a malformed address never reaches the server."""
+        channel = SmtpChannel("127.0.0.1", free_port(), "a@b.example", outbox)
+        with pytest.raises(DeliveryFailed) as info:
+            await channel.send(make_action(channel="email", to=to))
+        assert (info.value.retryable, info.value.address_unusable) == (False, True)
+        assert info.value.reason == "invalid e-mail address" and to not in str(info.value)
+
+    @pytest.mark.parametrize(("code", "retryable"), [(550, False), (451, True)])
+    async def test_refused_recipient(self, outbox: Outbox, code: int, retryable: bool) -> None:
+        """A 5xx on RCPT is permanent and blames the address; a 4xx is worth another try. The
+        address, which smtplib puts in its exception, is in neither message nor chain."""
+        controller = Controller(_Refusing(code), hostname="127.0.0.1", port=free_port())
+        controller.start()
+        try:
+            channel = SmtpChannel("127.0.0.1", controller.port, "c@bank.example", outbox)
+            with pytest.raises(DeliveryFailed) as info:
+                await channel.send(make_action(channel="email", to="zhang.wei@example.com"))
+        finally:
+            controller.stop()
+        err = info.value
+        assert (err.retryable, err.address_unusable, err.status) == (retryable, not retryable, code)
+        assert err.reason == f"smtp {code} recipient refused"
+        assert err.__cause__ is None and err.__suppress_context__
+        assert outbox.count() == 0
+
+    async def test_unreachable_server_is_retryable(self, outbox: Outbox) -> None:
+        channel = SmtpChannel("127.0.0.1", free_port(), "a@b.example", outbox, timeout=2)
+        with pytest.raises(DeliveryFailed) as info:
+            await channel.send(make_action(channel="email", to="zhang.wei@example.com"))
+        assert (info.value.retryable, info.value.address_unusable) == (True, False)
+        assert info.value.reason.startswith("smtp server unreachable")
+
     def test_message_id_is_valid_and_deterministic(self) -> None:
         assert message_id_for("C-1/2.legal/approval.x") == "<C-1/2.legal/approval.x@overdue.local>"
         assert message_id_for("C 1:x=é", "d.example") == "<C=201=3Ax=3D=C3=A9@d.example>"
@@ -184,10 +229,25 @@ class TestWebhookChannel:
             await WebhookChannel(webhook.url, outbox).send(make_action())
         assert info.value.retryable is False
 
-    async def test_unreachable_raises(self, outbox: Outbox) -> None:
+    async def test_unreachable_is_retryable(self, outbox: Outbox) -> None:
         channel = WebhookChannel(f"http://127.0.0.1:{free_port()}/", outbox, timeout=2)
-        with pytest.raises(httpx.HTTPError):
+        with pytest.raises(DeliveryFailed) as info:
             await channel.send(make_action())
+        assert info.value.retryable is True and info.value.address_unusable is False
+        assert info.value.reason == "webhook unreachable (ConnectError)"
+        assert info.value.__cause__ is None and info.value.__suppress_context__
+        assert outbox.count() == 0
+
+    @pytest.mark.parametrize(("status", "unusable"), [(400, True), (410, True), (401, False), (404, False)])
+    async def test_client_errors_say_whether_the_address_is_at_fault(
+            self, webhook: _Webhook, outbox: Outbox, status: int, unusable: bool) -> None:
+        """A 400 blames the number; a 401 or 404 blames our credentials or URL."""
+        webhook.status = status
+        with pytest.raises(DeliveryFailed) as info:
+            await WebhookChannel(webhook.url, outbox).send(make_action())
+        assert (info.value.retryable, info.value.address_unusable) == (False, unusable)
+        assert info.value.reason == f"webhook HTTP {status}"
+        assert "+86" not in str(info.value)
         assert outbox.count() == 0
 
 
