@@ -20,7 +20,8 @@ from temporalio.common import RetryPolicy
 with workflow.unsafe.imports_passed_through():
     from bench.bare_types import BareInput, BareStatus
     from engine.case.actions import Action
-    from workflows.types import ActionResult, CaseResult, EventResult, PaymentInput
+    from engine.case.events import Payment
+    from workflows.types import ActionResult, CaseResult, EventResult
 
 __all__ = ["BareActivities", "BareWorkflow"]
 
@@ -36,7 +37,7 @@ class BareWorkflow:
     def __init__(self) -> None:
         self._case_id = ""
         self._sent = 0
-        self._paid: PaymentInput | None = None
+        self._paid: Payment | None = None
 
     @workflow.run
     async def run(self, inp: BareInput) -> CaseResult:
@@ -61,7 +62,7 @@ class BareWorkflow:
                           paid=str(paid.amount), runs=1)
 
     @workflow.update
-    async def pay(self, inp: PaymentInput) -> EventResult:
+    async def pay(self, inp: Payment) -> EventResult:
         """Record the payment that ends the case."""
         self._paid = inp
         return EventResult(case_id=self._case_id, stage="resolved", closed=True, balance="0.00", holds=[],

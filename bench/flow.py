@@ -26,8 +26,9 @@ from temporalio.client import WorkflowHandle
 from bench.bare import BareWorkflow
 from bench.env import BARE_QUEUE, BenchEnv
 from bench.policy import AMOUNT, CURRENCY, Schedule, bare_input, bench_case, contact_policy
+from engine.case.events import Payment
 from workers.outbox import Outbox
-from workflows.types import EventResult, PaymentInput
+from workflows.types import EventResult
 
 __all__ = ["RunResult", "history_scenario", "one_run", "pct", "start_bare", "throughput_scenario"]
 
@@ -104,11 +105,11 @@ async def one_run(env: BenchEnv, kind: str, n: int, k: int, spacing: float, *,
 
     if kind == "ours":
         def pay(cid: str) -> Awaitable[EventResult]:
-            return env.cases.pay(cid, AMOUNT, CURRENCY)
+            return env.cases.send(cid, Payment(amount=AMOUNT, currency=CURRENCY))
     else:
         def pay(cid: str) -> Awaitable[EventResult]:
             handle: WorkflowHandle[Any, Any] = env.client.get_workflow_handle(f"bare-{cid}")
-            return handle.execute_update(BareWorkflow.pay, PaymentInput(amount=AMOUNT, currency=CURRENCY))
+            return handle.execute_update(BareWorkflow.pay, Payment(amount=AMOUNT, currency=CURRENCY))
 
     async def pay_one(cid: str) -> None:
         nonlocal answered

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import traceback
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import structlog
@@ -21,7 +22,7 @@ from workers.channels import ChannelRouter, DeliveryFailed
 from workers.outbox import Outbox
 from workflows.types import ActionResult
 
-__all__ = ["CaseActivities"]
+__all__ = ["ACTIVITY_FOR", "CaseActivities"]
 
 log = structlog.get_logger("overdue.activities")
 
@@ -35,10 +36,9 @@ class CaseActivities:
 
     def all(self) -> list[object]:
         """Every activity, for the worker."""
-        return [self.send_contact, self.place_with_agency, self.recall_from_agency,
-                self.report_to_bureau, self.update_bureau, self.refer_to_counsel, self.request_approval]
+        return [getattr(self, fn.__name__) for fn in ACTIVITY_FOR.values()]
 
-    @activity.defn(name="send_contact")
+    @activity.defn
     async def send_contact(self, action: Action) -> ActionResult:
         """Send a contact through its channel (sms, push, email, call task, letter, field visit).
 
@@ -76,32 +76,45 @@ class CaseActivities:
                  attempt=activity.info().attempt)
         return ActionResult(action_id=action.action_id, status="queued" if new else "duplicate")
 
-    @activity.defn(name="place_with_agency")
+    @activity.defn
     async def place_with_agency(self, action: Action) -> ActionResult:
         """Place the case with a third-party collection agency."""
         return await self._record(action, "agency.placed")
 
-    @activity.defn(name="recall_from_agency")
+    @activity.defn
     async def recall_from_agency(self, action: Action) -> ActionResult:
         """Recall the case from the agency."""
         return await self._record(action, "agency.recalled")
 
-    @activity.defn(name="report_to_bureau")
+    @activity.defn
     async def report_to_bureau(self, action: Action) -> ActionResult:
         """Report the delinquency to the credit bureau (the debtor was told first)."""
         return await self._record(action, "bureau.reported")
 
-    @activity.defn(name="update_bureau")
+    @activity.defn
     async def update_bureau(self, action: Action) -> ActionResult:
         """Tell the bureau the debt was paid, settled or written off."""
         return await self._record(action, "bureau.updated")
 
-    @activity.defn(name="refer_to_counsel")
+    @activity.defn
     async def refer_to_counsel(self, action: Action) -> ActionResult:
         """Hand the case to counsel."""
         return await self._record(action, "legal.referred")
 
-    @activity.defn(name="request_approval")
+    @activity.defn
     async def request_approval(self, action: Action) -> ActionResult:
         """Ask a human to approve a step (legal referral, field visit, agency placement)."""
         return await self._record(action, "approval.requested")
+
+
+#: The activity that carries out each action kind. The workflow calls them through this table
+#: (`execute_activity_method`), so an activity's name is its method's name, written once.
+ACTIVITY_FOR: dict[str, Callable[[CaseActivities, Action], Awaitable[ActionResult]]] = {
+    "contact": CaseActivities.send_contact,
+    "agency_placement": CaseActivities.place_with_agency,
+    "agency_recall": CaseActivities.recall_from_agency,
+    "bureau_report": CaseActivities.report_to_bureau,
+    "bureau_update": CaseActivities.update_bureau,
+    "legal_referral": CaseActivities.refer_to_counsel,
+    "approval_request": CaseActivities.request_approval,
+}

@@ -1,7 +1,7 @@
 """The case workflow: a thin, durable shell around the core's `decide()`.
 
 The workflow owns *when* and *durability*: it sleeps exactly until the core's next wake-up or
-until an update/signal arrives, asks the core what to do, and carries the actions out as
+until an event arrives, asks the core what to do, and carries the actions out as
 activities. The core owns *what*. Nothing here may do I/O, read the clock (only
 `workflow.now()`), use randomness or threads.
 """
@@ -25,36 +25,11 @@ with workflow.unsafe.imports_passed_through():
     from engine.errors import EventRejected
     from engine.policy import registry
     from engine.policy.compiled import CompiledPolicy
+    from workers.activities import ACTIVITY_FOR
     from workflows import search_attributes as sa
-    from workflows.types import (
-        HISTORY_LIMIT,
-        ActionResult,
-        ApproveInput,
-        CaseInput,
-        CaseResult,
-        CloseInput,
-        DisputeInput,
-        EventResult,
-        HardshipInput,
-        OutcomeInput,
-        PaymentInput,
-        PlanInput,
-        PromiseInput,
-        ResolveDisputeInput,
-    )
+    from workflows.types import HISTORY_LIMIT, ActionResult, CaseInput, CaseResult, EventResult
 
-__all__ = ["ACTIVITY_FOR", "CaseWorkflow"]
-
-#: The activity that carries out each action kind (names registered by the worker).
-ACTIVITY_FOR: dict[str, str] = {
-    "contact": "send_contact",
-    "agency_placement": "place_with_agency",
-    "agency_recall": "recall_from_agency",
-    "bureau_report": "report_to_bureau",
-    "bureau_update": "update_bureau",
-    "legal_referral": "refer_to_counsel",
-    "approval_request": "request_approval",
-}
+__all__ = ["CaseWorkflow"]
 
 #: A timer that fires no later than this after the moment the core asked for is decided *at* that
 #: moment, so the case decides exactly as the core alone (and the simulator) would: a rolling
@@ -192,8 +167,8 @@ class CaseWorkflow:
             action = self._queue[0]
             contact = action.kind == "contact"
             try:
-                result = await workflow.execute_activity(
-                    ACTIVITY_FOR[action.kind], action, result_type=ActionResult,
+                result = await workflow.execute_activity_method(
+                    ACTIVITY_FOR[action.kind], action,
                     start_to_close_timeout=timedelta(seconds=30),
                     retry_policy=CONTACT_RETRY if contact else _RETRY,
                     schedule_to_close_timeout=CONTACT_GIVE_UP if contact else None,
@@ -246,15 +221,13 @@ class CaseWorkflow:
                 [k.value_set(values[k.name]) for k in changed])
             self._indexed.update({k.name: values[k.name] for k in changed})
 
-    # -- events: updates validate first, then apply ---------------------------------------
-    def _check(self, e: ev.Event) -> None:
-        assert self._state is not None and self._cp is not None
-        try:
-            validate(self._cp, self._state, e, workflow.now())
-        except EventRejected as err:
-            raise ApplicationError(str(err), type="EventRejected", non_retryable=True) from None
+    # -- events: one update for every event of the core, validated first, then applied ------
+    @workflow.update
+    async def event(self, e: ev.Event) -> EventResult:
+        """Take one of the core's events (payment, promise, dispute, approval, ...).
 
-    def _event(self, e: ev.Event) -> EventResult:
+        The event is the core's own type, so an event the core learns needs no change here.
+        """
         assert self._state is not None and self._cp is not None
         try:
             d = decide(self._cp, self._state, e, workflow.now())
@@ -266,102 +239,14 @@ class CaseWorkflow:
                            balance=format_amount(s.balance, s.case.currency),
                            holds=[h.kind for h in s.holds], reasons=d.reasons)
 
-    @workflow.update
-    async def pay(self, inp: PaymentInput) -> EventResult:
-        """Record a payment."""
-        return self._event(ev.Payment(amount=inp.amount, currency=inp.currency, ref=inp.ref))
-
-    @pay.validator
-    def _pay_ok(self, inp: PaymentInput) -> None:
-        self._check(ev.Payment(amount=inp.amount, currency=inp.currency, ref=inp.ref))
-
-    @workflow.update
-    async def promise(self, inp: PromiseInput) -> EventResult:
-        """Record a promise to pay."""
-        return self._event(ev.Promise(amount=inp.amount, due_date=inp.due_date))
-
-    @promise.validator
-    def _promise_ok(self, inp: PromiseInput) -> None:
-        self._check(ev.Promise(amount=inp.amount, due_date=inp.due_date))
-
-    @workflow.update
-    async def plan(self, inp: PlanInput) -> EventResult:
-        """Agree a repayment plan."""
-        return self._event(ev.Plan(instalments=inp.instalments))
-
-    @plan.validator
-    def _plan_ok(self, inp: PlanInput) -> None:
-        self._check(ev.Plan(instalments=inp.instalments))
-
-    @workflow.update
-    async def dispute(self, inp: DisputeInput) -> EventResult:
-        """Hold collection for a dispute."""
-        return self._event(ev.Dispute(reason=inp.reason))
-
-    @dispute.validator
-    def _dispute_ok(self, inp: DisputeInput) -> None:
-        self._check(ev.Dispute(reason=inp.reason))
-
-    @workflow.update
-    async def resolve_dispute(self, inp: ResolveDisputeInput) -> EventResult:
-        """Resolve a dispute: upheld closes, rejected resumes."""
-        return self._event(ev.DisputeResolved(outcome=inp.outcome))
-
-    @resolve_dispute.validator
-    def _resolve_ok(self, inp: ResolveDisputeInput) -> None:
-        self._check(ev.DisputeResolved(outcome=inp.outcome))
-
-    @workflow.update
-    async def hardship(self, inp: HardshipInput) -> EventResult:
-        """Pause collection for hardship."""
-        return self._event(ev.Hardship(days=inp.days))
-
-    @hardship.validator
-    def _hardship_ok(self, inp: HardshipInput) -> None:
-        self._check(ev.Hardship(days=inp.days))
-
-    @workflow.update
-    async def cease(self) -> EventResult:
-        """Stop all but legally required communications."""
-        return self._event(ev.Cease())
-
-    @cease.validator
-    def _cease_ok(self) -> None:
-        self._check(ev.Cease())
-
-    @workflow.update
-    async def close(self, inp: CloseInput) -> EventResult:
-        """End the case for a reason outside the policy."""
-        return self._event(ev.Close(reason=inp.reason))
-
-    @close.validator
-    def _close_ok(self, inp: CloseInput) -> None:
-        self._check(ev.Close(reason=inp.reason))
-
-    @workflow.update
-    async def approve(self, inp: ApproveInput) -> EventResult:
-        """A human approves a step the policy waits for."""
-        return self._event(ev.Approve(action=inp.action, by=inp.by))
-
-    @approve.validator
-    def _approve_ok(self, inp: ApproveInput) -> None:
-        self._check(ev.Approve(action=inp.action, by=inp.by))
-
-    # -- signals: replies that need no answer ----------------------------------------------
-    @workflow.signal
-    def reply(self, inp: OutcomeInput) -> None:
-        """A contact outcome (call connected/unanswered) and/or the debtor's attitude."""
+    @event.validator
+    def _valid(self, e: ev.Event) -> None:
+        """Reject an event the core would refuse, before it is written to the history."""
         assert self._state is not None and self._cp is not None
-        events: list[ev.Event] = []
-        if inp.outcome is not None:
-            events.append(ev.ContactOutcome(action_id=inp.action_id, outcome=inp.outcome))
-        if inp.attitude is not None:
-            events.append(ev.AttitudeChange(attitude=inp.attitude))
-        for e in events:
-            try:
-                self._apply(decide(self._cp, self._state, e, workflow.now()))
-            except EventRejected as err:
-                workflow.logger.warning("ignored reply for case %s: %s", self._state.case.case_id, err)
+        try:
+            validate(self._cp, self._state, e, workflow.now())
+        except EventRejected as err:
+            raise ApplicationError(str(err), type="EventRejected", non_retryable=True) from None
 
     # -- queries ---------------------------------------------------------------------------
     @workflow.query

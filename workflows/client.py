@@ -1,4 +1,4 @@
-"""The typed client API of cases: open, import, update, signal, query and list.
+"""The typed client API of cases: open, import, send events, query and list.
 
 The CLI and the tests both go through here, so a case is driven the same way everywhere.
 Temporal errors become the project's user errors (`OverdueError`, `EventRejected`) with the
@@ -10,9 +10,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from decimal import Decimal
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Any
 
 from temporalio.client import (
     Client,
@@ -26,6 +25,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from engine.case.actions import Record
+from engine.case.events import Event
 from engine.case.state import CaseFile
 from engine.decision.decide import check_case, open_case
 from engine.decision.status import CaseStatus
@@ -33,19 +33,7 @@ from engine.errors import EventRejected, OverdueError
 from engine.policy.compiled import CompiledPolicy
 from workflows import search_attributes as sa
 from workflows.case_workflow import CaseWorkflow
-from workflows.types import (
-    ApproveInput,
-    CaseInput,
-    CloseInput,
-    DisputeInput,
-    EventResult,
-    HardshipInput,
-    OutcomeInput,
-    PaymentInput,
-    PlanInput,
-    PromiseInput,
-    ResolveDisputeInput,
-)
+from workflows.types import CaseInput, EventResult
 
 __all__ = ["TASK_QUEUE", "CaseAlreadyOpen", "CaseNotFound", "CaseSummary", "Cases", "workflow_id"]
 
@@ -143,12 +131,16 @@ class Cases:
         await asyncio.gather(*(one(c, p) for c, p in items))
         return counts
 
-    async def _update(self, case_id: str, name: str, arg: object | None = None) -> EventResult:
+    async def send(self, case_id: str, event: Event) -> EventResult:
+        """Send one of the core's events to a case; returns what it changed.
+
+        Raises:
+            EventRejected: the case refused the event (the validator's message), or is closed.
+            CaseNotFound: no case with this id.
+        """
         handle = self.handle(case_id)
         try:
-            args = [] if arg is None else [arg]
-            result: EventResult = await handle.execute_update(name, args=args, result_type=EventResult)
-            return result
+            return await handle.execute_update(CaseWorkflow.event, event)
         except WorkflowUpdateFailedError as e:
             cause = e.cause
             if isinstance(cause, ApplicationError):
@@ -173,49 +165,6 @@ class Cases:
             return (await self.status(case_id)).stage
         except (RPCError, OverdueError):
             return None
-
-    async def pay(self, case_id: str, amount: Decimal, currency: str, ref: str = "") -> EventResult:
-        """Record a payment."""
-        return await self._update(case_id, "pay", PaymentInput(amount=amount, currency=currency, ref=ref))
-
-    async def promise(self, case_id: str, amount: Decimal, due_date: date) -> EventResult:
-        """Record a promise to pay."""
-        return await self._update(case_id, "promise", PromiseInput(amount=amount, due_date=due_date))
-
-    async def plan(self, case_id: str, instalments: list[tuple[Decimal, date]]) -> EventResult:
-        """Agree a repayment plan."""
-        return await self._update(case_id, "plan", PlanInput(instalments=instalments))
-
-    async def dispute(self, case_id: str, reason: str = "") -> EventResult:
-        """Hold the case for a dispute."""
-        return await self._update(case_id, "dispute", DisputeInput(reason=reason))
-
-    async def resolve_dispute(self, case_id: str, outcome: Literal["upheld", "rejected"]) -> EventResult:
-        """Resolve the dispute."""
-        return await self._update(case_id, "resolve_dispute", ResolveDisputeInput(outcome=outcome))
-
-    async def hardship(self, case_id: str, days: int) -> EventResult:
-        """Pause for hardship."""
-        return await self._update(case_id, "hardship", HardshipInput(days=days))
-
-    async def cease(self, case_id: str) -> EventResult:
-        """The debtor asked to stop communications."""
-        return await self._update(case_id, "cease")
-
-    async def close(self, case_id: str, reason: Literal["bankrupt", "deceased", "settled", "written_off"]) -> EventResult:
-        """End the case."""
-        return await self._update(case_id, "close", CloseInput(reason=reason))
-
-    async def approve(self, case_id: str, action: str, by: str = "") -> EventResult:
-        """Approve a step the policy waits for."""
-        return await self._update(case_id, "approve", ApproveInput(action=action, by=by))
-
-    async def reply(self, case_id: str, reply: OutcomeInput) -> None:
-        """Signal a contact outcome or attitude."""
-        try:
-            await self.handle(case_id).signal(CaseWorkflow.reply, reply)
-        except RPCError as e:
-            raise _not_found(case_id, e) from None
 
     async def status(self, case_id: str) -> CaseStatus:
         """Where the case stands (works on closed cases too)."""

@@ -1,36 +1,22 @@
-"""Inputs and results of the case workflow, its updates, signals, queries and activities.
+"""Inputs and results of the case workflow and its activities.
 
-One type in and one out for each, all pydantic (the worker and client use the pydantic data
-converter), so the workflow's contract is readable in one place.
+All pydantic (the worker and client use the pydantic data converter). The workflow's `event`
+update takes the core's own `engine.case.events.Event` and its queries return the core's types,
+so only what the core has no type for is defined here.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from engine.case.actions import Action, Record
 from engine.case.state import CaseFile, CaseState, PolicyRef
 from engine.decision.status import CaseStatus
 
-__all__ = [
-    "ActionResult",
-    "ApproveInput",
-    "CaseInput",
-    "CaseResult",
-    "CloseInput",
-    "DisputeInput",
-    "EventResult",
-    "HardshipInput",
-    "OutcomeInput",
-    "PaymentInput",
-    "PlanInput",
-    "PromiseInput",
-    "ResolveDisputeInput",
-]
+__all__ = ["ActionResult", "CaseInput", "CaseResult", "EventResult"]
 
 #: Records kept in the workflow for `case history`; older ones are dropped (counted) on
 #: continue-as-new so a years-long case stays bounded.
@@ -76,66 +62,6 @@ class EventResult(BaseModel):
     balance: str
     holds: list[str]
     reasons: list[str]
-
-
-class PaymentInput(BaseModel):
-    """`case pay`."""
-
-    amount: Decimal
-    currency: str
-    ref: str = ""
-
-
-class PromiseInput(BaseModel):
-    """`case promise`."""
-
-    amount: Decimal
-    due_date: date
-
-
-class PlanInput(BaseModel):
-    """A repayment plan: (amount, date) instalments adding up to the balance."""
-
-    instalments: list[tuple[Decimal, date]] = Field(min_length=1)
-
-
-class DisputeInput(BaseModel):
-    """`case dispute`."""
-
-    reason: str = ""
-
-
-class ResolveDisputeInput(BaseModel):
-    """`case resolve-dispute`."""
-
-    outcome: Literal["upheld", "rejected"]
-
-
-class HardshipInput(BaseModel):
-    """`case hardship`."""
-
-    days: int
-
-
-class CloseInput(BaseModel):
-    """`case close`."""
-
-    reason: Literal["bankrupt", "deceased", "settled", "written_off"]
-
-
-class ApproveInput(BaseModel):
-    """`case approve`."""
-
-    action: str
-    by: str = ""
-
-
-class OutcomeInput(BaseModel):
-    """A debtor's reply or a contact's fate, as a signal: call outcome and attitude."""
-
-    action_id: str = ""
-    outcome: Literal["delivered", "connected", "unanswered", "failed"] | None = None
-    attitude: Literal["cooperative", "neutral", "evasive", "hostile"] | None = None
 
 
 class ActionResult(BaseModel):

@@ -1,4 +1,9 @@
-"""Events a case can receive, as one tagged union. Validation happens in `engine.decision.decide`."""
+"""Events a case can receive, as one tagged union (`Event`, discriminated by `kind`).
+
+These are also the workflow's messages: the case workflow's `event` update takes an `Event` as it
+is, so an event added here reaches running cases with no change to the workflow. Whether an event
+is acceptable in a given state is decided by `engine.decision.decide.validate`.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import TypeAliasType
 
 __all__ = [
     "Approve",
@@ -114,8 +120,10 @@ class AttitudeChange(_Event):
     attitude: Literal["cooperative", "neutral", "evasive", "hostile"]
 
 
-Event = Annotated[
+#: Any event. A named alias (not a bare `Annotated`), so the discriminator survives where type
+#: hints are read without extras, as Temporal does for the parameters of an update.
+Event = TypeAliasType("Event", Annotated[
     Payment | Promise | Plan | Dispute | DisputeResolved | Hardship | Cease | Close | Approve
     | ContactOutcome | AttitudeChange,
     Field(discriminator="kind"),
-]
+])

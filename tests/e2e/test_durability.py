@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.case import events as ev
 from engine.case.state import CaseFile
 from overdue.runtime import PolicyCache, client_for
 from workers.devserver import DevServer, free_port
@@ -143,7 +144,7 @@ class TestDurability:
             for i in range(CASES):
                 st = await cases.status(f"E2E-{i:03d}")
                 assert st.stage == "reminder" and st.contacts == CONTACTS
-            result = await cases.pay("E2E-000", Decimal("900.00"), "CNY")
+            result = await cases.send("E2E-000", ev.Payment(amount=Decimal("900.00"), currency="CNY"))
             assert result.stage == "resolved" and result.closed
             assert outbox.count() == total and outbox.duplicates() == 0
         finally:

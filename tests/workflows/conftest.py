@@ -25,6 +25,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from engine.case import events as ev
 from engine.case.state import CaseFile
 from engine.policy import registry
 from engine.policy.compiled import CompiledPolicy
@@ -116,7 +117,7 @@ async def cases(tsenv: WorkflowEnvironment, worker: Worker) -> AsyncIterator[Cas
             if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
                 continue
         try:
-            await asyncio.wait_for(api.close(case_id, "written_off"), 30)
+            await asyncio.wait_for(api.send(case_id, ev.Close(reason="written_off")), 30)
             await asyncio.wait_for(handle.result(), 30)
         except Exception:  # a test broke the case: end it the hard way
             with contextlib.suppress(RPCError):

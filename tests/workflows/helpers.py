@@ -122,32 +122,32 @@ class Driver:
 
     async def pay(self, case_id: str, amount: str, currency: str, ref: str = "") -> EventResult:
         """`Cases.pay`, logged."""
-        r = await self.cases.pay(case_id, Decimal(amount), currency, ref)
+        r = await self.cases.send(case_id, ev.Payment(amount=Decimal(amount), currency=currency, ref=ref))
         return await self._logged(case_id, ev.Payment(amount=Decimal(amount), currency=currency, ref=ref), r)
 
     async def promise(self, case_id: str, amount: str, due: date) -> EventResult:
         """`Cases.promise`, logged."""
-        r = await self.cases.promise(case_id, Decimal(amount), due)
+        r = await self.cases.send(case_id, ev.Promise(amount=Decimal(amount), due_date=due))
         return await self._logged(case_id, ev.Promise(amount=Decimal(amount), due_date=due), r)
 
     async def dispute(self, case_id: str, reason: str = "") -> EventResult:
         """`Cases.dispute`, logged."""
-        r = await self.cases.dispute(case_id, reason)
+        r = await self.cases.send(case_id, ev.Dispute(reason=reason))
         return await self._logged(case_id, ev.Dispute(reason=reason), r)
 
     async def resolve_dispute(self, case_id: str, outcome: Literal["upheld", "rejected"]) -> EventResult:
         """`Cases.resolve_dispute`, logged."""
-        r = await self.cases.resolve_dispute(case_id, outcome)
+        r = await self.cases.send(case_id, ev.DisputeResolved(outcome=outcome))
         return await self._logged(case_id, ev.DisputeResolved(outcome=outcome), r)
 
     async def hardship(self, case_id: str, days: int) -> EventResult:
         """`Cases.hardship`, logged."""
-        r = await self.cases.hardship(case_id, days)
+        r = await self.cases.send(case_id, ev.Hardship(days=days))
         return await self._logged(case_id, ev.Hardship(days=days), r)
 
     async def approve(self, case_id: str, action: str) -> EventResult:
         """`Cases.approve` (by "test"), logged."""
-        r = await self.cases.approve(case_id, action, by="test")
+        r = await self.cases.send(case_id, ev.Approve(action=action, by="test"))
         await self._logged(case_id, ev.Approve(action=action, by="test"), r)
         self.approvals[case_id].append((action, self.events[case_id][-1][0]))
         return r

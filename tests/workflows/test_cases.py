@@ -9,6 +9,7 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
+from engine.case import events as ev
 from engine.errors import OverdueError
 from engine.policy.compiled import CompiledPolicy
 from tests.workflows.helpers import Driver, align, local, make_case
@@ -45,11 +46,11 @@ async def test_a_case_opens_once(tsenv: WorkflowEnvironment, cases: Cases, outbo
     assert sum(e.HasField("workflow_execution_started_event_attributes") for e in history.events) == 1
 
     with pytest.raises(CaseNotFound, match="no case DUP-404"):
-        await cases.pay("DUP-404", Decimal("1"), "CNY")
+        await cases.send("DUP-404", ev.Payment(amount=Decimal("1"), currency="CNY"))
     with pytest.raises(CaseNotFound, match="no case DUP-404"):
         await cases.status("DUP-404")
 
-    await cases.close("DUP-1", "written_off")
+    await cases.send("DUP-1", ev.Close(reason="written_off"))
     assert (await handle.result()).stage == "written_off"
     with pytest.raises(CaseAlreadyOpen):
         await cases.open(case, cp)

@@ -15,6 +15,7 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from engine.case import events as ev
 from engine.case.actions import Record
 from engine.policy import registry
 from engine.policy.compiled import CompiledPolicy
@@ -100,7 +101,7 @@ async def _smtp_worker(tsenv: WorkflowEnvironment, outbox: Outbox, port: int) ->
 
 
 async def _close(cases: Cases, case_id: str) -> None:
-    await cases.close(case_id, "written_off")
+    await cases.send(case_id, ev.Close(reason="written_off"))
     await cases.handle(case_id).result()
 
 

@@ -125,7 +125,7 @@ async def test_promises_kept_and_broken(tsenv: WorkflowEnvironment, cases: Cases
     assert len(holds) == len(ends) == 3
     for start, end in zip(holds, ends, strict=True):
         assert _between(rows, start, end) == []
-    await cases.close(cid, "settled")
+    await cases.send(cid, ev.Close(reason="settled"))
     assert (await cases.handle(cid).result()).stage == "settled"
     await record_history(cases.handle(cid), "promises-consumer-credit-line", cp)
 
@@ -190,7 +190,7 @@ async def test_hardship_pauses_then_resumes(tsenv: WorkflowEnvironment, cases: C
     assert _between(rows, start, end.at) == []
     resumed = _between(rows, end.at, None)
     assert resumed and all(r.action_id.split("/")[1] == "0.negotiation" for r in resumed)
-    await cases.close(cid, "bankrupt")
+    await cases.send(cid, ev.Close(reason="bankrupt"))
     assert (await cases.handle(cid).result()).stage == "closed"
     await record_history(cases.handle(cid), "hardship-consumer-credit-line", cp)
 
@@ -239,20 +239,20 @@ async def test_bad_updates_are_rejected_and_harmless(tsenv: WorkflowEnvironment,
     status = await cases.status(cid)
     today = local(await drv.now(), tz).date()
     bad = [
-        (cases.pay(cid, Decimal("0"), "CNY"), "payment must be positive, not 0.00"),
-        (cases.pay(cid, Decimal("-5"), "CNY"), "payment must be positive, not -5.00"),
-        (cases.pay(cid, Decimal("100"), "USD"), "payment in USD but the case is in CNY"),
-        (cases.pay(cid, Decimal("1.234"), "CNY"), None),
-        (cases.promise(cid, Decimal("500"), today - timedelta(days=1)),
+        (cases.send(cid, ev.Payment(amount=Decimal("0"), currency="CNY")), "payment must be positive, not 0.00"),
+        (cases.send(cid, ev.Payment(amount=Decimal("-5"), currency="CNY")), "payment must be positive, not -5.00"),
+        (cases.send(cid, ev.Payment(amount=Decimal("100"), currency="USD")), "payment in USD but the case is in CNY"),
+        (cases.send(cid, ev.Payment(amount=Decimal("1.234"), currency="CNY")), None),
+        (cases.send(cid, ev.Promise(amount=Decimal("500"), due_date=today - timedelta(days=1))),
          f"promise date {today - timedelta(days=1)} is in the past (today is {today})"),
-        (cases.promise(cid, Decimal("0"), today + timedelta(days=1)), "promise must be positive, not 0.00"),
-        (cases.approve(cid, "legal_referral"),
+        (cases.send(cid, ev.Promise(amount=Decimal("0"), due_date=today + timedelta(days=1))), "promise must be positive, not 0.00"),
+        (cases.send(cid, ev.Approve(action="legal_referral")),
          "no approval of 'legal_referral' is awaited (waiting for: nothing)"),
-        (cases.approve(cid, "launch_rockets"),
+        (cases.send(cid, ev.Approve(action="launch_rockets")),
          "no approval of 'launch_rockets' is awaited (waiting for: nothing)"),
-        (cases.resolve_dispute(cid, "rejected"), "the case is not disputed"),
-        (cases.hardship(cid, 0), "hardship days must be 1..60, not 0"),
-        (cases.hardship(cid, 61), "hardship days must be 1..60, not 61"),
+        (cases.send(cid, ev.DisputeResolved(outcome="rejected")), "the case is not disputed"),
+        (cases.send(cid, ev.Hardship(days=0)), "hardship days must be 1..60, not 0"),
+        (cases.send(cid, ev.Hardship(days=61)), "hardship days must be 1..60, not 61"),
     ]
     for call, message in bad:
         with pytest.raises(EventRejected) as err:
@@ -271,7 +271,7 @@ async def test_bad_updates_are_rejected_and_harmless(tsenv: WorkflowEnvironment,
     r = await drv.pay(cid, "100.00", "CNY")
     assert r.balance == "1400.00"
     with pytest.raises(EventRejected, match="payment in USD"):
-        await cases.pay(cid, Decimal("100"), "USD")
+        await cases.send(cid, ev.Payment(amount=Decimal("100"), currency="USD"))
     await drv.run([cid], 3, tz=tz)
     await drv.pay(cid, "1400.00", "CNY")
     result = await cases.handle(cid).result()
@@ -279,4 +279,4 @@ async def test_bad_updates_are_rejected_and_harmless(tsenv: WorkflowEnvironment,
     await compare_with_core(drv, outbox, cp, case)
     # a closed case refuses events as closed, not as unknown
     with pytest.raises(EventRejected, match=r"case BAD-1 is closed \(resolved\)"):
-        await cases.pay(cid, Decimal("1"), "CNY")
+        await cases.send(cid, ev.Payment(amount=Decimal("1"), currency="CNY"))

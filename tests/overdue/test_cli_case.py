@@ -1,0 +1,52 @@
+"""`overdue case <event command>`: each command parses to the core event it stands for.
+
+The commands that drive a case are one table (`EVENT_COMMANDS`); this checks the table against
+the parser the user meets, without a server: the event a command line makes is exactly the event
+the workflow will be sent.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from engine.case import events as ev
+from overdue.cli import build_parser
+from overdue.cli_case import EVENT_COMMANDS
+
+CASES: list[tuple[list[str], ev.Event]] = [
+    (["pay", "C-1", "12.50", "--ref", "r1"], ev.Payment(amount=Decimal("12.50"), currency="EUR", ref="r1")),
+    (["pay", "C-1", "3"], ev.Payment(amount=Decimal("3"), currency="EUR")),
+    (["promise", "C-1", "100", "2026-12-01"], ev.Promise(amount=Decimal("100"), due_date=date(2026, 12, 1))),
+    (["dispute", "C-1", "--reason", "not mine"], ev.Dispute(reason="not mine")),
+    (["resolve-dispute", "C-1", "--outcome", "upheld"], ev.DisputeResolved(outcome="upheld")),
+    (["hardship", "C-1", "--days", "30"], ev.Hardship(days=30)),
+    (["cease", "C-1"], ev.Cease()),
+    (["close", "C-1", "--reason", "deceased"], ev.Close(reason="deceased")),
+    (["approve", "C-1", "--action", "legal_referral", "--by", "ana"], ev.Approve(action="legal_referral", by="ana")),
+]
+
+
+@pytest.mark.parametrize(("argv", "event"), CASES, ids=[argv[0] for argv, _ in CASES])
+def test_command_makes_its_event(argv: list[str], event: ev.Event) -> None:
+    args = build_parser().parse_args(["case", *argv])
+    command = EVENT_COMMANDS[args.case_command]
+    if command.needs_currency:
+        args.case_currency = "EUR"  # what `_event` reads from the case's status
+    assert args.case_id == "C-1"
+    assert command.make(args) == event
+
+
+def test_every_event_command_is_tested() -> None:
+    assert {argv[0] for argv, _ in CASES} == set(EVENT_COMMANDS)
+
+
+@pytest.mark.parametrize("argv", [["close", "C-1", "--reason", "bored"], ["hardship", "C-1"],
+                                  ["resolve-dispute", "C-1", "--outcome", "maybe"]])
+def test_bad_arguments_are_usage_errors(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args(["case", *argv])
+    assert exit_.value.code == 2
+    assert "error:" in capsys.readouterr().err
