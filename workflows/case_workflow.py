@@ -215,7 +215,12 @@ class CaseWorkflow:
         """Upsert the search attributes that changed (each upsert is a history event)."""
         assert self._state is not None
         values = sa.values_for(self._state)
-        changed = [k for k in sa.ALL_KEYS if self._indexed.get(k.name) != values[k.name]]
+        # Runs recorded before `OverdueAwaiting` existed never upserted it; they keep not doing
+        # so. An unset keyword list reads as empty, so a new case with nothing awaited costs no
+        # upsert either.
+        keys = sa.ALL_KEYS if workflow.patched("index-awaiting") else sa.KEYS_BEFORE_AWAITING
+        changed = [k for k in keys
+                   if self._indexed.get(k.name, [] if k is sa.AWAITING else None) != values[k.name]]
         if changed:
             workflow.upsert_search_attributes(
                 [k.value_set(values[k.name]) for k in changed])

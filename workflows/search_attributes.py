@@ -16,6 +16,8 @@ from engine.case.state import CaseState
 __all__ = [
     "ALL_KEYS",
     "AMOUNT_DUE",
+    "AWAITING",
+    "KEYS_BEFORE_AWAITING",
     "ON_HOLD",
     "OVERDUE_SINCE",
     "POLICY_NAME",
@@ -33,10 +35,16 @@ POLICY_NAME = SearchAttributeKey.for_keyword("OverduePolicy")
 POLICY_VERSION = SearchAttributeKey.for_int("OverduePolicyVersion")
 ON_HOLD = SearchAttributeKey.for_bool("OverdueOnHold")
 OVERDUE_SINCE = SearchAttributeKey.for_datetime("OverdueSince")
+#: The human decisions a case waits for (`legal_referral`, `field_visit`...): the console's
+#: approvals queue is one visibility query on it instead of a query to every case.
+AWAITING = SearchAttributeKey.for_keyword_list("OverdueAwaiting")
 
-ALL_KEYS: tuple[SearchAttributeKey[Any], ...] = (
+#: The keys cases indexed before `AWAITING` existed; runs without the workflow's
+#: `index-awaiting` patch upsert only these, so their histories replay unchanged.
+KEYS_BEFORE_AWAITING: tuple[SearchAttributeKey[Any], ...] = (
     STAGE, SEGMENT, AMOUNT_DUE, POLICY_NAME, POLICY_VERSION, ON_HOLD, OVERDUE_SINCE,
 )
+ALL_KEYS: tuple[SearchAttributeKey[Any], ...] = (*KEYS_BEFORE_AWAITING, AWAITING)
 
 
 def values_for(state: CaseState) -> dict[str, Any]:
@@ -49,9 +57,12 @@ def values_for(state: CaseState) -> dict[str, Any]:
         POLICY_VERSION.name: state.policy.version,
         ON_HOLD.name: state.on_hold,
         OVERDUE_SINCE.name: datetime.combine(state.case.due_date, datetime.min.time(), tzinfo=UTC),
+        AWAITING.name: sorted(state.approvals_pending),
     }
 
 
 def typed(values: dict[str, Any]) -> TypedSearchAttributes:
-    """The values as the typed collection `start_workflow` takes."""
-    return TypedSearchAttributes([SearchAttributePair(k, values[k.name]) for k in ALL_KEYS])
+    """The values as the typed collection `start_workflow` takes (an empty list is left unset,
+    which is what visibility stores for it anyway)."""
+    return TypedSearchAttributes([SearchAttributePair(k, values[k.name]) for k in ALL_KEYS
+                                  if values[k.name] != []])
