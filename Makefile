@@ -10,6 +10,10 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	@# The console's browser test drives Debian's Chromium (never a downloaded browser); as root
+	@# (CI, the dev machines) the set-up installs it, anyone else installs the package themselves.
+	if [ "$$(id -u)" = 0 ] && ! command -v chromium >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; fi
 	touch $(STAMP)
 
 ## make run: embedded Temporal dev server + worker + Web UI + a demo portfolio

@@ -21,6 +21,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--data", help="data folder (default .overdue/)")
     p.add_argument("--port", type=int, default=7233, help="Temporal gRPC port (default 7233)")
     p.add_argument("--ui-port", type=int, default=8233, help="Web UI port (default 8233)")
+    p.add_argument("--console-port", type=int, default=8080, help="operations console port (default 8080)")
     p.add_argument("--demo", action="store_true", help="load the demo portfolio (cases already open are kept)")
     p.add_argument("--demo-cases", type=int, default=300, help="size of the demo portfolio")
     p.set_defaults(func=_dev)
@@ -56,22 +57,33 @@ async def _load_demo(folder: Path, client: object, n: int) -> dict[str, int]:
 
 
 async def _dev_main(args: argparse.Namespace) -> int:
+    from console.server import first_user, state_for, user_store
+    from console.server import start as start_console
     from workers.devserver import DevServer
     from workers.logs import configure_logging
     from workers.worker import run_worker
 
     configure_logging(json=False, level="WARNING")
     folder = data_dir(args.data)
-    server = DevServer(folder, port=args.port, ui_port=args.ui_port)
+    console_url = f"http://127.0.0.1:{args.console_port}"
+    server = DevServer(folder, port=args.port, ui_port=args.ui_port, ui_codec_endpoint=f"{console_url}/codec")
     await server.start()
     stop = _stop_event()
+    console = None
     try:
         client = await client_for(folder, target_host=server.address)
         worker = asyncio.create_task(run_worker(client, folder, stop=stop))
+        users = user_store(folder)
+        credentials = first_user(folder, users)
+        console = await start_console(state_for(client, folder, ui_url=server.ui_url, users=users),
+                                      port=args.console_port)
         await asyncio.sleep(0)
         print(f"Temporal server  {server.address}  (SQLite {server.db_path}, journal_mode={server.journal_mode()})")
-        print(f"Temporal Web UI  {server.ui_url}/namespaces/default/workflows")
+        print(f"Temporal Web UI  {server.ui_url}/namespaces/default/workflows  (codec {console_url}/codec)")
         print(f"worker           task queue overdue-cases, data in {folder}/")
+        print(f"console          {console.url}/  (API docs {console.url}/api/docs)")
+        if credentials is not None:
+            print(f"                 sign in as {credentials[0]} / {credentials[1]}")
         if args.demo:
             counts = await _load_demo(folder, client, args.demo_cases)
             print(f"demo portfolio   {counts['opened']} opened, {counts['already_open']} already open")
@@ -89,6 +101,8 @@ async def _dev_main(args: argparse.Namespace) -> int:
         await worker  # re-raises if the worker died
     finally:
         stop.set()
+        if console is not None:
+            await console.stop()
         await server.stop()
     return 0
 

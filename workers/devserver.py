@@ -167,6 +167,7 @@ class DevServer:
         start_timeout: float = 30.0,
         stop_timeout: float = 10.0,
         binary: str | os.PathLike[str] | None = None,
+        ui_codec_endpoint: str | None = None,
     ) -> None:
         """Prepare (but do not start) a dev server.
 
@@ -181,6 +182,8 @@ class DevServer:
             start_timeout: Seconds to wait for the server to answer before giving up.
             stop_timeout: Seconds to wait after SIGTERM before SIGKILL.
             binary: The ``temporal`` binary; found with `find_temporal_binary` if omitted.
+            ui_codec_endpoint: A remote codec the Web UI calls to show payloads decrypted (the
+                console's ``/codec``).
         """
         self.data_dir = Path(data_dir)
         self.port = port
@@ -192,6 +195,7 @@ class DevServer:
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
         self._binary = Path(binary) if binary is not None else None
+        self.ui_codec_endpoint = ui_codec_endpoint
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
         self._log_offset = 0
@@ -246,6 +250,8 @@ class DevServer:
             args.append("--headless")
         else:
             args += ["--ui-port", str(self.ui_port), "--ui-disable-news-fetch"]
+            if self.ui_codec_endpoint:
+                args += ["--ui-codec-endpoint", self.ui_codec_endpoint]
         if self.namespace != "default":
             args += ["--namespace", self.namespace]
         args += search_attribute_flags()

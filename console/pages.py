@@ -1,0 +1,202 @@
+"""The console's pages: sign-in, the approvals queue, the case page. Server-rendered, every
+form carrying its session's CSRF token, every action going through `ConsoleState.act` with the
+user's name where the case history records one.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from console.auth import CSRF_COOKIE, SESSION_COOKIE, check_csrf, page_session, require
+from console.queues import QueueFilter, approvals_queue
+from console.roles import GRANTS, Permission
+from console.service import ConsoleState
+from console.users import Session
+from engine.errors import EventRejected, OverdueError
+
+__all__ = ["render", "router"]
+
+router = APIRouter(include_in_schema=False)
+
+PageSession = Annotated[Session, Depends(page_session)]
+
+
+def _console(request: Request) -> ConsoleState:
+    state: ConsoleState = request.app.state.console
+    return state
+
+
+def render(request: Request, name: str, session: Session | None = None, status_code: int = 200,
+           **context: Any) -> HTMLResponse:
+    """Render a page with what every page shows (user, role, CSRF token, messages)."""
+    base: dict[str, Any] = {
+        "user": session.user if session else None,
+        "csrf": session.csrf if session else "",
+        "can": {p.value for p in GRANTS[session.user.role]} if session else set(),
+        "msg": request.query_params.get("msg", ""),
+        "error": request.query_params.get("error", ""),
+    }
+    base.update(context)
+    response: HTMLResponse = _console(request).templates.TemplateResponse(
+        request, name, base, status_code=status_code)
+    return response
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this site: never an open redirect."""
+    if target and target.startswith("/") and not target.startswith("//"):
+        return target
+    return "/"
+
+
+def _back(path: str, **params: str) -> RedirectResponse:
+    query = urlencode({k: v for k, v in params.items() if v})
+    return RedirectResponse(path + (f"?{query}" if query else ""), status_code=303)
+
+
+# -- signing in and out -----------------------------------------------------------------------
+@router.get("/login", response_class=HTMLResponse)
+async def login_form(request: Request) -> Response:
+    """The sign-in page (says so when a session expired)."""
+    token = secrets.token_urlsafe(24)
+    response = render(request, "login.html", login_csrf=token,
+                      expired=request.query_params.get("expired") == "1",
+                      next=_safe_next(request.query_params.get("next")))
+    response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict",
+                        secure=_console(request).secure_cookies)
+    return response
+
+
+@router.post("/login")
+async def login(request: Request, name: Annotated[str, Form()], password: Annotated[str, Form()],
+                csrf: Annotated[str, Form()] = "", next: Annotated[str, Form()] = "/") -> Response:
+    """Check the password; on success open a session and go where the user was heading."""
+    check_csrf(request.cookies.get(CSRF_COOKIE, ""), csrf)
+    console = _console(request)
+    user = console.users.verify(name, password)
+    if user is None:
+        console.metrics.sign_in_failures.inc()
+        token = secrets.token_urlsafe(24)
+        response = render(request, "login.html", status_code=401, login_csrf=token, expired=False,
+                          next=_safe_next(next), error="Wrong user name or password.")
+        response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict", secure=console.secure_cookies)
+        return response
+    sid, _ = console.users.open_session(user, console.session_ttl)
+    redirect = RedirectResponse(_safe_next(next), status_code=303)
+    redirect.set_cookie(SESSION_COOKIE, sid, httponly=True, samesite="lax", secure=console.secure_cookies,
+                       max_age=int(console.session_ttl.total_seconds()))
+    redirect.delete_cookie(CSRF_COOKIE)
+    return redirect
+
+
+@router.post("/logout")
+async def logout(request: Request, session: PageSession, csrf: Annotated[str, Form()] = "") -> Response:
+    """Close the session."""
+    check_csrf(session.csrf, csrf)
+    sid = request.cookies.get(SESSION_COOKIE, "")
+    _console(request).users.close_session(sid)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@router.get("/")
+async def home(session: PageSession) -> Response:
+    """The queues are the start page."""
+    return RedirectResponse("/queues/approvals", status_code=303)
+
+
+# -- the approvals queue ----------------------------------------------------------------------
+def _decimal(text: str | None) -> Decimal | None:
+    if not text:
+        return None
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise OverdueError(f"{text!r} is not an amount") from None
+    if not value.is_finite() or value < 0:
+        raise OverdueError(f"{text!r} is not an amount")
+    return value
+
+
+def _int(text: str | None) -> int | None:
+    if not text:
+        return None
+    if not text.isdigit():
+        raise OverdueError(f"{text!r} is not a number of days")
+    return int(text)
+
+
+@router.get("/queues/approvals", response_class=HTMLResponse)
+async def approvals_page(request: Request, session: PageSession) -> Response:
+    """Cases waiting for a human approval, filterable by stage, segment, amount and age."""
+    require(session.user, Permission.VIEW)
+    q = request.query_params
+    values = {k: q.get(k, "") for k in ("stage", "segment", "min_amount", "max_amount", "min_age", "max_age")}
+    problem = ""
+    items = []
+    try:
+        f = QueueFilter(stage=values["stage"] or None, segment=values["segment"] or None,
+                        min_amount=_decimal(values["min_amount"]), max_amount=_decimal(values["max_amount"]),
+                        min_age=_int(values["min_age"]), max_age=_int(values["max_age"]))
+        items = await approvals_queue(_console(request).client, f, datetime.now(UTC).date())
+    except OverdueError as e:
+        problem = str(e)
+    return render(request, "approvals.html", session, items=items, filters=values, problem=problem,
+                  back=request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+
+
+@router.post("/cases/{case_id}/approve")
+async def approve(request: Request, case_id: str, session: PageSession, action: Annotated[str, Form()],
+                  csrf: Annotated[str, Form()] = "", back: Annotated[str, Form()] = "") -> Response:
+    """Approve a step the case waits for; the history names the user."""
+    check_csrf(session.csrf, csrf)
+    require(session.user, Permission.APPROVE)
+    console = _console(request)
+    target = _safe_next(back or f"/cases/{case_id}")
+    path, _, _ = target.partition("?")
+    try:
+        await console.act("approve", session.user,
+                          console.cases.approve(case_id, action, by=session.user.name))
+    except EventRejected as e:
+        return _back(path, error=f"{case_id}: {e}")
+    return _back(path, msg=f"{case_id}: {action} approved by {session.user.name}")
+
+
+# -- the case page ----------------------------------------------------------------------------
+@router.get("/cases/{case_id}", response_class=HTMLResponse)
+async def case_page(request: Request, case_id: str, session: PageSession) -> Response:
+    """The case: standing, balance and payments, holds, next action, policy, timeline, actions."""
+    require(session.user, Permission.VIEW)
+    cases = _console(request).cases
+    status = await cases.status(case_id)
+    history = await cases.history(case_id)
+    payments = [r for r in history if r.kind == "payment"]
+    return render(request, "case.html", session, status=status, history=list(reversed(history)),
+                  payments=payments, ui_url=_console(request).ui_url)
+
+
+@router.post("/cases/{case_id}/payments")
+async def pay(request: Request, case_id: str, session: PageSession, amount: Annotated[str, Form()],
+              csrf: Annotated[str, Form()] = "", ref: Annotated[str, Form()] = "") -> Response:
+    """Record a payment taken by a collector."""
+    check_csrf(session.csrf, csrf)
+    require(session.user, Permission.RECORD)
+    console = _console(request)
+    path = f"/cases/{case_id}"
+    try:
+        value = _decimal(amount)
+        if value is None or value <= 0:
+            raise OverdueError("the amount must be positive")
+        currency = (await console.cases.status(case_id)).currency
+        await console.act("payment", session.user, console.cases.pay(case_id, value, currency, ref))
+    except OverdueError as e:  # EventRejected included
+        return _back(path, error=str(e))
+    return _back(path, msg=f"payment of {value} {currency} recorded")

@@ -1,0 +1,135 @@
+"""Work queues as Temporal visibility queries: which running cases wait for a person.
+
+A queue is one list query on the search attributes the workflow keeps current
+(`workflows.search_attributes`), so it costs the same with 300 or 10,000 open cases and never
+asks a case anything. Filters are validated here and turned into the query; nothing a user types
+reaches the query unchecked.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from engine.errors import OverdueError
+from engine.policy.model import ACTIVE_STAGES
+from workflows import search_attributes as sa
+
+__all__ = ["QueueFilter", "QueueItem", "approvals_queue", "count_awaiting", "filter_query"]
+
+_SEGMENT = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_CENT = Decimal("0.01")
+_RUNNING_CASES = "WorkflowType = 'Case' AND ExecutionStatus = 'Running'"
+_AWAITING = f"{sa.AWAITING.name} IS NOT NULL"
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    """What a queue can be narrowed by: stage, segment, balance range, age range (days overdue)."""
+
+    stage: str | None = None
+    segment: str | None = None
+    min_amount: Decimal | None = None
+    max_amount: Decimal | None = None
+    min_age: int | None = None
+    max_age: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.stage is not None and self.stage not in ACTIVE_STAGES:
+            raise OverdueError(f"stage {self.stage!r}: one of {', '.join(ACTIVE_STAGES)}")
+        if self.segment is not None and not _SEGMENT.match(self.segment):
+            raise OverdueError(f"segment {self.segment!r}: letters, digits, '.', '_' or '-' only")
+        for label, n in (("min_age", self.min_age), ("max_age", self.max_age)):
+            if n is not None and n < 0:
+                raise OverdueError(f"{label} must not be negative")
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    """One case in a queue, from its search attributes (no personal data)."""
+
+    case_id: str
+    stage: str
+    segment: str
+    balance: Decimal
+    policy: str
+    awaiting: tuple[str, ...]
+    overdue_since: date | None
+    age_days: int | None
+
+    def to_json(self) -> dict[str, object]:
+        """The item as the API returns it (amounts as decimal strings)."""
+        return {"case_id": self.case_id, "stage": self.stage, "segment": self.segment,
+                "balance": str(self.balance), "policy": self.policy, "awaiting": list(self.awaiting),
+                "overdue_since": self.overdue_since.isoformat() if self.overdue_since else None,
+                "age_days": self.age_days}
+
+
+def filter_query(f: QueueFilter, today: date) -> str:
+    """The visibility-query clauses of a filter (empty if it filters nothing)."""
+    parts: list[str] = []
+    if f.stage:
+        parts.append(f"{sa.STAGE.name} = '{f.stage}'")
+    if f.segment:
+        parts.append(f"{sa.SEGMENT.name} = '{f.segment}'")
+    if f.min_amount is not None:
+        parts.append(f"{sa.AMOUNT_DUE.name} >= {float(f.min_amount)}")
+    if f.max_amount is not None:
+        parts.append(f"{sa.AMOUNT_DUE.name} <= {float(f.max_amount)}")
+    # Older than N days overdue = due on or before today - N.
+    if f.min_age is not None:
+        parts.append(f"{sa.OVERDUE_SINCE.name} <= '{_day(today, f.min_age)}'")
+    if f.max_age is not None:
+        parts.append(f"{sa.OVERDUE_SINCE.name} >= '{_day(today, f.max_age)}'")
+    return " AND ".join(parts)
+
+
+def _day(today: date, days_before: int) -> str:
+    d = date.fromordinal(today.toordinal() - days_before)
+    return datetime.combine(d, datetime.min.time(), tzinfo=UTC).isoformat().replace("+00:00", "Z")
+
+
+async def _list(client: Client, query: str, today: date, limit: int) -> list[QueueItem]:
+    items: list[QueueItem] = []
+    try:
+        async for wf in client.list_workflows(query, limit=limit):
+            attrs = wf.typed_search_attributes
+            since = attrs.get(sa.OVERDUE_SINCE)
+            since_day = since.date() if since is not None else None
+            items.append(QueueItem(
+                case_id=wf.id.removeprefix("case-"),
+                stage=attrs.get(sa.STAGE) or "",
+                segment=attrs.get(sa.SEGMENT) or "",
+                balance=Decimal(str(attrs.get(sa.AMOUNT_DUE) or 0)).quantize(_CENT),
+                policy=f"{attrs.get(sa.POLICY_NAME) or ''} v{attrs.get(sa.POLICY_VERSION) or ''}",
+                awaiting=tuple(attrs.get(sa.AWAITING) or ()),
+                overdue_since=since_day,
+                age_days=(today - since_day).days if since_day is not None else None,
+            ))
+    except RPCError as e:
+        raise OverdueError(f"queue query rejected: {e.message}") from None
+    return items
+
+
+async def approvals_queue(client: Client, f: QueueFilter, today: date, *, limit: int = 500) -> list[QueueItem]:
+    """Running cases waiting for a human approval, oldest debt first."""
+    clauses = [_RUNNING_CASES, _AWAITING]
+    extra = filter_query(f, today)
+    if extra:
+        clauses.append(extra)
+    items = await _list(client, " AND ".join(clauses), today, limit)
+    items.sort(key=lambda i: (i.overdue_since or date.max, i.case_id))
+    return items
+
+
+async def count_awaiting(client: Client) -> int:
+    """How many running cases wait for an approval (for the metrics)."""
+    try:
+        return (await client.count_workflows(f"{_RUNNING_CASES} AND {_AWAITING}")).count
+    except RPCError as e:
+        raise OverdueError(f"count rejected: {e.message}") from None

@@ -1,0 +1,113 @@
+"""Running the console: build its state from the data folder and serve it with uvicorn.
+
+`overdue serve` runs `serve` in the foreground; `overdue dev` (and the browser test) run it as a
+task next to the worker with `start`, and stop it by setting `should_exit`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import uvicorn
+from temporalio.client import Client
+
+from console.app import create_app
+from console.roles import Role
+from console.service import ConsoleState
+from console.users import SqliteUserStore, UserStore, generate_password
+from engine.errors import OverdueError
+from workers.converter import EncryptionCodec, resolve_key
+
+__all__ = ["FIRST_USER", "RunningConsole", "first_user", "start", "state_for", "user_store"]
+
+#: The user `overdue dev` creates when the console has none, and whose password it keeps (0600)
+#: in the data folder so `make run` can print it every time.
+FIRST_USER = "admin"
+_FIRST_PASSWORD_FILE = "console-admin.password"
+
+
+def user_store(folder: Path) -> SqliteUserStore:
+    """The console's users in the data folder."""
+    return SqliteUserStore(folder / "console.db")
+
+
+def state_for(client: Client, folder: Path, *, ui_url: str | None = None,
+              users: UserStore | None = None, session_ttl: timedelta = timedelta(hours=8)) -> ConsoleState:
+    """The console's state on `client`, with the codec key and users of `folder`."""
+    origins: tuple[str, ...] = ()
+    if ui_url:
+        origins = (ui_url, ui_url.replace("127.0.0.1", "localhost"))
+    return ConsoleState(client=client, users=users or user_store(folder),
+                        codec=EncryptionCodec(resolve_key(folder)), session_ttl=session_ttl,
+                        ui_origins=origins, ui_url=ui_url)
+
+
+def first_user(folder: Path, users: UserStore) -> tuple[str, str] | None:
+    """Create `admin` with a generated password if there are no users; the credentials to print
+    (None when users exist that `overdue dev` did not create)."""
+    path = folder / _FIRST_PASSWORD_FILE
+    if users.count() == 0:
+        password = generate_password()
+        users.add(FIRST_USER, Role.ADMIN, password)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(password + "\n")
+        return FIRST_USER, password
+    if path.exists():
+        return FIRST_USER, path.read_text(encoding="utf-8").strip()
+    return None
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn without its signal handlers: the embedding process owns Ctrl-C and stops the
+    console, the worker and the Temporal server in order."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@dataclass
+class RunningConsole:
+    """A console serving in the background."""
+
+    server: uvicorn.Server
+    task: asyncio.Task[None]
+    url: str
+
+    async def stop(self) -> None:
+        """Stop serving and wait for open requests to finish."""
+        self.server.should_exit = True
+        await self.task
+
+
+async def start(state: ConsoleState, host: str = "127.0.0.1", port: int = 8080) -> RunningConsole:
+    """Serve the console as a task; returns once it accepts connections.
+
+    Raises:
+        OverdueError: the port is taken (uvicorn itself would exit the process).
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            raise OverdueError(f"the console's port {host}:{port} is already in use "
+                               "(pick another with --console-port / --port)") from None
+    config = uvicorn.Config(create_app(state), host=host, port=port, log_level="warning",
+                            access_log=False, lifespan="off")
+    server = _EmbeddedServer(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()  # re-raises why it could not start (port taken...)
+            raise OSError(f"the console could not listen on {host}:{port}")
+        await asyncio.sleep(0.05)
+    return RunningConsole(server, task, f"http://{host}:{port}")

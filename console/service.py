@@ -1,0 +1,59 @@
+"""What every route of the console shares: the Temporal client and typed case API, the user
+store, the codec, the metrics and the page templates; and `act`, through which every human
+action passes so it is counted once, in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import TypeVar
+
+from fastapi.templating import Jinja2Templates
+from temporalio.client import Client
+from temporalio.converter import PayloadCodec
+
+from console.metrics import ConsoleMetrics
+from console.users import User, UserStore
+from engine.errors import EventRejected
+from workflows.client import Cases
+
+__all__ = ["TEMPLATES", "ConsoleState"]
+
+T = TypeVar("T")
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+@dataclass
+class ConsoleState:
+    """The console's collaborators, built once per app."""
+
+    client: Client
+    users: UserStore
+    codec: PayloadCodec
+    session_ttl: timedelta = timedelta(hours=8)
+    #: Origins allowed to call the codec with credentials (the Temporal Web UI).
+    ui_origins: tuple[str, ...] = ()
+    #: Address of the Temporal Web UI, linked from the case page (no personal data in links).
+    ui_url: str | None = None
+    secure_cookies: bool = False
+    metrics: ConsoleMetrics = field(default_factory=ConsoleMetrics)
+    templates: Jinja2Templates = field(default_factory=lambda: Jinja2Templates(directory=str(TEMPLATES)))
+
+    @property
+    def cases(self) -> Cases:
+        """The typed case API on the client."""
+        return Cases(self.client)
+
+    async def act(self, action: str, user: User, done: Awaitable[T]) -> T:
+        """Await a human action on a case, counting it (or its refusal)."""
+        try:
+            result = await done
+        except EventRejected:
+            self.metrics.rejected.labels(action).inc()
+            raise
+        self.metrics.actions.labels(action, user.role.value).inc()
+        return result

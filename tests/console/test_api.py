@@ -1,0 +1,136 @@
+"""The JSON API, the codec endpoint and /metrics against the real stack: tokens required,
+roles enforced, errors as JSON with the right status, never a trace."""
+
+from __future__ import annotations
+
+import base64
+from decimal import Decimal
+
+import httpx
+import pytest
+
+from tests.console.conftest import Stack
+from workflows.search_attributes import AWAITING
+
+pytestmark = pytest.mark.e2e
+
+
+def _api(stack: Stack, user: str | None = None) -> httpx.AsyncClient:
+    headers = {"Authorization": f"Bearer {stack.tokens[user]}"} if user else {}
+    return httpx.AsyncClient(base_url=stack.url, headers=headers, timeout=30)
+
+
+class TestApi:
+    """Cases, the approvals queue and payments through `/api`."""
+
+    async def test_a_token_is_required(self, stack: Stack) -> None:
+        """No token, a malformed header or an unknown token: 401 with WWW-Authenticate."""
+        async with _api(stack) as api:
+            r = await api.get("/api/cases/NOPE")
+            assert r.status_code == 401
+            assert r.headers["www-authenticate"] == "Bearer"
+            assert "Bearer" in r.json()["error"]
+            r = await api.get("/api/cases/NOPE", headers={"Authorization": "Basic abc"})
+            assert (r.status_code, r.json()["error"]) == (401, "the Authorization header must be 'Bearer TOKEN'")
+            r = await api.get("/api/cases/NOPE", headers={"Authorization": "Bearer od_wrong"})
+            assert (r.status_code, r.json()["error"]) == (401, "unknown API token")
+
+    async def test_status_queue_approve_and_pay(self, stack: Stack) -> None:
+        """A case awaiting legal referral is in the queue; a manager approves it, a collector
+        records a payment; the history names the approver."""
+        await stack.open("API-1", 100)
+        await stack.wait_for(f"WorkflowId = 'case-API-1' AND {AWAITING.name} = 'legal_referral'", 1)
+        async with _api(stack, "vera") as api:
+            status = (await api.get("/api/cases/API-1")).json()
+            assert (status["case_id"], status["stage"], status["amount_due"]) == ("API-1", "escalation", "5000.00")
+            balance = status["balance"]  # the amount due plus the policy's late fee
+            assert status["approvals_pending"] == ["legal_referral"]
+            assert status == (await stack.cases.status("API-1")).model_dump(mode="json")
+            queue = (await api.get("/api/queues/approvals", params={"stage": "escalation"})).json()
+            assert "API-1" in [i["case_id"] for i in queue["items"]]
+            item = next(i for i in queue["items"] if i["case_id"] == "API-1")
+            assert (item["awaiting"], item["balance"], item["age_days"]) == (["legal_referral"], balance, 100)
+            # filters narrow the queue: too small a balance, too young
+            for params in ({"max_amount": "100"}, {"max_age": "30"}, {"stage": "reminder"}):
+                narrowed = (await api.get("/api/queues/approvals", params=params)).json()
+                assert "API-1" not in [i["case_id"] for i in narrowed["items"]], params
+            r = await api.post("/api/cases/API-1/approvals", json={"action": "legal_referral"})
+            assert (r.status_code, r.json()["error"]) == (403, "role viewer may not do this (approve is needed)")
+        async with _api(stack, "mona") as api:
+            r = await api.post("/api/cases/API-1/approvals", json={"action": "legal_referral"})
+            assert r.status_code == 200, r.text
+            assert r.json()["stage"] == "legal_referral"
+            r = await api.post("/api/cases/API-1/approvals", json={"action": "legal_referral"})
+            assert r.status_code == 409
+            assert "no approval of 'legal_referral' is awaited" in r.json()["error"]
+        history = await stack.cases.history("API-1")
+        assert any(r.kind == "approval" and r.reason == "approved legal_referral by mona" for r in history)
+        async with _api(stack, "colin") as api:
+            r = await api.post("/api/cases/API-1/payments", json={"amount": "10.00", "currency": "CNY", "ref": "R-1"})
+            assert r.status_code == 200, r.text
+            assert r.json()["balance"] == str(Decimal(balance) - Decimal("10.00"))
+            r = await api.post("/api/cases/API-1/payments", json={"amount": "-1", "currency": "CNY"})
+            assert r.status_code == 422
+            assert r.json()["error"].startswith("body.amount")
+
+    async def test_unknown_case_is_404(self, stack: Stack) -> None:
+        async with _api(stack, "vera") as api:
+            r = await api.get("/api/cases/NO-SUCH-CASE")
+            assert (r.status_code, r.json()) == (404, {"error": "no case NO-SUCH-CASE"})
+
+    async def test_openapi_document(self, stack: Stack) -> None:
+        """The API describes itself, and the interactive docs are served."""
+        async with _api(stack) as api:
+            doc = (await api.get("/api/openapi.json")).json()
+            assert {"/api/cases/{case_id}", "/api/queues/approvals", "/api/cases/{case_id}/payments"} <= set(doc["paths"])
+            assert (await api.get("/api/docs")).status_code == 200
+
+
+class TestCodec:
+    """Temporal's remote codec protocol: round trip, permission, CORS for the Web UI only."""
+
+    async def test_round_trip_for_those_allowed(self, stack: Stack) -> None:
+        plain = {"payloads": [{"metadata": {"encoding": base64.b64encode(b"json/plain").decode()},
+                               "data": base64.b64encode('{"name": "王芳"}'.encode()).decode()}]}
+        async with _api(stack, "olga") as api:
+            sealed = await api.post("/codec/encode", json=plain, headers={"X-Namespace": "default"})
+            assert sealed.status_code == 200
+            payload = sealed.json()["payloads"][0]
+            assert base64.b64decode(payload["metadata"]["encoding"]) == b"binary/encrypted"
+            assert "王芳".encode() not in base64.b64decode(payload["data"])
+            opened = await api.post("/codec/decode", json=sealed.json())
+            assert opened.json() == plain
+            bad = await api.post("/codec/decode", content=b"not json")
+            assert (bad.status_code, bad.json()["error"]) == (400, "the body is not a Payloads JSON document")
+        async with _api(stack, "mona") as api:
+            r = await api.post("/codec/decode", json=plain)
+            assert r.status_code == 403  # managers see figures, not personal data
+        async with _api(stack) as api:
+            assert (await api.post("/codec/decode", json=plain)).status_code == 401
+
+    async def test_cors_answers_the_web_ui_only(self, stack: Stack) -> None:
+        preflight = {"Access-Control-Request-Method": "POST",
+                     "Access-Control-Request-Headers": "content-type,x-namespace"}
+        async with _api(stack) as api:
+            r = await api.options("/codec/decode", headers={"Origin": "http://127.0.0.1:8233", **preflight})
+            assert r.status_code == 200
+            assert r.headers["access-control-allow-origin"] == "http://127.0.0.1:8233"
+            assert r.headers["access-control-allow-credentials"] == "true"
+            r = await api.options("/codec/decode", headers={"Origin": "http://evil.example", **preflight})
+            assert "access-control-allow-origin" not in r.headers
+            r = await api.get("/api/openapi.json", headers={"Origin": "http://127.0.0.1:8233"})
+            assert "access-control-allow-origin" not in r.headers  # only the codec is cross-origin
+
+
+async def test_metrics(stack: Stack) -> None:
+    """Prometheus text with the console's own metrics and the approvals waiting."""
+    async with _api(stack) as api:
+        await api.get("/healthz")
+        r = await api.get("/metrics")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/plain")
+    text = r.text
+    for name in ("overdue_console_requests_total", "overdue_console_request_seconds_bucket",
+                 "overdue_approvals_waiting", "overdue_console_actions_total"):
+        assert name in text, name
+    assert 'route="/healthz"' in text

@@ -1,0 +1,92 @@
+"""The pages without a browser: signing in, CSRF, expired sessions, forbidden actions and
+unknown pages all end in a clear page, never a trace."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from console.auth import SESSION_COOKIE
+from tests.console.conftest import Stack, password
+
+pytestmark = pytest.mark.e2e
+
+
+@contextlib.asynccontextmanager
+async def _signed_in(stack: Stack, name: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=stack.url, timeout=30) as web:
+        form = await web.get("/login")
+        csrf = form.text.split('name="csrf" value="')[1].split('"')[0]
+        r = await web.post("/login", data={"name": name, "password": password(name), "csrf": csrf, "next": "/"})
+        assert r.status_code == 303, r.text
+        yield web
+
+
+class TestSignIn:
+    async def test_pages_need_a_session(self, stack: Stack) -> None:
+        async with httpx.AsyncClient(base_url=stack.url) as web:
+            r = await web.get("/cases/X-1")
+            assert (r.status_code, r.headers["location"]) == (303, "/login?next=/cases/X-1")
+
+    async def test_wrong_password_is_a_clear_page(self, stack: Stack) -> None:
+        async with httpx.AsyncClient(base_url=stack.url) as web:
+            form = await web.get("/login")
+            csrf = form.text.split('name="csrf" value="')[1].split('"')[0]
+            r = await web.post("/login", data={"name": "mona", "password": "nope-nope", "csrf": csrf})
+            assert r.status_code == 401
+            assert "Wrong user name or password." in r.text
+            assert "Traceback" not in r.text
+
+    async def test_sign_in_form_needs_its_csrf_token(self, stack: Stack) -> None:
+        async with httpx.AsyncClient(base_url=stack.url) as web:
+            r = await web.post("/login", data={"name": "mona", "password": password("mona"), "csrf": "forged"})
+            assert r.status_code == 403
+            assert "reload the page" in r.text
+
+    async def test_expired_session_says_so(self, stack: Stack) -> None:
+        user = stack.users.get("vera")
+        assert user is not None
+        sid, _ = stack.users.open_session(user, timedelta(seconds=-1))
+        async with httpx.AsyncClient(base_url=stack.url, cookies={SESSION_COOKIE: sid}) as web:
+            r = await web.get("/queues/approvals")
+            assert (r.status_code, r.headers["location"]) == (303, "/login?expired=1&next=/queues/approvals")
+            page = await web.get(r.headers["location"])
+            assert "Your session expired" in page.text
+
+
+class TestActions:
+    async def test_forms_need_the_session_csrf_token(self, stack: Stack) -> None:
+        async with _signed_in(stack, "mona") as web:
+            r = await web.post("/cases/ANY/approve", data={"action": "legal_referral", "csrf": "forged"})
+            assert r.status_code == 403
+            assert "did not come from this console" in r.text
+
+    async def test_forbidden_and_unknown_are_clear_pages(self, stack: Stack) -> None:
+        await stack.open("PAGE-1", 100)
+        async with _signed_in(stack, "vera") as web:
+            page = await web.get("/cases/PAGE-1")
+            assert page.status_code == 200
+            csrf = page.text.split('name="csrf" value="')[1].split('"')[0]
+            r = await web.post("/cases/PAGE-1/approve", data={"action": "legal_referral", "csrf": csrf})
+            assert r.status_code == 403
+            assert "role viewer may not do this" in r.text
+            r = await web.get("/cases/NO-SUCH")
+            assert r.status_code == 404 and "no case NO-SUCH" in r.text
+            r = await web.get("/no/such/page")
+            assert r.status_code == 404 and "no such page" in r.text
+            r = await web.get("/queues/approvals", params={"min_amount": "lots"})
+            assert r.status_code == 200 and "&#39;lots&#39; is not an amount" in r.text
+
+    async def test_refused_event_is_shown_on_the_page(self, stack: Stack) -> None:
+        await stack.open("PAGE-2", 5, amount="800.00", policy="consumer-credit-line")
+        async with _signed_in(stack, "mona") as web:
+            page = await web.get("/cases/PAGE-2")
+            csrf = page.text.split('name="csrf" value="')[1].split('"')[0]
+            r = await web.post("/cases/PAGE-2/approve", data={"action": "legal_referral", "csrf": csrf},
+                               follow_redirects=True)
+            assert r.status_code == 200
+            assert "no approval of &#39;legal_referral&#39; is awaited" in r.text
