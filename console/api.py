@@ -17,6 +17,7 @@ from console.queues import QueueFilter, approvals_queue
 from console.roles import Permission
 from console.service import ConsoleState
 from console.users import User
+from engine.case import events as ev
 from engine.decision.status import CaseStatus
 from workflows.types import EventResult
 
@@ -95,8 +96,8 @@ async def pay(case_id: str, body: PaymentRequest, user: ApiUser, request: Reques
     """Record a payment; a `ref` already recorded on the case is acknowledged, not applied again."""
     require(user, Permission.RECORD)
     console = _console(request)
-    result = await console.act("payment", user, console.cases.pay(case_id, body.amount, body.currency, body.ref))
-    return result
+    payment = ev.Payment(amount=body.amount, currency=body.currency, ref=body.ref)
+    return await console.act("payment", user, console.cases.send(case_id, payment))
 
 
 @router.post("/cases/{case_id}/approvals", response_model=EventResult, summary="Approve a step")
@@ -104,4 +105,4 @@ async def approve(case_id: str, body: ApprovalRequest, user: ApiUser, request: R
     """Approve a step the case waits for; the case history names the user."""
     require(user, Permission.APPROVE)
     console = _console(request)
-    return await console.act("approve", user, console.cases.approve(case_id, body.action, by=user.name))
+    return await console.act("approve", user, console.cases.send(case_id, ev.Approve(action=body.action, by=user.name)))

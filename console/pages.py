@@ -19,6 +19,7 @@ from console.queues import QueueFilter, approvals_queue
 from console.roles import GRANTS, Permission
 from console.service import ConsoleState
 from console.users import Session
+from engine.case import events as ev
 from engine.errors import EventRejected, OverdueError
 
 __all__ = ["render", "router"]
@@ -164,7 +165,7 @@ async def approve(request: Request, case_id: str, session: PageSession, action: 
     path, _, _ = target.partition("?")
     try:
         await console.act("approve", session.user,
-                          console.cases.approve(case_id, action, by=session.user.name))
+                          console.cases.send(case_id, ev.Approve(action=action, by=session.user.name)))
     except EventRejected as e:
         return _back(path, error=f"{case_id}: {e}")
     return _back(path, msg=f"{case_id}: {action} approved by {session.user.name}")
@@ -196,7 +197,7 @@ async def pay(request: Request, case_id: str, session: PageSession, amount: Anno
         if value is None or value <= 0:
             raise OverdueError("the amount must be positive")
         currency = (await console.cases.status(case_id)).currency
-        await console.act("payment", session.user, console.cases.pay(case_id, value, currency, ref))
+        await console.act("payment", session.user, console.cases.send(case_id, ev.Payment(amount=value, currency=currency, ref=ref)))
     except OverdueError as e:  # EventRejected included
         return _back(path, error=str(e))
     return _back(path, msg=f"payment of {value} {currency} recorded")
