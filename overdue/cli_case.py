@@ -113,11 +113,14 @@ async def _cases(args: argparse.Namespace) -> Any:
 
 
 def _read(path: str) -> tuple[str, str, Path | None]:
+    """A case file's text (UTF-8 only, whatever the terminal's encoding), its name and folder."""
+    from engine.case.intake import decode_text
+
     if path == "-":
-        return sys.stdin.read(), "<stdin>", None
+        return decode_text(sys.stdin.buffer.read(), "<stdin>"), "<stdin>", None
     p = Path(path)
     try:
-        return p.read_text(encoding="utf-8"), path, p.parent
+        return decode_text(p.read_bytes(), path), path, p.parent
     except OSError as e:
         raise OverdueError(f"{path}: {e.strerror}") from None
 
@@ -176,7 +179,7 @@ async def _import(args: argparse.Namespace) -> int:
             json.dumps({"line": line, "reason": message}, ensure_ascii=False) + "\n"
             for line, message in sorted(rejects)), encoding="utf-8")
     print(f"opened {counts['opened']}, already open {counts['already_open']}, rejected {len(rejects)}")
-    return 1 if rejects and not counts["opened"] else 0
+    return 1 if rejects else 0  # the good rows opened all the same
 
 
 async def _status(args: argparse.Namespace) -> int:
@@ -219,7 +222,7 @@ async def _list(args: argparse.Namespace) -> int:
         print(json.dumps([{**c.__dict__} for c in rows], ensure_ascii=False))
         return 0
     for c in rows:
-        print(f"{c.case_id:<16} {c.stage:<15} {c.segment:<12} {c.amount_due:>12.2f}  {c.policy}"
+        print(f"{c.case_id:<16} {c.stage:<15} {c.segment:<12} {c.amount_due:>12}  {c.policy}"
               + ("  on hold" if c.on_hold else ""))
     print(f"{len(rows)} case(s)")
     return 0

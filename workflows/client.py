@@ -55,12 +55,12 @@ class CaseNotFound(OverdueError):
 
 @dataclass(frozen=True)
 class CaseSummary:
-    """One line of `case list`."""
+    """One line of `case list` (the latest run of a case; `amount_due` a decimal string)."""
 
     case_id: str
     stage: str
     segment: str
-    amount_due: float
+    amount_due: str
     policy: str
     on_hold: bool
     running: bool
@@ -184,21 +184,26 @@ class Cases:
 
     async def list(self, *, stage: str | None = None, query: str | None = None,
                    limit: int = 1000) -> AsyncIterator[CaseSummary]:
-        """Cases by stage or by any Temporal list filter."""
+        """Cases by stage or by any Temporal list filter, each case once (its latest run: the runs
+        a case continued-as-new from are skipped)."""
         parts = ["WorkflowType = 'Case'"]
         if stage:
             parts.append(f"{sa.STAGE.name} = '{stage}'")
         if query:
             parts.append(f"({query})")
         count = 0
+        seen: set[str] = set()
         try:
             async for wf in self.client.list_workflows(" AND ".join(parts)):
+                if wf.status == WorkflowExecutionStatus.CONTINUED_AS_NEW or wf.id in seen:
+                    continue
+                seen.add(wf.id)
                 attrs = wf.typed_search_attributes
                 yield CaseSummary(
                     case_id=wf.id.removeprefix("case-"),
                     stage=attrs.get(sa.STAGE) or "",
                     segment=attrs.get(sa.SEGMENT) or "",
-                    amount_due=attrs.get(sa.AMOUNT_DUE) or 0.0,
+                    amount_due=amount_text(attrs.get(sa.AMOUNT_DUE) or 0.0),
                     policy=f"{attrs.get(sa.POLICY_NAME) or ''} v{attrs.get(sa.POLICY_VERSION) or ''}",
                     on_hold=bool(attrs.get(sa.ON_HOLD)),
                     running=wf.status == WorkflowExecutionStatus.RUNNING,
@@ -208,6 +213,15 @@ class Cases:
                     return
         except RPCError as e:
             raise OverdueError(f"list query rejected: {e.message}") from None
+
+
+def amount_text(value: float) -> str:
+    """A search attribute's float amount as the decimal string it was made from (`8020.0` ->
+    `"8020.00"`): amounts are bounded to 15 integer digits, so the float's shortest repr is exact;
+    the list does not know the currency, so whole amounts show two decimals."""
+    amount = Decimal(repr(value))
+    cents = amount.quantize(Decimal("0.01"))
+    return str(cents if cents == amount else amount)
 
 
 def _not_found(case_id: str, e: RPCError) -> Exception:

@@ -12,7 +12,6 @@ rest go on; a duplicate `case_id` is refused. Amounts are parsed from their text
 from __future__ import annotations
 
 import csv
-import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ __all__ = [
     "IntakeResult",
     "Reject",
     "Row",
+    "decode_text",
     "detect_format",
     "parse_cases",
     "read_case_file",
@@ -52,6 +52,10 @@ CSV_COLUMNS: tuple[str, ...] = (
 )
 _REQUIRED_COLUMNS = ("case_id", "debtor_id", "debtor_name", "debtor_timezone", "debtor_locale", "product",
                      "amount_due", "currency", "due_date", "policy")
+#: The longest row (one CSV line, one JSON line, one object of a JSON array) read as a case. The
+#: fields of a case are bounded (`engine.case.state`), so a longer row is not a case; refusing it
+#: before parsing keeps a huge row from costing anything.
+MAX_ROW_CHARS = 64 * 1024
 _TRUE = frozenset({"true", "yes", "y", "1"})
 _FALSE = frozenset({"false", "no", "n", "0"})
 
@@ -147,18 +151,34 @@ def parse_cases(text: str, source: str = "<input>", fmt: Format | None = None) -
     return result
 
 
+def decode_text(data: bytes, source: str) -> str:
+    """A case file's bytes as text: UTF-8 only (a UTF-8 byte-order mark is allowed).
+
+    Raises:
+        OverdueError: one line naming the line and byte where the text stops being UTF-8 (or
+            saying it looks like UTF-16).
+    """
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise OverdueError(f"{source}: the file is UTF-16; case files must be UTF-8")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise OverdueError(f"{source}:{line}: not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}); "
+                           "case files must be UTF-8") from None
+
+
 def read_case_file(path: str | Path) -> IntakeResult:
     """Read and parse a case file (UTF-8); the format comes from its extension or its content.
 
     Raises:
-        OverdueError: the file cannot be read.
+        OverdueError: the file cannot be read or is not UTF-8.
     """
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        reason = e.strerror if isinstance(e, OSError) else "not UTF-8 text"
-        raise OverdueError(f"{path}: {reason}") from None
-    return parse_cases(text, str(path))
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise OverdueError(f"{path}: {e.strerror}") from None
+    return parse_cases(decode_text(data, str(path)), str(path))
 
 
 # -- the three formats: (line, raw object | Reject) ----------------------------------------
@@ -191,7 +211,8 @@ def _json_rows(text: str) -> _RawRows:
     try:
         if text[pos] != "[":
             obj, end = decoder.raw_decode(text, pos)
-            yield _line_of(text, pos), _object(obj, _line_of(text, pos))
+            line = _line_of(text, pos)
+            yield line, _too_long(end - pos, line) or _object(obj, line)
             rest = text[end:].lstrip(ws)
             if rest:
                 line = _line_of(text, len(text) - len(rest))
@@ -205,8 +226,9 @@ def _json_rows(text: str) -> _RawRows:
             if pos < len(text) and text[pos] == "]":
                 return
             line = _line_of(text, pos)
+            start = pos
             obj, pos = decoder.raw_decode(text, pos)
-            yield line, _object(obj, line)
+            yield line, _too_long(pos - start, line) or _object(obj, line)
             while pos < len(text) and text[pos] in ws:
                 pos += 1
             if pos < len(text) and text[pos] == ",":
@@ -221,6 +243,12 @@ def _json_rows(text: str) -> _RawRows:
         yield _line_of(text, pos), Reject(_line_of(text, pos), str(e))
 
 
+def _too_long(size: int, line: int) -> Reject | None:
+    if size <= MAX_ROW_CHARS:
+        return None
+    return Reject(line, f"the row is {size} characters long; a case may be at most {MAX_ROW_CHARS}")
+
+
 def _object(obj: Any, line: int) -> dict[str, Any] | Reject:
     if isinstance(obj, dict):
         return obj
@@ -230,6 +258,10 @@ def _object(obj: Any, line: int) -> dict[str, Any] | Reject:
 def _jsonl_rows(text: str) -> _RawRows:
     for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
+            continue
+        too_long = _too_long(len(line), n)
+        if too_long is not None:
+            yield n, too_long
             continue
         try:
             obj = _loads(line)
@@ -242,46 +274,62 @@ def _jsonl_rows(text: str) -> _RawRows:
         yield n, _object(obj, n)
 
 
+def _csv_line(line: str) -> list[str]:
+    """The cells of one physical CSV line (a quoted cell may not span lines: no case field holds a
+    line break, and a stray quote must not swallow the rows after it)."""
+    if len(line) > MAX_ROW_CHARS:
+        raise csv.Error(f"the row is {len(line)} characters long; a case may be at most {MAX_ROW_CHARS}")
+    rows = list(csv.reader([line], strict=True))
+    if len(rows) != 1:  # pragma: no cover - one line without a line break is one row
+        raise csv.Error("expected one row")
+    return rows[0]
+
+
 def _csv_rows(text: str) -> _RawRows:
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    try:
-        header = next(reader)
-    except StopIteration:
+    lines = iter(enumerate(text.splitlines(), start=1))
+    found = next(((n, line) for n, line in lines if line.strip()), None)
+    if found is None:
         return
+    n, first = found
+    try:
+        header = _csv_line(first)
     except csv.Error as e:
-        yield 1, Reject(1, f"invalid CSV header: {e}")
+        yield n, Reject(n, f"invalid CSV header: {_csv_message(e)} (the file is not read)")
         return
     names = [h.strip() for h in header]
-    unknown = [n for n in names if n not in CSV_COLUMNS]
-    missing = [n for n in _REQUIRED_COLUMNS if n not in names]
-    dup = sorted({n for n in names if names.count(n) > 1})
+    unknown = [c for c in names if c not in CSV_COLUMNS]
+    missing = [c for c in _REQUIRED_COLUMNS if c not in names]
+    dup = sorted({c for c in names if names.count(c) > 1})
     problems = ([f"unknown column(s) {', '.join(unknown)}"] if unknown else []) + (
         [f"missing column(s) {', '.join(missing)}"] if missing else []) + (
         [f"repeated column(s) {', '.join(dup)}"] if dup else [])
     if problems:
-        yield 1, Reject(1, "; ".join(problems) + " (the file is not read)")
+        yield n, Reject(n, "; ".join(problems) + " (the file is not read)")
         return
-    end = reader.line_num
-    while True:
-        start = end + 1
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as e:
-            end = reader.line_num
-            yield start, Reject(start, f"invalid CSV: {e}")
+    for n, line in lines:
+        if not line.strip():
             continue
-        end = reader.line_num
+        try:
+            cells = _csv_line(line)
+        except csv.Error as e:
+            yield n, Reject(n, f"invalid CSV: {_csv_message(e)}")
+            continue
         if not any(c.strip() for c in cells):
             continue
         if len(cells) != len(names):
-            yield start, Reject(start, f"{len(cells)} cells, the header has {len(names)}")
+            yield n, Reject(n, f"{len(cells)} cells, the header has {len(names)}")
             continue
         try:
-            yield start, _unflatten(dict(zip(names, cells, strict=True)))
+            yield n, _unflatten(dict(zip(names, cells, strict=True)))
         except _RowError as e:
-            yield start, Reject(start, str(e))
+            yield n, Reject(n, str(e))
+
+
+def _csv_message(e: csv.Error) -> str:
+    msg = str(e)
+    if "unexpected end of data" in msg or "EOF" in msg:
+        return "a quoted cell is not closed on its line"
+    return msg
 
 
 def _unflatten(flat: dict[str, str]) -> dict[str, Any]:
@@ -383,7 +431,11 @@ def _describe(err: Any) -> str:
         return f"{where}: must be {ctx.get('expected', 'one of the allowed values')}, not {value!r}"
     if kind == "string_pattern_mismatch":
         return f"{where}: {value!r} may only hold letters, digits and _ . : -"
+    if kind == "too_long":
+        return f"{where}: has too many entries (at most {ctx.get('max_length', '?')})"
     if kind in ("string_too_short", "string_too_long"):
         return f"{where}: {err['msg'][0].lower()}{err['msg'][1:]}"
     msg: str = err["msg"]
+    if kind == "value_error":
+        msg = msg.removeprefix("Value error, ")
     return f"{where}: {msg[0].lower()}{msg[1:]}" if msg else where

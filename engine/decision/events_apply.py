@@ -4,7 +4,7 @@ written (the workflow's update validators call `validate` too)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
@@ -16,7 +16,16 @@ from engine.decision.context import Ctx
 from engine.decision.stages import HELD_GOTO, apply_effect, enter
 from engine.errors import EventRejected
 
-__all__ = ["apply_event", "release", "validate_event"]
+__all__ = ["PLAN_DAYS_PER_INSTALMENT", "apply_event", "plan_horizon", "release", "validate_event"]
+
+#: A plan may run at most this many days per instalment the policy allows (`plan.max_instalments`
+#: months): the policy's limit on a plan's length, so a plan date can never be absurd (9999-12-31).
+PLAN_DAYS_PER_INSTALMENT = 31
+
+
+def plan_horizon(ctx: Ctx) -> date:
+    """The latest date a repayment plan's last instalment may fall on."""
+    return ctx.local_date() + timedelta(days=PLAN_DAYS_PER_INSTALMENT * ctx.policy.plan.max_instalments)
 
 
 def _amount(ctx: Ctx, value: object, what: str) -> None:
@@ -65,6 +74,11 @@ def _check_plan(ctx: Ctx, e: ev.Plan) -> None:
     dates = [d for _, d in e.instalments]
     if dates[0] < ctx.local_date() or any(b <= a for a, b in pairwise(dates)):
         raise EventRejected("instalment dates must be from today on and strictly increasing")
+    last = plan_horizon(ctx)
+    if dates[-1] > last:
+        raise EventRejected(f"the last instalment ({dates[-1]}) is after {last}: a plan runs at most "
+                            f"{ctx.policy.plan.max_instalments} months ({PLAN_DAYS_PER_INSTALMENT} days "
+                            "per allowed instalment)")
     if sum((a for a, _ in e.instalments), start=s.balance * 0) != s.balance:
         raise EventRejected(f"instalments must add up to the balance {s.balance}")
 

@@ -89,7 +89,7 @@ class TestCaseCommands:
         f.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
         rej = tmp_path / "rejects.jsonl"
         r = overdue(env, "case", "import", str(f), "--reject", str(rej))
-        assert r.returncode == 0, r.stderr
+        assert r.returncode == 1, r.stderr  # rows were rejected; the good ones opened all the same
         assert "opened 2, already open 0, rejected 3" in r.stdout
         err = r.stderr.strip().splitlines()
         assert [e.split(":")[1] for e in err] == ["3", "4", "5"]
@@ -99,6 +99,22 @@ class TestCaseCommands:
         assert "opened 0, already open 2, rejected 3" in again.stdout
         st = json.loads(overdue(env, "case", "status", "IMP-2", "--json").stdout)
         assert st["stage"] == "escalation"  # 95 days: legal referral needs approval first
+
+    def test_bad_input_is_one_line_each(self, env: dict[str, str], tmp_path: Path) -> None:
+        """A file that is not UTF-8, and rows out of bounds, are one line each; good rows still open."""
+        latin = tmp_path / "latin.csv"
+        latin.write_bytes("case_id\nC-é\n".encode("latin-1"))
+        r = overdue(env, "case", "import", str(latin))
+        assert r.returncode == 1 and r.stderr.count("\n") == 1 and "not UTF-8" in r.stderr
+        rows = [_case("BND-1", 3, amount_due="1e400"), _case("BND-2", 3, due_date="9999-12-31"),
+                _case("BND-3", 3, debtor={**_case("x", 1)["debtor"], "name": "x" * 3_000_000}),  # type: ignore[dict-item]
+                _case("BND-4", 3)]
+        f = tmp_path / "bounds.jsonl"
+        f.write_text("\n".join(json.dumps(x) for x in rows) + "\n", encoding="utf-8")
+        r = overdue(env, "case", "import", str(f))
+        assert r.returncode == 1 and "opened 1, already open 0, rejected 3" in r.stdout
+        assert [line.split(":")[1] for line in r.stderr.strip().splitlines()] == ["1", "2", "3"]
+        assert "Traceback" not in r.stderr
 
     def test_events_and_history(self, env: dict[str, str], tmp_path: Path) -> None:
         """A bad payment is rejected with the validator's message; dispute holds; pay resolves."""
@@ -130,6 +146,7 @@ class TestCaseCommands:
             if any(c["case_id"] == "LST-1" for c in listed):
                 break
         assert any(c["case_id"] == "LST-1" and c["stage"] == "negotiation" for c in listed)
+        assert [c["amount_due"] for c in listed if c["case_id"] == "LST-1"] == ["1250.00"]  # once, a decimal string
         box = json.loads(overdue(env, "outbox", "--json").stdout)
         ids = [row["action_id"] for row in box]
         assert len(ids) == len(set(ids))

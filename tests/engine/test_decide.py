@@ -315,6 +315,16 @@ INVALID: list[tuple[str, ev.Event, str]] = [
     ("approval not awaited", ev.Approve(action="legal_referral"), "no approval of 'legal_referral' is awaited (waiting for: nothing)"),
     ("resolution without dispute", ev.DisputeResolved(outcome="rejected"), "the case is not disputed"),
     ("outcome of no contact", ev.ContactOutcome(action_id="C-1/9.x/y", outcome="connected"), "unknown or expired contact"),
+    ("payment of 1e400", pay("1e400"), "payment: amount '1E+400' is too large"),
+    ("payment of 30 digits", pay("1" * 30), "is too large (at most 999999999999999)"),
+    ("payment of 28 digits", pay("9" * 28), "is too large (at most 999999999999999)"),
+    ("promise of 1e400", promise("1e400", 3), "promise: amount '1E+400' is too large"),
+    ("promise in 9999", ev.Promise(amount=Decimal("500.00"), due_date=date(9999, 12, 31)), "more than 30 days away"),
+    ("plan ending in 9999", ev.Plan(instalments=[(Decimal("1000.00"), TODAY + timedelta(days=1)),
+                                                 (Decimal("500.00"), date(9999, 12, 31))]),
+     "the last instalment (9999-12-31) is after"),
+    ("plan longer than its months", plan(("1000.00", 1), ("500.00", 12 * 31 + 1)), "a plan runs at most 12 months"),
+    ("instalment of 1e400", plan(("1e400", 1), ("500.00", 8)), "instalment: amount '1E+400' is too large"),
 ]
 
 

@@ -122,11 +122,17 @@ class TestCsv:
         [row] = parse_cases(HEADER + ",risk_score,attitude\n" + csv_row(extra=",,"), "c.csv").rows
         assert row.case.risk_score is None and row.case.attitude == "neutral"
 
-    def test_multiline_record_keeps_its_first_line(self) -> None:
-        text = HEADER + "\n" + csv_row("C-1") + 'C-2,D-1,"Lee\nJr",UTC,en-US,p,-1,USD,2026-01-01,x\n' + csv_row("C-3")
+    def test_a_quote_never_spans_lines(self) -> None:
+        """A quoted cell left open is reported on its own line; the rows after it still open."""
+        text = HEADER + "\n" + csv_row("C-1") + 'C-2,D-1,"Lee,UTC,en-US,p,1,USD,2026-01-01,x\n' + csv_row("C-3")
         r = parse_cases(text, "c.csv")
-        assert [x.line for x in r.rows] == [2, 5]
-        assert [str(x) for x in r.rejects] == ["line 3: amount_due: must be greater than 0"]
+        assert [x.case.case_id for x in r.rows] == ["C-1", "C-3"]
+        assert [str(x) for x in r.rejects] == ["line 3: invalid CSV: a quoted cell is not closed on its line"]
+
+    def test_quoted_cells_with_commas(self) -> None:
+        text = HEADER + ",debtor_address\n" + csv_row("C-1", extra=',"1 Main St, Springfield"')
+        [row] = parse_cases(text, "c.csv").rows
+        assert row.case.debtor.address == "1 Main St, Springfield"
 
     def test_bad_cells(self) -> None:
         text = HEADER + ",consent_sms\n" + csv_row("C-1", extra=",maybe") + "C-2,D-1,Lee\n"
@@ -159,11 +165,51 @@ class TestRejects:
         ({"attitude": "rude"}, "attitude: must be 'cooperative', 'neutral', 'evasive' or 'hostile', not 'rude'"),
         ({"case_id": "C 1"}, "case_id: 'C 1' may only hold letters, digits and _ . : -"),
         ({"colour": "red"}, "colour: unknown field"),
+        ({"amount_due": "1e400"}, "amount_due: must be less than 1000000000000000"),
+        ({"amount_due": "1" * 30}, "amount_due: must be less than 1000000000000000"),
+        ({"amount_due": "9" * 28}, "amount_due: must be less than 1000000000000000"),
+        ({"amount_due": "NaN"}, "amount_due: input should be a finite number"),
+        ({"due_date": "9999-12-31"}, "due_date: must be at most 2100-12-31"),
+        ({"due_date": "0001-01-01"}, "due_date: must be at least 1970-01-01"),
+        ({"product": "p" * 65}, "product: string should have at most 64 characters"),
+        ({"policy": ""}, "policy: string should have at least 1 character"),
+        ({"consent": {f"c{i}": True for i in range(17)}}, "consent: has too many entries (at most 16)"),
     ])
     def test_field_problems(self, overrides: dict[str, object], message: str) -> None:
         r = parse_cases(jsonl(case("OK")) + jsonl(case(**overrides)), "c.jsonl")
         assert [str(x) for x in r.rejects] == [f"line 2: {message}"]
         assert [x.case.case_id for x in r.rows] == ["OK"]
+
+    @pytest.mark.parametrize(("debtor", "message"), [
+        ({"name": "x" * 3_000}, "debtor.name: string should have at most 200 characters"),
+        ({"name": ""}, "debtor.name: string should have at least 1 character"),
+        ({"email": "lee@example.com\r\nBcc: x@y"}, "debtor.email: control characters (such as line breaks) are not allowed"),
+        ({"address": "a" * 501}, "debtor.address: string should have at most 500 characters"),
+        ({"phone": "1" * 33}, "debtor.phone: string should have at most 32 characters"),
+    ])
+    def test_debtor_fields_are_bounded(self, debtor: dict[str, str], message: str) -> None:
+        data = case()
+        data["debtor"] = {**data["debtor"], **debtor}  # type: ignore[dict-item]
+        [rej] = parse_cases(json.dumps(data), "c.json").rejects
+        assert rej.message == message
+
+    @pytest.mark.parametrize("fmt", ["jsonl", "csv", "json"])
+    def test_a_huge_row_is_refused_unread(self, fmt: str) -> None:
+        """A 3 MB name is refused by its size alone, in every format; the next row still opens."""
+        big = "x" * 3_000_000
+        if fmt == "csv":
+            text = HEADER + "\n" + csv_row("C-1").replace("Lee", big) + csv_row("C-2")
+            bad_line = 2
+        elif fmt == "jsonl":
+            text = jsonl(case("C-1", product=big), case("C-2"))
+            bad_line = 1
+        else:
+            text = "[\n" + json.dumps(case("C-1", product=big)) + ",\n" + json.dumps(case("C-2")) + "\n]"
+            bad_line = 2
+        r = parse_cases(text, f"c.{fmt}")
+        assert [x.case.case_id for x in r.rows] == ["C-2"]
+        [rej] = r.rejects
+        assert rej.line == bad_line and "a case may be at most 65536" in rej.message
 
     def test_missing_fields_are_all_named(self) -> None:
         data = case()
@@ -214,6 +260,17 @@ class TestFormat:
         p = tmp_path / "cases.csv"
         p.write_text(HEADER + "\n" + csv_row(), encoding="utf-8")
         assert [c.case_id for c in read_case_file(p).cases] == ["C-1"]
+
+    @pytest.mark.parametrize(("data", "message"), [
+        ("case_id\nC-é".encode("latin-1"), r"c.csv:2: not UTF-8 text \(byte 0xe9 at offset 10\)"),
+        ("case_id\n".encode("utf-16"), "c.csv: the file is UTF-16; case files must be UTF-8"),
+        (bytes(range(256)), r"c.csv:2: not UTF-8 text \(byte 0x80 at offset 128\)"),
+    ])
+    def test_not_utf8_is_one_clear_error(self, tmp_path: Path, data: bytes, message: str) -> None:
+        p = tmp_path / "c.csv"
+        p.write_bytes(data)
+        with pytest.raises(OverdueError, match=message):
+            read_case_file(p)
 
     def test_unreadable_file(self, tmp_path: Path) -> None:
         with pytest.raises(OverdueError, match="No such file"):
