@@ -137,9 +137,9 @@ async def _open(args: argparse.Namespace) -> int:
     if len(result.rows) != 1:
         raise OverdueError(f"{source}: expected one case, found {len(result.rows)} (use case import)")
     case = result.rows[0].case
-    policies = PolicyCache(data_dir(getattr(args, "data", None)), base)
+    cp = PolicyCache(data_dir(getattr(args, "data", None)), base).get(case.policy)  # before connecting
     cases = await _cases(args)
-    await cases.open(case, policies.get(case.policy))
+    await cases.open(case, cp)
     print(f"opened case {case.case_id} (workflow case-{case.case_id})")
     return 0
 

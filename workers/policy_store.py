@@ -4,6 +4,10 @@ the pin (name, version, hash) and never the whole policy.
 The embedded default is a folder of `<hash>.json` files under the data folder, written by whoever
 opens a case and read by every worker on the machine. Content addressing makes it safe: a hash
 names exactly one policy, and `engine.policy.registry` re-checks the hash of what it reads.
+
+The store also remembers which hash each name and version had when first stored
+(`versions/<name>@<version>`), so a policy edited without a new version is refused at `case
+open`, `case import` and worker start instead of showing two different policies as one `v1`.
 """
 
 from __future__ import annotations
@@ -12,12 +16,17 @@ import json
 import os
 from pathlib import Path
 
+from engine.errors import OverdueError
 from engine.policy import registry
 from engine.policy.compiled import CompiledPolicy
 from engine.policy.files import POLICY_DIR, load_policy
 from engine.policy.model import Policy
 
-__all__ = ["PolicyStore"]
+__all__ = ["PolicyStore", "PolicyVersionChanged"]
+
+
+class PolicyVersionChanged(OverdueError):
+    """A policy's content changed but its version did not."""
 
 
 class PolicyStore:
@@ -28,14 +37,29 @@ class PolicyStore:
         self.folder.mkdir(parents=True, exist_ok=True)
 
     def put(self, policy: Policy) -> CompiledPolicy:
-        """Store a snapshot (once) and register it in this process; returns the compiled policy."""
+        """Store a snapshot (once) and register it in this process; returns the compiled policy.
+
+        Raises:
+            PolicyVersionChanged: this name and version were stored before with another content.
+        """
         cp = registry.register(policy)
+        self._pin_version(policy, cp.hash)
         path = self.folder / f"{cp.hash}.json"
         if not path.exists():
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(policy.model_dump(mode="json"), sort_keys=True), encoding="utf-8")
-            tmp.replace(path)  # atomic: readers never see half a file
+            _write_atomic(path, json.dumps(policy.model_dump(mode="json"), sort_keys=True))
         return cp
+
+    def _pin_version(self, policy: Policy, policy_hash: str) -> None:
+        folder = self.folder / "versions"
+        folder.mkdir(exist_ok=True)
+        path = folder / f"{policy.name}@{policy.version}"
+        if not path.is_file():
+            _write_atomic(path, policy_hash)
+        known = path.read_text(encoding="utf-8").strip()  # a concurrent first writer wins
+        if known != policy_hash:
+            raise PolicyVersionChanged(
+                f"policy {policy.name} v{policy.version} changed without a new version: the store holds "
+                f"hash {known[:12]}, this file has {policy_hash[:12]}; give it version {policy.version + 1}")
 
     def get(self, policy_hash: str) -> Policy | None:
         """The snapshot with this hash, if stored."""
@@ -49,3 +73,9 @@ class PolicyStore:
         registry.set_fetcher(self.get)
         for path in sorted(POLICY_DIR.glob("*.yaml")):
             self.put(load_policy(path))
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)  # atomic: readers never see half a file

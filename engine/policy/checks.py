@@ -9,6 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from decimal import Decimal
 
+import holidays
+
+from engine.case.money import check_amount
+from engine.errors import OverdueError
 from engine.policy.conditions import FIELDS, TIME_FIELDS, Condition
 from engine.policy.guardrails import looser_than_floor
 from engine.policy.jurisdictions import strictest
@@ -25,7 +29,7 @@ _EVENTS = ("partial_payment", "promise_kept", "promise_broken", "plan_missed", "
 
 def check_policy(p: Policy) -> list[Problem]:
     """Every meaning error of a validated policy."""
-    return [*_stages(p), *_segments(p), *_templates(p), *_guardrails(p), *_conditions(p)]
+    return [*_stages(p), *_segments(p), *_templates(p), *_guardrails(p), *_fees(p), *_conditions(p)]
 
 
 def _gotos(p: Policy, stage: str) -> Iterator[tuple[tuple[str | int, ...], str]]:
@@ -185,6 +189,19 @@ def _templates(p: Policy) -> Iterator[Problem]:
 def _guardrails(p: Policy) -> Iterator[Problem]:
     for path, message in looser_than_floor(p):
         yield Problem(path, message)
+    known = holidays.list_supported_countries()
+    for i, code in enumerate(p.guardrails.holidays):
+        if code not in known:
+            yield Problem(("guardrails", "holidays", i),
+                          f"unknown holiday calendar '{code}' (a country code such as CN or US)")
+
+
+def _fees(p: Policy) -> Iterator[Problem]:
+    for i, fee in enumerate(p.fees):
+        try:
+            check_amount(fee.amount, p.currency)
+        except OverdueError as e:
+            yield Problem(("fees", i, "amount"), str(e))
 
 
 def _walk(c: Condition | None, path: tuple[str | int, ...]) -> Iterator[tuple[Condition, tuple[str | int, ...]]]:

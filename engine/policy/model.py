@@ -9,15 +9,17 @@ from __future__ import annotations
 
 from datetime import time
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from engine.case.actions import Channel
 from engine.policy.conditions import Condition
 
 __all__ = [
     "ACTIVE_STAGES",
+    "MAX_COUNT",
+    "MAX_DAYS",
     "TERMINAL_STAGES",
     "ActionSpec",
     "Attitude",
@@ -57,11 +59,20 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+#: The largest day number a policy may name (ten years on the collection clock): a bound that
+#: keeps every date the core computes far from `date.max` (`min_days: 1e14` used to crash it).
+MAX_DAYS = 3650
+#: The largest count (contacts in a cap, attempts) a policy may name.
+MAX_COUNT = 1000
+#: Numbers in ranges and conditions stay within this magnitude (amounts are below 10^15).
+_BIG = Decimal("1e18")
+
+
 class Range(_Model):
     """A half-open range `[min, max)`; either end may be left open."""
 
-    min: Decimal | None = None
-    max: Decimal | None = None
+    min: Decimal | None = Field(default=None, ge=-_BIG, le=_BIG)
+    max: Decimal | None = Field(default=None, ge=-_BIG, le=_BIG)
 
     def contains(self, v: Decimal | int | None) -> bool:
         """Whether `v` lies in the range (an unknown value lies in no bounded range)."""
@@ -81,7 +92,7 @@ class Range(_Model):
 class Variant(_Model):
     """A champion/challenger arm: picked by a stable hash of the case id, by weight."""
 
-    name: str
+    name: str = Field(max_length=64)
     weight: int = Field(ge=0, le=100)
 
 
@@ -103,10 +114,10 @@ class ContactItem(_Model):
     the due date), through `channel`, with `template`; repeated `every` days up to `times`."""
 
     id: str | None = None
-    day: int = Field(ge=-30, le=3650)
+    day: int = Field(ge=-30, le=MAX_DAYS)
     channel: Channel
     template: str
-    every: int | None = Field(default=None, ge=1)
+    every: int | None = Field(default=None, ge=1, le=365)
     times: int = Field(default=1, ge=1, le=100)
     at: time | None = None  # local send time; the policy's send_time otherwise
     when: Condition | None = None
@@ -164,8 +175,8 @@ class StageSpec(_Model):
     """One stage of treatment."""
 
     description: str = ""
-    enter_at_day: int = Field(default=0, ge=-30)  # where a case opened late at this age starts
-    min_days: int = Field(default=1, ge=0)  # stay at least this long: stages move one at a time
+    enter_at_day: int = Field(default=0, ge=-30, le=MAX_DAYS)  # where a case opened late at this age starts
+    min_days: int = Field(default=1, ge=0, le=MAX_DAYS)  # stay at least this long: stages move one at a time
     contacts: list[ContactItem] = []
     on_enter: list[ActionSpec] = []
     exits: list[Exit] = []
@@ -175,7 +186,7 @@ class StageSpec(_Model):
 class Template(_Model):
     """A message in each of the policy's locales; `{placeholders}` are filled from the case."""
 
-    text: dict[str, str]
+    text: dict[str, Annotated[str, StringConstraints(max_length=4000)]]
     legally_required: bool = False  # still sent after a cease-communication request
     bureau_notice: bool = False  # tells the debtor a credit-bureau report may follow
 
@@ -183,7 +194,7 @@ class Template(_Model):
 class Cap(_Model):
     """At most `max` contacts in any rolling window of `per_days` days."""
 
-    max: int = Field(ge=0)
+    max: int = Field(ge=0, le=MAX_COUNT)
     per_days: int = Field(ge=1, le=365)
 
 
@@ -195,14 +206,14 @@ class Guardrails(_Model):
     holidays: list[str] = []  # holiday calendars (country codes of the `holidays` package)
     caps: dict[Channel, Cap] = {}
     overall: Cap | None = None
-    call_max_attempts_7d: int | None = Field(default=None, ge=0)
-    call_cooldown_days_after_conversation: int | None = Field(default=None, ge=0)
-    calls_connected_per_day: int | None = Field(default=None, ge=0)
-    calls_unanswered_per_day: int | None = Field(default=None, ge=0)
-    bureau_notice_days: int | None = Field(default=None, ge=0)
-    limitation_days: int | None = Field(default=None, ge=1)
+    call_max_attempts_7d: int | None = Field(default=None, ge=0, le=MAX_COUNT)
+    call_cooldown_days_after_conversation: int | None = Field(default=None, ge=0, le=365)
+    calls_connected_per_day: int | None = Field(default=None, ge=0, le=MAX_COUNT)
+    calls_unanswered_per_day: int | None = Field(default=None, ge=0, le=MAX_COUNT)
+    bureau_notice_days: int | None = Field(default=None, ge=0, le=365)
+    limitation_days: int | None = Field(default=None, ge=1, le=10 * MAX_DAYS)
     third_party_contact: bool = False
-    third_party_after_failed: int = Field(default=3, ge=3)
+    third_party_after_failed: int = Field(default=3, ge=3, le=MAX_COUNT)
 
 
 class PromiseRules(_Model):
@@ -230,16 +241,16 @@ class HardshipRules(_Model):
 class Fee(_Model):
     """A one-off fee added to the balance when the collection clock reaches `day`."""
 
-    name: str
-    day: int = Field(ge=1)
-    amount: Decimal = Field(gt=0)
+    name: str = Field(max_length=64)
+    day: int = Field(ge=1, le=MAX_DAYS)
+    amount: Decimal = Field(gt=0)  # bounded and checked against the currency in `checks`
 
 
 class Policy(_Model):
     """A whole collection policy, as one YAML file."""
 
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
-    version: int = Field(ge=1)
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=64)
+    version: int = Field(ge=1, le=1_000_000)
     description: str = ""
     jurisdictions: list[Literal["CN", "US"]] = Field(min_length=1)
     timezone: str  # default for debtors without one

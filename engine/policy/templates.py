@@ -26,10 +26,23 @@ PLACEHOLDERS: dict[str, str] = {
 
 
 def placeholders(text: str) -> Iterator[str]:
-    """Every `{field}` named in a template text (raises ValueError on a malformed template)."""
-    for _, field, _, _ in string.Formatter().parse(text):
-        if field is not None:
-            yield field
+    """Every `{field}` named in a template text.
+
+    Only plain `{name}` is allowed: a format spec or a conversion (`{name:>999999999}`,
+    `{amount!x}`, `{name:d}`) would fail or blow up when the message is rendered, long after the
+    policy loaded.
+
+    Raises:
+        ValueError: a malformed template, or a placeholder with a format spec or conversion.
+    """
+    for _, field, spec, conversion in string.Formatter().parse(text):
+        if field is None:
+            continue
+        if spec or conversion:
+            shown = field + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
+            raise ValueError(f"{{{shown}}}: only plain {{{field}}} placeholders are allowed "
+                             "(no format specs or conversions)")
+        yield field
 
 
 def render(policy: Policy, state: CaseState, template: str, locale: str, days_past_due: int) -> str:

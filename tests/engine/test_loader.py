@@ -287,5 +287,5 @@ class TestLoadModelFile:
         path.write_bytes("name: caf\u00e9\n".encode("latin-1"))
         with pytest.raises(PolicyErrors) as info:
             load_model_file(path, Doc)
-        assert [(e.line, e.col) for e in info.value.errors] == [(1, 1)]
+        assert [(e.line, e.col) for e in info.value.errors] == [(1, 10)]  # the first byte that is not UTF-8
         assert "not valid UTF-8" in info.value.errors[0].message
