@@ -26,6 +26,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from engine.case.actions import Record
 from engine.case.events import Event
+from engine.case.bounds import check_bounds
 from engine.case.state import CaseFile
 from engine.decision.decide import check_case, open_case
 from engine.decision.status import CaseStatus
@@ -84,7 +85,9 @@ class Cases:
         Raises:
             CaseAlreadyOpen: a workflow for this case exists; nothing was started.
             EventRejected: the case does not fit the policy (currency, time zone).
+            OverdueError: a field of the case is out of bounds (`engine.case.bounds`).
         """
+        check_bounds(case)
         check_case(cp, case)
         # The attributes the case will have once open, set with the start itself so the workflow
         # need not spend a history event upserting them (it corrects any that differ).

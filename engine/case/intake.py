@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ValidationError
 
+from engine.case.bounds import BoundedCase, control_characters
 from engine.case.money import CURRENCIES, parse_amount
 from engine.case.state import CaseFile
 from engine.errors import OverdueError
@@ -391,10 +392,12 @@ def _to_case(data: dict[str, Any]) -> CaseFile:
     if isinstance(currency, str) and currency not in CURRENCIES:
         problems.append(f"currency: unknown currency {currency!r}")
     try:
-        case = CaseFile.model_validate(data)
+        case = BoundedCase.model_validate(data).plain()
     except ValidationError as e:
         problems.extend(_describe(err) for err in e.errors())
         raise _RowError("; ".join(dict.fromkeys(problems))) from None
+    problems += [f"{name}: control characters (such as line breaks) are not allowed"
+                 for name in control_characters(case)]
     if problems:
         raise _RowError("; ".join(problems))
     try:

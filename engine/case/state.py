@@ -8,20 +8,11 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    field_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
-    "MAX_DUE_DATE",
-    "MIN_DUE_DATE",
     "CaseFile",
     "CaseState",
     "ContactLog",
@@ -34,30 +25,6 @@ __all__ = [
     "PromiseState",
 ]
 
-#: The range of due dates a case may have. Outside it a case is a typo (or an attack), and dates
-#: near `date.max` break the date arithmetic of the core (9999-12-31 used to open and then fail).
-MIN_DUE_DATE = date(1970, 1, 1)
-MAX_DUE_DATE = date(2100, 12, 31)
-
-
-def _one_line(v: str) -> str:
-    """Text fields of a case are single lines of printable text: a CR/LF in an address or an
-    e-mail would travel into message headers and logs."""
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in v):
-        raise ValueError("control characters (such as line breaks) are not allowed")
-    return v
-
-
-# Sizes of each text field of a case: generous for real data, small enough that a whole case
-# stays a few kilobytes (a 3 MB name used to overflow Temporal's payload limit after opening).
-Id = Annotated[str, StringConstraints(min_length=1, max_length=128), AfterValidator(_one_line)]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_one_line)]
-Phone = Annotated[str, StringConstraints(max_length=32), AfterValidator(_one_line)]
-Email = Annotated[str, StringConstraints(max_length=254), AfterValidator(_one_line)]
-Address = Annotated[str, StringConstraints(max_length=500), AfterValidator(_one_line)]
-Short = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_one_line)]
-PolicyName = Annotated[str, StringConstraints(min_length=1, max_length=255), AfterValidator(_one_line)]
-
 HoldKind = Literal["dispute", "hardship", "pause", "cease", "promise", "plan"]
 
 
@@ -66,14 +33,14 @@ class Debtor(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: Id
-    name: Name
-    phone: Phone = ""
-    email: Email = ""
-    address: Address = ""
-    timezone: Short
-    locale: Short
-    third_party_phone: Phone = ""  # a contact person the debtor named, if any
+    id: str
+    name: str
+    phone: str = ""
+    email: str = ""
+    address: str = ""
+    timezone: str
+    locale: str
+    third_party_phone: str = ""  # a contact person the debtor named, if any
 
 
 class PolicyRef(BaseModel):
@@ -91,23 +58,14 @@ class CaseFile(BaseModel):
 
     case_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
     debtor: Debtor
-    product: Short
-    amount_due: Decimal = Field(gt=0, allow_inf_nan=False)
-    currency: Annotated[str, StringConstraints(min_length=1, max_length=8)]
-    due_date: date = Field(ge=MIN_DUE_DATE, le=MAX_DUE_DATE)
-    policy: PolicyName
+    product: str
+    amount_due: Decimal = Field(gt=0)
+    currency: str
+    due_date: date
+    policy: str
     risk_score: int | None = Field(default=None, ge=0, le=1000)
-    consent: dict[Annotated[str, StringConstraints(max_length=32)], bool] = Field(default={}, max_length=16)
+    consent: dict[str, bool] = {}
     attitude: Literal["cooperative", "neutral", "evasive", "hostile"] = "neutral"
-
-    @field_validator("amount_due")
-    @classmethod
-    def _bounded(cls, v: Decimal) -> Decimal:
-        from engine.case.money import MAX_AMOUNT
-
-        if v >= MAX_AMOUNT:
-            raise ValueError(f"must be less than {MAX_AMOUNT}")
-        return v
 
 
 class Hold(BaseModel):

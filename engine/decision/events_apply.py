@@ -16,7 +16,7 @@ from engine.decision.context import Ctx
 from engine.decision.stages import HELD_GOTO, apply_effect, enter
 from engine.errors import EventRejected
 
-__all__ = ["PLAN_DAYS_PER_INSTALMENT", "apply_event", "plan_horizon", "release", "validate_event"]
+__all__ = ["MAX_EVENT_TEXT", "PLAN_DAYS_PER_INSTALMENT", "apply_event", "plan_horizon", "release", "validate_event"]
 
 #: A plan may run at most this many days per instalment the policy allows (`plan.max_instalments`
 #: months): the policy's limit on a plan's length, so a plan date can never be absurd (9999-12-31).
@@ -123,9 +123,23 @@ _CHECKS: dict[type, Callable[[Ctx, Any], None]] = {
 }
 
 
+#: The longest text an event may carry (a reference, a reason, a name): bounded here, not in the
+#: event types, so that an event recorded before the bound still decodes when a case replays.
+MAX_EVENT_TEXT = 500
+
+
+def _check_sizes(e: ev.Event) -> None:
+    for name, value in e:
+        if isinstance(value, str) and len(value) > MAX_EVENT_TEXT:
+            raise EventRejected(f"{name} is {len(value)} characters long; at most {MAX_EVENT_TEXT}")
+    if isinstance(e, ev.Plan) and len(e.instalments) > 1000:
+        raise EventRejected(f"a plan of {len(e.instalments)} instalments is not a plan")
+
+
 def validate_event(ctx: Ctx, e: ev.Event) -> None:
     """Raise `EventRejected` with a message for the user if the case cannot take this event."""
     s = ctx.state
+    _check_sizes(e)
     if s.closed:
         raise EventRejected(f"case {s.case.case_id} is closed ({s.stage})")
     check = _CHECKS.get(type(e))

@@ -325,6 +325,9 @@ INVALID: list[tuple[str, ev.Event, str]] = [
      "the last instalment (9999-12-31) is after"),
     ("plan longer than its months", plan(("1000.00", 1), ("500.00", 12 * 31 + 1)), "a plan runs at most 12 months"),
     ("instalment of 1e400", plan(("1e400", 1), ("500.00", 8)), "instalment: amount '1E+400' is too large"),
+    ("a huge reference", ev.Payment(amount=Decimal("10.00"), currency="USD", ref="r" * 501), "ref is 501 characters long; at most 500"),
+    ("a huge dispute reason", ev.Dispute(reason="x" * 3_000_000), "reason is 3000000 characters long"),
+    ("a huge approver", ev.Approve(action="legal_referral", by="x" * 600), "by is 600 characters long"),
 ]
 
 
