@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from temporalio.client import (
@@ -25,8 +26,8 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from engine.case.actions import Record
-from engine.case.events import Event
 from engine.case.bounds import check_bounds
+from engine.case.events import Event
 from engine.case.state import CaseFile
 from engine.decision.decide import check_case, open_case
 from engine.decision.status import CaseStatus
