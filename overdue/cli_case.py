@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -240,13 +241,24 @@ async def _event(args: argparse.Namespace) -> int:
     return 0
 
 
+def _outbox_keys(folder: Path) -> tuple[bytes, ...]:
+    """The codec keys, if this machine holds them (never creating one): recipients and messages
+    are shown only to a holder of the key."""
+    from workers.converter import KEY_ENV, KEY_FILE_NAME, data_converter
+
+    if not (os.environ.get(KEY_ENV, "").strip() or (folder / KEY_FILE_NAME).is_file()):
+        return ()
+    codec = data_converter(data_dir=folder).payload_codec
+    return getattr(codec, "keys", ())
+
+
 def _outbox(args: argparse.Namespace) -> int:
     from workers.outbox import Outbox
 
     path = data_dir(args.data) / "outbox.db"
     if not path.exists():
         raise OverdueError(f"no outbox at {path} (start `overdue dev` first)")
-    box = Outbox(path)
+    box = Outbox(path, keys=_outbox_keys(path.parent))
     rows = box.list(args.case)
     box.close()
     if args.json:

@@ -34,6 +34,8 @@ from temporalio.converter import (
     PayloadCodec,
 )
 
+from workers.private_files import private_dir
+
 __all__ = [
     "DATA_DIR_ENV",
     "ENCODING",
@@ -111,8 +113,7 @@ def load_or_create_key(data_dir: str | os.PathLike[str]) -> bytes:
     Raises:
         CodecError: The file exists but does not hold a valid key.
     """
-    folder = Path(data_dir)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = private_dir(data_dir)
     path = folder / KEY_FILE_NAME
     if not path.exists():
         tmp = folder / f".{KEY_FILE_NAME}.{os.getpid()}.{os.urandom(4).hex()}"
@@ -179,6 +180,8 @@ class EncryptionCodec(PayloadCodec):
             if len(k) != _KEY_BYTES:
                 raise CodecError(f"the key must be {_KEY_BYTES} bytes, got {len(k)}")
         self.key_id = key_id(key)
+        #: The key, then the retired ones: what else at rest is sealed with (the outbox).
+        self.keys: tuple[bytes, ...] = tuple(keys)
         self._encryptor = AESGCM(key)
         self._decryptors = {key_id(k): AESGCM(k) for k in reversed(keys)}
 

@@ -34,6 +34,7 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.common import SearchAttributeIndexedValueType
 
+from workers.private_files import private_dir, private_file
 from workflows.search_attributes import ALL_KEYS
 
 __all__ = [
@@ -300,8 +301,12 @@ class DevServer:
                     f"{label} port {self.host}:{port} is already in use "
                     "(another Temporal server still running? pick other ports or stop it)"
                 )
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._log = self.log_path.open("ab")
+        private_dir(self.data_dir)
+        for existing in (self.db_path, self.db_path.with_name("temporal.db-wal"),
+                         self.db_path.with_name("temporal.db-shm")):
+            if existing.exists():  # files of an earlier version, made 0644
+                private_file(existing)
+        self._log = private_file(self.log_path).open("ab")
         self._log_offset = self._log.tell()
         try:
             self._proc = await asyncio.to_thread(
@@ -313,6 +318,8 @@ class DevServer:
                 # Own process group: a Ctrl-C in the terminal reaches us, and we stop the
                 # server after the worker, in order.
                 start_new_session=True,
+                # what the server creates (its SQLite file, -wal, -shm) is the owner's alone
+                umask=0o077,  # ignored on Windows
             )
         except OSError as exc:
             self._close_log()

@@ -7,21 +7,36 @@ threads and worker processes: a second ``INSERT OR IGNORE`` of the same id chang
 
 The file runs in write-ahead-logging mode with ``synchronous=normal`` and a busy timeout, so
 several worker processes can write at once.
+
+Personal data at rest: the row keeps in clear what deduplication and audit need (action id,
+case, kind, channel, template, times, adapter, provider id). The recipient and the rendered
+message are sealed with the codec key (AES-256-GCM, as the payload codec; the action id and the
+column are the associated data, so a sealed value cannot be moved to another row), or, without
+a key, not kept at all. Rows are read back decrypted only by a holder of the key. The file is
+0600 in a 0700 folder, and deleted content is overwritten (``secure_delete``).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import builtins
 import json
 import os
 import sqlite3
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
 from engine.case.actions import Action
+from workers.converter import key_id
+from workers.private_files import private_dir, private_file
 
 __all__ = ["Outbox", "OutboxRow"]
 
@@ -59,7 +74,9 @@ class OutboxRow:
     kind: str
     channel: str | None
     template: str | None
+    #: Decrypted when the outbox holds the key it was sealed with; None otherwise.
     recipient: str | None
+    #: Decrypted when the outbox holds the key it was sealed with; None otherwise.
     message: str | None
     at: datetime
     recorded_at: datetime
@@ -91,6 +108,39 @@ class OutboxRow:
         }
 
 
+#: Prefix of a sealed value: ``enc1:<key id>:<base64 of nonce + ciphertext>``.
+_SEALED = "enc1:"
+_NONCE_BYTES = 12
+
+
+class _Sealer:
+    """AES-GCM sealing of personal columns with the codec key (and reading with retired keys)."""
+
+    def __init__(self, keys: Sequence[bytes]) -> None:
+        self.current = key_id(keys[0]) if keys else None
+        self._aead = {key_id(k): AESGCM(k) for k in reversed(keys)}
+
+    def seal(self, value: str | None, action_id: str, column: str) -> str | None:
+        if value is None or self.current is None:
+            return None  # without a key the outbox keeps no personal data at all
+        nonce = os.urandom(_NONCE_BYTES)
+        sealed = self._aead[self.current].encrypt(nonce, value.encode("utf-8"), f"{action_id}:{column}".encode())
+        return f"{_SEALED}{self.current}:{base64.b64encode(nonce + sealed).decode('ascii')}"
+
+    def open(self, value: str | None, action_id: str, column: str) -> str | None:
+        if value is None or not value.startswith(_SEALED):
+            return None  # a clear value of an old file is never shown: sealed on open with a key
+        kid, _, data = value[len(_SEALED):].partition(":")
+        aead = self._aead.get(kid)
+        if aead is None:
+            return None
+        try:
+            raw = base64.b64decode(data, validate=True)
+            return aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], f"{action_id}:{column}".encode()).decode()
+        except (binascii.Error, ValueError, InvalidTag):
+            return None
+
+
 def _utc_iso(value: datetime) -> str:
     # Stored in UTC so that text order is time order across offsets.
     if value.tzinfo is None:
@@ -98,7 +148,7 @@ def _utc_iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def _row(values: tuple[Any, ...]) -> OutboxRow:
+def _row(values: tuple[Any, ...], sealer: _Sealer) -> OutboxRow:
     (action_id, case_id, kind, channel, template, recipient, message, detail_json, at,
      recorded_at, via, provider_id) = values
     return OutboxRow(
@@ -107,8 +157,8 @@ def _row(values: tuple[Any, ...]) -> OutboxRow:
         kind=kind,
         channel=channel,
         template=template,
-        recipient=recipient,
-        message=message,
+        recipient=sealer.open(recipient, action_id, "recipient"),
+        message=sealer.open(message, action_id, "message"),
         detail=json.loads(detail_json or "{}"),
         at=datetime.fromisoformat(at),
         recorded_at=datetime.fromisoformat(recorded_at),
@@ -120,15 +170,20 @@ def _row(values: tuple[Any, ...]) -> OutboxRow:
 class Outbox:
     """The outbox ledger in a SQLite file; one connection per thread, safe across processes."""
 
-    def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, keys: Sequence[bytes] = (),
+                 busy_timeout: float = 30.0) -> None:
         """Open (creating if needed) the outbox file.
 
         Args:
-            path: The SQLite file; its folder is created if missing.
+            path: The SQLite file (mode 0600); its folder is created (0700) if missing.
+            keys: The codec key, then retired keys: the first seals recipients and messages,
+                all of them open what they sealed. Without keys neither is kept nor shown.
             busy_timeout: Seconds a writer waits for another one holding the lock.
         """
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
+        private_file(self.path)
+        self._sealer = _Sealer(keys)
         self.busy_timeout = busy_timeout
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -137,6 +192,25 @@ class Outbox:
         conn = self._conn()
         conn.execute("PRAGMA journal_mode=WAL")
         conn.executescript(_SCHEMA)
+        if keys:
+            self._seal_clear_rows(conn)
+
+    def _seal_clear_rows(self, conn: sqlite3.Connection) -> None:
+        """Seal the recipients and messages an outbox of an earlier version kept in clear."""
+        clear = conn.execute(
+            "SELECT action_id, recipient, message FROM outbox WHERE "
+            "(recipient IS NOT NULL AND recipient NOT LIKE 'enc1:%') OR "
+            "(message IS NOT NULL AND message NOT LIKE 'enc1:%')").fetchall()
+        for action_id, recipient, message in clear:
+            conn.execute(
+                "UPDATE outbox SET recipient = ?, message = ? WHERE action_id = ?",
+                (recipient if recipient is None or recipient.startswith(_SEALED)
+                 else self._sealer.seal(recipient, action_id, "recipient"),
+                 message if message is None or message.startswith(_SEALED)
+                 else self._sealer.seal(message, action_id, "message"),
+                 action_id))
+        if clear:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -153,6 +227,7 @@ class Outbox:
             )
             conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
             conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA secure_delete=ON")  # overwritten values leave no trace in the file
             self._connections.append(conn)
         self._local.conn = conn
         return conn
@@ -176,8 +251,8 @@ class Outbox:
                 action.kind,
                 action.channel,
                 action.template,
-                action.to,
-                action.message,
+                self._sealer.seal(action.to, action.action_id, "recipient"),
+                self._sealer.seal(action.message, action.action_id, "message"),
                 json.dumps(action.detail, sort_keys=True, ensure_ascii=False),
                 _utc_iso(action.at),
                 _utc_iso(datetime.now(UTC)),
@@ -199,7 +274,7 @@ class Outbox:
         found = self._conn().execute(
             f"SELECT {_COLUMNS} FROM outbox WHERE action_id = ?", (action_id,)
         ).fetchone()
-        return _row(found) if found is not None else None
+        return _row(found, self._sealer) if found is not None else None
 
     def __contains__(self, action_id: object) -> bool:
         return isinstance(action_id, str) and self.get(action_id) is not None
@@ -222,7 +297,7 @@ class Outbox:
                 f"SELECT {_COLUMNS} FROM outbox WHERE case_id = ? ORDER BY at, action_id",
                 (case_id,),
             ).fetchall()
-        return [_row(r) for r in rows]
+        return [_row(r, self._sealer) for r in rows]
 
     def count(self, case_id: str | None = None) -> int:
         """How many rows are recorded.

@@ -21,6 +21,7 @@ from engine.policy import registry
 from engine.policy.compiled import CompiledPolicy
 from engine.policy.files import POLICY_DIR, load_policy
 from engine.policy.model import Policy
+from workers.private_files import private_dir, private_file
 
 __all__ = ["PolicyStore", "PolicyVersionChanged"]
 
@@ -33,8 +34,7 @@ class PolicyStore:
     """A folder of policy snapshots keyed by content hash."""
 
     def __init__(self, folder: str | os.PathLike[str]) -> None:
-        self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder = private_dir(folder)
 
     def put(self, policy: Policy) -> CompiledPolicy:
         """Store a snapshot (once) and register it in this process; returns the compiled policy.
@@ -50,8 +50,7 @@ class PolicyStore:
         return cp
 
     def _pin_version(self, policy: Policy, policy_hash: str) -> None:
-        folder = self.folder / "versions"
-        folder.mkdir(exist_ok=True)
+        folder = private_dir(self.folder / "versions")
         path = folder / f"{policy.name}@{policy.version}"
         if not path.is_file():
             _write_atomic(path, policy_hash)
@@ -76,6 +75,6 @@ class PolicyStore:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp = private_file(path.with_suffix(f".{os.getpid()}.tmp"))
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)  # atomic: readers never see half a file

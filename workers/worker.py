@@ -20,6 +20,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from workers.activities import CaseActivities
 from workers.channels import ChannelRouter, router_from_env
+from workers.converter import EncryptionCodec
 from workers.outbox import Outbox
 from workers.policy_store import PolicyStore
 from workflows.case_workflow import CaseWorkflow
@@ -73,7 +74,9 @@ async def run_worker(client: Client, data_dir: Path, *, task_queue: str = TASK_Q
     """Run a worker until SIGTERM/SIGINT (or `stop` is set), then shut down gracefully:
     in-flight activities finish or are retried elsewhere, nothing is lost."""
     PolicyStore(data_dir / "policy-store").install()
-    outbox = Outbox(data_dir / "outbox.db")
+    codec = client.data_converter.payload_codec
+    # the outbox seals recipients and messages with the very key the client's codec uses
+    outbox = Outbox(data_dir / "outbox.db", keys=codec.keys if isinstance(codec, EncryptionCodec) else ())
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

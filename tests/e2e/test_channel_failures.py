@@ -149,7 +149,11 @@ def test_refused_contacts_leave_the_case_running(tmp_path: Path, channels: dict[
                               ("reminder.mail2", "address_unusable.email")}
 
         box = _overdue(env, "outbox", "--case", "REF-1", "--json")
-        assert [row["action_id"] for row in json.loads(box.stdout)] == ["REF-1/0.reminder/push1"]
+        rows = json.loads(box.stdout)
+        assert [row["action_id"] for row in rows] == ["REF-1/0.reminder/push1"]
+        assert rows[0]["message"] == f"{NAME}, 900.00 CNY is due."  # the key is here: shown
+        raw = b"".join(p.read_bytes() for p in tmp_path.glob("outbox.db*"))
+        assert NAME.encode() not in raw  # ...but sealed at rest
         status = _overdue(env, "case", "status", "REF-1", "--json")
         st = json.loads(status.stdout)
         assert st["closed"] is False and sorted(st["addresses_unusable"]) == ["email", "phone"]

@@ -12,6 +12,9 @@ import pytest
 from engine.case.actions import Action
 from workers.outbox import Outbox
 
+#: The key the outbox fixture seals recipients and messages with.
+OUTBOX_KEY = b"o" * 32
+
 
 def make_action(action_id: str = "C-1/1.reminder/day_3.sms", **changes: Any) -> Action:
     """An e-mail/SMS contact with personal data, overridable field by field."""
@@ -42,7 +45,7 @@ def action_factory() -> Callable[..., Action]:
 @pytest.fixture
 def outbox(tmp_path: Path) -> Iterator[Outbox]:
     """A fresh outbox file, closed after the test."""
-    box = Outbox(tmp_path / "outbox.db")
+    box = Outbox(tmp_path / "outbox.db", keys=(OUTBOX_KEY,))
     try:
         yield box
     finally:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import stat
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -63,6 +64,10 @@ class TestDevServer:
                 assert listed.custom_attributes[key.name] == IndexedValueType.ValueType(int(key.indexed_value_type))
             assert srv.journal_mode() == "wal"
             assert srv.db_path.exists() and srv.log_path.exists()
+            if os.name == "posix":  # the store of every case is the owner's alone
+                assert stat.S_IMODE(srv.data_dir.stat().st_mode) == 0o700
+                for f in srv.data_dir.iterdir():
+                    assert stat.S_IMODE(f.stat().st_mode) == 0o600, f.name
 
             secure = await Client.connect(srv.address, data_converter=data_converter(KEY, old_keys=()))
             action = make_action()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sqlite3
+import stat
 import subprocess
 import sys
 import threading
@@ -10,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.workers.conftest import make_action
+from tests.workers.conftest import OUTBOX_KEY, make_action
 from workers.devserver import journal_mode
 from workers.outbox import Outbox
 
@@ -137,3 +140,74 @@ class TestStorage:
             reopened.close()
         with pytest.raises(RuntimeError, match="closed"):
             box.count()
+
+
+class TestPersonalData:
+    """Recipients and messages are sealed with the codec key, or not kept; the file is private."""
+
+    def test_file_holds_no_clear_personal_data(self, outbox: Outbox) -> None:
+        action = make_action()
+        outbox.record(action)
+        outbox.close()
+        raw = b"".join(p.read_bytes() for p in outbox.path.parent.glob("outbox.db*"))
+        assert action.to is not None and action.message is not None
+        assert action.to.encode() not in raw and b"Zhang Wei" not in raw
+        assert action.action_id.encode() in raw  # what audit and dedup need stays readable
+
+    def test_only_a_key_holder_reads_them(self, outbox: Outbox) -> None:
+        action = make_action()
+        outbox.record(action)
+        with Outbox(outbox.path) as keyless, Outbox(outbox.path, keys=(b"x" * 32,)) as other:
+            for box in (keyless, other):
+                row = box.get(action.action_id)
+                assert row is not None and (row.recipient, row.message) == (None, None)
+                assert row.template == "reminder_d3"
+        with Outbox(outbox.path, keys=(b"n" * 32, OUTBOX_KEY)) as rotated:  # the old key still reads
+            row = rotated.get(action.action_id)
+            assert row is not None and (row.recipient, row.message) == (action.to, action.message)
+
+    def test_a_sealed_value_cannot_move_to_another_row(self, outbox: Outbox) -> None:
+        outbox.record(make_action("a"))
+        outbox.record(make_action("b", to="+8613900000000"))
+        conn = sqlite3.connect(outbox.path)
+        with conn:
+            conn.execute("UPDATE outbox SET recipient = (SELECT recipient FROM outbox WHERE action_id = 'a') "
+                         "WHERE action_id = 'b'")
+        conn.close()
+        row = outbox.get("b")
+        assert row is not None and row.recipient is None
+
+    def test_without_a_key_nothing_personal_is_kept(self, tmp_path: Path) -> None:
+        with Outbox(tmp_path / "o.db") as box:
+            box.record(make_action())
+            row = box.get(make_action().action_id)
+        assert row is not None and (row.recipient, row.message) == (None, None)
+        with Outbox(tmp_path / "o.db", keys=(OUTBOX_KEY,)) as box:
+            row = box.get(make_action().action_id)
+        assert row is not None and row.recipient is None  # nothing was kept to show
+
+    def test_clear_rows_of_an_old_file_are_sealed_on_open(self, tmp_path: Path) -> None:
+        path = tmp_path / "o.db"
+        Outbox(path).close()
+        conn = sqlite3.connect(path)
+        with conn:
+            conn.execute("INSERT INTO outbox (action_id, case_id, kind, recipient, message, at, recorded_at) "
+                         "VALUES ('old', 'C-1', 'contact', 'lee@example.com', 'Dear Lee', '2026-01-01', '2026-01-01')")
+        conn.close()
+        with Outbox(path, keys=(OUTBOX_KEY,)) as box:
+            row = box.get("old")
+            assert row is not None and (row.recipient, row.message) == ("lee@example.com", "Dear Lee")
+        raw = b"".join(p.read_bytes() for p in tmp_path.glob("o.db*"))
+        assert b"lee@example.com" not in raw and b"Dear Lee" not in raw
+
+    @pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+    def test_modes(self, tmp_path: Path) -> None:
+        old = os.umask(0o022)
+        try:
+            with Outbox(tmp_path / "data" / "outbox.db") as box:
+                box.record(make_action())
+        finally:
+            os.umask(old)
+        assert stat.S_IMODE((tmp_path / "data").stat().st_mode) == 0o700
+        for f in (tmp_path / "data").iterdir():
+            assert stat.S_IMODE(f.stat().st_mode) == 0o600, f.name

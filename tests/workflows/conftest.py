@@ -86,7 +86,7 @@ async def tsenv() -> AsyncIterator[WorkflowEnvironment]:
 @pytest.fixture
 def outbox(tmp_path: Path) -> Iterator[Outbox]:
     """A fresh outbox per test."""
-    box = Outbox(tmp_path / "outbox.db")
+    box = Outbox(tmp_path / "outbox.db", keys=(TEST_CODEC_KEY,))
     yield box
     box.close()
 
