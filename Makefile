@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint mypy bench clean
+.PHONY: run test lint mypy bench fuzz clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ lint: $(STAMP)
 
 mypy: $(STAMP)
 	$(VENV)/bin/mypy
+
+## make fuzz: the fuzz suite's figures (tried, clear errors, crashes, hangs, stuck cases); N=300
+fuzz: $(STAMP)
+	$(PY) -m tests.fuzz.report $(or $(N),300)
 
 bench: $(STAMP)
 	$(VENV)/bin/overdue bench

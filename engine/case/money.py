@@ -50,7 +50,7 @@ def check_amount(amount: Decimal, currency: str, shown: str | None = None) -> De
     what = shown or _shown(str(amount))
     if not amount.is_finite():
         raise OverdueError(f"amount {what} is not a finite number")
-    if abs(amount) >= MAX_AMOUNT:
+    if amount.copy_abs() >= MAX_AMOUNT:  # copy_abs, not abs(): abs() rounds, and 1E+999999999 overflows
         raise OverdueError(f"amount {what} is too large (at most {MAX_AMOUNT - 1})")
     q = _quantum(currency)
     rounded = amount.quantize(q, rounding=ROUND_HALF_EVEN)  # cannot overflow below MAX_AMOUNT

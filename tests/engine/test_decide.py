@@ -318,6 +318,8 @@ INVALID: list[tuple[str, ev.Event, str]] = [
     ("payment of 1e400", pay("1e400"), "payment: amount '1E+400' is too large"),
     ("payment of 30 digits", pay("1" * 30), "is too large (at most 999999999999999)"),
     ("payment of 28 digits", pay("9" * 28), "is too large (at most 999999999999999)"),
+    ("payment beyond the context's exponent", pay("1E+999999999"), "is too large"),  # found by tests/fuzz
+    ("payment of -1E+999999999", pay("-1E+999999999"), "is too large"),
     ("promise of 1e400", promise("1e400", 3), "promise: amount '1E+400' is too large"),
     ("promise in 9999", ev.Promise(amount=Decimal("500.00"), due_date=date(9999, 12, 31)), "more than 30 days away"),
     ("plan ending in 9999", ev.Plan(instalments=[(Decimal("1000.00"), TODAY + timedelta(days=1)),
