@@ -33,6 +33,7 @@ from ruamel.yaml.composer import Composer, ComposerError
 from ruamel.yaml.constructor import ConstructorError, DuplicateKeyError, RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import AliasEvent
+from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.scalarbool import ScalarBoolean
 
 from engine.errors import PolicyError, PolicyErrors
@@ -152,7 +153,12 @@ def _error(file: str, pos: _Pos, message: str) -> PolicyErrors:
     return PolicyErrors([PolicyError(file, pos[0], pos[1], message)])
 
 
-def _syntax_error(file: str, exc: YAMLError) -> PolicyErrors:
+def _syntax_error(file: str, exc: YAMLError, text: str = "") -> PolicyErrors:
+    if isinstance(exc, ReaderError) and isinstance(exc.position, int):  # e.g. a NUL character
+        line = text.count("\n", 0, exc.position) + 1
+        col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        shown = f"U+{exc.character:04X}" if isinstance(exc.character, int) else repr(exc.character)
+        return _error(file, (line, col), f"character {shown} is not allowed in a policy")
     if not isinstance(exc, MarkedYAMLError):
         return _error(file, (1, 1), " ".join(str(exc).split()))
     mark, ctx = exc.problem_mark or exc.context_mark, exc.context_mark
@@ -256,7 +262,7 @@ def parse_yaml(text: str, file: str) -> tuple[object, Positions]:
     try:
         tree = yaml.load(text)
     except YAMLError as exc:
-        raise _syntax_error(file, exc) from None
+        raise _syntax_error(file, exc, text) from None
     if tree is None:
         raise _error(file, (1, 1), "the file is empty")
     pos = Positions()
@@ -418,9 +424,10 @@ def load_model_file(
     file = str(path)
     with Path(path).open("rb") as f:
         data = f.read(MAX_FILE_BYTES + 1)  # never more: a huge file is refused without reading it
-    if len(data) > MAX_FILE_BYTES:
+    if len(data) > MAX_FILE_BYTES:  # st_size of a device or a pipe says 0: say "more than"
         size = Path(path).stat().st_size
-        raise _error(file, (1, 1), f"the file is {size} bytes; a policy may be at most {MAX_FILE_BYTES}")
+        shown = f"{size} bytes" if size > MAX_FILE_BYTES else f"more than {MAX_FILE_BYTES} bytes"
+        raise _error(file, (1, 1), f"the file is {shown}; a policy may be at most {MAX_FILE_BYTES}")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

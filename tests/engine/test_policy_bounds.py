@@ -114,6 +114,16 @@ class TestYaml:
             load_policy(path)
         assert str(info.value) == f"{path}:1:1: the file is {path.stat().st_size} bytes; a policy may be at most {MAX_FILE_BYTES}"
 
+    def test_a_character_yaml_refuses(self) -> None:
+        assert errors(edit("name: consumer-credit-line", "name: consumer\x00-credit-line")) == [
+            "7:15: character U+0000 is not allowed in a policy"]
+
+    def test_size_of_a_file_without_one(self, tmp_path: Path) -> None:
+        """A device or pipe reports no size: the error still says why, having read no more than the limit."""
+        with pytest.raises(PolicyErrors) as info:
+            load_policy(Path("/dev/zero"))
+        assert str(info.value) == f"/dev/zero:1:1: the file is more than {MAX_FILE_BYTES} bytes; a policy may be at most {MAX_FILE_BYTES}"
+
     def test_shipped_policies_fit(self) -> None:
         for path in POLICY_DIR.glob("*.yaml"):
             assert path.stat().st_size * 3 < MAX_FILE_BYTES
