@@ -29,11 +29,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                                                 "first reminder day of the portfolio file)")
     p.add_argument("--approve-delay", type=float, default=0.0, metavar="DAYS",
                    help="days a human takes to approve what the policy waits for (default 0)")
+    p.add_argument("--shared-debtors", type=_share, default=0.25, metavar="F",
+                   help="share of synthetic debtors holding more than one account (default 0.25)")
     p.add_argument("--trace", metavar="PATH", help="write every decision as JSON Lines")
     p.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
     p.add_argument("--html", metavar="PATH", help="write a self-contained HTML report")
     p.add_argument("--workers", type=positive_int, help="processes (default: one per CPU)")
     p.set_defaults(func=run)
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
+    return value
 
 
 def _writable(path: str | None) -> None:
@@ -61,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
 
     from simulator.behaviour import BehaviourSpec
     from simulator.html import write_html
-    from simulator.portfolio import load_portfolio
+    from simulator.portfolio import PortfolioSpec, load_portfolio
     from simulator.report import print_summary, summary_json
     from simulator.run import SimConfig, simulate
 
@@ -73,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = SimConfig(policy=args.policy, compare=args.compare, cases=len(cases) if cases else args.cases,
                     days=args.days, seed=args.seed, start=args.start, portfolio=args.portfolio,
                     trace=args.trace, workers=args.workers,
-                    behaviour=replace(BehaviourSpec(), approve_delay_days=args.approve_delay))
+                    behaviour=replace(BehaviourSpec(), approve_delay_days=args.approve_delay),
+                    portfolio_spec=PortfolioSpec(shared_debtors=args.shared_debtors))
     err = Console(stderr=True)
     show = not args.json and sys.stderr.isatty()
     total = cfg.cases * (2 if cfg.compare else 1)

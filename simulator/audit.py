@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -291,6 +291,7 @@ class Auditor:
     def _caps(self, channel: str, at: datetime) -> list[str]:
         """Rolling caps: this contact included, at most `max` in any `per` days ending now."""
         out = []
+        at = at.astimezone(UTC)  # elapsed time: a window across a DST change is still 7 x 24 hours
         times = self.times.setdefault(channel, [])
         times.append(at)
         self.all_times.append(at)
@@ -308,7 +309,7 @@ class Auditor:
         lim = self.limits
         out = []
         if lim.call_cooldown_days and self.last_conversation is not None:
-            until = self.last_conversation + lim.call_cooldown_days * DAY
+            until = self.last_conversation.astimezone(UTC) + lim.call_cooldown_days * DAY
             if at < until:
                 out.append(f"call within {lim.call_cooldown_days} days of a conversation "
                            f"({self.last_conversation.isoformat()})")

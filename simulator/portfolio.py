@@ -23,8 +23,8 @@ from engine.case.state import CaseFile, Debtor
 from engine.errors import OverdueError
 from engine.policy.compiled import CompiledPolicy
 
-__all__ = ["DEFAULT_START", "PortfolioSpec", "SimCase", "case_rng", "load_portfolio", "open_moment",
-           "synthetic_case", "synthetic_cases"]
+__all__ = ["DEFAULT_START", "PortfolioSpec", "SimCase", "case_rng", "group_by_debtor", "load_portfolio",
+           "open_moment", "synthetic_case", "synthetic_cases", "synthetic_people"]
 
 #: The first day of a simulation unless told otherwise (fixed, so runs never depend on today).
 DEFAULT_START = date(2026, 3, 2)
@@ -58,6 +58,9 @@ class PortfolioSpec:
         backlog_share: share of cases already overdue on the first day (1..`backlog_max_dpd` days).
         arrival_days: the other cases fall due over the first `arrival_days` of the window
             (None: the first third of it).
+        shared_debtors: share of debtors who hold more than one account (two, or three with
+            `three_accounts` of them); their accounts are other products, due within
+            `shared_due_spread` days of the first, reached through the same phone and address.
     """
 
     products: dict[str, float] = field(default_factory=lambda: {"credit_line": 0.6, "instalment_loan": 0.4})
@@ -77,6 +80,9 @@ class PortfolioSpec:
     backlog_share: float = 0.25
     backlog_max_dpd: int = 120
     arrival_days: int | None = None
+    shared_debtors: float = 0.25
+    three_accounts: float = 0.3
+    shared_due_spread: int = 10
 
 
 @dataclass(frozen=True)
@@ -147,6 +153,50 @@ def synthetic_cases(cp: CompiledPolicy, seed: int, first: int, count: int, start
                     spec: PortfolioSpec | None = None) -> list[SimCase]:
     """Cases `first` .. `first + count - 1` of the synthetic portfolio of `seed`."""
     return [synthetic_case(cp, seed, i, start, days, spec) for i in range(first, first + count)]
+
+
+def _account_of(cp: CompiledPolicy, first: SimCase, seed: int, index: int, start: datetime,
+                spec: PortfolioSpec, k: int) -> SimCase:
+    """Case `index` as the `k`-th further account of the debtor of `first`: same person (name,
+    phone, address, time zone, refusals, attitude), another product, amount and due date."""
+    own = synthetic_case(cp, seed, index, start, 1, spec)
+    rng = case_rng(seed, str(index), "account")
+    products = list(spec.products)
+    product = products[(products.index(first.case.product) + k) % len(products)] if (
+        first.case.product in products) else own.case.product
+    due = first.case.due_date + timedelta(days=rng.randint(0, spec.shared_due_spread))
+    case = own.case.model_copy(update={
+        "debtor": first.case.debtor, "product": product, "due_date": due,
+        "consent": dict(first.case.consent), "attitude": first.case.attitude})
+    return SimCase(case, open_moment(cp, case, start))
+
+
+def synthetic_people(cp: CompiledPolicy, seed: int, first: int, count: int, start: datetime, days: int,
+                     spec: PortfolioSpec | None = None) -> list[list[SimCase]]:
+    """Cases `first` .. `first + count - 1` grouped by person: a share `spec.shared_debtors` of
+    the people hold two or three of them. The grouping depends only on (seed, first), so a chunk
+    of cases always holds whole people, however many processes run."""
+    spec = spec or PortfolioSpec()
+    rng = case_rng(seed, str(first), "people")
+    people: list[list[SimCase]] = []
+    i, end = first, first + count
+    while i < end:
+        n = 1
+        if rng.random() < spec.shared_debtors:
+            n = 3 if rng.random() < spec.three_accounts else 2
+        n = min(n, end - i)
+        head = synthetic_case(cp, seed, i, start, days, spec)
+        people.append([head] + [_account_of(cp, head, seed, i + k, start, spec, k) for k in range(1, n)])
+        i += n
+    return people
+
+
+def group_by_debtor(cases: list[SimCase]) -> list[list[SimCase]]:
+    """Cases grouped by debtor id, in the order each person first appears."""
+    out: dict[str, list[SimCase]] = {}
+    for sc in cases:
+        out.setdefault(sc.case.debtor.id, []).append(sc)
+    return list(out.values())
 
 
 def load_portfolio(path: str | Path) -> list[CaseFile]:

@@ -17,21 +17,29 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from engine.case import events as ev
+from engine.case.person import PersonLedger
 from engine.case.state import CaseFile, CaseState
-from engine.decision.decide import Decision, advance, open_case
+from engine.decision.decide import Decision, advance
 from engine.errors import EventRejected, OverdueError
 from engine.policy.compiled import CompiledPolicy
 from engine.policy.files import load_compiled, resolve_policy
-from simulator.audit import Auditor
-from simulator.behaviour import BehaviourSpec, DebtorModel
-from simulator.portfolio import PortfolioSpec, SimCase, open_moment, synthetic_case
+from simulator.audit import limits_of
+from simulator.audit_person import PersonAuditor
+from simulator.behaviour import BehaviourSpec
+from simulator.person_run import CaseRun, Settled, open_run, person_event, settle
+from simulator.portfolio import (
+    PortfolioSpec,
+    SimCase,
+    group_by_debtor,
+    open_moment,
+    synthetic_people,
+)
 from simulator.tally import SAMPLE_LIMIT, SERIES_STAGES, Tally, VariantTally
-from simulator.trace import TraceWriter
+from simulator.trace import TraceWriter, trace_lines
 
-__all__ = ["CHUNK", "PolicyRun", "SimConfig", "SimResult", "run_case", "simulate"]
+__all__ = ["CHUNK", "PolicyRun", "SimConfig", "SimResult", "run_case", "run_person", "simulate"]
 
 #: Cases per chunk of work. Fixed (never derived from the number of processes) so that results
 #: and traces are identical however many processes run.
@@ -122,89 +130,140 @@ def _count(tally: Tally, d: Decision, contacts: dict[str, int]) -> None:
 
 def run_case(cp: CompiledPolicy, sc: SimCase, start: datetime, horizon: datetime, seed: int,
              spec: BehaviourSpec, tally: Tally, audit: bool = True, trace: TraceWriter | None = None) -> None:
-    """Simulate one case from its opening to the horizon (or its close) into `tally`."""
-    case = sc.case
-    days = tally.days
-    tally.cases += 1
-    tally.amount_due += case.amount_due
-    try:
-        d = open_case(cp, case, sc.opened)
-    except EventRejected as e:
-        tally.refused_cases += 1
+    """Simulate one case (a person with one account) from its opening to the horizon or its close."""
+    run_person(cp, [sc], start, horizon, seed, spec, tally, audit, trace)
+
+
+def run_person(cp: CompiledPolicy, cases: list[SimCase], start: datetime, horizon: datetime, seed: int,
+               spec: BehaviourSpec, tally: Tally, audit: bool = True, trace: TraceWriter | None = None,
+               people: PersonAuditor | None = None) -> None:
+    """Simulate every case of one person, interleaved in time, sharing one contact ledger."""
+    ledger = PersonLedger(debtor_id=cases[0].case.debtor.id)
+    runs: list[CaseRun | None] = [None] * len(cases)
+    unopened = set(range(len(cases)))
+    if people is None and audit:
+        people = PersonAuditor({cp.policy.name: limits_of(cp)})
+
+    def reject(msg: str) -> None:
         if len(tally.rejected_samples) < SAMPLE_LIMIT:
-            tally.rejected_samples.append(f"{case.case_id}: not opened: {e}")
-        return
-    state = d.state
-    model = DebtorModel(cp, state, sc.opened, horizon, seed, spec)
-    auditor = Auditor(cp, case) if audit else None
-    tz = ZoneInfo(case.debtor.timezone)
-    contacts: dict[str, int] = {}
-    stage_delta, recovered_delta = tally.stage_delta, tally.recovered_delta
-    cur = "not_open"
-    now = sc.opened
-    event: ev.Event | None = None
-    violations = 0
-    for _ in range(_MAX_DECISIONS):
+            tally.rejected_samples.append(msg)
+
+    for _ in range(_MAX_DECISIONS * len(cases)):
+        k, moment = _pick(cases, runs, unopened, horizon)
+        if k is None or moment is None:
+            break
+        run = runs[k]
+        event: ev.Event | None = None
+        if run is None:
+            unopened.discard(k)
+            sc = cases[k]
+            tally.cases += 1
+            tally.amount_due += sc.case.amount_due
+            try:
+                run, d = open_run(cp, sc, horizon, seed, spec, audit)
+            except EventRejected as e:
+                tally.refused_cases += 1
+                reject(f"{sc.case.case_id}: not opened: {e}")
+                continue
+            runs[k] = run
+        else:
+            step = _step(cp, run, moment, start, tally, reject)
+            if step is None:
+                continue
+            d, event = step
+            ledger = person_event(ledger, event, moment) if event is not None else ledger
         tally.decisions += 1
-        outcomes: dict[str, str] = {}
-        for a in d.actions:
-            outcome = model.on_action(a, state, now)
-            if outcome is not None:
-                outcomes[a.action_id] = outcome
-                tally.calls[outcome] += 1
-        if d.records:
-            _count(tally, d, contacts)
-            if trace is not None:
-                trace.write(case.case_id, tz, d, outcomes)
-        if auditor is not None:
-            found = auditor.observe(d, now, event)
-            if found:
-                violations += len(found)
-                room = SAMPLE_LIMIT - len(tally.violation_samples)
-                tally.violation_samples.extend(found[:max(0, room)])
-        if state.stage != cur:
-            k = _day(now, start, days)
-            stage_delta[k][_STAGE_INDEX[cur]] -= 1
-            stage_delta[k][_STAGE_INDEX[state.stage]] += 1
-            cur = state.stage
-        if state.closed:
-            break
-        step = _next(cp, state, d, model, horizon, tally)
-        if step is None:
-            break
-        d, now, event = step
-        if isinstance(event, ev.Payment):
-            recovered_delta[_day(now, start, days)] += event.amount
+        settled, ledger = settle(run, d, moment, ledger, reject)
+        _observe(run, settled, moment, event, start, tally, trace, people)
+        if run.state.closed:
+            run.done = True
+            _finish(tally, run.state, run.contacts, run.violations)
     else:  # pragma: no cover - a runaway case
-        raise RuntimeError(f"case {case.case_id} did not settle in {_MAX_DECISIONS} decisions")
-    _finish(tally, state, contacts, violations)
+        raise RuntimeError(f"debtor {ledger.debtor_id} did not settle in {_MAX_DECISIONS} decisions a case")
+    for run in runs:
+        if run is not None and not run.done:
+            _finish(tally, run.state, run.contacts, run.violations)
 
 
-def _next(cp: CompiledPolicy, state: CaseState, d: Decision, model: DebtorModel, horizon: datetime,
-          tally: Tally) -> tuple[Decision, datetime, ev.Event | None] | None:
-    """The next decision: the debtor's next valid event or the core's wake-up, whichever first."""
-    wake = d.next_wake_up
-    while True:
-        nxt = model.next_at()
-        if nxt is None or (wake is not None and nxt > wake):
-            if wake is None or wake >= horizon:
-                return None
-            return advance(cp, state, None, wake), wake, None
-        if nxt >= horizon:
-            return None
+def _pick(cases: list[SimCase], runs: list[CaseRun | None], unopened: set[int],
+          horizon: datetime) -> tuple[int | None, datetime | None]:
+    """The case whose next moment (opening, the debtor's next intent, the core's wake-up) comes
+    first, before the horizon; ties go to the case listed first."""
+    best: tuple[int | None, datetime | None] = (None, None)
+    for k, run in enumerate(runs):
+        if run is None:
+            if k not in unopened:
+                continue
+            t: datetime | None = cases[k].opened
+        elif run.done:
+            continue
+        else:
+            nxt, wake = run.model.next_at(), run.wake
+            t = nxt if nxt is not None and (wake is None or nxt <= wake) else wake
+        if t is None or t >= horizon:
+            continue
+        if best[1] is None or t < best[1]:
+            best = (k, t)
+    return best
+
+
+def _step(cp: CompiledPolicy, run: CaseRun, moment: datetime, start: datetime, tally: Tally,
+          reject: Callable[[str], None]) -> tuple[Decision, ev.Event | None] | None:
+    """The case's next decision at `moment`: the debtor's intent due then (if it still fits) or
+    the core's wake-up. None: the intent no longer fits or was refused (nothing decided)."""
+    state, model = run.state, run.model
+    nxt = model.next_at()
+    if nxt is not None and nxt == moment and (run.wake is None or nxt <= run.wake):
         at, event = model.pop(state)
         if event is None:
-            continue
+            return None
         try:
             decision = advance(cp, state, event, at)
         except EventRejected as e:
             tally.rejected_events += 1
-            if len(tally.rejected_samples) < SAMPLE_LIMIT:
-                tally.rejected_samples.append(f"{state.case.case_id} {at.isoformat()} {event.kind}: {e}")
-            continue
+            reject(f"{state.case.case_id} {at.isoformat()} {event.kind}: {e}")
+            return None
         tally.events[event.kind] += 1
         model.on_accepted(event, state, at)
-        return decision, at, event
+        if isinstance(event, ev.Payment):
+            tally.recovered_delta[_day(at, start, tally.days)] += event.amount
+        return decision, event
+    return advance(cp, state, None, moment), None
+
+
+def _observe(run: CaseRun, settled: Settled, now: datetime, event: ev.Event | None, start: datetime,
+             tally: Tally, trace: TraceWriter | None, people: PersonAuditor | None) -> None:
+    """Count, trace and audit one settled decision."""
+    state = run.state
+    case = state.case
+    d = Decision(state, settled.actions, settled.decision.next_wake_up, settled.records)
+    for a in settled.actions:
+        if a.action_id in settled.outcomes:
+            tally.calls[settled.outcomes[a.action_id]] += 1
+    if settled.records:
+        _count(tally, d, run.contacts)
+        if trace is not None or people is not None:
+            lines = list(trace_lines(case.case_id, case.debtor.id, run.tz, settled.records, settled.outcomes))
+            if trace is not None:
+                trace.write_lines(lines)
+            if people is not None:
+                for line in lines:
+                    found = people.observe(line, run.cp.policy.name)
+                    if found:
+                        run.violations += len(found)
+                        room = SAMPLE_LIMIT - len(tally.violation_samples)
+                        tally.violation_samples.extend(found[:max(0, room)])
+    if run.auditor is not None:
+        found = run.auditor.observe(d, now, event)
+        if found:
+            run.violations += len(found)
+            room = SAMPLE_LIMIT - len(tally.violation_samples)
+            tally.violation_samples.extend(found[:max(0, room)])
+    if state.stage != run.cur:
+        k = _day(now, start, tally.days)
+        tally.stage_delta[k][_STAGE_INDEX[run.cur]] -= 1
+        tally.stage_delta[k][_STAGE_INDEX[state.stage]] += 1
+        run.cur = state.stage
 
 
 def _finish(tally: Tally, state: CaseState, contacts: dict[str, int], violations: int) -> None:
@@ -272,17 +331,17 @@ def _run_job(job: _Job) -> Tally:
     tally = Tally(days=job.days)
     base = _policy(job.base_policy)
     if job.cases is not None:
-        cases = [_adapt(cp, base, c, job.start) for c in job.cases]
+        people = group_by_debtor([_adapt(cp, base, c, job.start) for c in job.cases])
     else:
-        cases = []
-        for i in range(job.first, job.first + job.count):
-            sc = synthetic_case(base, job.seed, i, job.start, job.days, job.portfolio)
-            cases.append(sc if base is cp else _adapt(cp, base, sc.case, job.start))
+        people = synthetic_people(base, job.seed, job.first, job.count, job.start, job.days, job.portfolio)
+        if base is not cp:
+            people = [[_adapt(cp, base, sc.case, job.start) for sc in p] for p in people]
     out = open(job.trace_path, "w", encoding="utf-8") if job.trace_path else None
+    auditor = PersonAuditor({cp.policy.name: limits_of(cp)}) if job.audit else None
     try:
         trace = TraceWriter(out, job.label) if out is not None else None
-        for sc in cases:
-            run_case(cp, sc, job.start, horizon, job.seed, job.behaviour, tally, job.audit, trace)
+        for person in people:
+            run_person(cp, person, job.start, horizon, job.seed, job.behaviour, tally, job.audit, trace, auditor)
     finally:
         if out is not None:
             out.close()
@@ -299,14 +358,35 @@ def _resolve(name: str) -> str:
 def _jobs(cfg: SimConfig, paths: list[str], start: datetime, cases: list[CaseFile] | None,
           tmp: str | None) -> Iterator[_Job]:
     total = len(cases) if cases is not None else cfg.cases
+    chunks = _person_chunks(cases) if cases is not None else [
+        (first, min(CHUNK, total - first)) for first in range(0, total, CHUNK)]
     for p, path in enumerate(paths):
         label = _policy(path).policy.name if len(paths) > 1 else None
-        for k, first in enumerate(range(0, total, CHUNK)):
-            count = min(CHUNK, total - first)
+        for k, (first, count) in enumerate(chunks):
             yield _Job(policy=path, base_policy=paths[0], label=label, first=first, count=count,
                        cases=cases[first:first + count] if cases is not None else None, start=start,
                        days=cfg.days, seed=cfg.seed, behaviour=cfg.behaviour, portfolio=cfg.portfolio_spec,
                        audit=cfg.audit, trace_path=os.path.join(tmp, f"{p}-{k:06d}.jsonl") if tmp else None)
+
+
+def _by_person(cases: list[CaseFile]) -> list[CaseFile]:
+    """The cases with each person's accounts next to each other (in order of first appearance)."""
+    groups: dict[str, list[CaseFile]] = {}
+    for c in cases:
+        groups.setdefault(c.debtor.id, []).append(c)
+    return [c for g in groups.values() for c in g]
+
+
+def _person_chunks(cases: list[CaseFile]) -> list[tuple[int, int]]:
+    """Chunks of about `CHUNK` cases (first, count) that never split one person's accounts."""
+    out: list[tuple[int, int]] = []
+    first = 0
+    for i in range(1, len(cases) + 1):
+        boundary = i == len(cases) or cases[i].debtor.id != cases[i - 1].debtor.id
+        if boundary and (i - first >= CHUNK or i == len(cases)):
+            out.append((first, i - first))
+            first = i
+    return out
 
 
 def simulate(cfg: SimConfig, progress: Callable[[int], None] | None = None,
@@ -325,6 +405,8 @@ def simulate(cfg: SimConfig, progress: Callable[[int], None] | None = None,
         raise OverdueError("--cases must be at least 1")
     if cfg.days < 1:
         raise OverdueError("--days must be at least 1")
+    if cases is not None:
+        cases = _by_person(cases)
     paths = [_resolve(cfg.policy)] + ([_resolve(cfg.compare)] if cfg.compare else [])
     compiled = [_policy(p) for p in paths]  # load (and fail) before any process starts
     start_day = cfg.start or _default_start(cases, compiled[0])

@@ -25,7 +25,7 @@ ActionKind = Literal[
 
 RecordKind = Literal[
     "contact", "deferred", "suppressed", "stage", "hold", "release", "payment", "promise",
-    "plan", "close", "action", "approval", "fee", "segment", "outcome", "opened",
+    "plan", "close", "action", "approval", "fee", "segment", "outcome", "opened", "skipped",
 ]
 
 

@@ -7,7 +7,7 @@ is acceptable in a given state is decided by `engine.decision.decide.validate`.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -19,6 +19,7 @@ __all__ = [
     "AttitudeChange",
     "Cease",
     "Close",
+    "ContactDeferred",
     "ContactOutcome",
     "Dispute",
     "DisputeResolved",
@@ -113,6 +114,17 @@ class ContactOutcome(_Event):
     address_unusable: bool = False
 
 
+class ContactDeferred(_Event):
+    """A contact the core decided was not granted by the person's ledger (another case of the
+    same debtor used the room): the core takes it back and defers it until `until`, or, with no
+    `until`, drops it for good (a person-level cease or opt-out)."""
+
+    kind: Literal["contact_deferred"] = "contact_deferred"
+    action_id: str
+    until: datetime | None
+    guardrail: str
+
+
 class AttitudeChange(_Event):
     """The agent's reading of the debtor's attitude after a conversation."""
 
@@ -124,6 +136,6 @@ class AttitudeChange(_Event):
 #: hints are read without extras, as Temporal does for the parameters of an update.
 Event = TypeAliasType("Event", Annotated[
     Payment | Promise | Plan | Dispute | DisputeResolved | Hardship | Cease | Close | Approve
-    | ContactOutcome | AttitudeChange,
+    | ContactOutcome | AttitudeChange | ContactDeferred,
     Field(discriminator="kind"),
 ])

@@ -1,30 +1,56 @@
 """Frequency caps: whether a contact on a channel may go out at a moment, judged on a contact log,
-and if not, the earliest moment it might."""
+and if not, the earliest moment it might.
+
+The same function judges one case's log (the core, per decision) and a person's whole ledger (the
+per-person `grant` of `engine.decision.person`), so a rule is written once and holds for both.
+Besides the policy's caps it keeps contacts apart: no two attempts on one channel within
+`SPACING` (never two at the same instant), and one call at a time: a call waits for the previous
+call's outcome, or for `CALL_OUTCOME_TIMEOUT`, after which the silent call counts as unanswered
+(for the daily caps it stays counted on the safe side of both, whatever comes back later).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from engine.case.state import ContactLog
 from engine.policy.guardrails import Rules
 
-__all__ = ["contact_blocked_until"]
+__all__ = ["CALL_OUTCOME_TIMEOUT", "SPACING", "call_awaiting", "contact_blocked_until"]
 
 DAY = timedelta(days=1)
+
+#: Two attempts on one channel to one person are at least this far apart: the deferred
+#: occurrences of several plan items falling due together leave one by one, never in a burst.
+SPACING = timedelta(hours=1)
+
+#: How long a call waits for the previous call's outcome. An agent records it when the call
+#: ends; a call with no outcome after this long counts as unanswered and the next may go.
+CALL_OUTCOME_TIMEOUT = timedelta(hours=2)
+
+
+def call_awaiting(log: Sequence[ContactLog], at: datetime) -> ContactLog | None:
+    """The latest call whose outcome has not come back and has not timed out at `at`, if any."""
+    for c in reversed(log):
+        if c.channel == "call" and c.outcome is None and c.at <= at < c.at + CALL_OUTCOME_TIMEOUT:
+            return c
+    return None
 
 
 def _window_free(log: Sequence[ContactLog], at: datetime, cap: tuple[int, int],
                  channel: str | None) -> datetime | None:
     mx, per_days = cap
-    since = at - per_days * DAY
+    # Windows are spans of elapsed time, judged in UTC: across a daylight-saving change, local
+    # wall-clock arithmetic would make "7 days" 6 days and 23 hours.
+    since = at.astimezone(UTC) - per_days * DAY
     times = [c.at for c in log if c.at > since and (channel is None or c.channel == channel)]
     if len(times) < mx:
         return None
     times.sort()
     # The window frees once enough of the oldest attempts have aged out of it.
-    return times[len(times) - mx] + per_days * DAY
+    return times[len(times) - mx].astimezone(UTC) + per_days * DAY
 
 
 def contact_blocked_until(
@@ -45,6 +71,9 @@ def contact_blocked_until(
         if until is not None and until > at and (worst is None or until > worst[0]):
             worst = (until, name)
 
+    for c in log:
+        if c.channel == channel and abs(at - c.at) < SPACING:
+            consider(c.at + SPACING, f"spacing.{channel}")
     cap = rules.caps.get(channel)
     if cap is not None:
         if cap[0] == 0:
@@ -56,8 +85,12 @@ def contact_blocked_until(
         consider(_window_free(log, at, rules.overall, None),
                  f"cap.overall.{rules.overall[0]}_per_{rules.overall[1]}d")
     if channel == "call":
+        waiting = call_awaiting(log, at)
+        if waiting is not None:
+            consider(waiting.at + CALL_OUTCOME_TIMEOUT, "call_in_progress")
         if rules.call_cooldown_days and last_conversation_at is not None:
-            consider(last_conversation_at + rules.call_cooldown_days * DAY, "call.cooldown_after_conversation")
+            consider(last_conversation_at.astimezone(UTC) + rules.call_cooldown_days * DAY,
+                     "call.cooldown_after_conversation")
         if rules.calls_connected_per_day is not None or rules.calls_unanswered_per_day is not None:
             local_day = at.astimezone(tz).date()
             today = [c for c in log if c.channel == "call" and c.at.astimezone(tz).date() == local_day]

@@ -14,7 +14,7 @@ from engine.policy.contact_window import next_allowed
 from engine.policy.model import ContactItem
 from engine.policy.templates import render
 
-__all__ = ["address_field", "next_contact_time", "occurrences", "send_due_contacts"]
+__all__ = ["address_field", "next_contact_time", "occurrences", "send_due_contacts", "take_back"]
 
 _ADDRESS = {"sms": "phone", "call": "phone", "push": "id", "email": "email",
             "letter": "address", "field_visit": "address"}
@@ -122,23 +122,37 @@ def _send(ctx: Ctx, key: str, item: ContactItem) -> None:
 
 
 def send_due_contacts(ctx: Ctx) -> None:
-    """Send every due occurrence the guardrails allow now; defer the rest to their next moment."""
+    """Send every due occurrence the guardrails allow now; defer the rest to their next moment.
+
+    A repeating item that fell behind (its occurrences deferred while later ones fell due) sends
+    only its latest due occurrence; the earlier ones are recorded `skipped`, never sent in a burst.
+    """
     s = ctx.state
     if s.closed or ctx.stopped:
         return
     facts: dict[str, object] | None = None
     pending = {p.key: p for p in s.pending}
+    due_now: list[tuple[str, ContactItem]] = []
+    latest: dict[str, str] = {}
     for due, key, item in ctx.occurrences():
         if due > ctx.now:
             break
-        p = pending.get(key)
-        if p is not None and p.not_before > ctx.now:
-            continue
+        due_now.append((key, item))
+        latest[item.key] = key
+    for key, item in due_now:
         if item.when is not None:
             facts = facts or ctx.facts()
             if not evaluate(item.when, facts):
                 _settle(ctx, key)  # not for this case (segment, variant...): silently not planned
                 continue
+        if latest[item.key] != key:
+            _settle(ctx, key)
+            ctx.record("skipped", f"{s.stage}.{key}", channel=item.channel,
+                       detail={"guardrail": "catch_up", "superseded_by": latest[item.key]})
+            continue
+        p = pending.get(key)
+        if p is not None and p.not_before > ctx.now:
+            continue
         forbidden = _check(ctx, item)
         if forbidden:
             _suppress(ctx, key, item, forbidden)
@@ -176,3 +190,38 @@ def next_contact_time(ctx: Ctx) -> datetime | None:
         if t > ctx.now and (best is None or t < best):
             best = t
     return best
+
+
+def take_back(ctx: Ctx, action_id: str, until: datetime | None, guardrail: str) -> None:
+    """A contact the person's ledger did not grant: it did not happen. It leaves the case's log
+    and counts, and its occurrence waits until `until` (None: it is dropped for good).
+
+    Only a contact of the current stage entry can wait again; one of an earlier stage (the case
+    moved on in the same decision) is recorded as skipped.
+    """
+    s = ctx.state
+    log = next((c for c in s.contacts if c.action_id == action_id), None)
+    if log is None:
+        return
+    s.contacts.remove(log)
+    s.contacts_in_stage = max(0, s.contacts_in_stage - 1)
+    s.contacts_total = max(0, s.contacts_total - 1)
+    if s.bureau_notice_at == log.at and not s.bureau_reported:
+        s.bureau_notice_at = next((c.at for c in s.contacts if c.at == log.at), None)
+    if log.channel == "field_visit":
+        s.approvals_granted.append("field_visit")
+    key = action_id.rsplit("/", 1)[-1]
+    current = action_id == ctx.action_id(key)
+    if key in s.done and current:
+        s.done.remove(key)
+    if until is None or not current:
+        if current:
+            s.done.append(key)
+        ctx.record("skipped", f"{s.stage}.{key}", channel=log.channel, action_id=action_id,
+                   detail={"guardrail": guardrail})
+        return
+    s.pending = [q for q in s.pending if q.key != key]
+    s.pending.append(Pending(key=key, not_before=until, guardrail=guardrail))
+    s.deferred_total += 1
+    ctx.record("deferred", f"{s.stage}.{key}", channel=log.channel, action_id=action_id,
+               detail={"guardrail": guardrail, "until": until.isoformat()})

@@ -11,7 +11,7 @@ from typing import Any
 from engine.case import events as ev
 from engine.case.money import format_amount, parse_amount
 from engine.case.state import Hold, Instalment, PlanState, PromiseState
-from engine.decision.contacts import address_field
+from engine.decision.contacts import address_field, take_back
 from engine.decision.context import Ctx
 from engine.decision.stages import HELD_GOTO, apply_effect, enter
 from engine.errors import EventRejected
@@ -116,10 +116,16 @@ def _check_outcome(ctx: Ctx, e: ev.ContactOutcome) -> None:
         raise EventRejected(f"unknown or expired contact {e.action_id!r}")
 
 
+def _check_deferred(ctx: Ctx, e: ev.ContactDeferred) -> None:
+    if not any(c.action_id == e.action_id for c in ctx.state.contacts):
+        raise EventRejected(f"unknown or expired contact {e.action_id!r}")
+
+
 _CHECKS: dict[type, Callable[[Ctx, Any], None]] = {
     ev.Payment: _check_payment, ev.Promise: _check_promise, ev.Plan: _check_plan,
     ev.Dispute: _check_dispute, ev.DisputeResolved: _check_resolved, ev.Hardship: _check_hardship,
     ev.Cease: _check_cease, ev.Approve: _check_approve, ev.ContactOutcome: _check_outcome,
+    ev.ContactDeferred: _check_deferred,
 }
 
 
@@ -225,6 +231,8 @@ def _contact_outcome(ctx: Ctx, e: ev.ContactOutcome) -> None:
     reason = f"contact {e.outcome}" + (f": {e.reason}" if e.reason else "")
     ctx.record("outcome", reason, outcome=e.outcome, action_id=e.action_id, detail=detail,
                channel=channel if detail else None)
+    # A call that waited for this outcome is judged again now, not at the outcome timeout.
+    s.pending = [p for p in s.pending if not p.guardrail.endswith("call_in_progress")]
 
 
 def apply_event(ctx: Ctx, e: ev.Event) -> None:
@@ -264,6 +272,8 @@ def apply_event(ctx: Ctx, e: ev.Event) -> None:
                    detail={"approval": e.action, "outcome": "granted"})
     elif isinstance(e, ev.ContactOutcome):
         _contact_outcome(ctx, e)
+    elif isinstance(e, ev.ContactDeferred):
+        take_back(ctx, e.action_id, e.until, e.guardrail)
     elif isinstance(e, ev.AttitudeChange):
         s.attitude = e.attitude
         ctx.record("segment", f"attitude now {e.attitude}", detail={"attitude": e.attitude})

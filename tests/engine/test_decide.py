@@ -234,9 +234,11 @@ class TestWakeUps:
         run.event(ev.Hardship(days=10), run.now)
         late = decide(us_policy, run.state, None, run.wake + timedelta(days=3))  # type: ignore[operator]
         assert late.state.paused_days == 10
-        # What fell due in those three days (clock days 13 to 15) goes out now, not three days later.
-        assert [a.reason for a in late.actions] == [
-            "negotiation.agent_call+1", "negotiation.agent_call+2", "negotiation.day_15.email"]
+        # What fell due in those three days (clock days 13 to 15) goes out now, not three days
+        # later; of the repeating call only the latest occurrence, the earlier one is skipped.
+        assert [a.reason for a in late.actions] == ["negotiation.agent_call+2", "negotiation.day_15.email"]
+        assert [(r.kind, r.reason) for r in late.records if r.kind == "skipped"] == [
+            ("skipped", "negotiation.agent_call+1")]
 
 
 def dump(d: Decision) -> dict[str, Any]:
