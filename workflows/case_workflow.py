@@ -87,7 +87,7 @@ class CaseWorkflow:
             if inp.case is None:
                 raise ApplicationError("CaseInput needs a case or a state", non_retryable=True)
             try:
-                self._apply(open_case(self._cp, inp.case, workflow.now()))
+                self._apply(open_case(self._cp, inp.case, workflow.now(), conduct=inp.conduct))
             except EventRejected as e:
                 raise ApplicationError(str(e), type="CaseRejected", non_retryable=True) from e
         else:

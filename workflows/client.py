@@ -28,7 +28,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from engine.case.actions import Record
 from engine.case.bounds import check_bounds
 from engine.case.events import Event
-from engine.case.state import CaseFile
+from engine.case.state import CONDUCT, CaseFile
 from engine.decision.decide import check_case, open_case
 from engine.decision.status import CaseStatus
 from engine.errors import EventRejected, OverdueError
@@ -97,7 +97,7 @@ class Cases:
             return await self.client.start_workflow(
                 CaseWorkflow.run,
                 CaseInput(policy=cp.ref, case=case, max_history_events=max_history_events,
-                          attributes_at_start=True),
+                          attributes_at_start=True, conduct=CONDUCT),
                 id=workflow_id(case.case_id),
                 task_queue=self.task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,

@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "CONDUCT",
     "CaseFile",
     "CaseState",
     "ContactLog",
@@ -24,6 +25,11 @@ __all__ = [
     "PolicyRef",
     "PromiseState",
 ]
+
+#: The rules-of-conduct version new cases start with. 2: one call at a time, attempts on one
+#: channel an hour apart, no catch-up bursts, rolling windows in elapsed time. A case started
+#: before (its state has no `conduct`, so 1) keeps deciding as it did, so its history replays.
+CONDUCT = 2
 
 HoldKind = Literal["dispute", "hardship", "pause", "cease", "promise", "plan"]
 
@@ -127,6 +133,7 @@ class CaseState(BaseModel):
     policy: PolicyRef
     opened_at: datetime
     balance: Decimal
+    conduct: int = 1  # see CONDUCT; `open_case` sets the current version
     paid_total: Decimal = Decimal(0)
     fees_total: Decimal = Decimal(0)
 

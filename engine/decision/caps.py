@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from engine.case.state import ContactLog
+from engine.case.state import CONDUCT, ContactLog
 from engine.policy.guardrails import Rules
 
 __all__ = ["CALL_OUTCOME_TIMEOUT", "SPACING", "call_awaiting", "contact_blocked_until"]
@@ -40,17 +40,18 @@ def call_awaiting(log: Sequence[ContactLog], at: datetime) -> ContactLog | None:
 
 
 def _window_free(log: Sequence[ContactLog], at: datetime, cap: tuple[int, int],
-                 channel: str | None) -> datetime | None:
+                 channel: str | None, elapsed: bool = True) -> datetime | None:
     mx, per_days = cap
     # Windows are spans of elapsed time, judged in UTC: across a daylight-saving change, local
-    # wall-clock arithmetic would make "7 days" 6 days and 23 hours.
-    since = at.astimezone(UTC) - per_days * DAY
+    # wall-clock arithmetic would make "7 days" 6 days and 23 hours (conduct 1 still does).
+    since = (at.astimezone(UTC) if elapsed else at) - per_days * DAY
     times = [c.at for c in log if c.at > since and (channel is None or c.channel == channel)]
     if len(times) < mx:
         return None
     times.sort()
     # The window frees once enough of the oldest attempts have aged out of it.
-    return times[len(times) - mx].astimezone(UTC) + per_days * DAY
+    oldest = times[len(times) - mx]
+    return (oldest.astimezone(UTC) if elapsed else oldest) + per_days * DAY
 
 
 def contact_blocked_until(
@@ -60,10 +61,12 @@ def contact_blocked_until(
     at: datetime,
     tz: ZoneInfo,
     last_conversation_at: datetime | None,
+    conduct: int = CONDUCT,
 ) -> tuple[datetime, str] | None:
     """If a contact on `channel` at `at` would break a cap, the earliest moment it might not,
     with the guardrail's name; None if the caps allow it now. A cap of 0 blocks forever
-    (returned as `datetime.max` in UTC)."""
+    (returned as `datetime.max` in UTC). `conduct` below 2 (cases started before): no spacing,
+    no waiting for a call's outcome, windows in wall-clock time."""
     worst: tuple[datetime, str] | None = None
 
     def consider(until: datetime | None, name: str) -> None:
@@ -71,36 +74,48 @@ def contact_blocked_until(
         if until is not None and until > at and (worst is None or until > worst[0]):
             worst = (until, name)
 
-    for c in log:
-        if c.channel == channel and abs(at - c.at) < SPACING:
-            consider(c.at + SPACING, f"spacing.{channel}")
+    elapsed = conduct >= 2
+    if elapsed:
+        for c in log:
+            if c.channel == channel and abs(at - c.at) < SPACING:
+                consider(c.at + SPACING, f"spacing.{channel}")
     cap = rules.caps.get(channel)
     if cap is not None:
         if cap[0] == 0:
             return (datetime.max.replace(tzinfo=at.tzinfo), f"cap.{channel}.zero")
-        consider(_window_free(log, at, cap, channel), f"cap.{channel}.{cap[0]}_per_{cap[1]}d")
+        consider(_window_free(log, at, cap, channel, elapsed), f"cap.{channel}.{cap[0]}_per_{cap[1]}d")
     if rules.overall is not None:
         if rules.overall[0] == 0:
             return (datetime.max.replace(tzinfo=at.tzinfo), "cap.overall.zero")
-        consider(_window_free(log, at, rules.overall, None),
+        consider(_window_free(log, at, rules.overall, None, elapsed),
                  f"cap.overall.{rules.overall[0]}_per_{rules.overall[1]}d")
     if channel == "call":
-        waiting = call_awaiting(log, at)
-        if waiting is not None:
-            consider(waiting.at + CALL_OUTCOME_TIMEOUT, "call_in_progress")
-        if rules.call_cooldown_days and last_conversation_at is not None:
-            consider(last_conversation_at.astimezone(UTC) + rules.call_cooldown_days * DAY,
-                     "call.cooldown_after_conversation")
-        if rules.calls_connected_per_day is not None or rules.calls_unanswered_per_day is not None:
-            local_day = at.astimezone(tz).date()
-            today = [c for c in log if c.channel == "call" and c.at.astimezone(tz).date() == local_day]
-            # An attempt whose outcome has not come back yet may have connected and may not have:
-            # it counts against both daily caps (the safe side of each).
-            connected = sum(1 for c in today if c.outcome in (None, "connected"))
-            unanswered = sum(1 for c in today if c.outcome != "connected")
-            tomorrow = datetime.combine(local_day + DAY, time(0), tzinfo=tz)
-            if rules.calls_connected_per_day is not None and connected >= rules.calls_connected_per_day:
-                consider(tomorrow, "call.connected_per_day")
-            if rules.calls_unanswered_per_day is not None and unanswered >= rules.calls_unanswered_per_day:
-                consider(tomorrow, "call.unanswered_per_day")
+        for until, name in _call_blocks(rules, log, at, tz, last_conversation_at, elapsed):
+            consider(until, name)
     return worst
+
+
+def _call_blocks(rules: Rules, log: Sequence[ContactLog], at: datetime, tz: ZoneInfo,
+                 last_conversation_at: datetime | None, elapsed: bool) -> list[tuple[datetime, str]]:
+    """What holds a call at `at`: the previous call's outcome, the cooldown after a
+    conversation, the daily limits (each with the moment it ends)."""
+    out: list[tuple[datetime, str]] = []
+    waiting = call_awaiting(log, at) if elapsed else None
+    if waiting is not None:
+        out.append((waiting.at + CALL_OUTCOME_TIMEOUT, "call_in_progress"))
+    if rules.call_cooldown_days and last_conversation_at is not None:
+        since = last_conversation_at.astimezone(UTC) if elapsed else last_conversation_at
+        out.append((since + rules.call_cooldown_days * DAY, "call.cooldown_after_conversation"))
+    if rules.calls_connected_per_day is not None or rules.calls_unanswered_per_day is not None:
+        local_day = at.astimezone(tz).date()
+        today = [c for c in log if c.channel == "call" and c.at.astimezone(tz).date() == local_day]
+        # An attempt whose outcome has not come back yet may have connected and may not have:
+        # it counts against both daily caps (the safe side of each).
+        connected = sum(1 for c in today if c.outcome in (None, "connected"))
+        unanswered = sum(1 for c in today if c.outcome != "connected")
+        tomorrow = datetime.combine(local_day + DAY, time(0), tzinfo=tz)
+        if rules.calls_connected_per_day is not None and connected >= rules.calls_connected_per_day:
+            out.append((tomorrow, "call.connected_per_day"))
+        if rules.calls_unanswered_per_day is not None and unanswered >= rules.calls_unanswered_per_day:
+            out.append((tomorrow, "call.unanswered_per_day"))
+    return out

@@ -39,7 +39,7 @@ def _earliest_allowed(ctx: Ctx, channel: str) -> tuple[datetime, str] | None:
         if w != t:
             holiday = t.astimezone(ctx.tz).date() in r.days_off
             t, why = w, why or ("holiday" if holiday else "contact_window")
-        blocked = contact_blocked_until(r, s.contacts, channel, t, ctx.tz, s.last_conversation_at)
+        blocked = contact_blocked_until(r, s.contacts, channel, t, ctx.tz, s.last_conversation_at, s.conduct)
         if blocked is None:
             break
         t, why = blocked[0], blocked[1]
@@ -138,14 +138,15 @@ def send_due_contacts(ctx: Ctx) -> None:
         if due > ctx.now:
             break
         due_now.append((key, item))
-        latest[item.key] = key
+        if s.conduct >= 2:
+            latest[item.key] = key
     for key, item in due_now:
         if item.when is not None:
             facts = facts or ctx.facts()
             if not evaluate(item.when, facts):
                 _settle(ctx, key)  # not for this case (segment, variant...): silently not planned
                 continue
-        if latest[item.key] != key:
+        if latest.get(item.key, key) != key:
             _settle(ctx, key)
             ctx.record("skipped", f"{s.stage}.{key}", channel=item.channel,
                        detail={"guardrail": "catch_up", "superseded_by": latest[item.key]})

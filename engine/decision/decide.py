@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from engine.case import events as ev
 from engine.case.actions import Action, Record
-from engine.case.state import CaseFile, CaseState
+from engine.case.state import CONDUCT, CaseFile, CaseState
 from engine.decision.contacts import next_contact_time, send_due_contacts
 from engine.decision.context import Ctx, local_midnight
 from engine.decision.events_apply import apply_event, release, validate_event
@@ -287,11 +287,13 @@ def check_case(cp: CompiledPolicy, case: CaseFile) -> None:
         raise EventRejected(f"unknown time zone {case.debtor.timezone!r}") from None
 
 
-def open_case(cp: CompiledPolicy, case: CaseFile, now: datetime) -> Decision:
+def open_case(cp: CompiledPolicy, case: CaseFile, now: datetime, conduct: int = CONDUCT) -> Decision:
     """Open a case: pin the policy, start in the stage its age calls for, and decide once.
 
     A case opened late starts where its days past due put it (the last stage whose
-    `enter_at_day` it has reached) and never replays the contacts it missed.
+    `enter_at_day` it has reached) and never replays the contacts it missed. `conduct` is the
+    rules-of-conduct version the case keeps for life (the workflow passes the one its input
+    names, so that histories started before a version replay as they ran).
 
     Raises:
         EventRejected: the case does not fit the policy (currency, locale, time zone).
@@ -300,7 +302,7 @@ def open_case(cp: CompiledPolicy, case: CaseFile, now: datetime) -> Decision:
         raise ValueError("now must be timezone-aware")
     check_case(cp, case)
     state = CaseState(case=case, policy=cp.ref, opened_at=now, balance=case.amount_due,
-                      stage="reminder", stage_entered_at=now, attitude=case.attitude)
+                      stage="reminder", stage_entered_at=now, attitude=case.attitude, conduct=conduct)
     ctx = Ctx(cp, state, now)
     day = ctx.clock_day()
     start = "reminder"
