@@ -3,13 +3,17 @@ and YAML syntax, one to three edits each (the kinds of mistake and attack issue 
 
 from __future__ import annotations
 
+import copy
+import json
 import re
+from decimal import Decimal
+from typing import Any
 
 from hypothesis import strategies as st
 
 from engine.policy.files import POLICY_DIR
 
-__all__ = ["SHIPPED", "mutated_policy"]
+__all__ = ["SHIPPED", "mutated_policy", "mutated_tree"]
 
 #: The shipped policy texts, by file name.
 SHIPPED: dict[str, str] = {p.name: p.read_text(encoding="utf-8") for p in sorted(POLICY_DIR.glob("*.yaml"))}
@@ -81,3 +85,66 @@ def mutated_policy(draw: st.DrawFn) -> str:
     for _ in range(draw(st.integers(1, 3))):
         text = draw(_one_edit(text))
     return text
+
+
+_VALUES: list[object] = [
+    0, 1, -1, 2, 3, 7, 14, 30, 31, 60, 91, 100, 365, 366, 1000, 3650, 3651, 10**14, -(10**14), 10**30,
+    "1e400", "0.001", "20.005", "", "x" * 300, "{name:d}", "{amount!x}", "ZZ", "CN", "US", "sms", "call",
+    "field_visit", "escalation", "legal_referral", "written_off", "hostile", True, False, None, [], {},
+    ["CN", "ZZ"], "25:00", "00:00", "23:59", "America/New_York", "Mars/Olympus",
+]
+
+
+def _paths(node: object, path: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
+    """Every path to a value in a plain YAML tree (mappings and lists)."""
+    out = [path] if path else []
+    if isinstance(node, dict):
+        for k, v in node.items():
+            out += _paths(v, (*path, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            out += _paths(v, (*path, i))
+    return out
+
+
+def _yaml(node: object, indent: int = 0) -> str:
+    """A plain tree back to YAML (flow style for scalars, quoted strings: enough for fuzzing)."""
+    pad = "  " * indent
+    if isinstance(node, dict):
+        if not node:
+            return "{}"
+        return "\n" + "".join(f"{pad}{json.dumps(str(k))}: {_yaml(v, indent + 1)}\n" for k, v in node.items()).rstrip("\n")
+    if isinstance(node, list):
+        if not node:
+            return "[]"
+        return "\n" + "".join(f"{pad}- {_yaml(v, indent + 1).lstrip()}\n" for v in node).rstrip("\n")
+    if node is None:
+        return "null"
+    if isinstance(node, bool):
+        return "true" if node else "false"
+    if isinstance(node, int | float):
+        return str(node)
+    if isinstance(node, Decimal):
+        return str(node)
+    return json.dumps(str(node), ensure_ascii=False)
+
+
+@st.composite
+def mutated_tree(draw: st.DrawFn) -> str:
+    """A shipped policy whose values (one to four, anywhere in the tree) are replaced with edge
+    values, written back as valid YAML: mistakes the syntax cannot catch, only the model and the
+    meaning checks can."""
+    from engine.policy.loader import parse_yaml
+
+    name = draw(st.sampled_from(sorted(SHIPPED)))
+    tree, _ = parse_yaml(SHIPPED[name], name)
+    tree = copy.deepcopy(tree)
+    for _ in range(draw(st.integers(1, 4))):
+        path = draw(st.sampled_from(_paths(tree)))
+        parent: Any = tree
+        for el in path[:-1]:
+            parent = parent[el]
+        old = parent[path[-1]]
+        alike = [v for v in _VALUES if type(v) is type(old)] if draw(st.integers(0, 3)) else []
+        parent[path[-1]] = draw(st.sampled_from(alike or _VALUES))  # mostly the same type: passes the model
+    return _yaml(tree).lstrip("\n") + "\n"

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from engine.case.intake import decode_text
 from tests.fuzz.harness import FUZZ, Tally, judge
-from tests.fuzz.policy_mutations import mutated_policy
+from tests.fuzz.policy_mutations import mutated_policy, mutated_tree
 from tests.fuzz.test_case_rows import ANY_BYTES, FILE_NAMES, case_file, import_and_run
 from tests.fuzz.test_events import play
 from tests.fuzz.test_policies import load_and_run
@@ -32,9 +32,9 @@ def main(argv: list[str]) -> int:
     """Run every target `argv[0]` times (default 300) and print the figures."""
     n = int(argv[0]) if argv else 300
     quiet = settings(FUZZ, max_examples=n, phases=[Phase.generate])
-    tallies = [Tally("policy files"), Tally("case files"), Tally("case rows"), Tally("case bytes"),
+    tallies = [Tally("policy files"), Tally("policy values"), Tally("case files"), Tally("case rows"), Tally("case bytes"),
                Tally("events")]
-    pol, files, rows, raw, events = tallies
+    pol, values, files, rows, raw, events = tallies
 
     def count_rows(name: str, text: str) -> None:
         opened, rejected = import_and_run(name, text)
@@ -45,6 +45,11 @@ def main(argv: list[str]) -> int:
     @given(mutated_policy())
     def policies(text: str) -> None:
         judge(lambda: load_and_run(text), pol)
+
+    @quiet
+    @given(mutated_tree())
+    def policy_values(text: str) -> None:
+        judge(lambda: load_and_run(text), values)
 
     @quiet
     @given(case_file())
@@ -66,7 +71,7 @@ def main(argv: list[str]) -> int:
         except AssertionError:
             pass  # already counted by the tally; the report goes on
 
-    for target, shown in ((policies, [pol]), (case_files, [files, rows]), (case_bytes, [raw]),
+    for target, shown in ((policies, [pol]), (policy_values, [values]), (case_files, [files, rows]), (case_bytes, [raw]),
                           (event_runs, [events])):
         started = time.perf_counter()
         target()

@@ -3,6 +3,7 @@ cases or rejected rows with a reason, never a crash; every case that opens runs 
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import json
@@ -52,7 +53,7 @@ def case_object(draw: st.DrawFn) -> dict[str, Any]:
             target.pop(key, None)
             continue
         kind = "amount" if key == "amount_due" else "date" if key == "due_date" else "text"
-        target[key] = draw(_value(kind))
+        target[key] = copy.deepcopy(draw(_value(kind)))  # the pools hold mutable values
     return case
 
 

@@ -12,7 +12,7 @@ from engine.policy.model import Policy
 from engine.policy.templates import render
 from tests.fuzz.drive import case_on, open_and_run
 from tests.fuzz.harness import FUZZ, examples, judge
-from tests.fuzz.policy_mutations import mutated_policy
+from tests.fuzz.policy_mutations import mutated_policy, mutated_tree
 
 
 def load_and_run(text: str) -> None:
@@ -33,3 +33,11 @@ def test_mutated_policies(text: str) -> None:
     outcome, detail = judge(lambda: load_and_run(text))
     assert outcome in ("ok", "clear"), detail
 
+
+
+@settings(FUZZ, max_examples=examples(60))
+@given(mutated_tree())
+def test_mutated_values(text: str) -> None:
+    """Valid YAML with edge values anywhere: a policy that loads never crashes a case later."""
+    outcome, detail = judge(lambda: load_and_run(text))
+    assert outcome in ("ok", "clear"), detail
