@@ -8,10 +8,12 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from engine.case import events as ev
+from engine.case.vocabulary import ActiveStage, CloseReason, DisputeOutcome, TerminalStage
 from engine.errors import OverdueError
 from overdue.argtypes import amount, iso_date
 from overdue.runtime import PolicyCache, client_for, data_dir, run
@@ -31,6 +33,11 @@ class EventCommand:
     needs_currency: bool = False
 
 
+def _words(vocabulary: type[StrEnum]) -> list[str]:
+    """The words of a vocabulary as argparse choices (plain strings, so usage errors show them bare)."""
+    return [str(w) for w in vocabulary]
+
+
 def _arg(*flags: str, **options: Any) -> tuple[tuple[str, ...], dict[str, Any]]:
     return flags, options
 
@@ -48,7 +55,7 @@ EVENT_COMMANDS: dict[str, EventCommand] = {
         "hold collection for a dispute", (_arg("--reason", default=""),),
         lambda a: ev.Dispute(reason=a.reason)),
     "resolve-dispute": EventCommand(
-        "resolve a dispute", (_arg("--outcome", required=True, choices=["upheld", "rejected"]),),
+        "resolve a dispute", (_arg("--outcome", required=True, choices=_words(DisputeOutcome)),),
         lambda a: ev.DisputeResolved(outcome=a.outcome)),
     "hardship": EventCommand(
         "pause collection for N days", (_arg("--days", type=int, required=True),),
@@ -58,7 +65,7 @@ EVENT_COMMANDS: dict[str, EventCommand] = {
         lambda a: ev.Cease()),
     "close": EventCommand(
         "end the case",
-        (_arg("--reason", required=True, choices=["bankrupt", "deceased", "settled", "written_off"]),),
+        (_arg("--reason", required=True, choices=_words(CloseReason)),),
         lambda a: ev.Close(reason=a.reason)),
     "approve": EventCommand(
         "approve a step the policy waits for",
@@ -90,8 +97,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         p.add_argument("case_id")
         p.add_argument("--json", action="store_true")
     p = add("list", "cases by stage or any Temporal list filter", _list)
-    p.add_argument("--stage", choices=["reminder", "negotiation", "escalation", "legal_referral",
-                                       "resolved", "settled", "written_off", "closed"])
+    p.add_argument("--stage", choices=[*_words(ActiveStage), *_words(TerminalStage)])
     p.add_argument("--query", help="a Temporal list filter, e.g. \"OverdueAmountDue > 5000\"")
     p.add_argument("--limit", type=int, default=1000)
     p.add_argument("--json", action="store_true")

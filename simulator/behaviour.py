@@ -25,6 +25,15 @@ from engine.case import events as ev
 from engine.case.actions import Action
 from engine.case.money import CURRENCIES
 from engine.case.state import CaseState
+from engine.case.vocabulary import (
+    ActiveStage,
+    Attitude,
+    Channel,
+    CloseReason,
+    DisputeOutcome,
+    HoldKind,
+    Stage,
+)
 from engine.policy.compiled import CompiledPolicy
 from simulator.portfolio import case_rng
 
@@ -57,21 +66,23 @@ class BehaviourSpec:
         approve_delay_days: days a human takes to approve what the policy waits for.
     """
 
-    respond: dict[str, float] = field(default_factory=lambda: {
-        "sms": 0.06, "push": 0.04, "email": 0.04, "call": 0.30, "letter": 0.08, "field_visit": 0.35})
-    stage_factor: dict[str, float] = field(default_factory=lambda: {
-        "reminder": 1.2, "negotiation": 1.0, "escalation": 0.8, "legal_referral": 0.6})
-    attitude_factor: dict[str, float] = field(default_factory=lambda: {
-        "cooperative": 1.6, "neutral": 1.0, "evasive": 0.5, "hostile": 0.3})
-    answer: dict[str, float] = field(default_factory=lambda: {
-        "cooperative": 0.65, "neutral": 0.5, "evasive": 0.25, "hostile": 0.35})
+    respond: dict[Channel, float] = field(default_factory=lambda: {
+        Channel.SMS: 0.06, Channel.PUSH: 0.04, Channel.EMAIL: 0.04, Channel.CALL: 0.30, Channel.LETTER: 0.08,
+        Channel.FIELD_VISIT: 0.35})
+    stage_factor: dict[Stage, float] = field(default_factory=lambda: {
+        ActiveStage.REMINDER: 1.2, ActiveStage.NEGOTIATION: 1.0, ActiveStage.ESCALATION: 0.8,
+        ActiveStage.LEGAL_REFERRAL: 0.6})
+    attitude_factor: dict[Attitude, float] = field(default_factory=lambda: {
+        Attitude.COOPERATIVE: 1.6, Attitude.NEUTRAL: 1.0, Attitude.EVASIVE: 0.5, Attitude.HOSTILE: 0.3})
+    answer: dict[Attitude, float] = field(default_factory=lambda: {
+        Attitude.COOPERATIVE: 0.65, Attitude.NEUTRAL: 0.5, Attitude.EVASIVE: 0.25, Attitude.HOSTILE: 0.35})
     third_party_answer: float = 0.5
     mix: dict[str, float] = field(default_factory=lambda: {"full": 0.40, "partial": 0.20, "promise": 0.28,
                                                            "plan": 0.12})
     partial: tuple[float, float] = (0.2, 0.6)
     pay_lag_days: tuple[int, int] = (0, 3)
-    promise_keep: dict[str, float] = field(default_factory=lambda: {
-        "cooperative": 0.85, "neutral": 0.65, "evasive": 0.35, "hostile": 0.25})
+    promise_keep: dict[Attitude, float] = field(default_factory=lambda: {
+        Attitude.COOPERATIVE: 0.85, Attitude.NEUTRAL: 0.65, Attitude.EVASIVE: 0.35, Attitude.HOSTILE: 0.25})
     plan_keep: float = 0.9
     plan_every_days: int = 14
     self_cure: float = 0.15
@@ -87,7 +98,7 @@ class BehaviourSpec:
     approve_delay_days: float = 0.0
 
 
-_ATTITUDES = ("cooperative", "neutral", "evasive", "hostile")
+_ATTITUDES = tuple(Attitude)
 
 
 @dataclass(order=True)
@@ -123,7 +134,7 @@ class DebtorModel:
         self.cease_after = rng.randint(2, 12) if rng.random() < spec.cease else 0
         if rng.random() < spec.close and horizon > opened:
             at = opened + (horizon - opened) * rng.random()
-            self._add(at, "close", rng.choice(("bankrupt", "deceased")))
+            self._add(at, "close", rng.choice((CloseReason.BANKRUPT, CloseReason.DECEASED)))
         if rng.random() < spec.self_cure * spec.attitude_factor.get(case.attitude, 1.0) * self.risk_factor:
             day = case.due_date + timedelta(days=rng.randint(0, spec.self_cure_days))
             at = self._local(day, rng.randint(7 * 60, 22 * 60))
@@ -183,7 +194,7 @@ class DebtorModel:
             self._add(now + rng.randint(10, 24 * 60) * timedelta(minutes=1), "cease")
         if self.paying or state.promise is not None or state.plan is not None:
             return outcome
-        chance = (spec.respond.get(channel, 0.0) * spec.stage_factor.get(a.stage, 1.0)
+        chance = ((spec.respond.get(a.channel, 0.0) if a.channel else 0.0) * spec.stage_factor.get(a.stage, 1.0)
                   * spec.attitude_factor.get(state.attitude, 1.0) * self.risk_factor)
         if rng.random() < chance:
             self._respond(now, talked)
@@ -217,7 +228,7 @@ class DebtorModel:
                 self._add(self._local(day, rng.randint(8 * 60, 20 * 60)), "instalment", (now, k))
         elif isinstance(e, ev.Dispute):
             upheld = rng.random() < spec.dispute_upheld
-            self._add(now + rng.randint(*spec.dispute_days) * DAY, "resolve", "upheld" if upheld else "rejected")
+            self._add(now + rng.randint(*spec.dispute_days) * DAY, "resolve", DisputeOutcome.UPHELD if upheld else DisputeOutcome.REJECTED)
 
     # -- intents to events -----------------------------------------------------------------
     def _money(self, x: Decimal, rounding: str = ROUND_DOWN) -> Decimal:
@@ -252,15 +263,15 @@ class DebtorModel:
         if kind == "attitude":
             return ev.AttitudeChange(attitude=i.data) if i.data != s.attitude else None
         if kind == "dispute":
-            return ev.Dispute(reason="simulated dispute") if s.hold("dispute") is None else None
+            return ev.Dispute(reason="simulated dispute") if s.hold(HoldKind.DISPUTE) is None else None
         if kind == "resolve":
-            return ev.DisputeResolved(outcome=i.data) if s.hold("dispute") is not None else None
+            return ev.DisputeResolved(outcome=i.data) if s.hold(HoldKind.DISPUTE) is not None else None
         if kind == "hardship":
-            if s.hold("hardship") is not None:
+            if s.hold(HoldKind.HARDSHIP) is not None:
                 return None
             return ev.Hardship(days=max(1, min(i.data, self.cp.policy.hardship.max_days)))
         if kind == "cease":
-            return ev.Cease() if s.hold("cease") is None else None
+            return ev.Cease() if s.hold(HoldKind.CEASE) is None else None
         if kind == "close":
             return ev.Close(reason=i.data)
         raise ValueError(f"unknown intent {kind!r}")

@@ -4,6 +4,7 @@ deferrals by guardrail and the per-variant table; with `--compare`, both policie
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from html import escape
 from pathlib import Path
 
@@ -131,7 +132,7 @@ def _recovery_chart(runs: list[PolicyRun]) -> str:
     return _svg("chart-recovery", body, "cumulative recovery", _H + 24)
 
 
-def _bars(id_: str, title: str, labels: list[str], values: list[list[float]], names: list[str],
+def _bars(id_: str, title: str, labels: Sequence[str], values: list[list[float]], names: list[str],
           fmt: str = "{:.2f}") -> str:
     """Horizontal grouped bars: one group per label, one bar per policy."""
     n = max(1, len(values))

@@ -15,11 +15,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from engine.case.intake import read_case_file
 from engine.case.money import CURRENCIES
 from engine.case.state import CaseFile, Debtor
+from engine.case.vocabulary import ActiveStage, Attitude
 from engine.errors import OverdueError
 from engine.policy.compiled import CompiledPolicy
 
@@ -71,8 +73,8 @@ class PortfolioSpec:
     home_zone_share: float = 0.5
     zones: dict[str, float] = field(default_factory=_default_zones)
     risk_mode: int = 450
-    attitudes: dict[str, float] = field(default_factory=lambda: {"cooperative": 0.30, "neutral": 0.45,
-                                                                 "evasive": 0.17, "hostile": 0.08})
+    attitudes: dict[Attitude, float] = field(default_factory=lambda: {
+        Attitude.COOPERATIVE: 0.30, Attitude.NEUTRAL: 0.45, Attitude.EVASIVE: 0.17, Attitude.HOSTILE: 0.08})
     refuse: dict[str, float] = field(default_factory=lambda: {"sms": 0.05, "email": 0.03, "push": 0.04,
                                                               "call": 0.02})
     missing_email: float = 0.05
@@ -99,14 +101,17 @@ def case_rng(seed: int, key: str, salt: str = "case") -> random.Random:
     return random.Random(int.from_bytes(digest[:8], "big"))
 
 
-def _pick(rng: random.Random, weights: dict[str, float]) -> str:
+K = TypeVar("K", bound=str)
+
+
+def _pick(rng: random.Random, weights: dict[K, float]) -> K:
     names = list(weights)
     return rng.choices(names, weights=[weights[n] for n in names])[0]
 
 
 def open_moment(cp: CompiledPolicy, case: CaseFile, start: datetime) -> datetime:
     """When a case is opened: local midnight of its first reminder day, but not before `start`."""
-    spec = cp.policy.stages.get("reminder")
+    spec = cp.policy.stages.get(ActiveStage.REMINDER)
     first = case.due_date + timedelta(days=spec.enter_at_day if spec else 0)
     moment = datetime.combine(first, time(0), tzinfo=ZoneInfo(case.debtor.timezone))
     return max(moment, start)

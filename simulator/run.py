@@ -19,8 +19,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from engine.case import events as ev
+from engine.case.actions import CONTACT_CHANNELS
 from engine.case.person import PersonLedger
 from engine.case.state import CaseFile, CaseState
+from engine.case.vocabulary import ActiveStage
 from engine.decision.decide import Decision, advance
 from engine.errors import EventRejected, OverdueError
 from engine.policy.compiled import CompiledPolicy
@@ -274,7 +276,7 @@ def _finish(tally: Tally, state: CaseState, contacts: dict[str, int], violations
     for ch, n in contacts.items():
         tally.contacts[ch] += n
         total += n
-    for ch in ("sms", "push", "email", "call", "letter", "field_visit"):
+    for ch in CONTACT_CHANNELS:
         tally.contacts_per_case.setdefault(ch, Counter())[contacts.get(ch, 0)] += 1
     key = f"{state.segment or '-'}/{state.variant or '-'}"
     v = tally.variants.get(key)
@@ -462,6 +464,6 @@ def _default_start(cases: list[CaseFile] | None, cp: CompiledPolicy) -> date:
 
     if not cases:
         return DEFAULT_START
-    spec = cp.policy.stages.get("reminder")
+    spec = cp.policy.stages.get(ActiveStage.REMINDER)
     return min(c.due_date for c in cases) + timedelta(days=spec.enter_at_day if spec else 0)
 

@@ -18,6 +18,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from engine.case.actions import Action
+from engine.case.vocabulary import ActionKind
 from workers.channels import ChannelRouter, DeliveryFailed
 from workers.outbox import Outbox
 from workflows.types import ActionResult
@@ -109,12 +110,12 @@ class CaseActivities:
 
 #: The activity that carries out each action kind. The workflow calls them through this table
 #: (`execute_activity_method`), so an activity's name is its method's name, written once.
-ACTIVITY_FOR: dict[str, Callable[[CaseActivities, Action], Awaitable[ActionResult]]] = {
-    "contact": CaseActivities.send_contact,
-    "agency_placement": CaseActivities.place_with_agency,
-    "agency_recall": CaseActivities.recall_from_agency,
-    "bureau_report": CaseActivities.report_to_bureau,
-    "bureau_update": CaseActivities.update_bureau,
-    "legal_referral": CaseActivities.refer_to_counsel,
-    "approval_request": CaseActivities.request_approval,
+ACTIVITY_FOR: dict[ActionKind, Callable[[CaseActivities, Action], Awaitable[ActionResult]]] = {
+    ActionKind.CONTACT: CaseActivities.send_contact,
+    ActionKind.AGENCY_PLACEMENT: CaseActivities.place_with_agency,
+    ActionKind.AGENCY_RECALL: CaseActivities.recall_from_agency,
+    ActionKind.BUREAU_REPORT: CaseActivities.report_to_bureau,
+    ActionKind.BUREAU_UPDATE: CaseActivities.update_bureau,
+    ActionKind.LEGAL_REFERRAL: CaseActivities.refer_to_counsel,
+    ActionKind.APPROVAL_REQUEST: CaseActivities.request_approval,
 }

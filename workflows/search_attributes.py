@@ -50,7 +50,7 @@ ALL_KEYS: tuple[SearchAttributeKey[Any], ...] = (*KEYS_BEFORE_AWAITING, AWAITING
 def values_for(state: CaseState) -> dict[str, Any]:
     """The value of every search attribute for a case, by attribute name."""
     return {
-        STAGE.name: state.stage,
+        STAGE.name: str(state.stage),  # a plain keyword, not the enum
         SEGMENT.name: state.segment or "",
         AMOUNT_DUE.name: float(state.balance),  # search only; money stays Decimal everywhere else
         POLICY_NAME.name: state.policy.name,

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from engine.case.actions import Action, Record
 from engine.case.state import CaseFile, CaseState, PolicyRef
+from engine.case.vocabulary import HoldKind, Stage
 from engine.decision.status import CaseStatus
 
 __all__ = ["ActionResult", "CaseInput", "CaseResult", "EventResult"]
@@ -49,7 +50,7 @@ class CaseResult(BaseModel):
     """How a case ended."""
 
     case_id: str
-    stage: str
+    stage: Stage
     close_reason: str | None
     balance: str
     paid: str
@@ -60,10 +61,10 @@ class EventResult(BaseModel):
     """What an accepted update changed."""
 
     case_id: str
-    stage: str
+    stage: Stage
     closed: bool
     balance: str
-    holds: list[str]
+    holds: list[HoldKind]
     reasons: list[str]
 
 

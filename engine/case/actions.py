@@ -3,30 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from engine.case.vocabulary import ActionKind, Channel, RecordKind, Stage
+
 __all__ = ["CONTACT_CHANNELS", "Action", "ActionKind", "Channel", "Record", "RecordKind"]
 
-#: Channels a contact can go through. `call` is an agent task; `field_visit` a visit task.
-Channel = Literal["sms", "push", "email", "call", "letter", "field_visit"]
-CONTACT_CHANNELS: tuple[str, ...] = ("sms", "push", "email", "call", "letter", "field_visit")
-
-ActionKind = Literal[
-    "contact",
-    "agency_placement",
-    "agency_recall",
-    "bureau_report",
-    "bureau_update",
-    "legal_referral",
-    "approval_request",
-]
-
-RecordKind = Literal[
-    "contact", "deferred", "suppressed", "stage", "hold", "release", "payment", "promise",
-    "plan", "close", "action", "approval", "fee", "segment", "outcome", "opened", "skipped",
-]
+#: Channels a contact can go through, in the vocabulary's order.
+CONTACT_CHANNELS: tuple[Channel, ...] = tuple(Channel)
 
 
 class Action(BaseModel):
@@ -42,7 +27,7 @@ class Action(BaseModel):
     case_id: str
     kind: ActionKind
     at: datetime
-    stage: str
+    stage: Stage
     reason: str
     channel: Channel | None = None
     template: str | None = None
@@ -64,9 +49,9 @@ class Record(BaseModel):
 
     at: datetime
     kind: RecordKind
-    stage: str
+    stage: Stage
     reason: str
-    channel: str | None = None
+    channel: Channel | None = None
     outcome: str | None = None
     action_id: str | None = None
     detail: dict[str, str] = {}

@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypeAliasType
 
+from engine.case.vocabulary import Attitude, CloseReason, ContactResult, DisputeOutcome
+
 __all__ = [
     "Approve",
     "AttitudeChange",
@@ -70,7 +72,7 @@ class DisputeResolved(_Event):
     """The dispute's outcome: upheld closes the case, rejected resumes collection."""
 
     kind: Literal["dispute_resolved"] = "dispute_resolved"
-    outcome: Literal["upheld", "rejected"]
+    outcome: DisputeOutcome
 
 
 class Hardship(_Event):
@@ -90,7 +92,7 @@ class Close(_Event):
     """The case ends for a reason outside the policy."""
 
     kind: Literal["close"] = "close"
-    reason: Literal["bankrupt", "deceased", "settled", "written_off"]
+    reason: CloseReason
 
 
 class Approve(_Event):
@@ -106,7 +108,7 @@ class ContactOutcome(_Event):
 
     kind: Literal["contact_outcome"] = "contact_outcome"
     action_id: str
-    outcome: Literal["delivered", "connected", "unanswered", "failed"]
+    outcome: ContactResult
     #: Why it failed, in the channel's words (``webhook HTTP 400``); never personal data.
     reason: str = Field(default="", max_length=200)
     #: The channel said the address itself is wrong (unknown number, refused mailbox, invalid
@@ -129,7 +131,7 @@ class AttitudeChange(_Event):
     """The agent's reading of the debtor's attitude after a conversation."""
 
     kind: Literal["attitude"] = "attitude"
-    attitude: Literal["cooperative", "neutral", "evasive", "hostile"]
+    attitude: Attitude
 
 
 #: Any event. A named alias (not a bare `Annotated`), so the discriminator survives where type

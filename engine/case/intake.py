@@ -25,6 +25,7 @@ from pydantic import ValidationError
 from engine.case.bounds import BoundedCase, control_characters
 from engine.case.money import CURRENCIES, parse_amount
 from engine.case.state import CaseFile
+from engine.case.vocabulary import Channel
 from engine.errors import OverdueError
 
 __all__ = [
@@ -45,7 +46,7 @@ Format: TypeAlias = Literal["json", "jsonl", "csv"]
 _EXTENSIONS: dict[str, Format] = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
 _DEBTOR_FIELDS = ("id", "name", "phone", "email", "address", "timezone", "locale", "third_party_phone")
 _CASE_FIELDS = ("case_id", "product", "amount_due", "currency", "due_date", "policy", "risk_score", "attitude")
-_CHANNELS = ("sms", "push", "email", "call", "letter", "field_visit")
+_CHANNELS = tuple(Channel)
 #: Every column a CSV case file may have (flat names for the nested JSON fields).
 CSV_COLUMNS: tuple[str, ...] = (
     *_CASE_FIELDS[:1], *(f"debtor_{f}" for f in _DEBTOR_FIELDS), *_CASE_FIELDS[1:],
@@ -430,7 +431,7 @@ def _describe(err: Any) -> str:
         return f"{where}: not a date (YYYY-MM-DD): {value!r}"
     if kind.startswith("decimal_") or kind in ("int_parsing", "int_from_float"):
         return f"{where}: not a number: {value!r}"
-    if kind == "literal_error":
+    if kind in ("literal_error", "enum"):  # a word of the vocabulary: same message either way
         return f"{where}: must be {ctx.get('expected', 'one of the allowed values')}, not {value!r}"
     if kind == "string_pattern_mismatch":
         return f"{where}: {value!r} may only hold letters, digits and _ . : -"

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from engine.case.vocabulary import Attitude, Channel, ContactResult, HoldKind, Stage
 
 __all__ = [
     "CONDUCT",
@@ -30,9 +31,6 @@ __all__ = [
 #: channel an hour apart, no catch-up bursts, rolling windows in elapsed time. A case started
 #: before (its state has no `conduct`, so 1) keeps deciding as it did, so its history replays.
 CONDUCT = 2
-
-HoldKind = Literal["dispute", "hardship", "pause", "cease", "promise", "plan"]
-
 
 class Debtor(BaseModel):
     """The borrower. Personal data: encrypted in histories, redacted in logs."""
@@ -71,7 +69,7 @@ class CaseFile(BaseModel):
     policy: str
     risk_score: int | None = Field(default=None, ge=0, le=1000)
     consent: dict[str, bool] = {}
-    attitude: Literal["cooperative", "neutral", "evasive", "hostile"] = "neutral"
+    attitude: Attitude = Attitude.NEUTRAL
 
 
 class Hold(BaseModel):
@@ -112,9 +110,9 @@ class ContactLog(BaseModel):
     """A contact attempt, kept for the rolling-window caps (pruned past the longest window)."""
 
     at: datetime
-    channel: str
+    channel: Channel
     action_id: str
-    outcome: str | None = None  # delivered, connected, unanswered, failed
+    outcome: ContactResult | None = None
     third_party: bool = False  # sent to the debtor's contact person, not the debtor
 
 
@@ -137,7 +135,7 @@ class CaseState(BaseModel):
     paid_total: Decimal = Decimal(0)
     fees_total: Decimal = Decimal(0)
 
-    stage: str
+    stage: Stage
     stage_entered_at: datetime
     stage_entered_day: int = 0  # collection-clock day at stage entry
     stage_seq: int = 0  # how many stages the case has entered; part of every action id
@@ -145,7 +143,7 @@ class CaseState(BaseModel):
     close_reason: str | None = None
     segment: str | None = None
     variant: str | None = None
-    attitude: str = "neutral"
+    attitude: Attitude = Attitude.NEUTRAL
 
     paused_days: int = 0  # whole days the collection clock stood still (holds, promises)
     holds: list[Hold] = []
@@ -174,7 +172,7 @@ class CaseState(BaseModel):
     #: unusable; contacts needing them are suppressed with `address_unusable.<field>`.
     unusable: list[str] = []
 
-    def hold(self, kind: str) -> Hold | None:
+    def hold(self, kind: HoldKind) -> Hold | None:
         """The active hold of this kind, if any."""
         for h in self.holds:
             if h.kind == kind:

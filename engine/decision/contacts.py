@@ -7,9 +7,10 @@ from datetime import datetime, timedelta
 
 from engine.case.actions import Action
 from engine.case.state import ContactLog, Pending
+from engine.case.vocabulary import HoldKind
 from engine.decision.caps import contact_blocked_until
 from engine.decision.context import Ctx
-from engine.policy.conditions import evaluate
+from engine.policy.conditions import CaseFacts, evaluate
 from engine.policy.contact_window import next_allowed
 from engine.policy.model import ContactItem
 from engine.policy.templates import render
@@ -63,7 +64,7 @@ def _check(ctx: Ctx, item: ContactItem) -> str | None:
     """A guardrail that forbids this contact outright (not merely for now), if any."""
     s, case = ctx.state, ctx.state.case
     template = ctx.policy.templates[item.template]
-    if s.hold("cease") is not None and not template.legally_required:
+    if s.hold(HoldKind.CEASE) is not None and not template.legally_required:
         return "cease_communication"
     if case.consent.get(item.channel, True) is False:
         return f"no_consent.{item.channel}"
@@ -130,7 +131,7 @@ def send_due_contacts(ctx: Ctx) -> None:
     s = ctx.state
     if s.closed or ctx.stopped:
         return
-    facts: dict[str, object] | None = None
+    facts: CaseFacts | None = None
     pending = {p.key: p for p in s.pending}
     due_now: list[tuple[str, ContactItem]] = []
     latest: dict[str, str] = {}

@@ -17,8 +17,9 @@ from zoneinfo import ZoneInfo
 
 from engine.case.actions import Action, Record
 from engine.case.state import CaseState, Hold
+from engine.case.vocabulary import HoldKind
 from engine.policy.compiled import CompiledPolicy, PlanEntry
-from engine.policy.conditions import Condition
+from engine.policy.conditions import CaseFacts, Condition
 from engine.policy.contact_window import zone
 from engine.policy.model import ACTIVE_STAGES, ContactItem
 
@@ -28,7 +29,7 @@ __all__ = ["CONTACT_STOPPING", "Ctx", "local_midnight"]
 _day = itemgetter(0)
 
 #: Holds during which no contact goes out and no stage moves.
-CONTACT_STOPPING = frozenset({"dispute", "hardship", "pause", "promise", "plan"})
+CONTACT_STOPPING = frozenset({HoldKind.DISPUTE, HoldKind.HARDSHIP, HoldKind.PAUSE, HoldKind.PROMISE, HoldKind.PLAN})
 
 
 def local_midnight(d: date, tz: ZoneInfo) -> datetime:
@@ -139,7 +140,7 @@ class Ctx:
                 yield combine(base + timedelta(days=day), at, tzinfo=tz), k, item
 
     # -- facts and records -----------------------------------------------------------------
-    def facts(self) -> dict[str, object]:
+    def facts(self) -> CaseFacts:
         """The values conditions are evaluated against."""
         s = self.state
         day = self.clock_day()
@@ -172,7 +173,7 @@ class Ctx:
         s = self.state
         return f"{s.case.case_id}/{s.stage_seq}.{s.stage}/{key}"
 
-    def explain(self, cond: Condition | None, facts: dict[str, object]) -> str:
+    def explain(self, cond: Condition | None, facts: CaseFacts) -> str:
         """A condition with the values it was judged on: `days_past_due >= 30 [days_past_due=30]`."""
         from engine.policy.conditions import describe
 

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from engine.case import events as ev
 from engine.case.actions import Action, Record
 from engine.case.state import CONDUCT, CaseFile, CaseState
+from engine.case.vocabulary import ActiveStage, HoldKind
 from engine.decision.contacts import next_contact_time, send_due_contacts
 from engine.decision.context import Ctx, local_midnight
 from engine.decision.events_apply import apply_event, release, validate_event
@@ -76,14 +77,14 @@ def _classify(ctx: Ctx) -> None:
         return
 
 
-def _next_deadline(ctx: Ctx) -> tuple[datetime, str] | None:
+def _next_deadline(ctx: Ctx) -> tuple[datetime, HoldKind] | None:
     """The earliest hold expiry, promise or instalment deadline that has passed, if any."""
     s = ctx.state
     due = [(h.until, h.kind) for h in s.holds if h.until is not None and h.until <= ctx.now]
     if s.promise is not None and _promise_deadline(ctx) <= ctx.now:
-        due.append((_promise_deadline(ctx), "promise"))
+        due.append((_promise_deadline(ctx), HoldKind.PROMISE))
     if s.plan is not None and _instalment_deadline(ctx) <= ctx.now:
-        due.append((_instalment_deadline(ctx), "plan"))
+        due.append((_instalment_deadline(ctx), HoldKind.PLAN))
     return min(due, key=lambda d: d[0]) if due else None
 
 
@@ -100,7 +101,7 @@ def _let_time_pass(ctx: Ctx) -> None:
             s.promise = None
             s.broken_promises += 1
             ctx.record("promise", "promise broken", outcome="broken")
-            release(ctx, "promise", "promise broken", at)
+            release(ctx, HoldKind.PROMISE, "promise broken", at)
             apply_effect(ctx, "promise_broken")
         elif what == "plan":
             plan = s.plan
@@ -110,12 +111,12 @@ def _let_time_pass(ctx: Ctx) -> None:
                 plan.checked += 1
                 if plan.checked == len(plan.instalments):
                     s.plan = None
-                    release(ctx, "plan", "repayment plan completed", at)
+                    release(ctx, HoldKind.PLAN, "repayment plan completed", at)
             else:
                 s.plan = None
                 s.missed_instalments += 1
                 ctx.record("plan", f"instalment {plan.checked + 1} missed", outcome="missed")
-                release(ctx, "plan", "repayment plan broken", at)
+                release(ctx, HoldKind.PLAN, "repayment plan broken", at)
                 apply_effect(ctx, "plan_missed")
         else:
             release(ctx, what, f"{what} ended", at)
@@ -302,13 +303,13 @@ def open_case(cp: CompiledPolicy, case: CaseFile, now: datetime, conduct: int = 
         raise ValueError("now must be timezone-aware")
     check_case(cp, case)
     state = CaseState(case=case, policy=cp.ref, opened_at=now, balance=case.amount_due,
-                      stage="reminder", stage_entered_at=now, attitude=case.attitude, conduct=conduct)
+                      stage=ActiveStage.REMINDER, stage_entered_at=now, attitude=case.attitude, conduct=conduct)
     ctx = Ctx(cp, state, now)
     day = ctx.clock_day()
-    start = "reminder"
+    start = ActiveStage.REMINDER
     barred = False
     for stage in ACTIVE_STAGES:
-        spec = cp.policy.stages.get(stage)  # type: ignore[call-overload]
+        spec = cp.policy.stages.get(stage)
         if spec is not None and spec.enter_at_day <= day:
             if stage == "legal_referral" and time_barred(ctx):
                 barred = True  # time-barred debt never goes to legal referral
@@ -325,7 +326,7 @@ def open_case(cp: CompiledPolicy, case: CaseFile, now: datetime, conduct: int = 
     state.stage = start
     state.stage_entered_day = day
     ctx.record("opened", f"opened at day {day}: starts in {start}"
-               + (f" (stages.{start}.enter_at_day {cp.policy.stages[start].enter_at_day})"  # type: ignore[index]
+               + (f" (stages.{start}.enter_at_day {cp.policy.stages[start].enter_at_day})"
                   if start != "reminder" else "") + gated,
                detail={"days_past_due": str(day)})
     if barred:

@@ -11,6 +11,7 @@ from typing import Any
 from engine.case import events as ev
 from engine.case.money import format_amount, parse_amount
 from engine.case.state import Hold, Instalment, PlanState, PromiseState
+from engine.case.vocabulary import DisputeOutcome, HoldKind
 from engine.decision.contacts import address_field, take_back
 from engine.decision.context import Ctx
 from engine.decision.stages import HELD_GOTO, apply_effect, enter
@@ -84,24 +85,24 @@ def _check_plan(ctx: Ctx, e: ev.Plan) -> None:
 
 
 def _check_dispute(ctx: Ctx, e: ev.Dispute) -> None:
-    if ctx.state.hold("dispute"):
+    if ctx.state.hold(HoldKind.DISPUTE):
         raise EventRejected("the case is already disputed")
 
 
 def _check_resolved(ctx: Ctx, e: ev.DisputeResolved) -> None:
-    if not ctx.state.hold("dispute"):
+    if not ctx.state.hold(HoldKind.DISPUTE):
         raise EventRejected("the case is not disputed")
 
 
 def _check_hardship(ctx: Ctx, e: ev.Hardship) -> None:
     if not 1 <= e.days <= ctx.policy.hardship.max_days:
         raise EventRejected(f"hardship days must be 1..{ctx.policy.hardship.max_days}, not {e.days}")
-    if ctx.state.hold("hardship"):
+    if ctx.state.hold(HoldKind.HARDSHIP):
         raise EventRejected("a hardship pause is already running")
 
 
 def _check_cease(ctx: Ctx, e: ev.Cease) -> None:
-    if ctx.state.hold("cease"):
+    if ctx.state.hold(HoldKind.CEASE):
         raise EventRejected("communications are already ceased")
 
 
@@ -153,7 +154,7 @@ def validate_event(ctx: Ctx, e: ev.Event) -> None:
         check(ctx, e)
 
 
-def release(ctx: Ctx, kind: str, reason: str, at: datetime | None = None) -> None:
+def release(ctx: Ctx, kind: HoldKind, reason: str, at: datetime | None = None) -> None:
     """Lift a hold; if the clock stood still, add the paused days so the plan re-anchors.
 
     `at` is when the hold ended (its expiry or deadline), which may be before now when the
@@ -190,7 +191,7 @@ def _payment(ctx: Ctx, e: ev.Payment) -> None:
             s.promise = None
             s.kept_promises += 1
             ctx.record("promise", "promise kept", outcome="kept")
-            release(ctx, "promise", "promise kept")
+            release(ctx, HoldKind.PROMISE, "promise kept")
             apply_effect(ctx, "promise_kept")
             return
     if s.plan is not None:
@@ -200,11 +201,11 @@ def _payment(ctx: Ctx, e: ev.Payment) -> None:
 
 def _dispute_resolved(ctx: Ctx, e: ev.DisputeResolved) -> None:
     s = ctx.state
-    if e.outcome == "upheld":
-        release(ctx, "dispute", "dispute upheld")
+    if e.outcome == DisputeOutcome.UPHELD:
+        release(ctx, HoldKind.DISPUTE, "dispute upheld")
         enter(ctx, ctx.cp.machine.fire(s.stage, "dispute_upheld"), "dispute upheld: the debt is not owed")
     else:
-        release(ctx, "dispute", "dispute rejected: collection resumes")
+        release(ctx, HoldKind.DISPUTE, "dispute rejected: collection resumes")
         apply_effect(ctx, "dispute_rejected")
 
 
@@ -243,25 +244,25 @@ def apply_event(ctx: Ctx, e: ev.Event) -> None:
         _payment(ctx, e)
     elif isinstance(e, ev.Promise):
         s.promise = PromiseState(amount=e.amount, due=e.due_date, made_at=now)
-        s.holds.append(Hold(kind="promise", since=now, reason=f"promise until {e.due_date}"))
+        s.holds.append(Hold(kind=HoldKind.PROMISE, since=now, reason=f"promise until {e.due_date}"))
         ctx.record("promise", f"promise of {e.amount} by {e.due_date}", outcome="made",
                    detail={"amount": str(e.amount), "due": e.due_date.isoformat()})
     elif isinstance(e, ev.Plan):
         s.plan = PlanState(instalments=[Instalment(amount=a, due=d) for a, d in e.instalments], started_at=now)
-        s.holds.append(Hold(kind="plan", since=now, reason=f"plan of {len(e.instalments)} instalments"))
+        s.holds.append(Hold(kind=HoldKind.PLAN, since=now, reason=f"plan of {len(e.instalments)} instalments"))
         ctx.record("plan", f"repayment plan of {len(e.instalments)} instalments",
                    detail={"instalments": str(len(e.instalments))})
     elif isinstance(e, ev.Dispute):
-        s.holds.append(Hold(kind="dispute", since=now, reason=e.reason))
+        s.holds.append(Hold(kind=HoldKind.DISPUTE, since=now, reason=e.reason))
         ctx.record("hold", f"dispute: {e.reason}" if e.reason else "dispute", detail={"hold": "dispute"})
     elif isinstance(e, ev.DisputeResolved):
         _dispute_resolved(ctx, e)
     elif isinstance(e, ev.Hardship):
-        s.holds.append(Hold(kind="hardship", since=now, until=now + timedelta(days=e.days),
+        s.holds.append(Hold(kind=HoldKind.HARDSHIP, since=now, until=now + timedelta(days=e.days),
                             reason=f"hardship {e.days} days"))
         ctx.record("hold", f"hardship: pause {e.days} days", detail={"hold": "hardship"})
     elif isinstance(e, ev.Cease):
-        s.holds.append(Hold(kind="cease", since=now, reason="cease-communication request"))
+        s.holds.append(Hold(kind=HoldKind.CEASE, since=now, reason="cease-communication request"))
         ctx.record("hold", "cease-communication request: only legally required notices", detail={"hold": "cease"})
     elif isinstance(e, ev.Close):
         enter(ctx, ctx.cp.machine.fire(s.stage, f"close_{e.reason}"), f"closed: {e.reason}")

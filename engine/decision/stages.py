@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from engine.case.actions import Action
+from engine.case.vocabulary import HoldKind, Stage, TerminalStage
 from engine.decision.context import Ctx
 from engine.policy.conditions import evaluate
 from engine.policy.machine import exit_trigger, goto_trigger
@@ -22,10 +23,10 @@ HELD_GOTO = "goto."
 _BUREAU_STATUS = {"resolved": "paid", "settled": "settled", "written_off": "written_off", "closed": "closed"}
 
 
-def enter(ctx: Ctx, target: str, reason: str) -> None:
+def enter(ctx: Ctx, target: Stage, reason: str) -> None:
     """Put the case in `target` (closing it if terminal), recording why."""
     s = ctx.state
-    if target not in ACTIVE_STAGES:
+    if isinstance(target, TerminalStage):
         close(ctx, target, reason)
         return
     previous = s.stage
@@ -46,7 +47,7 @@ def enter(ctx: Ctx, target: str, reason: str) -> None:
     ctx.record("stage", reason, detail={"from": previous, "to": target})
 
 
-def close(ctx: Ctx, terminal: str, reason: str) -> None:
+def close(ctx: Ctx, terminal: TerminalStage, reason: str) -> None:
     """End the case: recall it from an agency and update the bureau if it was reported."""
     s = ctx.state
     previous = s.stage
@@ -150,7 +151,7 @@ def _defer_step(ctx: Ctx, key: str, until: object, guardrail: str) -> None:
 def run_steps(ctx: Ctx) -> None:
     """Carry out the current stage's on-enter steps that are due and not yet settled."""
     s = ctx.state
-    spec = ctx.policy.stages.get(s.stage)  # type: ignore[call-overload]
+    spec = ctx.policy.stage(s.stage)
     if spec is None:
         return
     facts = None
@@ -169,7 +170,7 @@ def run_steps(ctx: Ctx) -> None:
 
 def _effect(ctx: Ctx, event: str) -> tuple[EventEffect | None, str]:
     """The effect of `event` in the current stage and where it is written."""
-    stage_spec = ctx.policy.stages.get(ctx.state.stage)  # type: ignore[call-overload]
+    stage_spec = ctx.policy.stage(ctx.state.stage)
     effect: EventEffect | None = getattr(stage_spec.on, event) if stage_spec else None
     if effect is not None:
         return effect, f"{ctx.state.stage}.on.{event}"
@@ -201,9 +202,9 @@ def apply_effect(ctx: Ctx, event: str) -> None:
         from engine.case.state import Hold
 
         until = ctx.now + timedelta(days=effect.pause_days)
-        pause = s.hold("pause")
+        pause = s.hold(HoldKind.PAUSE)
         if pause is None:
-            s.holds.append(Hold(kind="pause", since=ctx.now, until=until, reason=source))
+            s.holds.append(Hold(kind=HoldKind.PAUSE, since=ctx.now, until=until, reason=source))
             ctx.record("hold", f"{source}: pause {effect.pause_days} days", detail={"hold": "pause"})
         elif pause.until is not None and pause.until < until:
             pause.until = until  # a second pause runs its full length too
@@ -243,15 +244,16 @@ def run_exits(ctx: Ctx) -> None:
         s = ctx.state
         if s.closed or ctx.stopped:
             return
-        spec = ctx.policy.stages[s.stage]  # type: ignore[index]
+        spec = ctx.policy.stage(s.stage)
+        assert spec is not None, f"no spec for active stage {s.stage}"
         facts = ctx.facts()
         fired = False
         for i, ex in enumerate(spec.exits):
             if not evaluate(ex.when, facts):
                 continue
-            if not ex.skip and int(facts["days_in_stage"]) < spec.min_days:  # type: ignore[call-overload]
+            if not ex.skip and facts["days_in_stage"] < spec.min_days:
                 continue
-            if ex.to in ACTIVE_STAGES and int(facts["days_past_due"]) <= ctx.policy.grace_days:  # type: ignore[call-overload]
+            if ex.to in ACTIVE_STAGES and facts["days_past_due"] <= ctx.policy.grace_days:
                 continue
             name = f"{s.stage}.{ex.id or f'exit{i}'}"
             if ex.to == "legal_referral" and time_barred(ctx):

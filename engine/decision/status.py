@@ -8,6 +8,7 @@ from pydantic import BaseModel
 
 from engine.case.money import format_amount
 from engine.case.state import CaseState, PolicyRef
+from engine.case.vocabulary import Attitude, Channel, HoldKind, Stage
 from engine.decision.contacts import occurrences
 from engine.decision.context import Ctx
 from engine.policy.compiled import CompiledPolicy
@@ -19,7 +20,7 @@ class NextAction(BaseModel):
     """The next thing planned for the case."""
 
     kind: str  # contact, deadline, stage_check, approval
-    channel: str | None = None
+    channel: Channel | None = None
     at: datetime | None = None
     detail: str = ""
 
@@ -28,7 +29,7 @@ class CaseStatus(BaseModel):
     """A case's standing."""
 
     case_id: str
-    stage: str
+    stage: Stage
     closed: bool
     close_reason: str | None
     days_past_due: int
@@ -39,8 +40,8 @@ class CaseStatus(BaseModel):
     currency: str
     segment: str | None
     variant: str | None
-    attitude: str
-    holds: list[str]
+    attitude: Attitude
+    holds: list[HoldKind]
     approvals_pending: list[str]
     next_action: NextAction | None
     policy: PolicyRef

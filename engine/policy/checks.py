@@ -6,12 +6,13 @@ document, so the error points at the exact key or value.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 
 import holidays
 
 from engine.case.money import check_amount
+from engine.case.vocabulary import ActiveStage, Stage
 from engine.errors import OverdueError
 from engine.policy.conditions import FIELDS, TIME_FIELDS, Condition
 from engine.policy.guardrails import looser_than_floor
@@ -32,8 +33,8 @@ def check_policy(p: Policy) -> list[Problem]:
     return [*_stages(p), *_segments(p), *_templates(p), *_guardrails(p), *_fees(p), *_conditions(p)]
 
 
-def _gotos(p: Policy, stage: str) -> Iterator[tuple[tuple[str | int, ...], str]]:
-    spec = p.stages[stage]  # type: ignore[index]
+def _gotos(p: Policy, stage: ActiveStage) -> Iterator[tuple[tuple[str | int, ...], Stage]]:
+    spec = p.stages[stage]
     for i, ex in enumerate(spec.exits):
         yield ("stages", stage, "exits", i, "to"), ex.to
     for name in _EVENTS:
@@ -45,13 +46,13 @@ def _gotos(p: Policy, stage: str) -> Iterator[tuple[tuple[str | int, ...], str]]
             yield where, eff.goto
 
 
-def _reached(p: Policy) -> set[str]:
-    reached = {"reminder"}
-    frontier = ["reminder"]
+def _reached(p: Policy) -> set[ActiveStage]:
+    reached = {ActiveStage.REMINDER}
+    frontier = [ActiveStage.REMINDER]
     while frontier:
         stage = frontier.pop()
         for _, to in _gotos(p, stage):
-            if to in p.stages and to not in reached:
+            if isinstance(to, ActiveStage) and to in p.stages and to not in reached:
                 reached.add(to)
                 frontier.append(to)
     return reached
@@ -83,8 +84,8 @@ def _stages(p: Policy) -> Iterator[Problem]:
                       on_key=True)
 
 
-def _ways_out(p: Policy, stage: str) -> Iterator[Problem]:
-    spec = p.stages[stage]  # type: ignore[index]
+def _ways_out(p: Policy, stage: ActiveStage) -> Iterator[Problem]:
+    spec = p.stages[stage]
     if not spec.exits:
         yield Problem(("stages", stage), f"stage '{stage}' has no exits: a case could stay here forever", on_key=True)
     elif not any(ex.when is None or _timed(ex.when) for ex in spec.exits):
@@ -102,8 +103,8 @@ def _ways_out(p: Policy, stage: str) -> Iterator[Problem]:
                           f"'{stage}' -> '{ex.to}' skips a stage: set skip: true if that is meant")
 
 
-def _contact_items(p: Policy, stage: str) -> Iterator[Problem]:
-    spec = p.stages[stage]  # type: ignore[index]
+def _contact_items(p: Policy, stage: ActiveStage) -> Iterator[Problem]:
+    spec = p.stages[stage]
     seen: dict[str, int] = {}
     third_party_floor = strictest(tuple(p.jurisdictions)).third_party_allowed
     for i, item in enumerate(spec.contacts):
@@ -136,13 +137,13 @@ def _ranges_meet(a: Range | None, b: Range | None) -> bool:
     return a is None or b is None or a.overlaps(b)
 
 
-def _lists_meet(a: list[str] | None, b: list[str] | None) -> bool:
+def _lists_meet(a: Sequence[str] | None, b: Sequence[str] | None) -> bool:
     return a is None or b is None or bool(set(a) & set(b))
 
 
 def _overlap(a: Segment, b: Segment) -> bool:
     return (_ranges_meet(a.days_past_due, b.days_past_due) and _ranges_meet(a.amount, b.amount)
-            and _ranges_meet(a.risk_score, b.risk_score) and _lists_meet(a.attitude, b.attitude)  # type: ignore[arg-type]
+            and _ranges_meet(a.risk_score, b.risk_score) and _lists_meet(a.attitude, b.attitude)
             and _lists_meet(a.product, b.product))
 
 

@@ -1,18 +1,21 @@
 """Structured conditions (all/any of field-comparison-value) and their pure evaluation.
 
 Conditions are data, never code: they validate, explain themselves in plain words, and cannot run
-anything. The fields a condition may name are the facts of `CaseFacts`.
+anything. The fields a condition may name (`Field`) are the keys of `CaseFacts`, the facts the
+decision core computes for a case at a moment.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, TypedDict, get_args
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-__all__ = ["FIELDS", "TIME_FIELDS", "Condition", "Field", "Op", "describe", "evaluate", "time_thresholds"]
+from engine.case.vocabulary import Attitude
+
+__all__ = ["FIELDS", "TIME_FIELDS", "CaseFacts", "Condition", "Field", "Op", "describe", "evaluate", "time_thresholds"]
 
 Field = Literal[
     "days_past_due",  # on the collection clock: calendar days since due date, less paused days
@@ -31,7 +34,27 @@ Field = Literal[
     "contacts_in_stage",
     "paid_ratio",  # paid so far / amount due, 0..1
 ]
-FIELDS: tuple[str, ...] = Field.__args__  # type: ignore[attr-defined]
+FIELDS: tuple[str, ...] = get_args(Field)
+
+
+class CaseFacts(TypedDict):
+    """The facts a condition is judged on, one per `Field` (a test keeps the two in step)."""
+
+    days_past_due: int
+    days_in_stage: int
+    balance: Decimal
+    amount_due: Decimal
+    risk_score: int | None
+    attitude: Attitude
+    product: str
+    segment: str | None
+    variant: str | None
+    broken_promises: int
+    kept_promises: int
+    missed_instalments: int
+    failed_contacts: int
+    contacts_in_stage: int
+    paid_ratio: Decimal | int  # 0 (an int) when nothing was due
 
 #: Fields that change with time alone; the core computes when a threshold on them is crossed.
 TIME_FIELDS = frozenset({"days_past_due", "days_in_stage"})

@@ -95,7 +95,7 @@ def explain(cp: CompiledPolicy) -> str:
         out.append(line)
     send = p.send_time.strftime("%H:%M")
     for stage in ACTIVE_STAGES:
-        spec = p.stages.get(stage)  # type: ignore[call-overload]
+        spec = p.stages.get(stage)
         if spec is None:
             continue
         out += ["", f"Stage {stage}" + (f" — {spec.description}" if spec.description else ""),

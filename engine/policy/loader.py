@@ -363,7 +363,7 @@ def _validation_errors(
             at, message = pos.find(path, on_key=on_key), str(err["msg"])
             shown = _show(err.get("input")) if kind not in {"value_error", "assertion_error"} else None
             got = f" (got {shown})" if shown is not None else ""
-            if kind == "literal_error" and "expected" in err.get("ctx", {}):
+            if kind in ("literal_error", "enum") and "expected" in err.get("ctx", {}):
                 choices.setdefault((path, at), ([], got))[0].append(str(err.get("ctx", {})["expected"]))
                 continue
             message += got

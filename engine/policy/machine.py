@@ -13,6 +13,7 @@ import logging
 
 from transitions import Machine, MachineError
 
+from engine.case.vocabulary import Stage, TerminalStage, stage_named
 from engine.policy.model import ACTIVE_STAGES, TERMINAL_STAGES, Policy
 
 __all__ = ["CLOSE_TRIGGERS", "StageMachine", "exit_trigger", "goto_trigger"]
@@ -20,13 +21,13 @@ __all__ = ["CLOSE_TRIGGERS", "StageMachine", "exit_trigger", "goto_trigger"]
 logging.getLogger("transitions").setLevel(logging.WARNING)
 
 #: Built-in ways out of any active stage, whatever the policy says.
-CLOSE_TRIGGERS: dict[str, str] = {
-    "paid_in_full": "resolved",
-    "close_settled": "settled",
-    "close_written_off": "written_off",
-    "close_bankrupt": "closed",
-    "close_deceased": "closed",
-    "dispute_upheld": "closed",
+CLOSE_TRIGGERS: dict[str, TerminalStage] = {
+    "paid_in_full": TerminalStage.RESOLVED,
+    "close_settled": TerminalStage.SETTLED,
+    "close_written_off": TerminalStage.WRITTEN_OFF,
+    "close_bankrupt": TerminalStage.CLOSED,
+    "close_deceased": TerminalStage.CLOSED,
+    "dispute_upheld": TerminalStage.CLOSED,
 }
 
 
@@ -53,40 +54,41 @@ class StageMachine:
         self._cursor = _Cursor()
         self._machine = Machine(
             model=self._cursor,
-            states=list(ACTIVE_STAGES + TERMINAL_STAGES),
+            # plain strings: `transitions` names an Enum state by its member name, not its value
+            states=[str(x) for x in ACTIVE_STAGES + TERMINAL_STAGES],
             initial="reminder",
             auto_transitions=False,
             ignore_invalid_triggers=False,
             send_event=False,
         )
         for trigger, dest in CLOSE_TRIGGERS.items():
-            self._machine.add_transition(trigger, list(ACTIVE_STAGES), dest)
+            self._machine.add_transition(trigger, [str(x) for x in ACTIVE_STAGES], str(dest))
         event_rules = policy.events.model_dump(exclude_none=True)
         for stage, spec in policy.stages.items():
             for i, ex in enumerate(spec.exits):
-                self._machine.add_transition(exit_trigger(stage, i), stage, ex.to)
+                self._machine.add_transition(exit_trigger(stage, i), str(stage), str(ex.to))
             merged = {**event_rules, **spec.on.model_dump(exclude_none=True)}
             for event, effect in merged.items():
                 if effect.get("goto"):
-                    self._machine.add_transition(goto_trigger(stage, event), stage, effect["goto"])
+                    self._machine.add_transition(goto_trigger(stage, event), str(stage), str(effect["goto"]))
 
-    def can(self, stage: str, trigger: str) -> bool:
+    def can(self, stage: Stage, trigger: str) -> bool:
         """Whether `trigger` leads anywhere from `stage`."""
         ev = self._machine.events.get(trigger)
         return ev is not None and stage in ev.transitions
 
-    def fire(self, stage: str, trigger: str) -> str:
+    def fire(self, stage: Stage, trigger: str) -> Stage:
         """The stage `trigger` leads to from `stage`.
 
         Raises:
             ValueError: the trigger is not allowed from that stage.
         """
-        self._machine.set_state(stage, model=self._cursor)
+        self._machine.set_state(str(stage), model=self._cursor)
         try:
             self._cursor.trigger(trigger)  # type: ignore[attr-defined]
         except (MachineError, AttributeError) as e:
             raise ValueError(f"no transition {trigger!r} from {stage!r}") from e
-        return self._cursor.state
+        return stage_named(self._cursor.state)
 
     def edges(self) -> list[tuple[str, str, str]]:
         """Every (source, trigger, destination) of the graph, for explain and reachability."""

@@ -9,11 +9,19 @@ from __future__ import annotations
 
 from datetime import time
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from engine.case.actions import Channel
+from engine.case.vocabulary import (
+    ActiveStage,
+    Approval,
+    Attitude,
+    Channel,
+    Stage,
+    StepAction,
+    TerminalStage,
+)
 from engine.policy.conditions import Condition
 
 __all__ = [
@@ -22,7 +30,6 @@ __all__ = [
     "MAX_DAYS",
     "TERMINAL_STAGES",
     "ActionSpec",
-    "Attitude",
     "Cap",
     "ContactItem",
     "EventEffect",
@@ -36,23 +43,17 @@ __all__ = [
     "PromiseRules",
     "Range",
     "Segment",
-    "StageName",
     "StageSpec",
     "Target",
     "Template",
     "Variant",
 ]
 
-StageName = Literal["reminder", "negotiation", "escalation", "legal_referral"]
-ACTIVE_STAGES: tuple[str, ...] = ("reminder", "negotiation", "escalation", "legal_referral")
-Terminal = Literal["resolved", "settled", "written_off", "closed"]
-TERMINAL_STAGES: tuple[str, ...] = ("resolved", "settled", "written_off", "closed")
-Target = StageName | Terminal
-Attitude = Literal["cooperative", "neutral", "evasive", "hostile"]
-Approval = Literal["legal_referral", "field_visit", "agency_placement"]
-StepAction = Literal[
-    "agency_placement", "agency_recall", "bureau_report", "legal_referral",
-]
+#: The stages a policy describes, in order.
+ACTIVE_STAGES: tuple[ActiveStage, ...] = tuple(ActiveStage)
+TERMINAL_STAGES: tuple[TerminalStage, ...] = tuple(TerminalStage)
+#: Where an exit or an event's `goto` may lead.
+Target: TypeAlias = Stage
 
 
 class _Model(BaseModel):
@@ -261,7 +262,7 @@ class Policy(_Model):
     pay_url: str = "https://pay.example.com/{case_id}"  # filled into templates as {pay_url}
     dispute_url: str = "https://help.example.com/dispute/{case_id}"  # as {dispute_url}
     segments: list[Segment] = Field(min_length=1)
-    stages: dict[StageName, StageSpec]
+    stages: dict[ActiveStage, StageSpec]
     events: EventRules = EventRules()
     promise: PromiseRules = PromiseRules()
     plan: PlanRules = PlanRules()
@@ -269,6 +270,10 @@ class Policy(_Model):
     guardrails: Guardrails = Guardrails()
     fees: list[Fee] = []
     templates: dict[str, Template]
+
+    def stage(self, stage: Stage) -> StageSpec | None:
+        """The spec of `stage`; None for a terminal stage or one this policy leaves out."""
+        return self.stages.get(stage) if isinstance(stage, ActiveStage) else None
 
     @field_validator("timezone")
     @classmethod

@@ -46,7 +46,7 @@ def case_file(
                       address="1 Main St", timezone=tz or cp.policy.timezone, locale=locale,
                       third_party_phone=third_party_phone),
         product=product, amount_due=Decimal(amount), currency=cp.policy.currency, due_date=due,
-        policy=cp.policy.name, consent=consent or {}, attitude=attitude,  # type: ignore[arg-type]
+        policy=cp.policy.name, consent=consent or {}, attitude=attitude,
         risk_score=risk_score,
     )
 

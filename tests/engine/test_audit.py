@@ -53,7 +53,7 @@ class Harness:
         self.n += 1
         tpl = template or next(iter(self.cp.policy.templates))
         a = Action(action_id=f"A-1/x/{self.n}", case_id="A-1", kind="contact", at=when, stage=stage,
-                   reason=f"test.{self.n}", channel=channel, template=tpl, third_party=third_party)  # type: ignore[arg-type]
+                   reason=f"test.{self.n}", channel=channel, template=tpl, third_party=third_party)
         r = Record(at=when, kind="contact", stage=stage, reason=f"test.{self.n}", channel=channel, action_id=a.action_id)
         return self.decide(when, [a], [r], event, closed)
 

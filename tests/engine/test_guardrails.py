@@ -33,7 +33,7 @@ def answer_calls(run: Run, outcome: str, end: datetime) -> None:
         d = run.tick()
         for a in d.actions:
             if a.kind == "contact" and a.channel == "call":
-                run.event(ev.ContactOutcome(action_id=a.action_id, outcome=outcome), run.now + timedelta(minutes=5))  # type: ignore[arg-type]
+                run.event(ev.ContactOutcome(action_id=a.action_id, outcome=outcome), run.now + timedelta(minutes=5))
 
 
 def calls_per_local_day(run: Run) -> dict[date, int]:
@@ -273,7 +273,7 @@ class TestThirdParties:
         for k, outcome in enumerate(outcomes):  # answers to the agent calls of days 25, 27 and 29
             run.until(at(due + timedelta(days=25 + 2 * k), 10, tz=NY))
             (call,) = run.sent(f"negotiation.agent_call+{7 + k}")
-            run.event(ev.ContactOutcome(action_id=call.action_id, outcome=outcome), run.now)  # type: ignore[arg-type]
+            run.event(ev.ContactOutcome(action_id=call.action_id, outcome=outcome), run.now)
         run.until(at(due + timedelta(days=52), 12, tz=NY))
         return run
 

@@ -120,7 +120,7 @@ class TestClose:
         run = Run.open(cn_policy, case_file(cn_policy, due=DUE, amount="3000.00"), at(DUE, 12, tz=SH))
         run.until(at(DUE + timedelta(days=40), 12, tz=SH))
         assert run.state.agency_placed and run.state.bureau_reported
-        d = run.event(ev.Close(reason=reason), run.now)  # type: ignore[arg-type]
+        d = run.event(ev.Close(reason=reason), run.now)
         assert d.state.closed and d.state.stage == "closed" and d.next_wake_up is None
         assert {a.kind: a.detail for a in d.actions} == {"agency_recall": {}, "bureau_update": {"status": "closed"}}
         assert len({a.action_id for a in d.actions}) == 2  # each its own id, or the outbox drops one

@@ -169,7 +169,7 @@ def draw_events(data: st.DataObject, cp: CompiledPolicy, s: CaseState, today: da
     calls = [c for c in s.contacts if c.channel == "call" and c.outcome is None]
     if len(calls) > 1 and data.draw(st.integers(0, 3), label="all outcomes") == 0:
         outcome = data.draw(st.sampled_from(["connected", "unanswered", "failed"]))
-        return [ev.ContactOutcome(action_id=c.action_id, outcome=outcome) for c in calls]  # type: ignore[arg-type]
+        return [ev.ContactOutcome(action_id=c.action_id, outcome=outcome) for c in calls]
     return [draw_event(data, cp, s, today)]
 
 

@@ -75,7 +75,7 @@ def make_case(cp: CompiledPolicy, case_id: str, due: date, amount: str, *,
                       address="1 Test Road", timezone=cp.policy.timezone,
                       locale=locale or cp.policy.locales[0]),
         product="credit-line", amount_due=Decimal(amount), currency=cp.policy.currency, due_date=due,
-        policy=cp.policy.name, attitude=attitude,  # type: ignore[arg-type]
+        policy=cp.policy.name, attitude=attitude,
     )
 
 
