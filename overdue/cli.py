@@ -12,12 +12,21 @@ import sys
 from collections.abc import Sequence
 
 from engine.errors import OverdueError, PolicyErrors
-from overdue import cli_bench, cli_case, cli_console, cli_db, cli_policy, cli_run, cli_simulate
+from overdue import (
+    cli_bench,
+    cli_case,
+    cli_console,
+    cli_db,
+    cli_debtor,
+    cli_policy,
+    cli_run,
+    cli_simulate,
+)
 
 __all__ = ["console", "main"]
 
 #: Command modules, each with `register(subparsers)`, in the order `--help` lists them.
-_GROUPS = (cli_policy, cli_run, cli_case, cli_simulate, cli_bench, cli_console, cli_db)
+_GROUPS = (cli_policy, cli_run, cli_case, cli_debtor, cli_simulate, cli_bench, cli_console, cli_db)
 
 
 def build_parser() -> argparse.ArgumentParser:

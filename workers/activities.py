@@ -15,12 +15,16 @@ from pathlib import Path
 
 import structlog
 from temporalio import activity
+from temporalio.client import WithStartWorkflowOperation
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 
 from engine.case.actions import Action
 from engine.case.vocabulary import ActionKind
 from workers.channels import ChannelRouter, DeliveryFailed
 from workers.outbox import Outbox
+from workflows.debtor_types import DebtorInput, GrantInput, GrantResult, debtor_workflow_id
+from workflows.debtor_workflow import DebtorWorkflow
 from workflows.types import ActionResult
 
 __all__ = ["ACTIVITY_FOR", "CaseActivities"]
@@ -50,6 +54,12 @@ class CaseActivities:
         """
         bound = log.bind(case_id=action.case_id, action_id=action.action_id, channel=action.channel,
                          attempt=activity.info().attempt)
+        if action.debtor_id:
+            granted = await ask_person(action)
+            if not granted.granted:
+                bound.info("contact.deferred", guardrail=granted.guardrail)
+                return ActionResult(action_id=action.action_id, status="deferred", until=granted.until,
+                                    guardrail=granted.guardrail)
         try:
             result = await self.router.send(action)
         except DeliveryFailed as e:
@@ -119,3 +129,20 @@ ACTIVITY_FOR: dict[ActionKind, Callable[[CaseActivities, Action], Awaitable[Acti
     ActionKind.LEGAL_REFERRAL: CaseActivities.refer_to_counsel,
     ActionKind.APPROVAL_REQUEST: CaseActivities.request_approval,
 }
+
+
+async def ask_person(action: Action) -> GrantResult:
+    """Ask the person's ledger (the `debtor-<id>` workflow, started if need be) for room for this
+    contact, before it leaves. Idempotent on the action id, so a retried activity is granted
+    again and not counted twice."""
+    client = activity.client()
+    start = WithStartWorkflowOperation(
+        DebtorWorkflow.run, DebtorInput(debtor_id=action.debtor_id, timezone=action.debtor_timezone),
+        id=debtor_workflow_id(action.debtor_id), id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        task_queue=activity.info().task_queue)
+    return await client.execute_update_with_start_workflow(
+        DebtorWorkflow.grant,
+        GrantInput(action_id=action.action_id, case_id=action.case_id, channel=action.channel or "",
+                   timezone=action.debtor_timezone, policy_hash=action.policy_hash,
+                   legally_required=action.legally_required, at=action.at),
+        start_workflow_operation=start)

@@ -24,6 +24,7 @@ from workers.converter import EncryptionCodec
 from workers.outbox import Outbox
 from workers.policy_store import PolicyStore
 from workflows.case_workflow import CaseWorkflow
+from workflows.debtor_workflow import DebtorWorkflow
 
 __all__ = ["TASK_QUEUE", "build_worker", "run_worker", "sandbox_runner"]
 
@@ -60,7 +61,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[CaseWorkflow],
+        workflows=[CaseWorkflow, DebtorWorkflow],
         activities=acts.all(),  # type: ignore[arg-type]
         workflow_runner=sandbox_runner(),
         max_cached_workflows=max_cached_workflows,

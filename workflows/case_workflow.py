@@ -182,6 +182,8 @@ class CaseWorkflow:
             self._queue.pop(0)
             if result.status == "failed":
                 self._contact_failed(action, result)
+            elif result.status == "deferred":
+                self._contact_deferred(action, result)
 
     def _contact_failed(self, action: Action, result: ActionResult) -> None:
         """Record a contact that did not leave; a closed case only logs it."""
@@ -194,6 +196,17 @@ class CaseWorkflow:
             self._apply(decide(self._cp, self._state, outcome, workflow.now()))
         except EventRejected as err:
             workflow.logger.warning("case %s: failed contact not recorded: %s", action.case_id, err)
+
+    def _contact_deferred(self, action: Action, result: ActionResult) -> None:
+        """The person's ledger had no room (another case of the debtor used it): the core takes
+        the contact back and waits (`ContactDeferred`). A debtor with one account never gets
+        here, so pays no extra history event for the shared ledger."""
+        assert self._state is not None and self._cp is not None
+        deferred = ev.ContactDeferred(action_id=action.action_id, until=result.until, guardrail=result.guardrail)
+        try:
+            self._apply(decide(self._cp, self._state, deferred, workflow.now()))
+        except EventRejected as err:
+            workflow.logger.warning("case %s: deferral not recorded: %s", action.case_id, err)
 
     def _should_continue_as_new(self, inp: CaseInput) -> bool:
         info = workflow.info()
@@ -208,7 +221,7 @@ class CaseWorkflow:
             policy=inp.policy, state=self._state, history=self._history[dropped:],
             history_dropped=self._dropped + dropped, next_wake_up=self._wake,
             pending_actions=self._queue, max_history_events=inp.max_history_events, runs=inp.runs + 1,
-            attributes_at_start=inp.attributes_at_start,
+            attributes_at_start=inp.attributes_at_start, conduct=inp.conduct,
         ))
 
     def _index(self) -> None:
@@ -242,7 +255,7 @@ class CaseWorkflow:
         s = d.state
         return EventResult(case_id=s.case.case_id, stage=s.stage, closed=s.closed,
                            balance=format_amount(s.balance, s.case.currency),
-                           holds=[h.kind for h in s.holds], reasons=d.reasons)
+                           holds=[h.kind for h in s.holds], reasons=d.reasons, debtor_id=s.case.debtor.id)
 
     @event.validator
     def _valid(self, e: ev.Event) -> None:

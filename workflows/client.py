@@ -27,7 +27,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from engine.case.actions import Record
 from engine.case.bounds import check_bounds
-from engine.case.events import Event
+from engine.case.events import Cease, ContactOutcome, Event
 from engine.case.state import CONDUCT, CaseFile
 from engine.decision.decide import check_case, open_case
 from engine.decision.status import CaseStatus
@@ -35,6 +35,8 @@ from engine.errors import EventRejected, OverdueError
 from engine.policy.compiled import CompiledPolicy
 from workflows import search_attributes as sa
 from workflows.case_workflow import CaseWorkflow
+from workflows.debtor_types import DebtorOutcome, DebtorStatus, debtor_workflow_id
+from workflows.debtor_workflow import DebtorWorkflow
 from workflows.types import CaseInput, EventResult
 
 __all__ = ["TASK_QUEUE", "CaseAlreadyOpen", "CaseNotFound", "CaseSummary", "Cases", "workflow_id"]
@@ -144,7 +146,9 @@ class Cases:
         """
         handle = self.handle(case_id)
         try:
-            return await handle.execute_update(CaseWorkflow.event, event)
+            result = await handle.execute_update(CaseWorkflow.event, event)
+            await self._tell_person(result.debtor_id, event)
+            return result
         except WorkflowUpdateFailedError as e:
             cause = e.cause
             if isinstance(cause, ApplicationError):
@@ -159,6 +163,39 @@ class Cases:
                 if closed is not None:
                     raise EventRejected(f"case {case_id} is closed ({closed})") from None
             raise _not_found(case_id, e) from None
+
+    async def _tell_person(self, debtor_id: str, event: Event) -> None:
+        """A call's outcome or a cease request is the person's too: every case of the debtor
+        shares it through their ledger. No ledger yet (no contact asked for one): nothing to tell;
+        a call whose outcome never arrives counts as unanswered after the outcome timeout."""
+        if not debtor_id:
+            return
+        handle = self.client.get_workflow_handle(debtor_workflow_id(debtor_id))
+        try:
+            if isinstance(event, ContactOutcome) and event.outcome != "delivered":
+                await handle.signal(DebtorWorkflow.outcome, DebtorOutcome(action_id=event.action_id,
+                                                                          outcome=event.outcome))
+            elif isinstance(event, Cease):
+                await handle.signal(DebtorWorkflow.cease)
+        except RPCError as e:
+            if e.status != RPCStatusCode.NOT_FOUND:
+                raise
+
+    async def debtor(self, debtor_id: str) -> DebtorStatus:
+        """One person: their cases and shared contact ledger.
+
+        Raises:
+            OverdueError: no ledger for this debtor (none of their cases has sent a contact).
+        """
+        try:
+            return await self.client.get_workflow_handle(debtor_workflow_id(debtor_id)).query(DebtorWorkflow.status)
+        except WorkflowQueryFailedError as e:
+            raise OverdueError(f"debtor {debtor_id}: {e}") from None
+        except RPCError as e:
+            if e.status == RPCStatusCode.NOT_FOUND:
+                raise OverdueError(f"no contact ledger for debtor {debtor_id} (unknown debtor, or "
+                                   "none of their cases has contacted them yet)") from None
+            raise
 
     async def _closed_stage(self, case_id: str) -> str | None:
         """The terminal stage of a case whose workflow is no longer running, else None."""

@@ -66,14 +66,20 @@ class EventResult(BaseModel):
     balance: str
     holds: list[HoldKind]
     reasons: list[str]
+    #: The person the case belongs to (the client tells their ledger of outcomes and cease).
+    debtor_id: str = ""
 
 
 class ActionResult(BaseModel):
     """What an activity did with an action."""
 
     action_id: str
-    status: Literal["delivered", "duplicate", "queued", "failed"]
+    status: Literal["delivered", "duplicate", "queued", "failed", "deferred"]
     provider_id: str = ""
+    #: For ``deferred``: the person's ledger had no room; the contact may go at ``until`` (None:
+    #: never), held by the per-person ``guardrail`` (``person.cap.sms.3_per_7d``).
+    until: datetime | None = None
+    guardrail: str = ""
     #: For ``failed``: the channel's short reason (``smtp 550 recipient refused``), no personal data.
     reason: str = ""
     #: For ``failed``: the channel blamed the recipient's address itself.

@@ -40,6 +40,12 @@ class Action(BaseModel):
     legally_required: bool = False
     #: Extra facts for the adapter (collectors for a field visit, bureau status, approval name).
     detail: dict[str, str] = {}
+    #: For contacts: the person, their time zone and the case's policy, so the contact can ask
+    #: the person's shared ledger for room (`engine.decision.person.grant`). Empty on actions
+    #: decided before the ledger existed: those go out without asking.
+    debtor_id: str = ""
+    debtor_timezone: str = ""
+    policy_hash: str = ""
 
 
 class Record(BaseModel):

@@ -103,6 +103,8 @@ def _send(ctx: Ctx, key: str, item: ContactItem) -> None:
         reason=reason, channel=item.channel, template=item.template, locale=locale,
         message=render(ctx.policy, s, item.template, locale, ctx.calendar_dpd()), to=to,
         third_party=item.third_party, legally_required=template.legally_required, detail=detail,
+        **({"debtor_id": case.debtor.id, "debtor_timezone": case.debtor.timezone, "policy_hash": s.policy.hash}
+           if s.conduct >= 2 else {}),
     ))
     s.contacts.append(ContactLog(
         at=ctx.now, channel=item.channel, action_id=action_id,

@@ -29,6 +29,7 @@ class CaseStatus(BaseModel):
     """A case's standing."""
 
     case_id: str
+    debtor_id: str = ""
     stage: Stage
     closed: bool
     close_reason: str | None
@@ -73,7 +74,7 @@ def case_status(cp: CompiledPolicy, state: CaseState, now: datetime, next_wake_u
         nxt = NextAction(kind=kind, at=next_wake_up.astimezone(ctx.tz))
     cur = state.case.currency
     return CaseStatus(
-        case_id=state.case.case_id, stage=state.stage, closed=state.closed, close_reason=state.close_reason,
+        case_id=state.case.case_id, debtor_id=state.case.debtor.id, stage=state.stage, closed=state.closed, close_reason=state.close_reason,
         days_past_due=ctx.calendar_dpd(), clock_day=ctx.clock_day(),
         balance=format_amount(state.balance, cur), amount_due=format_amount(state.case.amount_due, cur),
         paid=format_amount(state.paid_total, cur), currency=cur, segment=state.segment,

@@ -1,0 +1,65 @@
+"""`overdue debtor status DEBTOR_ID [--json]`: one person, their open cases and the contact ledger
+all of their cases share (CLI.md, Cases)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from engine.errors import OverdueError
+from overdue.runtime import client_for, data_dir, run
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `debtor status`."""
+    debtor = sub.add_parser("debtor", help="one person across their cases")
+    debtor.add_argument("--data", help="data folder (codec key)")
+    ds = debtor.add_subparsers(dest="debtor_command", required=True, metavar="DEBTOR_COMMAND")
+    p = ds.add_parser("status", help="open cases and the shared contact ledger of one debtor")
+    p.add_argument("debtor_id", metavar="DEBTOR_ID")
+    p.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    p.add_argument("--data", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    p.set_defaults(func=lambda a: run(_status(a)))
+
+
+async def _status(args: argparse.Namespace) -> int:
+    from workflows.client import Cases
+
+    cases = Cases(await client_for(data_dir(getattr(args, "data", None))))
+    st = await cases.debtor(args.debtor_id)
+    open_cases: list[dict[str, Any]] = []
+    for case_id in st.cases:
+        try:
+            c = await cases.status(case_id)
+        except OverdueError:
+            continue
+        if not c.closed:
+            open_cases.append({"case_id": c.case_id, "stage": c.stage, "balance": c.balance,
+                               "currency": c.currency, "policy": c.policy.name})
+    contacts = [{"at": c.at.isoformat(), "channel": c.channel, "case_id": c.case_id,
+                 "action_id": c.action_id, "outcome": c.outcome} for c in st.contacts]
+    allowed = {ch: (t.isoformat() if t else None) for ch, t in st.next_allowed.items()}
+    doc = {
+        "debtor_id": st.debtor_id,
+        "open_cases": open_cases,
+        "ceased": st.ceased,
+        "last_conversation_at": st.last_conversation_at.isoformat() if st.last_conversation_at else None,
+        "contacts": contacts,
+        "next_allowed": allowed,
+    }
+    if args.json:
+        print(json.dumps(doc, ensure_ascii=False))
+        return 0
+    listed = ", ".join(f"{c['case_id']} ({c['stage']}, {c['balance']} {c['currency']})" for c in open_cases)
+    lines = [f"debtor {st.debtor_id}" + ("  (ceased: only legally required notices)" if st.ceased else ""),
+             f"  open cases   {listed or 'none'}",
+             "  recent contacts"]
+    lines += [f"    {c['at']}  {c['channel']:<11} {c['case_id']}  {c['outcome'] or 'awaiting outcome'}"
+              for c in contacts[-10:]] or ["    none"]
+    lines.append("  next allowed")
+    lines += [f"    {ch:<11} {t or 'never'}" for ch, t in allowed.items()]
+    print("\n".join(lines))
+    return 0

@@ -1,0 +1,104 @@
+"""The debtor workflow: one per person (`debtor-<id>`), holding the contact ledger every case of
+that person shares. The `send_contact` activity asks it for a grant (update-with-start) before a
+contact leaves; the grant is the core's pure `engine.decision.person.grant`, judged at the
+workflow's clock with the rules of the asking case's policy. Outcomes of calls and cease requests
+arrive as signals. It runs as long as the person has cases, continuing-as-new when Temporal
+suggests it; nothing here does I/O or reads a clock other than `workflow.now()`.
+"""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from engine.case.person import PersonLedger
+    from engine.decision.person import (
+        ContactRequest,
+        Deferred,
+        grant,
+        next_allowed_per_channel,
+        record_cease,
+        record_outcome,
+    )
+    from engine.policy import registry
+    from engine.policy.contact_window import zone
+    from workflows.debtor_types import (
+        DebtorInput,
+        DebtorOutcome,
+        DebtorStatus,
+        GrantInput,
+        GrantResult,
+    )
+
+__all__ = ["DebtorWorkflow"]
+
+#: How many of the most recent contacts `status` shows.
+STATUS_CONTACTS = 50
+
+
+@workflow.defn(name="Debtor")
+class DebtorWorkflow:
+    """One person's shared contact ledger."""
+
+    def __init__(self) -> None:
+        self._ledger: PersonLedger | None = None
+        self._tz = "UTC"
+
+    @workflow.run
+    async def run(self, inp: DebtorInput) -> None:
+        """Hold the ledger; continue-as-new when the history grows large."""
+        self._tz = inp.timezone
+        if self._ledger is None:
+            self._ledger = inp.ledger or PersonLedger(debtor_id=inp.debtor_id)
+        while True:
+            await workflow.wait_condition(lambda: self._should_continue(inp))
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            workflow.continue_as_new(DebtorInput(debtor_id=inp.debtor_id, timezone=self._tz, ledger=self._ledger,
+                                                 max_history_events=inp.max_history_events))
+
+    def _should_continue(self, inp: DebtorInput) -> bool:
+        info = workflow.info()
+        if inp.max_history_events is not None:
+            return info.get_current_history_length() >= inp.max_history_events
+        return info.is_continue_as_new_suggested()
+
+    def _current(self, debtor_id: str = "") -> PersonLedger:
+        if self._ledger is None:  # an update delivered with the start, before `run` began
+            self._ledger = PersonLedger(debtor_id=debtor_id or workflow.info().workflow_id.removeprefix("debtor-"))
+        return self._ledger
+
+    @workflow.update
+    def grant(self, inp: GrantInput) -> GrantResult:
+        """Room for one contact now, or the moment it may go and the per-person rule."""
+        ledger = self._current()
+        self._tz = inp.timezone
+        rules = registry.get(inp.policy_hash).rules
+        verdict = grant(ledger, ContactRequest(
+            action_id=inp.action_id, case_id=inp.case_id, channel=inp.channel, at=inp.at or workflow.now(),
+            timezone=inp.timezone, legally_required=inp.legally_required), rules, inp.policy_hash)
+        self._ledger = verdict.ledger
+        if isinstance(verdict, Deferred):
+            workflow.logger.info("debtor %s: %s deferred: %s", ledger.debtor_id, inp.action_id, verdict.guardrail)
+            return GrantResult(granted=False, until=verdict.until, guardrail=verdict.guardrail)
+        return GrantResult(granted=True)
+
+    @workflow.signal
+    def outcome(self, inp: DebtorOutcome) -> None:
+        """A call's outcome: a conversation starts the cooldown for every case of the person."""
+        self._ledger = record_outcome(self._current(), inp.action_id, inp.outcome, workflow.now())
+
+    @workflow.signal
+    def cease(self) -> None:
+        """The person asked to stop communications: only legally required notices from now on."""
+        self._ledger = record_cease(self._current())
+
+    @workflow.query
+    def status(self) -> DebtorStatus:
+        """The person's cases, recent contacts and the next allowed moment per channel."""
+        ledger = self._current()
+        rules = [registry.get(h).rules for h in sorted(set(ledger.cases.values())) if h]
+        nxt = next_allowed_per_channel(ledger, rules, zone(self._tz), workflow.now()) if rules else {}
+        return DebtorStatus(debtor_id=ledger.debtor_id, cases=sorted(ledger.cases),
+                            contacts=ledger.contacts[-STATUS_CONTACTS:],
+                            last_conversation_at=ledger.last_conversation_at, ceased=ledger.ceased,
+                            next_allowed=nxt)
