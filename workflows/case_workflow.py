@@ -204,9 +204,14 @@ class CaseWorkflow:
         assert self._state is not None and self._cp is not None
         deferred = ev.ContactDeferred(action_id=action.action_id, until=result.until, guardrail=result.guardrail)
         try:
-            self._apply(decide(self._cp, self._state, deferred, workflow.now()))
+            d = decide(self._cp, self._state, deferred, workflow.now())
         except EventRejected as err:
             workflow.logger.warning("case %s: deferral not recorded: %s", action.case_id, err)
+            return
+        # The contact did not happen: its record leaves the trail, the deferral takes its place.
+        self._history = [r for r in self._history
+                         if not (r.kind == "contact" and r.action_id == action.action_id)]
+        self._apply(d)
 
     def _should_continue_as_new(self, inp: CaseInput) -> bool:
         info = workflow.info()

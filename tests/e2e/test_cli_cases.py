@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -150,3 +151,77 @@ class TestCaseCommands:
         box = json.loads(overdue(env, "outbox", "--json").stdout)
         ids = [row["action_id"] for row in box]
         assert len(ids) == len(set(ids))
+
+
+def _zone_at_noon(now: datetime) -> str:
+    """A fixed-offset zone in which it is about noon now (inside every contact window)."""
+    offset = 12 - now.hour
+    if offset > 12:
+        offset -= 24
+    return "Etc/GMT" if offset == 0 else f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"
+
+
+class TestOnePerson:
+    """Two cases of one debtor opened at the same moment, both with an SMS due a few seconds
+    later: one goes, the other is deferred by the person's ledger with the rule's name."""
+
+    def test_two_cases_one_contact_one_deferral(self, env: dict[str, str], tmp_path: Path) -> None:
+        from zoneinfo import ZoneInfo
+
+        now = datetime.now(UTC)
+        tz = _zone_at_noon(now)
+        local = now.astimezone(ZoneInfo(tz))
+        policy = tmp_path / "person.yaml"
+        policy.write_text(f"""
+name: e2e-person
+version: 1
+jurisdictions: [CN]
+timezone: {tz}
+currency: CNY
+locales: [en-US]
+segments:
+  - name: all
+stages:
+  reminder:
+    enter_at_day: -1
+    contacts:
+      - {{id: hello, day: 0, channel: sms, template: hello, at: "{(local + timedelta(seconds=20)).strftime('%H:%M:%S')}"}}
+    exits:
+      - {{to: written_off, when: {{field: days_past_due, op: ">=", value: 30}}}}
+templates:
+  hello:
+    text:
+      en-US: "{{name}}, {{amount}} {{currency}} is due."
+""", encoding="utf-8")
+        debtor = {"id": "D-PERSON", "name": "Lee", "phone": "+8613800000000", "email": "lee@example.com",
+                  "timezone": tz, "locale": "en-US"}
+        rows = [_case(f"PER-{k}", 0, due_date=local.date().isoformat(), policy=str(policy), debtor=debtor)
+                for k in (1, 2)]
+        f = tmp_path / "two.jsonl"
+        f.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+        opened = overdue(env, "case", "import", str(f))
+        assert opened.returncode == 0, opened.stderr
+
+        deferred: list[dict[str, str]] = []
+        for _ in range(120):
+            histories = {k: json.loads(overdue(env, "case", "history", k, "--json").stdout) for k in ("PER-1", "PER-2")}
+            sent = [h for hs in histories.values() for h in hs if h["kind"] == "contact"]
+            deferred = [h for hs in histories.values() for h in hs if h["kind"] == "deferred"]
+            if sent and deferred:
+                break
+            time.sleep(0.5)
+        assert len(sent) == 1 and [d["detail"]["guardrail"] for d in deferred] == ["person.spacing.sms"]
+        box = [row for row in json.loads(overdue(env, "outbox", "--json").stdout) if row["case_id"].startswith("PER-")]
+        assert len(box) == 1 and box[0]["channel"] == "sms"
+
+        person = overdue(env, "debtor", "status", "D-PERSON", "--json")
+        assert person.returncode == 0, person.stderr
+        doc = json.loads(person.stdout)
+        assert sorted(c["case_id"] for c in doc["open_cases"]) == ["PER-1", "PER-2"]
+        assert [c["case_id"] for c in doc["contacts"]] == [box[0]["case_id"]]
+        nxt = datetime.fromisoformat(doc["next_allowed"]["sms"])
+        assert nxt == datetime.fromisoformat(box[0]["at"]) + timedelta(hours=1)
+        st = json.loads(overdue(env, "case", "status", "PER-1", "--json").stdout)
+        assert st["debtor_id"] == "D-PERSON"
+        unknown = overdue(env, "debtor", "status", "D-NOBODY")
+        assert unknown.returncode == 1 and unknown.stderr.count("\n") == 1

@@ -36,7 +36,7 @@ async def test_two_cases_of_one_debtor_due_at_one_moment(tsenv: WorkflowEnvironm
     history = await cases.history(waiting)
     deferred = [r for r in history if r.kind == "deferred"]
     assert [r.detail["guardrail"] for r in deferred] == ["person.spacing.sms"]
-    assert not [r for r in history if r.kind == "contact" and r.action_id == deferred[0].action_id][1:]
+    assert not [r for r in history if r.kind == "contact"]  # taken back: it did not happen
     assert (await cases.status(waiting)).contacts == 0
 
     await tsenv.sleep(timedelta(hours=1))  # 11:30 local: the hour of spacing has passed
