@@ -206,6 +206,10 @@ async def _status(args: argparse.Namespace) -> int:
         f"  next         {(nxt.kind + ' ' + (nxt.channel or '') + ' at ' + nxt.at.isoformat()) if nxt and nxt.at else (nxt.kind + ' ' + nxt.detail if nxt else 'nothing scheduled')}",
         f"  policy       {st.policy.name} v{st.policy.version} ({st.policy.hash[:12]})",
     ]
+    if st.addresses_unusable:
+        lines.append(f"  unusable     {', '.join(st.addresses_unusable)} (a channel refused them)")
+    if st.stuck:
+        lines.append(f"  STUCK        {st.stuck} (waits for a fix; events are refused)")
     print("\n".join(lines))
     return 0
 

@@ -18,6 +18,7 @@ from temporalio.exceptions import TimeoutError as ActivityTimeout
 with workflow.unsafe.imports_passed_through():
     from engine.case import events as ev
     from engine.case.actions import Action, Record
+    from engine.case.vocabulary import RecordKind
     from engine.case.money import format_amount
     from engine.case.state import CaseState
     from engine.decision.decide import Decision, decide, open_case, validate
@@ -49,6 +50,12 @@ CONTACT_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coeff
                             maximum_interval=timedelta(minutes=5), maximum_attempts=10)
 CONTACT_GIVE_UP = timedelta(minutes=30)
 
+#: A case whose decision raised retries it after this, doubling up to `STUCK_RETRY_MAX`: a fixed
+#: build deployed meanwhile takes the case on within the hour, and a case stuck for days adds no
+#: more than a couple of short runs an hour.
+STUCK_RETRY_FIRST = timedelta(minutes=1)
+STUCK_RETRY_MAX = timedelta(hours=1)
+
 
 def _give_up_reason(err: ActivityError) -> str:
     """The last failure of a contact activity, in words without personal data."""
@@ -77,6 +84,12 @@ class CaseWorkflow:
         self._changed = False
         self._indexed: dict[str, object] = {}
         self._indexing = False
+        #: "<type>: <message>" of the decision that raised, while the case waits for a fix.
+        self._stuck: str | None = None
+        self._stuck_retries = 0
+        self._retry_at: datetime | None = None
+        #: A decision raised in this run: it continues as new before anything else happens.
+        self._raised = False
 
     # -- the loop -------------------------------------------------------------------------
     @workflow.run
@@ -96,6 +109,9 @@ class CaseWorkflow:
             self._dropped = inp.history_dropped
             self._wake = inp.next_wake_up
             self._queue = list(inp.pending_actions)
+            if inp.stuck is not None:
+                self._stuck, self._stuck_retries = inp.stuck, inp.stuck_retries
+                self._retry_at = workflow.now() + self._retry_delay()
         # Attributes already set at start (by the client) or carried over by continue-as-new are
         # not upserted again: each upsert is a history event.
         # Runs started before the client set attributes at start (inputs without the flag)
@@ -112,22 +128,26 @@ class CaseWorkflow:
             assert state is not None
             if state.closed:
                 break
+            if self._raised:
+                # The run in which a decision raised ends now: left open, a fixed build replaying
+                # it would decide where the broken one raised, and fail on nondeterminism.
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                self._continue_as_new(inp)
             if self._should_continue_as_new(inp):
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 if not self._queue:
                     self._continue_as_new(inp)
             timeout = None
-            if self._wake is not None:
-                timeout = max(self._wake - workflow.now(), timedelta(0))
+            wake = self._retry_at if self._stuck is not None else self._wake
+            if wake is not None:
+                timeout = max(wake - workflow.now(), timedelta(0))
             self._changed = False
             try:
                 await workflow.wait_condition(lambda: self._changed or bool(self._queue), timeout=timeout)
             except TimeoutError:
                 # the current state, not `state`: an update handled in the same activation as
                 # the timer has already moved it on, and deciding on the old one would lose it
-                current = self._state
-                assert current is not None
-                self._apply(decide(self._cp, current, None, self._timer_moment()))
+                self._decide(None, self._timer_moment())
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._carry_out()
         state = self._state
@@ -156,6 +176,58 @@ class CaseWorkflow:
                 workflow.logger.info("case %s: %s %s", d.state.case.case_id, r.kind, r.reason)
         if self._state is not None and self._indexing:
             self._index()
+
+    def _decide(self, event: ev.Event | None, now: datetime) -> Decision | None:
+        """Decide on the current state and apply the decision.
+
+        A decision that raises (a bug, not a rejected event) changes nothing: it is recorded,
+        alerts, and the case is stuck until a retry succeeds (None is returned). `EventRejected`
+        passes through.
+        """
+        assert self._state is not None and self._cp is not None
+        try:
+            d = decide(self._cp, self._state, event, now)
+        except EventRejected:
+            raise
+        except Exception as err:  # one broken decision must not fail the case
+            self._got_stuck(err, event)
+            return None
+        if self._stuck is not None:
+            workflow.logger.warning("case %s: decisions work again after %d failure(s)",
+                                    self._state.case.case_id, self._stuck_retries)
+            self._stuck, self._stuck_retries, self._retry_at = None, 0, None
+        self._apply(d)
+        return d
+
+    def _got_stuck(self, err: Exception, event: ev.Event | None) -> None:
+        assert self._state is not None
+        what = event.kind if event is not None else "timer"
+        text = f"{type(err).__name__}: {err}"[:300]
+        tb = err.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        where = f"{tb.tb_frame.f_code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno}" if tb else "?"
+        self._stuck = text
+        self._stuck_retries += 1
+        self._raised = True
+        self._retry_at = workflow.now() + self._retry_delay()
+        self._history.append(Record(at=workflow.now(), kind=RecordKind.ERROR, stage=self._state.stage,
+                                    reason=f"decision on {what} failed: {text}",
+                                    detail={"error": type(err).__name__, "on": what}))
+        self._changed = True
+        # the alert names the error's type and place only: its message may quote the debtor
+        workflow.logger.error("case %s is stuck: the decision on %s raised %s at %s; it waits for a fix",
+                              self._state.case.case_id, what, type(err).__name__, where)
+
+    def _retry_delay(self) -> timedelta:
+        doublings: int = min(max(self._stuck_retries - 1, 0), 10)
+        return min(STUCK_RETRY_FIRST * (1 << doublings), STUCK_RETRY_MAX)
+
+    def _stuck_error(self) -> ApplicationError:
+        assert self._state is not None
+        return ApplicationError(
+            f"case {self._state.case.case_id} is stuck after an internal error ({self._stuck}); "
+            "it takes events again once a fix is deployed", type="CaseStuck", non_retryable=True)
 
     async def _carry_out(self) -> None:
         """Run queued actions in order, one activity each; ids make retries harmless.
@@ -193,7 +265,7 @@ class CaseWorkflow:
         outcome = ev.ContactOutcome(action_id=action.action_id, outcome="failed",
                                     reason=result.reason[:200], address_unusable=result.address_unusable)
         try:
-            self._apply(decide(self._cp, self._state, outcome, workflow.now()))
+            self._decide(outcome, workflow.now())
         except EventRejected as err:
             workflow.logger.warning("case %s: failed contact not recorded: %s", action.case_id, err)
 
@@ -226,7 +298,8 @@ class CaseWorkflow:
             policy=inp.policy, state=self._state, history=self._history[dropped:],
             history_dropped=self._dropped + dropped, next_wake_up=self._wake,
             pending_actions=self._queue, max_history_events=inp.max_history_events, runs=inp.runs + 1,
-            attributes_at_start=inp.attributes_at_start, conduct=inp.conduct,
+            attributes_at_start=inp.attributes_at_start, conduct=inp.conduct, stuck=self._stuck,
+            stuck_retries=self._stuck_retries,
         ))
 
     def _index(self) -> None:
@@ -252,11 +325,16 @@ class CaseWorkflow:
         The event is the core's own type, so an event the core learns needs no change here.
         """
         assert self._state is not None and self._cp is not None
+        if self._stuck is not None:
+            raise self._stuck_error()
         try:
-            d = decide(self._cp, self._state, e, workflow.now())
+            d = self._decide(e, workflow.now())
         except EventRejected as err:  # state moved on between validation and handling
             raise ApplicationError(str(err), type="EventRejected", non_retryable=True) from None
-        self._apply(d)
+        if d is None:
+            raise ApplicationError(
+                f"case {self._state.case.case_id} could not take this event: {self._stuck}; the error "
+                "is recorded and the case waits for a fix", type="DecisionFailed", non_retryable=True)
         s = d.state
         return EventResult(case_id=s.case.case_id, stage=s.stage, closed=s.closed,
                            balance=format_amount(s.balance, s.case.currency),
@@ -266,6 +344,8 @@ class CaseWorkflow:
     def _valid(self, e: ev.Event) -> None:
         """Reject an event the core would refuse, before it is written to the history."""
         assert self._state is not None and self._cp is not None
+        if self._stuck is not None:
+            raise self._stuck_error()
         try:
             validate(self._cp, self._state, e, workflow.now())
         except EventRejected as err:
@@ -276,7 +356,8 @@ class CaseWorkflow:
     def status(self) -> CaseStatus:
         """Where the case stands."""
         assert self._state is not None and self._cp is not None
-        return case_status(self._cp, self._state, workflow.now(), self._wake)
+        st = case_status(self._cp, self._state, workflow.now(), self._wake)
+        return st.model_copy(update={"stuck": self._stuck}) if self._stuck is not None else st
 
     @workflow.query
     def history(self) -> list[Record]:

@@ -44,6 +44,10 @@ class CaseInput(BaseModel):
     #: The rules-of-conduct version a new case opens with (`engine.case.state.CONDUCT`). An input
     #: without it is from a case started before versions existed: 1, so its history replays.
     conduct: int = 1
+    #: A decision raised in the run before ("<type>: <message>"): the case is stuck, refuses
+    #: events and retries on a timer (`stuck_retries` failures so far) until a fix is deployed.
+    stuck: str | None = None
+    stuck_retries: int = 0
 
 
 class CaseResult(BaseModel):

@@ -170,3 +170,5 @@ class RecordKind(StrEnum):
     OUTCOME = "outcome"
     OPENED = "opened"
     SKIPPED = "skipped"
+    #: A decision raised (written by the workflow, never by the core): the case waits for a fix.
+    ERROR = "error"
