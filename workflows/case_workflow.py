@@ -18,9 +18,9 @@ from temporalio.exceptions import TimeoutError as ActivityTimeout
 with workflow.unsafe.imports_passed_through():
     from engine.case import events as ev
     from engine.case.actions import Action, Record
-    from engine.case.vocabulary import RecordKind
     from engine.case.money import format_amount
     from engine.case.state import CaseState
+    from engine.case.vocabulary import RecordKind
     from engine.decision.decide import Decision, decide, open_case, validate
     from engine.decision.status import CaseStatus, case_status
     from engine.errors import EventRejected
