@@ -276,14 +276,16 @@ class CaseWorkflow:
         assert self._state is not None and self._cp is not None
         deferred = ev.ContactDeferred(action_id=action.action_id, until=result.until, guardrail=result.guardrail)
         try:
-            d = decide(self._cp, self._state, deferred, workflow.now())
+            d = self._decide(deferred, workflow.now())
         except EventRejected as err:
             workflow.logger.warning("case %s: deferral not recorded: %s", action.case_id, err)
             return
+        if d is None:  # the decision raised: the case is stuck and its trail stays as it was
+            return
         # The contact did not happen: its record leaves the trail, the deferral takes its place.
+        new = {id(r) for r in d.records}
         self._history = [r for r in self._history
-                         if not (r.kind == "contact" and r.action_id == action.action_id)]
-        self._apply(d)
+                         if id(r) in new or not (r.kind == "contact" and r.action_id == action.action_id)]
 
     def _should_continue_as_new(self, inp: CaseInput) -> bool:
         info = workflow.info()
