@@ -123,6 +123,7 @@ class DebtorModel:
         self.unit = Decimal(1).scaleb(-self.digits)
         self.queue: list[_Intent] = []
         self._seq = 0
+        self._payments = 0  # numbers payment references: each payment its own, as a bank gives
         self.contacts = 0
         self.paying = False  # a payment is on its way: no new decision to pay
         rng = self.rng
@@ -280,7 +281,8 @@ class DebtorModel:
         amount = self._money(amount)
         if amount <= 0:
             return None
-        return ev.Payment(amount=amount, currency=s.case.currency, ref="sim")
+        self._payments += 1
+        return ev.Payment(amount=amount, currency=s.case.currency, ref=f"sim-{self._payments}")
 
     def _promise(self, now: datetime, s: CaseState) -> ev.Promise | None:
         if s.promise is not None or s.plan is not None or s.balance <= 0:

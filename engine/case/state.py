@@ -15,6 +15,7 @@ from engine.case.vocabulary import Attitude, Channel, ContactResult, HoldKind, S
 
 __all__ = [
     "CONDUCT",
+    "PAYMENT_REFS_KEPT",
     "CaseFile",
     "CaseState",
     "ContactLog",
@@ -31,6 +32,12 @@ __all__ = [
 #: channel an hour apart, no catch-up bursts, rolling windows in elapsed time. A case started
 #: before (its state has no `conduct`, so 1) keeps deciding as it did, so its history replays.
 CONDUCT = 2
+
+#: Payment references a case remembers (the most recent), so a bank feed that retries a payment
+#: is acknowledged instead of counted twice. Bounded so a case's state stays small across
+#: continue-as-new; a retry arrives within hours or days, far fewer payments than this later.
+PAYMENT_REFS_KEPT = 500
+
 
 class Debtor(BaseModel):
     """The borrower. Personal data: encrypted in histories, redacted in logs."""
@@ -134,6 +141,9 @@ class CaseState(BaseModel):
     conduct: int = 1  # see CONDUCT; `open_case` sets the current version
     paid_total: Decimal = Decimal(0)
     fees_total: Decimal = Decimal(0)
+    #: Reference -> amount of the payments recorded with a reference (oldest first, bounded by
+    #: `PAYMENT_REFS_KEPT`): the same reference again is acknowledged, never applied twice.
+    payment_refs: dict[str, Decimal] = {}
 
     stage: Stage
     stage_entered_at: datetime

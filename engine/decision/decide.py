@@ -258,6 +258,7 @@ def copy_state(state: CaseState) -> CaseState:
     d["approvals_granted"] = list(state.approvals_granted)
     d["fees_applied"] = list(state.fees_applied)
     d["unusable"] = list(state.unusable)
+    d["payment_refs"] = dict(state.payment_refs)
     return new
 
 

@@ -10,14 +10,15 @@ from typing import Any
 
 from engine.case import events as ev
 from engine.case.money import format_amount, parse_amount
-from engine.case.state import Hold, Instalment, PlanState, PromiseState
+from engine.case.state import PAYMENT_REFS_KEPT, Hold, Instalment, PlanState, PromiseState
 from engine.case.vocabulary import DisputeOutcome, HoldKind
 from engine.decision.contacts import address_field, take_back
 from engine.decision.context import Ctx
 from engine.decision.stages import HELD_GOTO, apply_effect, enter
 from engine.errors import EventRejected
 
-__all__ = ["MAX_EVENT_TEXT", "PLAN_DAYS_PER_INSTALMENT", "apply_event", "plan_horizon", "release", "validate_event"]
+__all__ = ["MAX_EVENT_TEXT", "PLAN_DAYS_PER_INSTALMENT", "already_recorded", "apply_event", "plan_horizon",
+           "release", "validate_event"]
 
 #: A plan may run at most this many days per instalment the policy allows (`plan.max_instalments`
 #: months): the policy's limit on a plan's length, so a plan date can never be absurd (9999-12-31).
@@ -43,6 +44,18 @@ def _check_payment(ctx: Ctx, e: ev.Payment) -> None:
     if e.currency != ctx.state.case.currency:
         raise EventRejected(f"payment in {e.currency} but the case is in {ctx.state.case.currency}")
     _amount(ctx, e.amount, "payment")
+    recorded = ctx.state.payment_refs.get(e.ref) if e.ref else None
+    if recorded is not None and recorded != e.amount:
+        cur = ctx.state.case.currency
+        raise EventRejected(f"payment ref {e.ref!r} was recorded for {format_amount(recorded, cur)}, "
+                            f"not {format_amount(e.amount, cur)}")
+
+
+def already_recorded(ctx: Ctx, e: ev.Event) -> bool:
+    """Whether `e` is a payment whose reference the case has already recorded (same amount): it is
+    acknowledged and changes nothing, even on a closed case, so a retried bank feed is harmless."""
+    return (isinstance(e, ev.Payment) and bool(e.ref)
+            and ctx.state.payment_refs.get(e.ref) == e.amount and e.currency == ctx.state.case.currency)
 
 
 def _check_promise(ctx: Ctx, e: ev.Promise) -> None:
@@ -147,6 +160,8 @@ def validate_event(ctx: Ctx, e: ev.Event) -> None:
     """Raise `EventRejected` with a message for the user if the case cannot take this event."""
     s = ctx.state
     _check_sizes(e)
+    if already_recorded(ctx, e):
+        return
     if s.closed:
         raise EventRejected(f"case {s.case.case_id} is closed ({s.stage})")
     check = _CHECKS.get(type(e))
@@ -174,8 +189,21 @@ def release(ctx: Ctx, kind: HoldKind, reason: str, at: datetime | None = None) -
     ctx.record("release", reason, detail={"hold": kind})
 
 
+def _remember_ref(ctx: Ctx, e: ev.Payment) -> None:
+    refs = ctx.state.payment_refs
+    refs[e.ref] = e.amount
+    if len(refs) > PAYMENT_REFS_KEPT:
+        del refs[next(iter(refs))]  # the oldest: dicts keep insertion order
+
+
 def _payment(ctx: Ctx, e: ev.Payment) -> None:
     s = ctx.state
+    if e.ref:
+        if already_recorded(ctx, e):
+            ctx.record("payment", f"payment ref {e.ref} already recorded: not applied again",
+                       outcome="duplicate", detail={"amount": format_amount(e.amount, e.currency), "ref": e.ref})
+            return
+        _remember_ref(ctx, e)
     s.balance -= e.amount
     s.paid_total += e.amount
     ctx.record("payment", f"payment {format_amount(e.amount, e.currency)}",

@@ -196,7 +196,10 @@ def draw_event(data: st.DataObject, cp: CompiledPolicy, s: CaseState, today: dat
             amount = s.plan.instalments[min(s.plan.checked, len(s.plan.instalments) - 1)].amount
         elif kind == "full":
             amount = bal
-        return ev.Payment(amount=max(amount, Decimal("0.01")), currency=cur, ref="r")
+        # A reference from a small set: a repeat is a retried payment, acknowledged and not applied
+        # (or refused if the amount differs); no reference always counts.
+        ref = data.draw(st.sampled_from(["", "", "r1", "r2"]))
+        return ev.Payment(amount=max(amount, Decimal("0.01")), currency=cur, ref=ref)
     if op == "promise":
         ratio = Decimal(data.draw(st.integers(5, 110))) / 100
         days = data.draw(st.integers(-1, cp.policy.promise.max_days + 1))
