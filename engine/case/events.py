@@ -30,6 +30,7 @@ __all__ = [
     "Payment",
     "Plan",
     "Promise",
+    "Settle",
 ]
 
 
@@ -59,6 +60,15 @@ class Plan(_Event):
 
     kind: Literal["plan"] = "plan"
     instalments: list[tuple[Decimal, date]] = Field(min_length=1)
+
+
+class Settle(_Event):
+    """A settlement for less: the debtor pays `amount` by `until` (default: as late as the policy
+    allows) and the rest of the balance is waived; once paid, the case closes `settled`."""
+
+    kind: Literal["settle"] = "settle"
+    amount: Decimal
+    until: date | None = None
 
 
 class Dispute(_Event):
@@ -137,7 +147,7 @@ class AttitudeChange(_Event):
 #: Any event. A named alias (not a bare `Annotated`), so the discriminator survives where type
 #: hints are read without extras, as Temporal does for the parameters of an update.
 Event = TypeAliasType("Event", Annotated[
-    Payment | Promise | Plan | Dispute | DisputeResolved | Hardship | Cease | Close | Approve
+    Payment | Promise | Plan | Settle | Dispute | DisputeResolved | Hardship | Cease | Close | Approve
     | ContactOutcome | AttitudeChange | ContactDeferred,
     Field(discriminator="kind"),
 ])

@@ -26,6 +26,7 @@ __all__ = [
     "PlanState",
     "PolicyRef",
     "PromiseState",
+    "SettlementState",
 ]
 
 #: The rules-of-conduct version new cases start with. 2: one call at a time, attempts on one
@@ -113,6 +114,21 @@ class PlanState(BaseModel):
     checked: int = 0
 
 
+class SettlementState(BaseModel):
+    """An agreed settlement for less: `amount` to pay by `until`, counted from `agreed_at`.
+
+    `approved` is False while the policy waits for a human to approve it; a settlement closes the
+    case only once approved and paid.
+    """
+
+    amount: Decimal
+    until: date
+    agreed_at: datetime
+    balance_at: Decimal  # the balance it settles (fees stand still while it is open)
+    paid: Decimal = Decimal(0)
+    approved: bool = True
+
+
 class ContactLog(BaseModel):
     """A contact attempt, kept for the rolling-window caps (pruned past the longest window)."""
 
@@ -141,6 +157,8 @@ class CaseState(BaseModel):
     conduct: int = 1  # see CONDUCT; `open_case` sets the current version
     paid_total: Decimal = Decimal(0)
     fees_total: Decimal = Decimal(0)
+    #: What was paid beyond what the case owed: owed back to the debtor (never a negative balance).
+    refund_due: Decimal = Decimal(0)
     #: Reference -> amount of the payments recorded with a reference (oldest first, bounded by
     #: `PAYMENT_REFS_KEPT`): the same reference again is acknowledged, never applied twice.
     payment_refs: dict[str, Decimal] = {}
@@ -159,6 +177,7 @@ class CaseState(BaseModel):
     holds: list[Hold] = []
     promise: PromiseState | None = None
     plan: PlanState | None = None
+    settlement: SettlementState | None = None
 
     done: list[str] = []  # plan occurrences / steps settled in this stage (sent, skipped)
     pending: list[Pending] = []  # deferred by a guardrail

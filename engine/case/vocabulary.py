@@ -103,6 +103,7 @@ class HoldKind(StrEnum):
     CEASE = "cease"
     PROMISE = "promise"
     PLAN = "plan"
+    SETTLEMENT = "settlement"
 
 
 class CloseReason(StrEnum):
@@ -162,6 +163,7 @@ class RecordKind(StrEnum):
     PAYMENT = "payment"
     PROMISE = "promise"
     PLAN = "plan"
+    SETTLEMENT = "settlement"
     CLOSE = "close"
     ACTION = "action"
     APPROVAL = "approval"

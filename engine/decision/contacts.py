@@ -162,9 +162,9 @@ def send_due_contacts(ctx: Ctx) -> None:
             _suppress(ctx, key, item, forbidden)
             continue
         if item.channel == "field_visit" and "field_visit" not in s.approvals_granted:
-            from engine.decision.stages import _request_approval
+            from engine.decision.stages import request_approval
 
-            _request_approval(ctx, "field_visit", f"{s.stage}.{key}", key=key)
+            request_approval(ctx, "field_visit", f"{s.stage}.{key}", key=key)
             continue
         later = _earliest_allowed(ctx, item.channel)
         if later is not None:

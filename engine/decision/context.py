@@ -29,7 +29,8 @@ __all__ = ["CONTACT_STOPPING", "Ctx", "local_midnight"]
 _day = itemgetter(0)
 
 #: Holds during which no contact goes out and no stage moves.
-CONTACT_STOPPING = frozenset({HoldKind.DISPUTE, HoldKind.HARDSHIP, HoldKind.PAUSE, HoldKind.PROMISE, HoldKind.PLAN})
+CONTACT_STOPPING = frozenset({HoldKind.DISPUTE, HoldKind.HARDSHIP, HoldKind.PAUSE, HoldKind.PROMISE, HoldKind.PLAN,
+                              HoldKind.SETTLEMENT})
 
 
 def local_midnight(d: date, tz: ZoneInfo) -> datetime:

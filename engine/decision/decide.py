@@ -19,6 +19,7 @@ from engine.case.vocabulary import ActiveStage, HoldKind
 from engine.decision.contacts import next_contact_time, send_due_contacts
 from engine.decision.context import Ctx, local_midnight
 from engine.decision.events_apply import apply_event, release, validate_event
+from engine.decision.settlement import lapse, lapse_deadline
 from engine.decision.stages import apply_effect, run_exits, run_held_gotos, run_steps, time_barred
 from engine.errors import EventRejected
 from engine.policy.compiled import CompiledPolicy
@@ -85,6 +86,9 @@ def _next_deadline(ctx: Ctx) -> tuple[datetime, HoldKind] | None:
         due.append((_promise_deadline(ctx), HoldKind.PROMISE))
     if s.plan is not None and _instalment_deadline(ctx) <= ctx.now:
         due.append((_instalment_deadline(ctx), HoldKind.PLAN))
+    lapses = lapse_deadline(ctx)
+    if lapses is not None and lapses <= ctx.now:
+        due.append((lapses, HoldKind.SETTLEMENT))
     return min(due, key=lambda d: d[0]) if due else None
 
 
@@ -118,6 +122,8 @@ def _let_time_pass(ctx: Ctx) -> None:
                 ctx.record("plan", f"instalment {plan.checked + 1} missed", outcome="missed")
                 release(ctx, HoldKind.PLAN, "repayment plan broken", at)
                 apply_effect(ctx, "plan_missed")
+        elif what == "settlement":
+            lapse(ctx, at)
         else:
             release(ctx, what, f"{what} ended", at)
     if not s.closed and not ctx.stopped:
@@ -152,6 +158,9 @@ def _next_wake_up(ctx: Ctx) -> datetime | None:
         times.append(_promise_deadline(ctx))
     if s.plan is not None:
         times.append(_instalment_deadline(ctx))
+    lapses = lapse_deadline(ctx)
+    if lapses is not None:
+        times.append(lapses)
     if not ctx.stopped:
         t = next_contact_time(ctx)
         if t is not None:
@@ -251,6 +260,8 @@ def copy_state(state: CaseState) -> CaseState:
         plan = state.plan.model_copy()
         plan.__dict__["instalments"] = [i.model_copy() for i in state.plan.instalments]
         d["plan"] = plan
+    if state.settlement is not None:
+        d["settlement"] = state.settlement.model_copy()
     d["done"] = list(state.done)
     d["pending"] = [p.model_copy() for p in state.pending]
     d["contacts"] = [c.model_copy() for c in state.contacts]

@@ -14,6 +14,15 @@ from engine.case.state import PAYMENT_REFS_KEPT, Hold, Instalment, PlanState, Pr
 from engine.case.vocabulary import DisputeOutcome, HoldKind
 from engine.decision.contacts import address_field, take_back
 from engine.decision.context import Ctx
+from engine.decision.settlement import (
+    SETTLEMENT_APPROVAL,
+    approve_settlement,
+    check_close_settled,
+    check_settle,
+    overpaid,
+    pay_towards,
+    settle,
+)
 from engine.decision.stages import HELD_GOTO, apply_effect, enter
 from engine.errors import EventRejected
 
@@ -119,6 +128,11 @@ def _check_cease(ctx: Ctx, e: ev.Cease) -> None:
         raise EventRejected("communications are already ceased")
 
 
+def _check_close(ctx: Ctx, e: ev.Close) -> None:
+    if e.reason == "settled":
+        check_close_settled(ctx)
+
+
 def _check_approve(ctx: Ctx, e: ev.Approve) -> None:
     if e.action not in ctx.state.approvals_pending:
         waiting = ", ".join(ctx.state.approvals_pending) or "nothing"
@@ -139,7 +153,7 @@ _CHECKS: dict[type, Callable[[Ctx, Any], None]] = {
     ev.Payment: _check_payment, ev.Promise: _check_promise, ev.Plan: _check_plan,
     ev.Dispute: _check_dispute, ev.DisputeResolved: _check_resolved, ev.Hardship: _check_hardship,
     ev.Cease: _check_cease, ev.Approve: _check_approve, ev.ContactOutcome: _check_outcome,
-    ev.ContactDeferred: _check_deferred,
+    ev.ContactDeferred: _check_deferred, ev.Settle: check_settle, ev.Close: _check_close,
 }
 
 
@@ -206,11 +220,17 @@ def _payment(ctx: Ctx, e: ev.Payment) -> None:
         _remember_ref(ctx, e)
     s.balance -= e.amount
     s.paid_total += e.amount
+    surplus = -s.balance if s.balance < 0 else None
+    if surplus is not None:
+        s.balance = (s.balance * 0).copy_abs()  # 0.00, never -0.00
     ctx.record("payment", f"payment {format_amount(e.amount, e.currency)}",
                detail={"amount": format_amount(e.amount, e.currency), "ref": e.ref,
-                       "balance": format_amount(max(s.balance, s.balance * 0), e.currency)})
+                       "balance": format_amount(s.balance, e.currency)})
+    if pay_towards(ctx, e.amount):
+        return
     if s.balance <= 0:
-        s.balance = s.balance * 0
+        if surplus:
+            overpaid(ctx, surplus)
         enter(ctx, ctx.cp.machine.fire(s.stage, "paid_in_full"), "paid in full")
         return
     if s.promise is not None:
@@ -296,9 +316,14 @@ def apply_event(ctx: Ctx, e: ev.Event) -> None:
         enter(ctx, ctx.cp.machine.fire(s.stage, f"close_{e.reason}"), f"closed: {e.reason}")
     elif isinstance(e, ev.Approve):
         s.approvals_pending.remove(e.action)
-        s.approvals_granted.append(e.action)
         ctx.record("approval", f"approved {e.action}" + (f" by {e.by}" if e.by else ""),
                    detail={"approval": e.action, "outcome": "granted"})
+        if e.action == SETTLEMENT_APPROVAL and s.settlement is not None:
+            approve_settlement(ctx)
+        else:
+            s.approvals_granted.append(e.action)
+    elif isinstance(e, ev.Settle):
+        settle(ctx, e)
     elif isinstance(e, ev.ContactOutcome):
         _contact_outcome(ctx, e)
     elif isinstance(e, ev.ContactDeferred):

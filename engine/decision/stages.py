@@ -13,8 +13,8 @@ from engine.policy.machine import exit_trigger, goto_trigger
 from engine.policy.model import ACTIVE_STAGES, ActionSpec, EventEffect
 
 __all__ = [
-    "HELD_GOTO", "apply_effect", "close", "enter", "run_exits", "run_held_gotos", "run_steps", "step_action",
-    "time_barred",
+    "HELD_GOTO", "apply_effect", "close", "enter", "request_approval", "run_exits", "run_held_gotos", "run_steps",
+    "step_action", "time_barred",
 ]
 
 #: Prefix of the `Pending` entry that keeps an event's `goto` until the holds stopping it end.
@@ -65,6 +65,7 @@ def close(ctx: Ctx, terminal: TerminalStage, reason: str) -> None:
     s.pending = []
     s.promise = None
     s.plan = None
+    s.settlement = None
     s.approvals_pending = []
     ctx.record("close", reason, detail={"from": previous, "to": terminal})
 
@@ -78,7 +79,7 @@ def step_action(ctx: Ctx, kind: str, key: str, reason: str, detail: dict[str, st
     ctx.record("action", reason, detail={"kind": kind, **(detail or {})})
 
 
-def _request_approval(ctx: Ctx, name: str, reason: str, key: str | None = None) -> None:
+def request_approval(ctx: Ctx, name: str, reason: str, key: str | None = None) -> None:
     """Ask a human to approve `name`; `key` tells apart requests for repeated occurrences (a
     field visit every N days), which would otherwise share an id and be dropped as duplicates."""
     s = ctx.state
@@ -102,7 +103,7 @@ def _step(ctx: Ctx, spec: ActionSpec, key: str, reason: str) -> bool:
     """Try one step; True once it is settled (done or refused for good)."""
     s = ctx.state
     if spec.requires_approval and spec.kind not in s.approvals_granted:
-        _request_approval(ctx, spec.kind, reason)
+        request_approval(ctx, spec.kind, reason)
         return False
     if spec.kind == "bureau_report":
         if s.bureau_reported:
@@ -264,7 +265,7 @@ def run_exits(ctx: Ctx) -> None:
                                detail={"guardrail": "time_barred"})
                 continue
             if ex.approval and ex.approval not in s.approvals_granted:
-                _request_approval(ctx, ex.approval, name)
+                request_approval(ctx, ex.approval, name)
                 continue
             if ex.approval:
                 s.approvals_granted.remove(ex.approval)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from pydantic import BaseModel
 
@@ -13,7 +13,7 @@ from engine.decision.contacts import occurrences
 from engine.decision.context import Ctx
 from engine.policy.compiled import CompiledPolicy
 
-__all__ = ["CaseStatus", "NextAction", "case_status"]
+__all__ = ["CaseStatus", "NextAction", "SettlementStatus", "case_status"]
 
 
 class NextAction(BaseModel):
@@ -23,6 +23,15 @@ class NextAction(BaseModel):
     channel: Channel | None = None
     at: datetime | None = None
     detail: str = ""
+
+
+class SettlementStatus(BaseModel):
+    """An open settlement for less: what is to be paid by when, and how much is paid."""
+
+    amount: str
+    until: date
+    paid: str
+    approved: bool
 
 
 class CaseStatus(BaseModel):
@@ -52,6 +61,9 @@ class CaseStatus(BaseModel):
     addresses_unusable: list[str] = []
     #: Set by the workflow while a decision that raised waits for a fix: "<type>: <message>".
     stuck: str | None = None
+    #: Paid beyond what the case owed, owed back to the debtor; None when nothing is.
+    refund_due: str | None = None
+    settlement: SettlementStatus | None = None
 
 
 def case_status(cp: CompiledPolicy, state: CaseState, now: datetime, next_wake_up: datetime | None) -> CaseStatus:
@@ -82,4 +94,8 @@ def case_status(cp: CompiledPolicy, state: CaseState, now: datetime, next_wake_u
         approvals_pending=list(state.approvals_pending), next_action=nxt, policy=state.policy,
         contacts=state.contacts_total, broken_promises=state.broken_promises,
         addresses_unusable=list(state.unusable),
+        refund_due=format_amount(state.refund_due, cur) if state.refund_due > 0 else None,
+        settlement=None if (st := state.settlement) is None else SettlementStatus(
+            amount=format_amount(st.amount, cur), until=st.until, paid=format_amount(st.paid, cur),
+            approved=st.approved),
     )

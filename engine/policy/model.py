@@ -43,6 +43,7 @@ __all__ = [
     "PromiseRules",
     "Range",
     "Segment",
+    "SettlementRules",
     "StageSpec",
     "Target",
     "Template",
@@ -233,6 +234,15 @@ class PlanRules(_Model):
     grace_days: int = Field(default=3, ge=0, le=30)
 
 
+class SettlementRules(_Model):
+    """Settlements for less than the balance: how low an agreed amount may go (a share of the
+    balance), how long the debtor has to pay it, and whether a human approves each one."""
+
+    min_ratio: Decimal = Field(default=Decimal("0.5"), gt=0, le=1)  # of the balance
+    max_days: int = Field(default=30, ge=1, le=180)
+    approval: bool = False
+
+
 class HardshipRules(_Model):
     """Hardship and breathing space: the longest pause a request can take."""
 
@@ -267,6 +277,8 @@ class Policy(_Model):
     promise: PromiseRules = PromiseRules()
     plan: PlanRules = PlanRules()
     hardship: HardshipRules = HardshipRules()
+    #: No section: the policy offers no settlement (a settle event is refused).
+    settlement: SettlementRules | None = None
     guardrails: Guardrails = Guardrails()
     fees: list[Fee] = []
     templates: dict[str, Template]

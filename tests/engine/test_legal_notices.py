@@ -108,4 +108,4 @@ class TestCopyState:
                    if any(t in str(f.annotation) for t in ("list", "dict", "State", "File", "Ref"))}
         assert mutable == {"case", "policy", "holds", "promise", "plan", "done", "pending", "contacts",
                            "approvals_pending", "approvals_granted", "fees_applied", "unusable",
-                           "payment_refs"}
+                           "payment_refs", "settlement"}
