@@ -196,6 +196,7 @@ class CaseState(BaseModel):
     last_conversation_at: datetime | None = None
     bureau_notice_at: datetime | None = None
     bureau_reported: bool = False
+    bureau_updates: int = 0  # updates sent since the report (numbers their action ids)
     agency_placed: bool = False
     #: Debtor fields (`phone`, `email`, `address`, `third_party_phone`) a channel reported
     #: unusable; contacts needing them are suppressed with `address_unusable.<field>`.

@@ -15,7 +15,8 @@ from engine.policy.contact_window import next_allowed
 from engine.policy.model import ContactItem
 from engine.policy.templates import render
 
-__all__ = ["address_field", "next_contact_time", "occurrences", "send_due_contacts", "take_back"]
+__all__ = ["address_field", "next_contact_time", "occurrences", "send_bureau_notice", "send_due_contacts",
+           "take_back"]
 
 _ADDRESS = {"sms": "phone", "call": "phone", "push": "id", "email": "email",
             "letter": "address", "field_visit": "address"}
@@ -88,7 +89,7 @@ def _check(ctx: Ctx, item: ContactItem) -> str | None:
     return None
 
 
-def _send(ctx: Ctx, key: str, item: ContactItem) -> None:
+def _send(ctx: Ctx, key: str, item: ContactItem, reason: str | None = None) -> None:
     s, case = ctx.state, ctx.state.case
     template = ctx.policy.templates[item.template]
     locale = case.debtor.locale if case.debtor.locale in template.text else ctx.policy.locales[0]
@@ -97,7 +98,7 @@ def _send(ctx: Ctx, key: str, item: ContactItem) -> None:
         "id": case.debtor.id}[_ADDRESS[item.channel]]
     action_id = ctx.action_id(key)
     detail = {"collectors": "2"} if item.channel == "field_visit" else {}
-    reason = f"{s.stage}.{key}"
+    reason = reason or f"{s.stage}.{key}"
     ctx.actions.append(Action(
         action_id=action_id, case_id=case.case_id, kind="contact", at=ctx.now, stage=s.stage,
         reason=reason, channel=item.channel, template=item.template, locale=locale,
@@ -179,6 +180,27 @@ def send_due_contacts(ctx: Ctx) -> None:
                            detail={"guardrail": later[1], "until": later[0].isoformat()})
             continue
         _send(ctx, key, item)
+
+
+def send_bureau_notice(ctx: Ctx, key: str, reason: str) -> tuple[datetime | None, str] | None:
+    """Send the notice a bureau report needs, now, through the first of the policy's bureau-notice
+    contacts the debtor can lawfully get (consent, cease, address), under the usual guardrails.
+
+    Returns None once sent; `(moment, guardrail)` when the window or a cap defers it to `moment`;
+    `(None, guardrail)` when no notice can lawfully go out at all (then no report may follow).
+    """
+    forbidden = "bureau.no_notice_template"
+    for item in ctx.cp.bureau_notices:
+        why = _check(ctx, item)
+        if why is not None:
+            forbidden = why
+            continue
+        later = _earliest_allowed(ctx, item.channel)
+        if later is not None:
+            return (None, later[1]) if later[0].year >= 9999 else later
+        _send(ctx, key, item, reason)
+        return None
+    return None, forbidden
 
 
 def next_contact_time(ctx: Ctx) -> datetime | None:

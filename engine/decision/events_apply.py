@@ -23,7 +23,7 @@ from engine.decision.settlement import (
     pay_towards,
     settle,
 )
-from engine.decision.stages import HELD_GOTO, apply_effect, enter
+from engine.decision.stages import HELD_GOTO, apply_effect, bureau_update, enter
 from engine.errors import EventRejected
 
 __all__ = ["MAX_EVENT_TEXT", "PLAN_DAYS_PER_INSTALMENT", "already_recorded", "apply_event", "plan_horizon",
@@ -233,6 +233,8 @@ def _payment(ctx: Ctx, e: ev.Payment) -> None:
             overpaid(ctx, surplus)
         enter(ctx, ctx.cp.machine.fire(s.stage, "paid_in_full"), "paid in full")
         return
+    bureau_update(ctx, "partial_payment", f"payment {format_amount(e.amount, e.currency)}: "
+                  f"balance now {format_amount(s.balance, e.currency)}")
     if s.promise is not None:
         s.promise.paid += e.amount
         if s.promise.paid >= s.promise.amount:
@@ -254,6 +256,7 @@ def _dispute_resolved(ctx: Ctx, e: ev.DisputeResolved) -> None:
         enter(ctx, ctx.cp.machine.fire(s.stage, "dispute_upheld"), "dispute upheld: the debt is not owed")
     else:
         release(ctx, HoldKind.DISPUTE, "dispute rejected: collection resumes")
+        bureau_update(ctx, "dispute_resolved", "dispute rejected: the debt stands")
         apply_effect(ctx, "dispute_rejected")
 
 
@@ -300,9 +303,11 @@ def apply_event(ctx: Ctx, e: ev.Event) -> None:
         s.holds.append(Hold(kind=HoldKind.PLAN, since=now, reason=f"plan of {len(e.instalments)} instalments"))
         ctx.record("plan", f"repayment plan of {len(e.instalments)} instalments",
                    detail={"instalments": str(len(e.instalments))})
+        bureau_update(ctx, "plan", f"repayment plan of {len(e.instalments)} instalments agreed")
     elif isinstance(e, ev.Dispute):
         s.holds.append(Hold(kind=HoldKind.DISPUTE, since=now, reason=e.reason))
         ctx.record("hold", f"dispute: {e.reason}" if e.reason else "dispute", detail={"hold": "dispute"})
+        bureau_update(ctx, "disputed", "the debtor disputes the debt")
     elif isinstance(e, ev.DisputeResolved):
         _dispute_resolved(ctx, e)
     elif isinstance(e, ev.Hardship):

@@ -13,7 +13,7 @@ from engine.policy.machine import exit_trigger, goto_trigger
 from engine.policy.model import ACTIVE_STAGES, ActionSpec, EventEffect
 
 __all__ = [
-    "HELD_GOTO", "apply_effect", "close", "enter", "request_approval", "run_exits", "run_held_gotos", "run_steps",
+    "HELD_GOTO", "apply_effect", "bureau_update", "close", "enter", "request_approval", "run_exits", "run_held_gotos", "run_steps",
     "step_action", "time_barred",
 ]
 
@@ -21,6 +21,8 @@ __all__ = [
 HELD_GOTO = "goto."
 
 _BUREAU_STATUS = {"resolved": "paid", "settled": "settled", "written_off": "written_off", "closed": "closed"}
+#: Why a case closes `closed`, as the bureau must hear it (an upheld dispute: not owed at all).
+_CLOSED_STATUS = {"dispute upheld": "not_owed"}
 
 
 def enter(ctx: Ctx, target: Stage, reason: str) -> None:
@@ -56,8 +58,9 @@ def close(ctx: Ctx, terminal: TerminalStage, reason: str) -> None:
         step_action(ctx, "agency_recall", f"close.{terminal}.agency_recall", "closed: recall from agency")
         s.agency_placed = False
     if s.bureau_reported:
-        step_action(ctx, "bureau_update", f"close.{terminal}.bureau_update", "closed: tell the bureau",
-                    detail={"status": _BUREAU_STATUS[terminal]})
+        status = next((v for k, v in _CLOSED_STATUS.items() if reason.startswith(k)), _BUREAU_STATUS[terminal])
+        step_action(ctx, "bureau_update", f"close.{terminal}.bureau_update", f"closed ({reason}): tell the bureau",
+                    detail={"status": status})
     s.stage = terminal
     s.closed = True
     s.close_reason = reason
@@ -108,9 +111,16 @@ def _step(ctx: Ctx, spec: ActionSpec, key: str, reason: str) -> bool:
     if spec.kind == "bureau_report":
         if s.bureau_reported:
             return True
+        if any(p.key == key and p.not_before > ctx.now for p in s.pending):
+            return False  # deferred to a known moment: nothing to decide before it
         if s.bureau_notice_at is None:
-            _defer_step(ctx, key, None, "bureau.notice_first")
-            return False
+            forbidden = _notice_first(ctx, key, reason)
+            if forbidden is not None:
+                ctx.record("suppressed", f"{reason}: no bureau notice can lawfully reach the debtor, so no report",
+                           detail={"guardrail": forbidden})
+                return True
+            if s.bureau_notice_at is None:
+                return False  # the notice waits for the window or a cap; the report after it
         ready = s.bureau_notice_at + timedelta(days=ctx.rules.bureau_notice_days)
         if ready > ctx.now or ctx.clock_day() <= ctx.policy.grace_days:
             _defer_step(ctx, key, max(ready, ctx.day_start(ctx.policy.grace_days + 1)), "bureau.notice_wait")
@@ -133,6 +143,34 @@ def _step(ctx: Ctx, spec: ActionSpec, key: str, reason: str) -> bool:
     return True
 
 
+def _notice_first(ctx: Ctx, key: str, reason: str) -> str | None:
+    """No bureau notice went out on the way here (a late import, a hostile debtor, a missed plan):
+    the engine sends one now, or defers the report until one can go, so no report is starved.
+
+    Returns the guardrail that forbids every notice outright (no report may follow), else None.
+    """
+    from engine.decision.contacts import send_bureau_notice
+
+    held = send_bureau_notice(ctx, f"{key}.notice", f"{reason}: bureau notice first")
+    if held is None:
+        return None
+    until, guardrail = held
+    if until is None:
+        return guardrail
+    _defer_step(ctx, key, until, f"bureau.notice_first.{guardrail}")
+    return None
+
+
+def bureau_update(ctx: Ctx, status: str, reason: str) -> None:
+    """Tell the bureau what changed on a reported case (plan, dispute, payment), with the reason."""
+    s = ctx.state
+    if not s.bureau_reported or s.closed:
+        return
+    s.bureau_updates += 1
+    step_action(ctx, "bureau_update", f"bureau_update.{s.bureau_updates}", reason,
+                detail={"status": status, "balance": str(s.balance)})
+
+
 def _defer_step(ctx: Ctx, key: str, until: object, guardrail: str) -> None:
     from engine.case.state import Pending
 
@@ -140,7 +178,7 @@ def _defer_step(ctx: Ctx, key: str, until: object, guardrail: str) -> None:
     nb = until if until is not None else ctx.now
     for p in s.pending:
         if p.key == key:
-            if p.guardrail == guardrail:
+            if p.guardrail == guardrail and p.not_before == nb:
                 return
             s.pending.remove(p)
             break

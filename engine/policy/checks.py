@@ -76,12 +76,16 @@ def _stages(p: Policy) -> Iterator[Problem]:
         last_enter = spec.enter_at_day
         yield from _ways_out(p, stage)
         yield from _contact_items(p, stage)
-    uses_bureau = any(a.kind == "bureau_report" for s in p.stages.values() for a in s.on_enter)
+    # Every way into a report passes a notice because the engine sends one (a contact of the plan
+    # with a bureau_notice template) when the report finds none sent: the policy must name one.
+    effects = [getattr(rules, n) for rules in (p.events, *(s.on for s in p.stages.values())) for n in _EVENTS]
+    uses_bureau = any(a.kind == "bureau_report" for s in p.stages.values() for a in s.on_enter) or any(
+        a.kind == "bureau_report" for e in effects if e is not None for a in e.actions)
     notices = any(p.templates.get(c.template) is not None and p.templates[c.template].bureau_notice
                   for s in p.stages.values() for c in s.contacts)
     if uses_bureau and not notices:
-        yield Problem(("templates",), "a bureau_report step needs a contact whose template has bureau_notice: true",
-                      on_key=True)
+        yield Problem(("templates",), "a bureau_report needs a contact whose template has bureau_notice: true "
+                      "(the engine sends it before any report that finds no notice sent)", on_key=True)
 
 
 def _ways_out(p: Policy, stage: ActiveStage) -> Iterator[Problem]:

@@ -83,6 +83,15 @@ class CompiledPolicy:
                 for stage, spec in self.policy.stages.items()}
 
     @cached_property
+    def bureau_notices(self) -> tuple[ContactItem, ...]:
+        """The contact items whose template is a bureau notice, in stage and plan order: the
+        engine sends the first one the debtor can get when a report finds no notice sent yet."""
+        from engine.policy.model import ACTIVE_STAGES
+
+        return tuple(item for stage in ACTIVE_STAGES if (spec := self.policy.stages.get(stage)) is not None  # type: ignore[call-overload]
+                     for item in spec.contacts if self.policy.templates[item.template].bureau_notice)
+
+    @cached_property
     def legally_required(self) -> frozenset[str]:
         """Names of the templates that are legally required notices."""
         return frozenset(name for name, t in self.policy.templates.items() if t.legally_required)

@@ -57,9 +57,13 @@ class TestOpenCase:
             run.approve_all()
         assert run.state.stage == "legal_referral"
         assert not [r for r in run.records if r.stage in ("reminder", "negotiation")]
+        notices = [a for a in run.contacts() if a.reason.endswith("bureau notice first")]
         for a in run.contacts():
-            # Missed soft contacts are never replayed; a missed legally required notice goes out.
-            assert a.legally_required or plan_day(cp, a.stage, a.reason.split(".", 1)[1]) >= 95, a.reason
+            # Missed soft contacts are never replayed; a missed legally required notice goes out,
+            # and so does the bureau notice the report needs (once, at entry).
+            assert (a.legally_required or a in notices
+                    or plan_day(cp, a.stage, a.reason.split(".", 1)[1]) >= 95), a.reason
+        assert [(a.stage, a.at) for a in notices] == [("escalation", run.kinds("opened")[0].at)]
         (referral,) = [a for a in run.actions if a.kind == "legal_referral"]
         (approved,) = [r for r in run.kinds("approval") if r.detail.get("outcome") == "granted"
                        and r.detail["approval"] == "legal_referral"]
@@ -73,12 +77,16 @@ class TestOpenCase:
             run.tick()
             run.approve_all()
         # Everything escalation plans falls before day 95: of it only the legally required demand
-        # letter (day 55) goes out, on entry; then the legal notice of day 121.
+        # letter (day 55) goes out, on entry, after the bureau notice the report needs (the
+        # engine's own, through the policy's notice e-mail); then the legal notice of day 121.
         assert [(a.reason, run.local(a.at).date()) for a in run.contacts()] == [
+            ("escalation.on_enter.bureau_report: bureau notice first", due + timedelta(days=95)),
             ("escalation.day_55.letter", due + timedelta(days=95)),
             ("legal_referral.day_121.letter", due + timedelta(days=121)),
         ]
-        assert "bureau_report" not in {a.kind for a in run.actions}  # no notice was ever sent
+        (notice, *_) = run.contacts()
+        (report,) = [a for a in run.actions if a.kind == "bureau_report"]
+        assert report.at == notice.at + timedelta(days=14)  # the engine's notice, then the wait
 
     def test_opened_before_the_due_date(self, cn_policy: CompiledPolicy, us_policy: CompiledPolicy) -> None:
         run = Run.open(cn_policy, case_file(cn_policy, due=DUE, amount="3000.00"), at(DUE - timedelta(days=10), 12, tz=SH))
@@ -221,12 +229,14 @@ class TestWakeUps:
         ]
 
     def test_a_report_follows_its_notice_at_once(self) -> None:
+        # Opened at night: the notice the report needs waits for the window, the report for it.
         cp = inline_policy("CN", stages={"reminder": {
             "contacts": [{"day": 1, "channel": "sms", "template": "notice"}], "on_enter": [{"kind": "bureau_report"}]}})
-        run = Run.open(cp, case_file(cp, due=DUE), at(DUE, 12, tz=SH))
-        run.until(at(DUE + timedelta(days=1), 10, tz=SH))
+        run = Run.open(cp, case_file(cp, due=DUE), at(DUE + timedelta(days=1), 7, tz=SH))
+        assert run.guardrails("deferred") == ["bureau.notice_first.contact_window"]
+        run.until(at(DUE + timedelta(days=1), 9, tz=SH))
         assert [a.kind for a in run.actions] == ["contact", "bureau_report"]
-        assert run.actions[0].at == run.actions[1].at
+        assert run.actions[0].at == run.actions[1].at == at(DUE + timedelta(days=1), 8, tz=SH)
 
     def test_a_late_decision_pauses_no_longer(self, us_policy: CompiledPolicy) -> None:
         # The worker was down: the timer at the end of the hardship fires three days late.

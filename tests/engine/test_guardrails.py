@@ -386,12 +386,67 @@ class TestBureau:
         (report,) = [a for a in run.actions if a.kind == "bureau_report"]
         assert notice.at < report.at and report.stage == "escalation"
 
-    def test_no_report_without_a_notice(self, cn_policy: CompiledPolicy) -> None:
+    def test_late_import_gets_the_notice_on_entry_then_the_report(self, cn_policy: CompiledPolicy) -> None:
+        # Imported at day 35 straight into escalation: no notice on the way in, so the engine
+        # sends the policy's notice (its first, the SMS) on entry; CN reports right after it.
+        due = date(2025, 3, 3)
+        opened = at(due + timedelta(days=35), 12, tz=SH)
+        run = Run.open(cn_policy, case_file(cn_policy, due=due, amount="3000.00"), opened)
+        (notice,) = [a for a in run.contacts() if a.template == "bureau_warning"]
+        (report,) = [a for a in run.actions if a.kind == "bureau_report"]
+        assert (notice.channel, notice.at, report.at) == ("sms", opened, opened)
+        assert notice.reason == "escalation.on_enter.bureau_report: bureau notice first"
+
+    def test_us_late_import_reports_fourteen_days_after_the_engines_notice(self, us_policy: CompiledPolicy) -> None:
+        due = date(2025, 3, 3)
+        opened = at(due + timedelta(days=60), 12, tz=NY)
+        run = Run.open(us_policy, case_file(us_policy, due=due, amount="1500.00"), opened)
+        (notice,) = [a for a in run.contacts() if a.template == "bureau_notice"]
+        assert (notice.channel, notice.at) == ("email", opened)
+        run.until(opened + timedelta(days=20))
+        (report,) = [a for a in run.actions if a.kind == "bureau_report"]
+        assert report.at == opened + timedelta(days=14)
+
+    def test_hostile_debtor_escalated_early_is_reported(self, cn_policy: CompiledPolicy) -> None:
+        # Hostile on day 10 (before the day-20 notice of negotiation): escalation at once.
+        due = date(2025, 3, 3)
+        run = Run.open(cn_policy, case_file(cn_policy, due=due, amount="3000.00"), at(due + timedelta(days=10), 12, tz=SH))
+        run.event(ev.AttitudeChange(attitude="hostile"), run.now)
+        assert run.state.stage == "escalation"
+        run.until(at(due + timedelta(days=12), 12, tz=SH))
+        assert [a.kind for a in run.actions if a.kind == "bureau_report"] == ["bureau_report"]
+
+    def test_no_notice_possible_means_no_report(self, cn_policy: CompiledPolicy) -> None:
+        # No consent to SMS or e-mail: no bureau notice can reach the debtor, so no report ever.
+        due = date(2025, 3, 3)
+        case = case_file(cn_policy, due=due, amount="3000.00", consent={"sms": False, "email": False})
+        run = Run.open(cn_policy, case, at(due + timedelta(days=35), 12, tz=SH))
+        run.until(at(due + timedelta(days=60), 12, tz=SH))
+        assert not [a for a in run.actions if a.kind == "bureau_report"]
+        assert [r.reason for r in run.kinds("suppressed") if "bureau" in r.reason] == [
+            "escalation.on_enter.bureau_report: no bureau notice can lawfully reach the debtor, so no report"]
+
+    def test_reported_case_updates_the_bureau_on_plan_dispute_and_payment(self, cn_policy: CompiledPolicy) -> None:
         due = date(2025, 3, 3)
         run = Run.open(cn_policy, case_file(cn_policy, due=due, amount="3000.00"), at(due + timedelta(days=35), 12, tz=SH))
-        run.until(at(due + timedelta(days=80), 12, tz=SH))
-        assert not [a for a in run.actions if a.kind == "bureau_report"]
-        assert "bureau.notice_first" in run.guardrails("deferred")
+        assert run.state.bureau_reported
+        run.event(ev.Payment(amount=Decimal("100.00"), currency="CNY"), run.now)
+        run.event(ev.Dispute(reason="not mine"), run.now)
+        run.event(ev.DisputeResolved(outcome="rejected"), run.now)
+        today = run.local(run.now).date()
+        balance = run.state.balance
+        run.event(ev.Plan(instalments=[(balance, today + timedelta(days=5))]), run.now)
+        updates = [a for a in run.actions if a.kind == "bureau_update"]
+        assert [a.detail["status"] for a in updates] == ["partial_payment", "disputed", "dispute_resolved", "plan"]
+        assert len({a.action_id for a in updates}) == 4
+        assert updates[0].reason == "payment 100.00: balance now 2920.00"
+
+    def test_dispute_upheld_tells_the_bureau_not_owed(self, cn_policy: CompiledPolicy) -> None:
+        due = date(2025, 3, 3)
+        run = Run.open(cn_policy, case_file(cn_policy, due=due, amount="3000.00"), at(due + timedelta(days=35), 12, tz=SH))
+        run.event(ev.Dispute(), run.now)
+        run.event(ev.DisputeResolved(outcome="upheld"), run.now)
+        assert [a.detail["status"] for a in run.actions if a.kind == "bureau_update"] == ["disputed", "not_owed"]
 
     def test_us_waits_fourteen_days_after_the_notice(self) -> None:
         cp = inline_policy("US", stages={
