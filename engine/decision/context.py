@@ -66,6 +66,23 @@ class Ctx:
         """Calendar days since the due date (what the debtor and the bureau count)."""
         return (self.today - self.state.case.due_date).days
 
+    def limitation_start(self) -> date:
+        """The day the limitation period runs from: the due date, or the last payment where the
+        jurisdiction restarts the period on a payment."""
+        s = self.state
+        if self.rules.limitation_restarts_on_payment and s.last_payment_on is not None:
+            return max(s.case.due_date, s.last_payment_on)
+        return s.case.due_date
+
+    def time_barred(self) -> bool:
+        """Whether the debt is past the limitation period, on calendar days (never the paused
+        collection clock: a dispute or a hardship pause does not stop limitation)."""
+        return (self.today - self.limitation_start()).days > self.rules.limitation_days
+
+    def time_barred_at(self) -> datetime:
+        """The first moment the debt is time-barred (if nothing restarts the period before)."""
+        return local_midnight(self.limitation_start() + timedelta(days=self.rules.limitation_days + 1), self.tz)
+
     def clock_pausing(self, h: Hold) -> bool:
         """Whether this hold stops the collection clock."""
         if h.kind == "promise":
@@ -161,6 +178,7 @@ class Ctx:
             "failed_contacts": s.failed_contacts,
             "contacts_in_stage": s.contacts_in_stage,
             "paid_ratio": (s.paid_total / s.case.amount_due) if s.case.amount_due else 0,
+            "time_barred": self.time_barred(),
         }
 
     def record(self, kind: str, reason: str, **kw: object) -> None:

@@ -130,7 +130,10 @@ def _let_time_pass(ctx: Ctx) -> None:
         day = ctx.clock_day()
         for fee in ctx.policy.fees:
             if fee.day <= day and fee.name not in s.fees_applied and day > ctx.policy.grace_days:
-                s.fees_applied.append(fee.name)
+                s.fees_applied.append(fee.name)  # settled for good: charged, or never on this debt
+                if time_barred(ctx):
+                    ctx.record("suppressed", f"fees.{fee.name}: debt is time-barred", detail={"guardrail": "time_barred"})
+                    continue
                 s.balance += fee.amount
                 s.fees_total += fee.amount
                 ctx.record("fee", f"fees.{fee.name}", detail={"amount": str(fee.amount)})
@@ -180,10 +183,10 @@ def _next_wake_up(ctx: Ctx) -> datetime | None:
             days.append(ctx.policy.grace_days + 1)
         if days:
             times.append(ctx.day_start(min(days)))
-        # An exit into legal referral turns into a time-barred suppression when the debt ages
-        # past the limitation period (calendar days, not the collection clock).
-        if ctx.cp.exits_to_legal.get(s.stage) and not time_barred(ctx):
-            times.append(local_midnight(s.case.due_date + timedelta(days=ctx.rules.limitation_days + 1), ctx.tz))
+        # The debt turning time-barred (calendar days, not the collection clock) changes what may
+        # happen: exits on `time_barred`, referrals, fees, placements and letters.
+        if not time_barred(ctx):
+            times.append(ctx.time_barred_at())
     future = [t for t in times if t > ctx.now]
     return min(future) if future else None
 

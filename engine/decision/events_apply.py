@@ -220,6 +220,7 @@ def _payment(ctx: Ctx, e: ev.Payment) -> None:
         _remember_ref(ctx, e)
     s.balance -= e.amount
     s.paid_total += e.amount
+    s.last_payment_on = ctx.local_date()
     surplus = -s.balance if s.balance < 0 else None
     if surplus is not None:
         s.balance = (s.balance * 0).copy_abs()  # 0.00, never -0.00

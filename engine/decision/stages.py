@@ -98,8 +98,9 @@ def request_approval(ctx: Ctx, name: str, reason: str, key: str | None = None) -
 
 
 def time_barred(ctx: Ctx) -> bool:
-    """Whether the debt is past the limitation period (it is then never referred to court)."""
-    return ctx.calendar_dpd() > ctx.rules.limitation_days
+    """Whether the debt is past the limitation period (calendar days): it is then never charged
+    a fee, placed with an agency, sent a demand letter or referred to court."""
+    return ctx.time_barred()
 
 
 def _step(ctx: Ctx, spec: ActionSpec, key: str, reason: str) -> bool:
@@ -109,28 +110,18 @@ def _step(ctx: Ctx, spec: ActionSpec, key: str, reason: str) -> bool:
         request_approval(ctx, spec.kind, reason)
         return False
     if spec.kind == "bureau_report":
-        if s.bureau_reported:
-            return True
-        if any(p.key == key and p.not_before > ctx.now for p in s.pending):
-            return False  # deferred to a known moment: nothing to decide before it
-        if s.bureau_notice_at is None:
-            forbidden = _notice_first(ctx, key, reason)
-            if forbidden is not None:
-                ctx.record("suppressed", f"{reason}: no bureau notice can lawfully reach the debtor, so no report",
-                           detail={"guardrail": forbidden})
-                return True
-            if s.bureau_notice_at is None:
-                return False  # the notice waits for the window or a cap; the report after it
-        ready = s.bureau_notice_at + timedelta(days=ctx.rules.bureau_notice_days)
-        if ready > ctx.now or ctx.clock_day() <= ctx.policy.grace_days:
-            _defer_step(ctx, key, max(ready, ctx.day_start(ctx.policy.grace_days + 1)), "bureau.notice_wait")
-            return False
+        ready = _bureau_ready(ctx, key, reason)
+        if ready is not None:
+            return ready
         s.bureau_reported = True
     elif spec.kind == "legal_referral" and time_barred(ctx):
         ctx.record("suppressed", f"{reason}: debt is time-barred", detail={"guardrail": "time_barred"})
         return True
     elif spec.kind == "agency_placement":
         if s.agency_placed:
+            return True
+        if time_barred(ctx):
+            ctx.record("suppressed", f"{reason}: debt is time-barred", detail={"guardrail": "time_barred"})
             return True
         s.agency_placed = True
     elif spec.kind == "agency_recall":
@@ -141,6 +132,32 @@ def _step(ctx: Ctx, spec: ActionSpec, key: str, reason: str) -> bool:
         s.approvals_granted.remove(spec.kind)
     step_action(ctx, spec.kind, key, reason)
     return True
+
+
+def _bureau_ready(ctx: Ctx, key: str, reason: str) -> bool | None:
+    """None if the report may go now; else whether the step is settled (True: never, False: later).
+
+    A report goes only after a bureau notice and the jurisdiction's notice period; a report that
+    finds no notice sent has the engine send one first, so no way into the stage starves it.
+    """
+    s = ctx.state
+    if s.bureau_reported:
+        return True
+    if any(p.key == key and p.not_before > ctx.now for p in s.pending):
+        return False  # deferred to a known moment: nothing to decide before it
+    if s.bureau_notice_at is None:
+        forbidden = _notice_first(ctx, key, reason)
+        if forbidden is not None:
+            ctx.record("suppressed", f"{reason}: no bureau notice can lawfully reach the debtor, so no report",
+                       detail={"guardrail": forbidden})
+            return True
+        if s.bureau_notice_at is None:
+            return False  # the notice waits for the window or a cap; the report after it
+    ready = s.bureau_notice_at + timedelta(days=ctx.rules.bureau_notice_days)
+    if ready > ctx.now or ctx.clock_day() <= ctx.policy.grace_days:
+        _defer_step(ctx, key, max(ready, ctx.day_start(ctx.policy.grace_days + 1)), "bureau.notice_wait")
+        return False
+    return None
 
 
 def _notice_first(ctx: Ctx, key: str, reason: str) -> str | None:

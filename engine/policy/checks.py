@@ -14,7 +14,7 @@ import holidays
 from engine.case.money import check_amount
 from engine.case.vocabulary import ActiveStage, Stage
 from engine.errors import OverdueError
-from engine.policy.conditions import FIELDS, TIME_FIELDS, Condition
+from engine.policy.conditions import BOOL_FIELDS, FIELDS, TIME_FIELDS, Condition
 from engine.policy.guardrails import looser_than_floor
 from engine.policy.jurisdictions import strictest
 from engine.policy.loader import Problem
@@ -24,7 +24,7 @@ from engine.policy.templates import PLACEHOLDERS, placeholders
 __all__ = ["check_policy"]
 
 _TEXT_FIELDS = frozenset({"attitude", "product", "segment", "variant"})
-_NUMERIC_FIELDS = frozenset(FIELDS) - _TEXT_FIELDS
+_NUMERIC_FIELDS = frozenset(FIELDS) - _TEXT_FIELDS - BOOL_FIELDS
 _EVENTS = ("partial_payment", "promise_kept", "promise_broken", "plan_missed", "dispute_rejected", "hostile")
 
 
@@ -130,6 +130,8 @@ def _contact_items(p: Policy, stage: ActiveStage) -> Iterator[Problem]:
 def _timed(c: Condition) -> bool:
     if c.field in TIME_FIELDS and c.op in (">", ">="):
         return True
+    if c.field == "time_barred" and c.op == "==" and c.value is True:
+        return True
     if c.all is not None:
         return any(_timed(x) for x in c.all)
     if c.any is not None:
@@ -231,7 +233,10 @@ def _conditions(p: Policy) -> Iterator[Problem]:
             if c.field is None:
                 continue
             values = c.value if isinstance(c.value, list) else [c.value]
-            if c.field in _NUMERIC_FIELDS:
+            if c.field in BOOL_FIELDS:
+                if c.op not in ("==", "!=") or any(not isinstance(v, bool) for v in values):
+                    yield Problem((*where, "value"), f"{c.field} is true or false: use == or != with true/false")
+            elif c.field in _NUMERIC_FIELDS:
                 if any(isinstance(v, str | bool) for v in values):
                     yield Problem((*where, "value"), f"{c.field} is a number; compare it with a number")
             else:

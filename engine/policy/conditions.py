@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 from engine.case.vocabulary import Attitude
 
-__all__ = ["FIELDS", "TIME_FIELDS", "CaseFacts", "Condition", "Field", "Op", "describe", "evaluate", "time_thresholds"]
+__all__ = ["BOOL_FIELDS", "FIELDS", "TIME_FIELDS", "CaseFacts", "Condition", "Field", "Op", "describe", "evaluate",
+           "time_thresholds"]
 
 Field = Literal[
     "days_past_due",  # on the collection clock: calendar days since due date, less paused days
@@ -33,6 +34,7 @@ Field = Literal[
     "failed_contacts",  # consecutive contact attempts with no answer
     "contacts_in_stage",
     "paid_ratio",  # paid so far / amount due, 0..1
+    "time_barred",  # true/false: past the jurisdiction's limitation period, on calendar days
 ]
 FIELDS: tuple[str, ...] = get_args(Field)
 
@@ -55,9 +57,12 @@ class CaseFacts(TypedDict):
     failed_contacts: int
     contacts_in_stage: int
     paid_ratio: Decimal | int  # 0 (an int) when nothing was due
+    time_barred: bool
 
 #: Fields that change with time alone; the core computes when a threshold on them is crossed.
 TIME_FIELDS = frozenset({"days_past_due", "days_in_stage"})
+#: Fields that are true or false; `time_barred` too turns true with time alone.
+BOOL_FIELDS = frozenset({"time_barred"})
 
 Op = Literal["==", "!=", "<", "<=", ">", ">=", "in", "not_in"]
 Scalar = str | int | Decimal | bool

@@ -69,7 +69,9 @@ def _guardrails(cp: CompiledPolicy) -> list[str]:
         out.append(f"  at most {r.calls_unanswered_per_day} unanswered call attempts a day")
     out.append("  credit-bureau report only after the debtor was told"
                + (f", and {r.bureau_notice_days} days later" if r.bureau_notice_days else ""))
-    out.append(f"  no legal referral once the debt is older than {r.limitation_days} days (time-barred)")
+    out.append(f"  time-barred {r.limitation_days} calendar days after the due date"
+               + (" or the last payment" if r.limitation_restarts_on_payment else "")
+               + ": then no fee, agency placement, demand letter or legal referral, only required notices")
     out.append("  third parties: " + (f"only after {r.third_party_after_failed} failed attempts to reach the debtor"
                                       if r.third_party_allowed else "never"))
     out.append("  disputes stop collection until resolved; hardship pauses it; a cease request stops all but "

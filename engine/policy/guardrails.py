@@ -31,6 +31,7 @@ class Rules:
     calls_unanswered_per_day: int | None
     bureau_notice_days: int
     limitation_days: int
+    limitation_restarts_on_payment: bool
     third_party_allowed: bool
     third_party_after_failed: int
 
@@ -75,6 +76,7 @@ def effective_rules(policy: Policy) -> Rules:
         calls_unanswered_per_day=_min(floor.calls.max_unanswered_per_day, g.calls_unanswered_per_day),
         bureau_notice_days=max(floor.bureau_notice_days, g.bureau_notice_days or 0),
         limitation_days=min(floor.limitation_days, g.limitation_days or floor.limitation_days),
+        limitation_restarts_on_payment=floor.limitation_restarts_on_payment and g.limitation_restarts_on_payment is not False,
         third_party_allowed=floor.third_party_allowed and g.third_party_contact,
         third_party_after_failed=g.third_party_after_failed,
     )
@@ -108,6 +110,9 @@ def looser_than_floor(policy: Policy) -> list[tuple[tuple[str, ...], str]]:
             continue
         if (sense == "at most" and value > limit) or (sense == "at least" and value < limit):
             out.append((("guardrails", name), f"{name} must be {sense} {limit} under {names}, not {value}"))
+    if g.limitation_restarts_on_payment and not floor.limitation_restarts_on_payment:
+        out.append((("guardrails", "limitation_restarts_on_payment"),
+                    f"the limitation period does not restart on a payment under {names}"))
     if g.third_party_contact and not floor.third_party_allowed:
         out.append((("guardrails", "third_party_contact"),
                     f"third-party contact is not allowed under {names}"))

@@ -11,7 +11,11 @@ The figures are conservative readings of the rules collection teams work under:
   unanswered per day), and forbids contacting unrelated third parties; negative credit reports
   need the debtor told first (Credit Reporting Regulation art. 15).
 - Limitation periods: 3 years in both (PRC Civil Code art. 188; most US states 3-6 years, we
-  take 3 as the floor). Time-barred debt is never referred to court.
+  take 3 as the floor), on calendar days. In CN a payment (the debtor agreeing to perform)
+  interrupts the period, which starts again (art. 195); in the US the floor does not restart it,
+  since states differ and the shorter reading protects the debtor. Time-barred debt gets no
+  fee, no agency placement, no demand or legal letter, no legal referral: only the notices the
+  law requires.
 """
 
 from __future__ import annotations
@@ -43,7 +47,9 @@ class Floor:
     window_end: time
     calls: CallRules
     bureau_notice_days: int  # days between telling the debtor and reporting to a bureau
-    limitation_days: int  # after this many days past due the debt is time-barred
+    limitation_days: int  # after this many calendar days the debt is time-barred
+    #: Whether the period runs from the last payment (when later than the due date).
+    limitation_restarts_on_payment: bool
     third_party_allowed: bool  # whether a policy may contact third parties at all
     holidays: tuple[str, ...] = field(default=())  # holiday calendars every contact respects
 
@@ -55,6 +61,7 @@ JURISDICTIONS: dict[str, Floor] = {
         calls=CallRules(max_attempts=7, attempts_days=7, cooldown_days_after_conversation=7),
         bureau_notice_days=14,
         limitation_days=3 * 365,
+        limitation_restarts_on_payment=False,
         third_party_allowed=True,
     ),
     "CN": Floor(
@@ -63,6 +70,7 @@ JURISDICTIONS: dict[str, Floor] = {
         calls=CallRules(max_connected_per_day=3, max_unanswered_per_day=6),
         bureau_notice_days=0,
         limitation_days=3 * 365,
+        limitation_restarts_on_payment=True,
         third_party_allowed=False,
     ),
 }
@@ -101,6 +109,7 @@ def strictest(codes: list[str] | tuple[str, ...]) -> Floor:
             calls=calls,
             bureau_notice_days=max(out.bureau_notice_days, f.bureau_notice_days),
             limitation_days=min(out.limitation_days, f.limitation_days),
+            limitation_restarts_on_payment=out.limitation_restarts_on_payment and f.limitation_restarts_on_payment,
             third_party_allowed=out.third_party_allowed and f.third_party_allowed,
             holidays=tuple(sorted(set(out.holidays) | set(f.holidays))),
         )

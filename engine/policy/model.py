@@ -191,6 +191,7 @@ class Template(_Model):
     text: dict[str, Annotated[str, StringConstraints(max_length=4000)]]
     legally_required: bool = False  # still sent after a cease-communication request
     bureau_notice: bool = False  # tells the debtor a credit-bureau report may follow
+    legal: bool = False  # a demand or legal letter: never sent on a time-barred debt
 
 
 class Cap(_Model):
@@ -214,6 +215,9 @@ class Guardrails(_Model):
     calls_unanswered_per_day: int | None = Field(default=None, ge=0, le=MAX_COUNT)
     bureau_notice_days: int | None = Field(default=None, ge=0, le=365)
     limitation_days: int | None = Field(default=None, ge=1, le=10 * MAX_DAYS)
+    #: False makes the period run from the due date even where the jurisdiction restarts it on
+    #: a payment (tighter); True where the jurisdiction does not is a load error.
+    limitation_restarts_on_payment: bool | None = None
     third_party_contact: bool = False
     third_party_after_failed: int = Field(default=3, ge=3, le=MAX_COUNT)
 
