@@ -23,8 +23,14 @@ PlanEntry = tuple[int, str, ContactItem, time]
 
 
 def policy_hash(policy: Policy) -> str:
-    """The content hash of a policy (sha256 of its canonical JSON), the pin every case keeps."""
-    canonical = json.dumps(policy.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    """The content hash of a policy (sha256 of its canonical JSON), the pin every case keeps.
+
+    Fields at their default value are left out, so a field added to the policy language later
+    (with a default that means "as before") leaves the hash of every existing policy, and so the
+    pin of every running case, unchanged: the store re-parses snapshots into today's model.
+    """
+    canonical = json.dumps(policy.model_dump(mode="json", exclude_defaults=True), sort_keys=True,
+                           separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
