@@ -48,6 +48,10 @@ EVENT_COMMANDS: dict[str, EventCommand] = {
     "pay": EventCommand(
         "record a payment", (_arg("amount", type=amount), _arg("--ref", default="")),
         lambda a: ev.Payment(amount=a.amount, currency=a.case_currency, ref=a.ref), needs_currency=True),
+    "settle": EventCommand(
+        "agree a settlement for less, within the policy's bounds; once paid the case closes settled",
+        (_arg("amount", type=amount), _arg("--until", type=iso_date, help="to be paid by (default: the latest allowed)")),
+        lambda a: ev.Settle(amount=a.amount, until=a.until)),
     "promise": EventCommand(
         "record a promise to pay", (_arg("amount", type=amount), _arg("date", type=iso_date)),
         lambda a: ev.Promise(amount=a.amount, due_date=a.date)),
@@ -69,7 +73,7 @@ EVENT_COMMANDS: dict[str, EventCommand] = {
         lambda a: ev.Close(reason=a.reason)),
     "approve": EventCommand(
         "approve a step the policy waits for",
-        (_arg("--action", required=True, help="legal_referral, field_visit or agency_placement"),
+        (_arg("--action", required=True, help="legal_referral, field_visit, agency_placement or settlement"),
          _arg("--by", default="")),
         lambda a: ev.Approve(action=a.action, by=a.by)),
 }
@@ -210,6 +214,12 @@ async def _status(args: argparse.Namespace) -> int:
         lines.append(f"  unusable     {', '.join(st.addresses_unusable)} (a channel refused them)")
     if st.stuck:
         lines.append(f"  STUCK        {st.stuck} (waits for a fix; events are refused)")
+    if st.settlement is not None:
+        sett = st.settlement
+        lines.append(f"  settlement   {sett.amount} by {sett.until}, {sett.paid} paid"
+                     + ("" if sett.approved else ", awaiting approval"))
+    if st.refund_due is not None:
+        lines.append(f"  refund due   {st.refund_due} {st.currency}")
     print("\n".join(lines))
     return 0
 
@@ -245,6 +255,10 @@ async def _event(args: argparse.Namespace) -> int:
     if command.needs_currency:
         args.case_currency = (await cases.status(args.case_id)).currency
     r = await cases.send(args.case_id, command.make(args))
+    if r.already_recorded:
+        print(f"case {r.case_id}: payment ref {args.ref} already recorded, not applied again "
+              f"(balance {r.balance})")
+        return 0
     print(f"case {r.case_id}: {r.stage}, balance {r.balance}" + (f", holds {', '.join(r.holds)}" if r.holds else ""))
     for reason in r.reasons:
         print(f"  {reason}")

@@ -340,7 +340,8 @@ class CaseWorkflow:
         s = d.state
         return EventResult(case_id=s.case.case_id, stage=s.stage, closed=s.closed,
                            balance=format_amount(s.balance, s.case.currency),
-                           holds=[h.kind for h in s.holds], reasons=d.reasons, debtor_id=s.case.debtor.id)
+                           holds=[h.kind for h in s.holds], reasons=d.reasons, debtor_id=s.case.debtor.id,
+                           already_recorded=any(r.kind == "payment" and r.outcome == "duplicate" for r in d.records))
 
     @event.validator
     def _valid(self, e: ev.Event) -> None:

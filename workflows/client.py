@@ -25,9 +25,11 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from engine.case import events as ev
 from engine.case.actions import Record
 from engine.case.bounds import check_bounds
 from engine.case.events import Cease, ContactOutcome, Event
+from engine.case.money import format_amount
 from engine.case.state import CONDUCT, CaseFile
 from engine.decision.decide import check_case, open_case
 from engine.decision.status import CaseStatus
@@ -161,6 +163,12 @@ class Cases:
                 # does not exist.
                 closed = await self._closed_stage(case_id)
                 if closed is not None:
+                    if isinstance(event, ev.Payment) and await self._ref_recorded(case_id, event):
+                        # A bank feed retrying the payment that closed the case: acknowledge it.
+                        st = await self.status(case_id)
+                        return EventResult(case_id=case_id, stage=st.stage, closed=True, balance=st.balance,
+                                           holds=[], reasons=[f"payment ref {event.ref} already recorded: "
+                                                              "not applied again"], already_recorded=True)
                     raise EventRejected(f"case {case_id} is closed ({closed})") from None
             raise _not_found(case_id, e) from None
 
@@ -196,6 +204,15 @@ class Cases:
                 raise OverdueError(f"no contact ledger for debtor {debtor_id} (unknown debtor, or "
                                    "none of their cases has contacted them yet)") from None
             raise
+
+    async def _ref_recorded(self, case_id: str, payment: ev.Payment) -> bool:
+        """Whether a closed case recorded this payment (same reference, same amount)."""
+        if not payment.ref:
+            return False
+        st = await self.status(case_id)
+        amount = format_amount(payment.amount, st.currency) if payment.currency == st.currency else None
+        return any(r.kind == "payment" and r.outcome is None and r.detail.get("ref") == payment.ref
+                   and r.detail.get("amount") == amount for r in await self.history(case_id))
 
     async def _closed_stage(self, case_id: str) -> str | None:
         """The terminal stage of a case whose workflow is no longer running, else None."""

@@ -72,6 +72,8 @@ class EventResult(BaseModel):
     reasons: list[str]
     #: The person the case belongs to (the client tells their ledger of outcomes and cease).
     debtor_id: str = ""
+    #: A payment whose reference the case had already recorded: acknowledged, not applied again.
+    already_recorded: bool = False
 
 
 class ActionResult(BaseModel):

@@ -19,6 +19,8 @@ from overdue.cli_case import EVENT_COMMANDS
 CASES: list[tuple[list[str], ev.Event]] = [
     (["pay", "C-1", "12.50", "--ref", "r1"], ev.Payment(amount=Decimal("12.50"), currency="EUR", ref="r1")),
     (["pay", "C-1", "3"], ev.Payment(amount=Decimal("3"), currency="EUR")),
+    (["settle", "C-1", "600.00"], ev.Settle(amount=Decimal("600.00"))),
+    (["settle", "C-1", "600.00", "--until", "2026-12-10"], ev.Settle(amount=Decimal("600.00"), until=date(2026, 12, 10))),
     (["promise", "C-1", "100", "2026-12-01"], ev.Promise(amount=Decimal("100"), due_date=date(2026, 12, 1))),
     (["dispute", "C-1", "--reason", "not mine"], ev.Dispute(reason="not mine")),
     (["resolve-dispute", "C-1", "--outcome", "upheld"], ev.DisputeResolved(outcome="upheld")),
@@ -29,7 +31,7 @@ CASES: list[tuple[list[str], ev.Event]] = [
 ]
 
 
-@pytest.mark.parametrize(("argv", "event"), CASES, ids=[argv[0] for argv, _ in CASES])
+@pytest.mark.parametrize(("argv", "event"), CASES, ids=[" ".join(argv) for argv, _ in CASES])
 def test_command_makes_its_event(argv: list[str], event: ev.Event) -> None:
     args = build_parser().parse_args(["case", *argv])
     command = EVENT_COMMANDS[args.case_command]

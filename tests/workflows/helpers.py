@@ -130,6 +130,10 @@ class Driver:
         r = await self.cases.send(case_id, ev.Promise(amount=Decimal(amount), due_date=due))
         return await self._logged(case_id, ev.Promise(amount=Decimal(amount), due_date=due), r)
 
+    async def send(self, case_id: str, e: ev.Event) -> EventResult:
+        """`Cases.send` of any event, logged."""
+        return await self._logged(case_id, e, await self.cases.send(case_id, e))
+
     async def dispute(self, case_id: str, reason: str = "") -> EventResult:
         """`Cases.dispute`, logged."""
         r = await self.cases.send(case_id, ev.Dispute(reason=reason))

@@ -125,7 +125,10 @@ async def test_promises_kept_and_broken(tsenv: WorkflowEnvironment, cases: Cases
     assert len(holds) == len(ends) == 3
     for start, end in zip(holds, ends, strict=True):
         assert _between(rows, start, end) == []
-    await cases.send(cid, ev.Close(reason="settled"))
+    # a settlement for less, paid, is the only way to close settled
+    r = await drv.send(cid, ev.Settle(amount=Decimal("1440.00")))
+    assert r.holds == ["settlement"]
+    await drv.pay(cid, "1440.00", "CNY")
     assert (await cases.handle(cid).result()).stage == "settled"
     await record_history(cases.handle(cid), "promises-consumer-credit-line", cp)
 
