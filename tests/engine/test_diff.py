@@ -19,7 +19,7 @@ def edited(tmp_path: Path, source: Path, *edits: tuple[str, str], bump: bool = T
     """The shipped policy with text edits applied (each must match once), loaded and checked."""
     text = source.read_text(encoding="utf-8")
     if bump:
-        edits = (("\nversion: 1\n", "\nversion: 2\n"), *edits)
+        edits = (("\nversion: 2\n", "\nversion: 3\n"), *edits)
     for old, new in edits:
         assert text.count(old) == 1, f"edit does not match exactly once: {old!r}"
         text = text.replace(old, new)

@@ -45,7 +45,7 @@ class TestNumbers:
          "57:15: stages.negotiation.min_days: Input should be less than or equal to 3650"),
         ("calls_connected_per_day: 1", "calls_connected_per_day: 1\n  bureau_notice_days: 100000000000000",
          "141:23: guardrails.bureau_notice_days: Input should be less than or equal to 365"),
-        ("version: 1", "version: 100000000000000000000", "8:10: version: Input should be less than or equal to 1000000"),
+        ("version: 2", "version: 100000000000000000000", "8:10: version: Input should be less than or equal to 1000000"),
         ("amount: {max: 2000}", "amount: {max: 1e400}", "21:19: segments[0].amount.max: Input should be less than or equal to"),
     ])
     def test_out_of_bounds(self, old: str, new: str, where: str) -> None:

@@ -13,9 +13,9 @@ from overdue.cli import main
 
 @pytest.fixture
 def edited(tmp_path: Path) -> Path:
-    """consumer-credit-line v2: one threshold and one message changed."""
+    """consumer-credit-line v3: one threshold and one message changed."""
     text = (POLICY_DIR / "consumer-credit-line.yaml").read_text(encoding="utf-8")
-    text = text.replace("\nversion: 1\n", "\nversion: 2\n")
+    text = text.replace("\nversion: 2\n", "\nversion: 3\n")
     text = text.replace('when: {field: days_past_due, op: ">=", value: 31}',
                         'when: {field: days_past_due, op: ">=", value: 40}')
     text = text.replace("is due today. Pay:", "is due today, please pay:")
@@ -31,7 +31,7 @@ class TestPolicyDiff:
         """Plain language, grouped by section."""
         assert main(["policy", "diff", "consumer-credit-line", str(edited)]) == 0
         out = capsys.readouterr().out
-        assert out.startswith("consumer-credit-line v1 (")
+        assert out.startswith("consumer-credit-line v2 (")
         assert "Stages:\n  stage negotiation, exit to_escalation, condition: days_past_due >= 31 -> days_past_due >= 40" in out
         assert "Templates:\n  template due_today, text in en-US:" in out
 
@@ -39,7 +39,7 @@ class TestPolicyDiff:
         """One JSON document with both versions and every change."""
         assert main(["policy", "diff", "consumer-credit-line", str(edited), "--json"]) == 0
         doc = json.loads(capsys.readouterr().out)
-        assert doc["old"]["version"] == 1 and doc["new"]["version"] == 2
+        assert doc["old"]["version"] == 2 and doc["new"]["version"] == 3
         assert doc["sections"] == {"identity": 1, "stages": 1, "templates": 1}
         assert [c["path"] for c in doc["changes"]] == [
             "version", "stages.negotiation.exits.to_escalation.when", "templates.due_today.text.en-US"]

@@ -39,16 +39,16 @@ class TestVersions:
         with pytest.raises(PolicyVersionChanged) as info:
             PolicyStore(tmp_path / "store").put(changed)  # another process, the same folder
         message = str(info.value)
-        assert "\n" not in message and "consumer-credit-line v1 changed without a new version" in message
+        assert "\n" not in message and "consumer-credit-line v2 changed without a new version" in message
         new_hash = compile_policy(changed).hash
-        assert first.hash[:12] in message and new_hash[:12] in message and "give it version 2" in message
+        assert first.hash[:12] in message and new_hash[:12] in message and "give it version 3" in message
         assert not (tmp_path / "store" / f"{new_hash}.json").exists()  # nothing of it was stored
 
     def test_a_new_version_is_a_new_pin(self, tmp_path: Path) -> None:
         store = PolicyStore(tmp_path / "store")
         store.put(load_policy(SHIPPED))
-        bumped = load_policy(edited(tmp_path, "version: 1", "version: 2"))
-        assert store.put(bumped).ref.version == 2
+        bumped = load_policy(edited(tmp_path, "version: 2", "version: 3"))
+        assert store.put(bumped).ref.version == 3
 
     def test_worker_start_refuses_a_shipped_policy_changed_in_place(self, tmp_path: Path) -> None:
         """`install` (worker start) stores the shipped policies: a pin of another content stops it."""

@@ -46,10 +46,9 @@ async def test_settlement_paid_closes_settled_and_tells_the_bureau(
     result = await cases.handle(cid).result()
     assert (result.stage, result.paid) == ("settled", "1812.00")
     records, rows, _ = await compare_with_core(drv, outbox, cp, case)
-    kinds = [row.kind for row in rows]
-    assert kinds.count("bureau_report") == 1
+    (report,) = [row for row in rows if row.kind == "bureau_report"]
     (update,) = [row for row in rows if row.kind == "bureau_update" and row.detail.get("status") == "settled"]
-    assert update.at >= [row.at for row in rows if row.kind == "bureau_report"][0]
+    assert update.at >= report.at
     assert [r.outcome for r in records if r.kind == "settlement"] == ["agreed", "paid"]
 
 
