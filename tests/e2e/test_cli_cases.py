@@ -225,3 +225,49 @@ templates:
         assert st["debtor_id"] == "D-PERSON"
         unknown = overdue(env, "debtor", "status", "D-NOBODY")
         assert unknown.returncode == 1 and unknown.stderr.count("\n") == 1
+
+
+class TestMoneyCommands:
+    """`case pay --ref` applied once (twice in a row, twenty at once); `case settle`; honest
+    `close settled`; an overpayment owed back."""
+
+    def test_one_reference_twice_and_twenty_at_once(self, env: dict[str, str], tmp_path: Path) -> None:
+        f = tmp_path / "c.json"
+        f.write_text(json.dumps(_case("REF-E1", 12)), encoding="utf-8")
+        assert overdue(env, "case", "open", str(f)).returncode == 0
+        first = overdue(env, "case", "pay", "REF-E1", "100.00", "--ref", "BANK-TX-42")
+        again = overdue(env, "case", "pay", "REF-E1", "100.00", "--ref", "BANK-TX-42")
+        assert first.returncode == 0 and "already recorded" not in first.stdout
+        assert again.returncode == 0 and again.stdout.startswith(
+            "case REF-E1: payment ref BANK-TX-42 already recorded, not applied again (balance 1150.00)")
+        clash = overdue(env, "case", "pay", "REF-E1", "50.00", "--ref", "BANK-TX-42")
+        assert clash.returncode == 1 and clash.stderr.strip().endswith("was recorded for 100.00, not 50.00")
+
+        procs = [subprocess.Popen([sys.executable, "-m", "overdue.cli", "case", "pay", "REF-E1", "1.00", "--ref", "R"],
+                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for _ in range(20)]
+        outs = [p.communicate(timeout=180) for p in procs]
+        assert [p.returncode for p in procs] == [0] * 20, [err for _, err in outs]
+        assert sum("already recorded" in out for out, _ in outs) == 19
+        st = json.loads(overdue(env, "case", "status", "REF-E1", "--json").stdout)
+        assert (st["balance"], st["paid"]) == ("1149.00", "101.00")
+
+    def test_settle_then_pay_closes_settled(self, env: dict[str, str], tmp_path: Path) -> None:
+        f = tmp_path / "c.json"
+        f.write_text(json.dumps(_case("SET-E1", 12)), encoding="utf-8")
+        assert overdue(env, "case", "open", str(f)).returncode == 0
+        refused = overdue(env, "case", "close", "SET-E1", "--reason", "settled")
+        assert refused.returncode == 1 and len(refused.stderr.strip().splitlines()) == 1
+        assert "no settlement is agreed" in refused.stderr
+        low = overdue(env, "case", "settle", "SET-E1", "700.00")
+        assert low.returncode == 1 and "at least 60% of the balance (750.00)" in low.stderr
+        agreed = overdue(env, "case", "settle", "SET-E1", "800.00")
+        assert agreed.returncode == 0 and "settlement" in agreed.stdout
+        st = json.loads(overdue(env, "case", "status", "SET-E1", "--json").stdout)
+        assert st["holds"] == ["settlement"] and st["settlement"]["amount"] == "800.00"
+        paid = overdue(env, "case", "pay", "SET-E1", "900.00", "--ref", "bank-9")
+        assert paid.returncode == 0 and "settled" in paid.stdout
+        st = json.loads(overdue(env, "case", "status", "SET-E1", "--json").stdout)
+        assert (st["stage"], st["closed"], st["balance"], st["refund_due"]) == ("settled", True, "0.00", "100.00")
+        retry = overdue(env, "case", "pay", "SET-E1", "900.00", "--ref", "bank-9")
+        assert retry.returncode == 0 and "already recorded" in retry.stdout

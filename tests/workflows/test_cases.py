@@ -79,7 +79,7 @@ async def test_search_attributes_follow_the_case(tsenv: WorkflowEnvironment, cas
 
     assert await attrs() == {
         "OverdueStage": "reminder", "OverdueSegment": "mild-large", "OverdueAmountDue": 2500.0,
-        "OverduePolicy": "consumer-credit-line", "OverduePolicyVersion": 1, "OverdueOnHold": False,
+        "OverduePolicy": "consumer-credit-line", "OverduePolicyVersion": 2, "OverdueOnHold": False,
         "OverdueSince": datetime.combine(case.due_date, datetime.min.time(), tzinfo=UTC),
         "OverdueAwaiting": None,  # nothing awaited: left unset rather than upserted empty
     }
