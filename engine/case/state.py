@@ -32,7 +32,10 @@ __all__ = [
 #: The rules-of-conduct version new cases start with. 2: one call at a time, attempts on one
 #: channel an hour apart, no catch-up bursts, rolling windows in elapsed time. A case started
 #: before (its state has no `conduct`, so 1) keeps deciding as it did, so its history replays.
-CONDUCT = 2
+#: 3: the engine sends the bureau notice a report needs on the way in, the bureau hears of
+#: payments, plans and disputes, limitation counts from the last payment where the law says so and
+#: a time-barred debt gets only required notices, `close settled` needs a paid settlement.
+CONDUCT = 3
 
 #: Payment references a case remembers (the most recent), so a bank feed that retries a payment
 #: is acknowledged instead of counted twice. Bounded so a case's state stays small across

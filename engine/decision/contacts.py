@@ -67,7 +67,7 @@ def _check(ctx: Ctx, item: ContactItem) -> str | None:
     template = ctx.policy.templates[item.template]
     if s.hold(HoldKind.CEASE) is not None and not template.legally_required:
         return "cease_communication"
-    if (template.legal or not template.legally_required) and ctx.time_barred():
+    if (template.legal or not template.legally_required) and s.conduct >= 3 and ctx.time_barred():
         return "time_barred"  # only the notices the law requires, and never a demand
     if case.consent.get(item.channel, True) is False:
         return f"no_consent.{item.channel}"

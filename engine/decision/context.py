@@ -70,7 +70,7 @@ class Ctx:
         """The day the limitation period runs from: the due date, or the last payment where the
         jurisdiction restarts the period on a payment."""
         s = self.state
-        if self.rules.limitation_restarts_on_payment and s.last_payment_on is not None:
+        if self.rules.limitation_restarts_on_payment and s.last_payment_on is not None and s.conduct >= 3:
             return max(s.case.due_date, s.last_payment_on)
         return s.case.due_date
 

@@ -131,7 +131,7 @@ def _let_time_pass(ctx: Ctx) -> None:
         for fee in ctx.policy.fees:
             if fee.day <= day and fee.name not in s.fees_applied and day > ctx.policy.grace_days:
                 s.fees_applied.append(fee.name)  # settled for good: charged, or never on this debt
-                if time_barred(ctx):
+                if s.conduct >= 3 and time_barred(ctx):
                     ctx.record("suppressed", f"fees.{fee.name}: debt is time-barred", detail={"guardrail": "time_barred"})
                     continue
                 s.balance += fee.amount
@@ -185,7 +185,7 @@ def _next_wake_up(ctx: Ctx) -> datetime | None:
             times.append(ctx.day_start(min(days)))
         # The debt turning time-barred (calendar days, not the collection clock) changes what may
         # happen: exits on `time_barred`, referrals, fees, placements and letters.
-        if not time_barred(ctx):
+        if not time_barred(ctx) and (s.conduct >= 3 or ctx.cp.exits_to_legal.get(s.stage)):
             times.append(ctx.time_barred_at())
     future = [t for t in times if t > ctx.now]
     return min(future) if future else None

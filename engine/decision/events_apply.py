@@ -129,7 +129,7 @@ def _check_cease(ctx: Ctx, e: ev.Cease) -> None:
 
 
 def _check_close(ctx: Ctx, e: ev.Close) -> None:
-    if e.reason == "settled":
+    if e.reason == "settled" and ctx.state.conduct >= 3:  # cases started before close as they did
         check_close_settled(ctx)
 
 
@@ -288,6 +288,17 @@ def _contact_outcome(ctx: Ctx, e: ev.ContactOutcome) -> None:
     s.pending = [p for p in s.pending if not p.guardrail.endswith("call_in_progress")]
 
 
+def _approve(ctx: Ctx, e: ev.Approve) -> None:
+    s = ctx.state
+    s.approvals_pending.remove(e.action)
+    ctx.record("approval", f"approved {e.action}" + (f" by {e.by}" if e.by else ""),
+               detail={"approval": e.action, "outcome": "granted"})
+    if e.action == SETTLEMENT_APPROVAL and s.settlement is not None:
+        approve_settlement(ctx)
+    else:
+        s.approvals_granted.append(e.action)
+
+
 def apply_event(ctx: Ctx, e: ev.Event) -> None:
     """Apply a validated event to the case."""
     s = ctx.state
@@ -321,13 +332,7 @@ def apply_event(ctx: Ctx, e: ev.Event) -> None:
     elif isinstance(e, ev.Close):
         enter(ctx, ctx.cp.machine.fire(s.stage, f"close_{e.reason}"), f"closed: {e.reason}")
     elif isinstance(e, ev.Approve):
-        s.approvals_pending.remove(e.action)
-        ctx.record("approval", f"approved {e.action}" + (f" by {e.by}" if e.by else ""),
-                   detail={"approval": e.action, "outcome": "granted"})
-        if e.action == SETTLEMENT_APPROVAL and s.settlement is not None:
-            approve_settlement(ctx)
-        else:
-            s.approvals_granted.append(e.action)
+        _approve(ctx, e)
     elif isinstance(e, ev.Settle):
         settle(ctx, e)
     elif isinstance(e, ev.ContactOutcome):

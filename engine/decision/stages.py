@@ -58,9 +58,13 @@ def close(ctx: Ctx, terminal: TerminalStage, reason: str) -> None:
         step_action(ctx, "agency_recall", f"close.{terminal}.agency_recall", "closed: recall from agency")
         s.agency_placed = False
     if s.bureau_reported:
-        status = next((v for k, v in _CLOSED_STATUS.items() if reason.startswith(k)), _BUREAU_STATUS[terminal])
-        step_action(ctx, "bureau_update", f"close.{terminal}.bureau_update", f"closed ({reason}): tell the bureau",
-                    detail={"status": status})
+        if s.conduct < 3:
+            step_action(ctx, "bureau_update", f"close.{terminal}.bureau_update", "closed: tell the bureau",
+                        detail={"status": _BUREAU_STATUS[terminal]})
+        else:
+            status = next((v for k, v in _CLOSED_STATUS.items() if reason.startswith(k)), _BUREAU_STATUS[terminal])
+            step_action(ctx, "bureau_update", f"close.{terminal}.bureau_update", f"closed ({reason}): tell the bureau",
+                        detail={"status": status})
     s.stage = terminal
     s.closed = True
     s.close_reason = reason
@@ -120,7 +124,7 @@ def _step(ctx: Ctx, spec: ActionSpec, key: str, reason: str) -> bool:
     elif spec.kind == "agency_placement":
         if s.agency_placed:
             return True
-        if time_barred(ctx):
+        if time_barred(ctx) and s.conduct >= 3:
             ctx.record("suppressed", f"{reason}: debt is time-barred", detail={"guardrail": "time_barred"})
             return True
         s.agency_placed = True
@@ -145,6 +149,9 @@ def _bureau_ready(ctx: Ctx, key: str, reason: str) -> bool | None:
         return True
     if any(p.key == key and p.not_before > ctx.now for p in s.pending):
         return False  # deferred to a known moment: nothing to decide before it
+    if s.bureau_notice_at is None and s.conduct < 3:
+        _defer_step(ctx, key, None, "bureau.notice_first")  # cases started before: wait for one
+        return False
     if s.bureau_notice_at is None:
         forbidden = _notice_first(ctx, key, reason)
         if forbidden is not None:
@@ -181,7 +188,7 @@ def _notice_first(ctx: Ctx, key: str, reason: str) -> str | None:
 def bureau_update(ctx: Ctx, status: str, reason: str) -> None:
     """Tell the bureau what changed on a reported case (plan, dispute, payment), with the reason."""
     s = ctx.state
-    if not s.bureau_reported or s.closed:
+    if not s.bureau_reported or s.closed or s.conduct < 3:
         return
     s.bureau_updates += 1
     step_action(ctx, "bureau_update", f"bureau_update.{s.bureau_updates}", reason,
@@ -195,7 +202,7 @@ def _defer_step(ctx: Ctx, key: str, until: object, guardrail: str) -> None:
     nb = until if until is not None else ctx.now
     for p in s.pending:
         if p.key == key:
-            if p.guardrail == guardrail and p.not_before == nb:
+            if p.guardrail == guardrail and (p.not_before == nb or until is None):
                 return
             s.pending.remove(p)
             break

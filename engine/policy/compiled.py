@@ -10,11 +10,14 @@ import json
 from dataclasses import dataclass
 from datetime import time
 from functools import cached_property
+from typing import Any
+
+from pydantic import BaseModel
 
 from engine.case.state import PolicyRef
 from engine.policy.guardrails import Rules, effective_rules
 from engine.policy.machine import StageMachine
-from engine.policy.model import ContactItem, Policy
+from engine.policy.model import ADDED_LATER, ContactItem, Policy
 
 __all__ = ["CompiledPolicy", "PlanEntry", "compile_policy", "policy_hash"]
 
@@ -25,13 +28,31 @@ PlanEntry = tuple[int, str, ContactItem, time]
 def policy_hash(policy: Policy) -> str:
     """The content hash of a policy (sha256 of its canonical JSON), the pin every case keeps.
 
-    Fields at their default value are left out, so a field added to the policy language later
-    (with a default that means "as before") leaves the hash of every existing policy, and so the
-    pin of every running case, unchanged: the store re-parses snapshots into today's model.
+    A field added to the language later (marked `ADDED_LATER`) is left out while it holds its
+    default, which means "as before": every existing policy, re-parsed from the store into today's
+    model, keeps its hash, and every running case finds its policy.
     """
-    canonical = json.dumps(policy.model_dump(mode="json", exclude_defaults=True), sort_keys=True,
-                           separators=(",", ":"))
+    doc = policy.model_dump(mode="json")
+    _drop_later_defaults(policy, doc)
+    canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _drop_later_defaults(model: BaseModel, doc: dict[str, Any]) -> None:
+    for name, field in type(model).model_fields.items():
+        value = getattr(model, name)
+        if field.json_schema_extra == ADDED_LATER and value == field.default:
+            doc.pop(name, None)
+        elif isinstance(value, BaseModel):
+            _drop_later_defaults(value, doc[name])
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(item, BaseModel):
+                    _drop_later_defaults(item, doc[name][key])
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                if isinstance(item, BaseModel):
+                    _drop_later_defaults(item, doc[name][i])
 
 
 @dataclass(frozen=True, eq=False)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import time
 from decimal import Decimal
-from typing import Annotated, Literal, TypeAlias
+from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
@@ -26,6 +26,7 @@ from engine.policy.conditions import Condition
 
 __all__ = [
     "ACTIVE_STAGES",
+    "ADDED_LATER",
     "MAX_COUNT",
     "MAX_DAYS",
     "TERMINAL_STAGES",
@@ -55,6 +56,11 @@ ACTIVE_STAGES: tuple[ActiveStage, ...] = tuple(ActiveStage)
 TERMINAL_STAGES: tuple[TerminalStage, ...] = tuple(TerminalStage)
 #: Where an exit or an event's `goto` may lead.
 Target: TypeAlias = Stage
+
+
+#: Marks a field added to the policy language after policies were in use (its `json_schema_extra`):
+#: at its default ("as before") it is left out of the policy's hash, so existing pins hold.
+ADDED_LATER: dict[str, Any] = {"x-added-later": True}
 
 
 class _Model(BaseModel):
@@ -191,7 +197,8 @@ class Template(_Model):
     text: dict[str, Annotated[str, StringConstraints(max_length=4000)]]
     legally_required: bool = False  # still sent after a cease-communication request
     bureau_notice: bool = False  # tells the debtor a credit-bureau report may follow
-    legal: bool = False  # a demand or legal letter: never sent on a time-barred debt
+    #: A demand or legal letter: never sent on a time-barred debt.
+    legal: bool = Field(default=False, json_schema_extra=ADDED_LATER)
 
 
 class Cap(_Model):
@@ -217,7 +224,7 @@ class Guardrails(_Model):
     limitation_days: int | None = Field(default=None, ge=1, le=10 * MAX_DAYS)
     #: False makes the period run from the due date even where the jurisdiction restarts it on
     #: a payment (tighter); True where the jurisdiction does not is a load error.
-    limitation_restarts_on_payment: bool | None = None
+    limitation_restarts_on_payment: bool | None = Field(default=None, json_schema_extra=ADDED_LATER)
     third_party_contact: bool = False
     third_party_after_failed: int = Field(default=3, ge=3, le=MAX_COUNT)
 
@@ -282,7 +289,7 @@ class Policy(_Model):
     plan: PlanRules = PlanRules()
     hardship: HardshipRules = HardshipRules()
     #: No section: the policy offers no settlement (a settle event is refused).
-    settlement: SettlementRules | None = None
+    settlement: SettlementRules | None = Field(default=None, json_schema_extra=ADDED_LATER)
     guardrails: Guardrails = Guardrails()
     fees: list[Fee] = []
     templates: dict[str, Template]

@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from engine.case import events as ev
 from engine.case.state import CaseFile
 from engine.policy.compiled import CompiledPolicy
-from tests.workflows.helpers import Driver, align, compare_with_core, local, make_case
+from tests.workflows.helpers import Driver, align, compare_with_core, local, make_case, record_history
 from workers.outbox import Outbox
 from workflows.client import Cases
 
@@ -50,6 +50,7 @@ async def test_settlement_paid_closes_settled_and_tells_the_bureau(
     (update,) = [row for row in rows if row.kind == "bureau_update" and row.detail.get("status") == "settled"]
     assert update.at >= report.at
     assert [r.outcome for r in records if r.kind == "settlement"] == ["agreed", "paid"]
+    await record_history(cases.handle(cid), "settlement-consumer-credit-line", cp)
 
 
 async def test_overpayment_is_owed_back(tsenv: WorkflowEnvironment, cases: Cases, outbox: Outbox,
