@@ -13,7 +13,14 @@ from temporalio.testing import WorkflowEnvironment
 from engine.case import events as ev
 from engine.case.state import CaseFile
 from engine.policy.compiled import CompiledPolicy
-from tests.workflows.helpers import Driver, align, compare_with_core, local, make_case, record_history
+from tests.workflows.helpers import (
+    Driver,
+    align,
+    compare_with_core,
+    local,
+    make_case,
+    record_history,
+)
 from workers.outbox import Outbox
 from workflows.client import Cases
 
