@@ -53,8 +53,8 @@ class TestVersions:
     def test_worker_start_refuses_a_shipped_policy_changed_in_place(self, tmp_path: Path) -> None:
         """`install` (worker start) stores the shipped policies: a pin of another content stops it."""
         store = PolicyStore(tmp_path / "store")
-        store.put(load_policy(edited(tmp_path)))  # an earlier edit of the shipped v1 was used here
-        with pytest.raises(PolicyVersionChanged, match="consumer-credit-line v1 changed without a new version"):
+        store.put(load_policy(edited(tmp_path)))  # an earlier edit of the shipped v2 was used here
+        with pytest.raises(PolicyVersionChanged, match="consumer-credit-line v2 changed without a new version"):
             PolicyStore(tmp_path / "store").install()
 
     def test_case_open_refuses_it_before_connecting(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
