@@ -52,8 +52,9 @@ class BehaviourSpec:
         stage_factor / attitude_factor: multiply `respond` by stage and by the debtor's attitude;
             the risk score multiplies it by 1.4 (score 0) down to 0.6 (score 1000).
         answer: chance a call connects, by attitude; `third_party_answer` for a contact person.
-        mix: what acting means (promise and plan need a conversation; otherwise they become a
-            payment in full or in part, in proportion).
+        mix: what acting means (promise, plan and settlement need a conversation; otherwise they
+            become a payment in full or in part, in proportion; no settlement where the policy
+            offers none). `settle_keep`: chance an agreed settlement is paid.
         partial: share of the balance a partial payment covers (uniform in the range).
         pay_lag_days: days between deciding to pay and the money arriving (uniform).
         promise_keep: chance a promise is kept, by attitude; `plan_keep`: chance each instalment is
@@ -77,8 +78,9 @@ class BehaviourSpec:
     answer: dict[Attitude, float] = field(default_factory=lambda: {
         Attitude.COOPERATIVE: 0.65, Attitude.NEUTRAL: 0.5, Attitude.EVASIVE: 0.25, Attitude.HOSTILE: 0.35})
     third_party_answer: float = 0.5
-    mix: dict[str, float] = field(default_factory=lambda: {"full": 0.40, "partial": 0.20, "promise": 0.28,
-                                                           "plan": 0.12})
+    mix: dict[str, float] = field(default_factory=lambda: {"full": 0.38, "partial": 0.19, "promise": 0.27,
+                                                           "plan": 0.11, "settle": 0.05})
+    settle_keep: float = 0.8
     partial: tuple[float, float] = (0.2, 0.6)
     pay_lag_days: tuple[int, int] = (0, 3)
     promise_keep: dict[Attitude, float] = field(default_factory=lambda: {
@@ -193,7 +195,7 @@ class DebtorModel:
             self._add(now + rng.randint(60, 24 * 60) * timedelta(minutes=1), "hardship", days)
         if self.contacts == self.cease_after:
             self._add(now + rng.randint(10, 24 * 60) * timedelta(minutes=1), "cease")
-        if self.paying or state.promise is not None or state.plan is not None:
+        if self.paying or state.promise is not None or state.plan is not None or state.settlement is not None:
             return outcome
         chance = ((spec.respond.get(a.channel, 0.0) if a.channel else 0.0) * spec.stage_factor.get(a.stage, 1.0)
                   * spec.attitude_factor.get(state.attitude, 1.0) * self.risk_factor)
@@ -204,8 +206,10 @@ class DebtorModel:
     def _respond(self, now: datetime, talked: bool) -> None:
         spec, rng = self.spec, self.rng
         mix = spec.mix if talked else {k: v for k, v in spec.mix.items() if k in ("full", "partial")}
+        if self.cp.policy.settlement is None:
+            mix = {k: v for k, v in mix.items() if k != "settle"}
         choice = rng.choices(list(mix), weights=list(mix.values()))[0]
-        if choice in ("promise", "plan"):
+        if choice in ("promise", "plan", "settle"):
             self._add(now, choice)
             return
         lag = rng.randint(*spec.pay_lag_days) * DAY + rng.randint(5, 8 * 60) * timedelta(minutes=1)
@@ -227,6 +231,12 @@ class DebtorModel:
                     break
                 day = max(today + DAY, due - rng.randint(0, 2) * DAY)
                 self._add(self._local(day, rng.randint(8 * 60, 20 * 60)), "instalment", (now, k))
+        elif isinstance(e, ev.Settle):
+            st = state.settlement
+            if st is not None and rng.random() < spec.settle_keep:
+                days = (st.until - today).days
+                self._add(self._local(today + timedelta(days=rng.randint(0, max(0, days))),
+                                      rng.randint(8 * 60, 20 * 60)), "settle_pay", now)
         elif isinstance(e, ev.Dispute):
             upheld = rng.random() < spec.dispute_upheld
             self._add(now + rng.randint(*spec.dispute_days) * DAY, "resolve", DisputeOutcome.UPHELD if upheld else DisputeOutcome.REJECTED)
@@ -257,6 +267,13 @@ class DebtorModel:
             if plan is None or plan.started_at != i.data[0]:
                 return None
             return self._payment(min(plan.instalments[i.data[1]].amount, s.balance), s)
+        if kind == "settle_pay":
+            st = s.settlement
+            if st is None or st.agreed_at != i.data:
+                return None
+            return self._payment(st.amount - st.paid, s)
+        if kind == "settle":
+            return self._settle(i.at, s)
         if kind == "promise":
             return self._promise(i.at, s)
         if kind == "plan":
@@ -294,6 +311,18 @@ class DebtorModel:
         today = now.astimezone(self.tz).date()
         due = today + timedelta(days=self.rng.randint(1, min(14, rules.max_days)))
         return ev.Promise(amount=amount, due_date=due)
+
+    def _settle(self, now: datetime, s: CaseState) -> ev.Settle | None:
+        rules = self.cp.policy.settlement
+        if rules is None or s.settlement is not None or s.plan is not None or s.promise is not None:
+            return None
+        low = float(rules.min_ratio)
+        ratio = Decimal(str(round(self.rng.uniform(low, min(0.95, low + 0.25)), 4)))
+        amount = max(self._money(s.balance * rules.min_ratio, ROUND_CEILING), self._money(s.balance * ratio, ROUND_CEILING))
+        if amount >= s.balance or amount <= 0:
+            return None
+        today = now.astimezone(self.tz).date()
+        return ev.Settle(amount=amount, until=today + timedelta(days=self.rng.randint(3, rules.max_days)))
 
     def _plan(self, now: datetime, s: CaseState) -> ev.Plan | None:
         if s.plan is not None or s.promise is not None or s.balance <= 0:
