@@ -115,7 +115,7 @@ class CompiledPolicy:
         engine sends the first one the debtor can get when a report finds no notice sent yet."""
         from engine.policy.model import ACTIVE_STAGES
 
-        return tuple(item for stage in ACTIVE_STAGES if (spec := self.policy.stages.get(stage)) is not None  # type: ignore[call-overload]
+        return tuple(item for stage in ACTIVE_STAGES if (spec := self.policy.stages.get(stage)) is not None
                      for item in spec.contacts if self.policy.templates[item.template].bureau_notice)
 
     @cached_property
