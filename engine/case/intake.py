@@ -403,7 +403,7 @@ def _to_case(data: dict[str, Any]) -> CaseFile:
         raise _RowError("; ".join(problems))
     try:
         ZoneInfo(case.debtor.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "US" is a folder of zones
         raise _RowError(f"debtor.timezone: unknown time zone {case.debtor.timezone!r}") from None
     try:
         exact = parse_amount(str(case.amount_due), case.currency)

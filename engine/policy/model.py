@@ -305,7 +305,7 @@ class Policy(_Model):
 
         try:
             ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "US" is a folder of zones
             raise ValueError(f"unknown time zone {v!r}") from None
         return v
 

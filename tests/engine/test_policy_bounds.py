@@ -68,6 +68,16 @@ class TestTemplates:
         assert err.startswith("178:14: templates.visit_notice.text.en-US: String should have at most 4000 characters")
 
 
+class TestZones:
+    """A time zone that is a folder of zones (`US`) is unknown, not an IsADirectoryError (found by
+    tests/fuzz)."""
+
+    @pytest.mark.parametrize("zone", ["US", "America", "Etc"])
+    def test_a_folder_is_no_zone(self, zone: str) -> None:
+        [err] = errors(edit("timezone: Asia/Shanghai", f"timezone: {zone}"))
+        assert err == f"11:11: timezone: Value error, unknown time zone '{zone}'"
+
+
 class TestHolidays:
     """A holiday calendar must exist."""
 

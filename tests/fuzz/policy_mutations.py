@@ -91,7 +91,7 @@ _VALUES: list[object] = [
     0, 1, -1, 2, 3, 7, 14, 30, 31, 60, 91, 100, 365, 366, 1000, 3650, 3651, 10**14, -(10**14), 10**30,
     "1e400", "0.001", "20.005", "", "x" * 300, "{name:d}", "{amount!x}", "ZZ", "CN", "US", "sms", "call",
     "field_visit", "escalation", "legal_referral", "written_off", "hostile", True, False, None, [], {},
-    ["CN", "ZZ"], "25:00", "00:00", "23:59", "America/New_York", "Mars/Olympus",
+    ["CN", "ZZ"], "25:00", "00:00", "23:59", "America/New_York", "Mars/Olympus", "US", "America",
 ]
 
 
@@ -146,5 +146,6 @@ def mutated_tree(draw: st.DrawFn) -> str:
             parent = parent[el]
         old = parent[path[-1]]
         alike = [v for v in _VALUES if type(v) is type(old)] if draw(st.integers(0, 3)) else []
-        parent[path[-1]] = draw(st.sampled_from(alike or _VALUES))  # mostly the same type: passes the model
+        # Mostly the same type (so the model lets it through); a copy: the pool holds lists and dicts.
+        parent[path[-1]] = copy.deepcopy(draw(st.sampled_from(alike or _VALUES)))
     return _yaml(tree).lstrip("\n") + "\n"
