@@ -5,6 +5,7 @@ address itself was refused, are suppressed with `address_unusable.email`)."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterator
 
@@ -100,6 +101,18 @@ async def _smtp_worker(tsenv: WorkflowEnvironment, outbox: Outbox, port: int) ->
     return build_worker(tsenv.client, outbox, router, task_queue=f"tq-{uuid.uuid4()}")
 
 
+def _assert_no_personal_data(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> None:
+    """Every log line of the run (the SDK's, ours, tracebacks included) without the debtor's
+    name, phone, e-mail or address (those of `make_case`). The test SMTP server's own log
+    (`mail.log`) is the mail provider's, not ours: it is left out."""
+    out, err = capsys.readouterr()
+    ours = [r for r in caplog.records if not r.name.startswith("mail.log")]
+    logs = "\n".join(caplog.handler.format(r) for r in ours) + out + err
+    assert "contact" in logs  # the failures were logged...
+    for personal in ("Lee Wei", "+8613800000000", "lee@example.com", "1 Test Road"):
+        assert personal not in logs  # ...without personal data
+
+
 async def _close(cases: Cases, case_id: str) -> None:
     await cases.send(case_id, ev.Close(reason="written_off"))
     await cases.handle(case_id).result()
@@ -107,9 +120,11 @@ async def _close(cases: Cases, case_id: str) -> None:
 
 async def test_smtp_550_marks_the_address_and_the_case_goes_on(
         tsenv: WorkflowEnvironment, outbox: Outbox, policy: CompiledPolicy,
-        refusing: tuple[int, _Refuse550]) -> None:
+        refusing: tuple[int, _Refuse550],
+        caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> None:
     """A 550 is tried once, recorded as failed with its reason, and the next e-mail is suppressed;
     every SMS leaves as planned."""
+    caplog.set_level(logging.DEBUG)
     port, handler = refusing
     async with await _smtp_worker(tsenv, outbox, port) as worker:
         cases = Cases(tsenv.client, task_queue=worker.task_queue)
@@ -122,11 +137,14 @@ async def test_smtp_550_marks_the_address_and_the_case_goes_on(
     assert _suppressed(records) == [("reminder.mail2", "address_unusable.email")]
     assert _sent(outbox, "F550-1") == ["sms1", "sms2", "sms3"]
     assert st.addresses_unusable == ["email"] and not st.closed
+    _assert_no_personal_data(caplog, capsys)
 
 
-async def test_crlf_address_fails_at_once(tsenv: WorkflowEnvironment, outbox: Outbox,
-                                          policy: CompiledPolicy, refusing: tuple[int, _Refuse550]) -> None:
+async def test_crlf_address_fails_at_once(
+        tsenv: WorkflowEnvironment, outbox: Outbox, policy: CompiledPolicy, refusing: tuple[int, _Refuse550],
+        caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> None:
     """An address with a CR/LF never reaches the server: failed at the first try, not retried."""
+    caplog.set_level(logging.DEBUG)
     port, handler = refusing
     async with await _smtp_worker(tsenv, outbox, port) as worker:
         cases = Cases(tsenv.client, task_queue=worker.task_queue)
@@ -141,12 +159,15 @@ async def test_crlf_address_fails_at_once(tsenv: WorkflowEnvironment, outbox: Ou
     started = [e.activity_task_started_event_attributes.attempt for e in history.events
                if e.HasField("activity_task_started_event_attributes")]
     assert started and set(started) == {1}
+    _assert_no_personal_data(caplog, capsys)
 
 
-async def test_server_down_gives_up_after_bounded_retries(tsenv: WorkflowEnvironment, outbox: Outbox,
-                                                         policy: CompiledPolicy) -> None:
+async def test_server_down_gives_up_after_bounded_retries(
+        tsenv: WorkflowEnvironment, outbox: Outbox, policy: CompiledPolicy,
+        caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> None:
     """Nothing listens: each e-mail is tried `maximum_attempts` times, then recorded as failed;
     the address is not blamed, so the next e-mail is tried again (and fails the same way)."""
+    caplog.set_level(logging.DEBUG)
     async with await _smtp_worker(tsenv, outbox, free_port()) as worker:
         cases = Cases(tsenv.client, task_queue=worker.task_queue)
         records = await _drive(tsenv, cases, policy, "DOWN-1")
@@ -161,3 +182,4 @@ async def test_server_down_gives_up_after_bounded_retries(tsenv: WorkflowEnviron
     assert len(failed) == 2
     assert max(e.activity_task_started_event_attributes.attempt for e in history.events
                if e.HasField("activity_task_started_event_attributes")) == CONTACT_RETRY.maximum_attempts
+    _assert_no_personal_data(caplog, capsys)
