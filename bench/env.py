@@ -25,7 +25,7 @@ from bench.bare import BareActivities, BareWorkflow
 from engine.case.actions import Action
 from engine.policy import registry
 from workers.channels import ChannelRouter, OutboxChannel, SendResult
-from workers.converter import data_converter
+from workers.converter import data_converter, load_or_create_key
 from workers.devserver import DevServer, free_port
 from workers.outbox import Outbox
 from workers.policy_store import PolicyStore
@@ -125,7 +125,7 @@ class BenchEnv:
         await self.server.start()
         self._stack.push_async_callback(self.server.stop)
         self.client = await Client.connect(self.server.address, namespace=self.server.namespace,
-                                           data_converter=data_converter(data_dir=self.folder))
+                                           data_converter=data_converter(load_or_create_key(self.folder)))
         registry.set_fetcher(self.store.get)
         self.cases = Cases(self.client, task_queue=OURS_QUEUE)
         ours = build_worker(self.client, self.ours_outbox,

@@ -23,7 +23,7 @@ from console.roles import Role
 from console.service import ConsoleState
 from console.users import SqliteUserStore, UserStore, generate_password
 from engine.errors import OverdueError
-from workers.converter import EncryptionCodec, resolve_key
+from workers.converter import EncryptionCodec
 
 __all__ = ["FIRST_USER", "RunningConsole", "first_user", "start", "state_for", "user_store"]
 
@@ -40,12 +40,16 @@ def user_store(folder: Path) -> SqliteUserStore:
 
 def state_for(client: Client, folder: Path, *, ui_url: str | None = None,
               users: UserStore | None = None, session_ttl: timedelta = timedelta(hours=8)) -> ConsoleState:
-    """The console's state on `client`, with the codec key and users of `folder`."""
+    """The console's state on `client` (and the codec its converter carries), with the users of
+    `folder`."""
+    codec = client.data_converter.payload_codec
+    if not isinstance(codec, EncryptionCodec):
+        raise OverdueError("the console needs the project's encrypting data converter")
     origins: tuple[str, ...] = ()
     if ui_url:
         origins = (ui_url, ui_url.replace("127.0.0.1", "localhost"))
     return ConsoleState(client=client, users=users or user_store(folder),
-                        codec=EncryptionCodec(resolve_key(folder)), session_ttl=session_ttl,
+                        codec=codec, session_ttl=session_ttl,
                         ui_origins=origins, ui_url=ui_url)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +15,10 @@ from engine.case import events as ev
 from engine.case.vocabulary import ActiveStage, CloseReason, DisputeOutcome, TerminalStage
 from engine.errors import OverdueError
 from overdue.argtypes import amount, iso_date
-from overdue.runtime import PolicyCache, client_for, data_dir, run
+from overdue.runtime import PolicyCache, Session, open_session, run
+from workers.config import codec_keys, data_folder
+from workers.converter import KEY_FILE_NAME
+from workers.settings import Settings, load_settings
 
 __all__ = ["EVENT_COMMANDS", "EventCommand", "register"]
 
@@ -117,10 +119,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     o.set_defaults(func=_outbox)
 
 
+async def _session(args: argparse.Namespace) -> Session:
+    return await open_session(getattr(args, "data", None))
+
+
 async def _cases(args: argparse.Namespace) -> Any:
     from workflows.client import Cases
 
-    return Cases(await client_for(data_dir(getattr(args, "data", None))))
+    return Cases((await _session(args)).client)
 
 
 def _read(path: str) -> tuple[str, str, Path | None]:
@@ -138,6 +144,7 @@ def _read(path: str) -> tuple[str, str, Path | None]:
 
 async def _open(args: argparse.Namespace) -> int:
     from engine.case.intake import parse_cases
+    from workflows.client import Cases
 
     text, source, base = _read(args.file)
     result = parse_cases(text, source, fmt="json" if args.file == "-" else None)
@@ -148,9 +155,10 @@ async def _open(args: argparse.Namespace) -> int:
     if len(result.rows) != 1:
         raise OverdueError(f"{source}: expected one case, found {len(result.rows)} (use case import)")
     case = result.rows[0].case
-    cp = PolicyCache(data_dir(getattr(args, "data", None)), base).get(case.policy)  # before connecting
-    cases = await _cases(args)
-    await cases.open(case, cp)
+    folder = data_folder(load_settings(), getattr(args, "data", None))
+    cp = PolicyCache(folder, base).get(case.policy)  # before connecting
+    session = await _session(args)
+    await Cases(session.client).open(case, cp)
     print(f"opened case {case.case_id} (workflow case-{case.case_id})")
     return 0
 
@@ -160,11 +168,13 @@ async def _import(args: argparse.Namespace) -> int:
 
     from engine.case.intake import parse_cases
     from engine.decision.decide import check_case
+    from workflows.client import Cases
 
     text, source, base = _read(args.file)
     result = parse_cases(text, source)
     rejects: list[tuple[int, str]] = [(r.line, r.message) for r in result.rejects]
-    policies = PolicyCache(data_dir(getattr(args, "data", None)), base)
+    session = await _session(args)
+    policies = PolicyCache(session.folder, base)
     items = []
     for row in result.rows:
         try:
@@ -178,7 +188,7 @@ async def _import(args: argparse.Namespace) -> int:
             rejects.append((row.line, str(e)))
             continue
         items.append((row.case, cp))
-    cases = await _cases(args)
+    cases = Cases(session.client)
     with Progress(transient=True, disable=not sys.stderr.isatty()) as bar:
         task = bar.add_task("opening cases", total=len(items))
         counts = await cases.open_many(items, on_done=lambda _c, _o: bar.advance(task))
@@ -265,24 +275,23 @@ async def _event(args: argparse.Namespace) -> int:
     return 0
 
 
-def _outbox_keys(folder: Path) -> tuple[bytes, ...]:
+def _outbox_keys(settings: Settings, folder: Path) -> tuple[bytes, ...]:
     """The codec keys, if this machine holds them (never creating one): recipients and messages
     are shown only to a holder of the key."""
-    from workers.converter import KEY_ENV, KEY_FILE_NAME, data_converter
-
-    if not (os.environ.get(KEY_ENV, "").strip() or (folder / KEY_FILE_NAME).is_file()):
+    if settings.codec_key is None and not (folder / KEY_FILE_NAME).is_file():
         return ()
-    codec = data_converter(data_dir=folder).payload_codec
-    return getattr(codec, "keys", ())
+    key, old = codec_keys(settings, folder)
+    return (key, *old)
 
 
 def _outbox(args: argparse.Namespace) -> int:
     from workers.outbox import Outbox
 
-    path = data_dir(args.data) / "outbox.db"
+    settings = load_settings()
+    path = data_folder(settings, args.data) / "outbox.db"
     if not path.exists():
         raise OverdueError(f"no outbox at {path} (start `overdue dev` first)")
-    box = Outbox(path, keys=_outbox_keys(path.parent))
+    box = Outbox(path, keys=_outbox_keys(settings, path.parent))
     rows = box.list(args.case)
     box.close()
     if args.json:

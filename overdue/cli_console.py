@@ -8,7 +8,9 @@ import contextlib
 import signal
 import sys
 
-from overdue.runtime import client_for, data_dir, run
+from overdue.runtime import open_session, run
+from workers.config import data_folder
+from workers.settings import load_settings
 
 __all__ = ["register"]
 
@@ -45,7 +47,7 @@ def _add(args: argparse.Namespace) -> int:
 
     generated = not args.password_stdin
     password = generate_password() if generated else sys.stdin.readline().rstrip("\r\n")
-    store = user_store(data_dir(args.data))
+    store = user_store(data_folder(load_settings(), args.data))
     try:
         store.add(args.name, Role(args.role), password)
     finally:
@@ -59,7 +61,7 @@ def _add(args: argparse.Namespace) -> int:
 def _token(args: argparse.Namespace) -> int:
     from console.server import user_store
 
-    store = user_store(data_dir(args.data))
+    store = user_store(data_folder(load_settings(), args.data))
     try:
         print(store.issue_token(args.name))
     finally:
@@ -72,9 +74,9 @@ async def _serve(args: argparse.Namespace) -> int:
     from workers.logs import configure_logging
 
     configure_logging(json=True)
-    folder = data_dir(args.data)
-    client = await client_for(folder)
-    console = await start(state_for(client, folder, ui_url=args.ui_url), host=args.host, port=args.port)
+    session = await open_session(args.data)
+    console = await start(state_for(session.client, session.folder, ui_url=args.ui_url), host=args.host,
+                          port=args.port)
     print(f"Console          {console.url}/  (API docs {console.url}/api/docs)")
     sys.stdout.flush()
     stop = asyncio.Event()

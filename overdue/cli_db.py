@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from overdue.runtime import data_dir
-
 __all__ = ["register"]
 
 
@@ -19,8 +17,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _upgrade(args: argparse.Namespace) -> int:
+    from workers.config import data_folder
     from workers.dataplane import DataPlane, database_url
+    from workers.settings import load_settings
 
-    with DataPlane(database_url(data_dir(args.data)), upgrade=True) as plane:
+    settings = load_settings()
+    url = settings.database_url or database_url(data_folder(settings, args.data), settings)
+    with DataPlane(url, upgrade=True) as plane:
         print(f"data plane {plane.url}: schema at revision {plane.revision()}")
     return 0

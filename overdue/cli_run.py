@@ -5,12 +5,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from overdue.runtime import PolicyCache, client_for, data_dir, run
+from temporalio.client import Client
+from temporalio.converter import DataConverter
+
+from overdue.runtime import PolicyCache, open_session, run
+from workers.client import connect
+from workers.config import DevState, FolderLock, codec_keys, dev_folder, write_dev_state
+from workers.converter import EncryptionCodec, data_converter
+from workers.devserver import DevServer
+from workers.logs import configure_logging
+from workers.settings import ConfigError, Settings, load_settings
+from workers.worker import run_worker
 
 __all__ = ["register"]
 
@@ -18,7 +29,7 @@ __all__ = ["register"]
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `dev` and `worker`."""
     p = sub.add_parser("dev", help="embedded Temporal dev server (SQLite) + Web UI + a worker")
-    p.add_argument("--data", help="data folder (default .overdue/)")
+    p.add_argument("--data", help="data folder (default OVERDUE_DATA_DIR, else .overdue/)")
     p.add_argument("--port", type=int, default=7233, help="Temporal gRPC port (default 7233)")
     p.add_argument("--ui-port", type=int, default=8233, help="Web UI port (default 8233)")
     p.add_argument("--console-port", type=int, default=8080, help="operations console port (default 8080)")
@@ -26,7 +37,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--demo-cases", type=int, default=300, help="size of the demo portfolio")
     p.set_defaults(func=_dev)
     w = sub.add_parser("worker", help="a worker against the configured Temporal (run as many as you like)")
-    w.add_argument("--data", help="data folder holding the outbox, policy store and codec key")
+    w.add_argument("--data", help="data folder holding the outbox, policy store and codec key "
+                                  "(default OVERDUE_DATA_DIR, else the running `overdue dev`'s)")
     w.set_defaults(func=_worker)
 
 
@@ -39,13 +51,13 @@ def _stop_event() -> asyncio.Event:
     return stop
 
 
-async def _load_demo(folder: Path, client: object, n: int) -> dict[str, int]:
+async def _load_demo(folder: Path, client: Client, n: int) -> dict[str, int]:
     from rich.progress import Progress
 
     from overdue.demo import demo_portfolio
     from workflows.client import Cases
 
-    cases = Cases(client)  # type: ignore[arg-type]
+    cases = Cases(client)
     policies = PolicyCache(folder)
     shipped = [policies.get(name) for name in ("consumer-credit-line", "instalment-loan")]
     portfolio = demo_portfolio(shipped, datetime.now(UTC).date(), n)
@@ -57,53 +69,81 @@ async def _load_demo(folder: Path, client: object, n: int) -> dict[str, int]:
 
 
 async def _dev_main(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    configure_logging(json=False, level="WARNING")
+    folder = dev_folder(settings, args.data)
+    lock = FolderLock(folder)
+    lock.acquire()  # before anything touches the folder: a second `overdue dev` stops here
+    try:
+        key, old = codec_keys(settings, folder, create=True)
+        console_url = f"http://127.0.0.1:{args.console_port}"
+        server = DevServer(folder, port=args.port, ui_port=args.ui_port, start_timeout=120,
+                           ui_codec_endpoint=f"{console_url}/codec")
+        await server.start()
+        try:
+            return await _serve(args, settings, server, data_converter(key, old_keys=old), console_url)
+        finally:
+            await server.stop()
+    finally:
+        lock.release()
+
+
+async def _serve(args: argparse.Namespace, settings: Settings, server: DevServer,
+                 converter: DataConverter, console_url: str) -> int:
+    """Connect, record where we are, run the worker and the console until Ctrl-C or until the
+    server dies."""
     from console.server import first_user, state_for, user_store
     from console.server import start as start_console
-    from workers.devserver import DevServer
-    from workers.logs import configure_logging
-    from workers.worker import run_worker
 
-    configure_logging(json=False, level="WARNING")
-    folder = data_dir(args.data)
-    console_url = f"http://127.0.0.1:{args.console_port}"
-    server = DevServer(folder, port=args.port, ui_port=args.ui_port, ui_codec_endpoint=f"{console_url}/codec")
-    await server.start()
     stop = _stop_event()
-    console = None
+    folder = server.data_dir
+    client = await connect(converter, settings, target_host=server.address, namespace=server.namespace)
+    kid = client.data_converter.payload_codec.key_id if isinstance(
+        client.data_converter.payload_codec, EncryptionCodec) else "-"
+    write_dev_state(settings, DevState(
+        data_dir=folder, address=server.address, namespace=server.namespace, ui_url=server.ui_url,
+        pid=os.getpid(), key_id=kid, started=datetime.now(UTC)))
+    worker = asyncio.create_task(run_worker(client, folder, settings, stop=stop))
+    died = asyncio.create_task(server.wait_exit())
+    users = user_store(folder)
+    credentials = first_user(folder, users)
+    console = await start_console(state_for(client, folder, ui_url=server.ui_url, users=users),
+                                  port=args.console_port)
     try:
-        client = await client_for(folder, target_host=server.address)
-        worker = asyncio.create_task(run_worker(client, folder, stop=stop))
-        users = user_store(folder)
-        credentials = first_user(folder, users)
-        console = await start_console(state_for(client, folder, ui_url=server.ui_url, users=users),
-                                      port=args.console_port)
         await asyncio.sleep(0)
         print(f"Temporal server  {server.address}  (SQLite {server.db_path}, journal_mode={server.journal_mode()})")
         print(f"Temporal Web UI  {server.ui_url}/namespaces/default/workflows  (codec {console_url}/codec)")
-        print(f"worker           task queue overdue-cases, data in {folder}/")
+        print(f"worker           task queue overdue-cases, data in {folder}/ (key {kid})")
         print(f"console          {console.url}/  (API docs {console.url}/api/docs)")
         if credentials is not None:
             print(f"                 sign in as {credentials[0]} / {credentials[1]}")
+        print(f"settings         recorded in {settings.dev_state}: `overdue case ...` finds this server "
+              "from any directory")
         if args.demo:
             counts = await _load_demo(folder, client, args.demo_cases)
             print(f"demo portfolio   {counts['opened']} opened, {counts['already_open']} already open")
             print("try:")
-            print("  .venv/bin/overdue case list --stage escalation")
-            print("  .venv/bin/overdue case status DEMO-0001 --json")
-            print("  .venv/bin/overdue case history DEMO-0002")
-            print("  .venv/bin/overdue case pay DEMO-0001 100.00")
-            print("  .venv/bin/overdue outbox --case DEMO-0001")
+            print("  overdue case list --stage escalation")
+            print("  overdue case status DEMO-0001 --json")
+            print("  overdue case history DEMO-0002")
+            print("  overdue case pay DEMO-0001 100.00")
+            print("  overdue outbox --case DEMO-0001")
         print("Ctrl-C stops the worker and the server; run again on the same folder and every case goes on.")
         sys.stdout.flush()
         stopping = asyncio.create_task(stop.wait())
-        await asyncio.wait({stopping, worker}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({stopping, worker, died}, return_when=asyncio.FIRST_COMPLETED)
         stop.set()
+        if died.done():
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await worker
+            raise ConfigError(f"the Temporal server stopped unexpectedly (exit code {died.result()}); "
+                              f"its log: {server.log_path}")
+        died.cancel()
         await worker  # re-raises if the worker died
     finally:
         stop.set()
-        if console is not None:
-            await console.stop()
-        await server.stop()
+        await console.stop()
     return 0
 
 
@@ -112,13 +152,9 @@ def _dev(args: argparse.Namespace) -> int:
 
 
 async def _worker_main(args: argparse.Namespace) -> int:
-    from workers.logs import configure_logging
-    from workers.worker import run_worker
-
-    configure_logging(json=True)
-    folder = data_dir(args.data)
-    client = await client_for(folder)
-    await run_worker(client, folder, stop=_stop_event())
+    session = await open_session(args.data, check_keys=False)
+    configure_logging(json=True, level=session.settings.log_level)
+    await run_worker(session.client, session.folder, session.settings, stop=_stop_event())
     return 0
 
 

@@ -1,12 +1,11 @@
-"""What every command that talks to Temporal needs: the data folder, the client, the policy store.
+"""What every command that talks to Temporal needs: settings, data folder, client, policy store.
 
-Kept here so `dev`, `worker` and the case commands build them the same way.
+Kept here so `dev`, `worker` and the case commands resolve them the same way (`workers.config`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -15,23 +14,43 @@ from temporalio.client import Client
 
 from engine.policy.compiled import CompiledPolicy
 from engine.policy.files import load_policy, resolve_policy
-from workers.client import connect
-from workers.converter import data_converter, default_data_dir
+from workers.client import check_worker_keys, connect
+from workers.config import codec_keys, data_folder, dev_address
+from workers.converter import data_converter
 from workers.policy_store import PolicyStore
+from workers.settings import Settings, load_settings
 
-__all__ = ["PolicyCache", "client_for", "data_dir", "run"]
+__all__ = ["PolicyCache", "Session", "open_session", "run"]
 
 T = TypeVar("T")
 
 
-def data_dir(value: str | None = None) -> Path:
-    """The data folder: `--data`, else `OVERDUE_DATA_DIR`, else `.overdue`."""
-    return Path(value) if value else default_data_dir()
+class Session:
+    """A command's settings, data folder and connected client."""
+
+    def __init__(self, settings: Settings, folder: Path, client: Client) -> None:
+        self.settings = settings
+        self.folder = folder
+        self.client = client
 
 
-async def client_for(folder: Path, **overrides: Any) -> Client:
-    """A client on the configured Temporal, with the converter keyed from `folder`."""
-    return await connect(data_converter(data_dir=folder), **overrides)
+async def open_session(explicit_folder: str | None = None, *, check_keys: bool = True) -> Session:
+    """Resolve the folder and key (never creating either), connect, and check the workers' key.
+
+    Raises:
+        ConfigError: A setting is missing or wrong, the server is unreachable, or the workers
+            hold another codec key (each one line naming what to set).
+    """
+    from workflows.client import TASK_QUEUE
+
+    settings = load_settings()
+    folder = data_folder(settings, explicit_folder)
+    key, old = codec_keys(settings, folder)
+    client = await connect(data_converter(key, old_keys=old), settings,
+                           fallback_address=dev_address(settings, folder))
+    if check_keys:
+        await check_worker_keys(client, TASK_QUEUE)
+    return Session(settings, folder, client)
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
@@ -54,7 +73,3 @@ class PolicyCache:
             cp = self.store.put(load_policy(resolve_policy(name_or_path, self.base)))
             self._by_name[name_or_path] = cp
         return cp
-
-
-# Temporal's Rust core logs through its own runtime; keep the CLI quiet unless asked.
-os.environ.setdefault("RUST_LOG", "error")

@@ -1,8 +1,14 @@
 """Fixtures shared by every test package: the shipped policies, compiled once per session, and a
-real PostgreSQL server for the data-plane tests (started only when a test asks for it)."""
+real PostgreSQL server for the data-plane tests (started only when a test asks for it).
+
+Tests never see the user's own `overdue dev`: the dev state file points into a temporary folder
+for the whole run (child processes inherit it), and no data folder is set unless a test sets one.
+"""
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,3 +53,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'plane.db'}"
     server: PostgresServer = request.getfixturevalue("postgres")
     return server.new_database()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Isolate the run from the machine's `overdue dev` and settings."""
+    state = Path(tempfile.mkdtemp(prefix="overdue-tests-")) / "dev.json"
+    os.environ["OVERDUE_DEV_STATE"] = str(state)
+    for name in ("OVERDUE_DATA_DIR", "OVERDUE_CODEC_KEY", "OVERDUE_CODEC_OLD_KEYS"):
+        os.environ.pop(name, None)

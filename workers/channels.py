@@ -13,26 +13,14 @@ The real adapters consult the ledger before sending and record after. Between a 
 accepting a message and the ledger write, a crash would make the retry send again; the provider
 can drop that one by the ``Message-ID`` / ``Idempotency-Key``, both derived from the action id.
 
-Environment read by `router_from_env`:
-
-==========================  ==========================================================
-``OVERDUE_SMTP_HOST``       SMTP server; when set, the ``email`` channel goes through SMTP
-``OVERDUE_SMTP_PORT``       SMTP port (default 25)
-``OVERDUE_SMTP_SENDER``     ``From`` address (default ``overdue@localhost``)
-``OVERDUE_SMTP_USER``       login user (optional, with ``OVERDUE_SMTP_PASSWORD``)
-``OVERDUE_SMTP_PASSWORD``   login password (optional)
-``OVERDUE_SMTP_STARTTLS``   ``1``/``true`` to upgrade the connection with STARTTLS
-``OVERDUE_WEBHOOK_URL``     HTTP endpoint; when set, SMS and calls go through it
-``OVERDUE_WEBHOOK_CHANNELS`` comma-separated channels sent to the webhook (default ``sms,call``)
-``OVERDUE_WEBHOOK_TOKEN``   bearer token sent as ``Authorization`` (optional)
-``OVERDUE_WEBHOOK_TIMEOUT`` seconds per request (default 10)
-==========================  ==========================================================
+`router_from_settings` routes e-mail through SMTP when ``OVERDUE_SMTP_HOST`` is set and the
+channels of ``OVERDUE_WEBHOOK_CHANNELS`` (default ``sms,call``) through the webhook when
+``OVERDUE_WEBHOOK_URL`` is set (`workers.settings`; the README lists every setting).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import smtplib
 from collections.abc import Mapping
@@ -45,6 +33,7 @@ import httpx
 
 from engine.case.actions import CONTACT_CHANNELS, Action
 from workers.outbox import Outbox
+from workers.settings import Settings
 
 __all__ = [
     "ChannelAdapter",
@@ -55,10 +44,9 @@ __all__ = [
     "SmtpChannel",
     "WebhookChannel",
     "message_id_for",
-    "router_from_env",
+    "router_from_settings",
 ]
 
-_TRUE = {"1", "true", "yes", "on"}
 
 
 @dataclass(frozen=True)
@@ -450,43 +438,36 @@ class ChannelRouter:
         return await self.adapter_for(action.channel).send(action)
 
 
-def router_from_env(outbox: Outbox, env: Mapping[str, str] | None = None) -> ChannelRouter:
-    """Build the router from ``OVERDUE_SMTP_*`` and ``OVERDUE_WEBHOOK_*`` (see the module doc).
+def router_from_settings(outbox: Outbox, settings: Settings) -> ChannelRouter:
+    """Build the router from the ``smtp_*`` and ``webhook_*`` settings.
 
-    With none of them set every channel goes to the outbox.
+    With neither host nor URL set every channel goes to the outbox.
 
     Args:
         outbox: The outbox: default adapter for every channel and ledger of the others.
-        env: The environment; ``os.environ`` if omitted.
+        settings: The settings.
 
     Returns:
         The router.
-
-    Raises:
-        ValueError: A variable has an invalid value.
     """
-    env = os.environ if env is None else env
     routes: dict[str, ChannelAdapter] = {}
-    smtp_host = env.get("OVERDUE_SMTP_HOST", "").strip()
-    if smtp_host:
+    if settings.smtp_host.strip():
         routes["email"] = SmtpChannel(
-            smtp_host,
-            int(env.get("OVERDUE_SMTP_PORT", "25")),
-            env.get("OVERDUE_SMTP_SENDER", "overdue@localhost"),
+            settings.smtp_host.strip(),
+            settings.smtp_port,
+            settings.smtp_sender,
             outbox,
-            username=env.get("OVERDUE_SMTP_USER") or None,
-            password=env.get("OVERDUE_SMTP_PASSWORD") or None,
-            starttls=env.get("OVERDUE_SMTP_STARTTLS", "").strip().lower() in _TRUE,
+            username=settings.smtp_user,
+            password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+            starttls=settings.smtp_starttls,
         )
-    webhook_url = env.get("OVERDUE_WEBHOOK_URL", "").strip()
-    if webhook_url:
+    if settings.webhook_url.strip():
         webhook = WebhookChannel(
-            webhook_url,
+            settings.webhook_url.strip(),
             outbox,
-            float(env.get("OVERDUE_WEBHOOK_TIMEOUT", "10")),
-            token=env.get("OVERDUE_WEBHOOK_TOKEN") or None,
+            settings.webhook_timeout,
+            token=settings.webhook_token.get_secret_value() if settings.webhook_token else None,
         )
-        for channel in env.get("OVERDUE_WEBHOOK_CHANNELS", "sms,call").split(","):
-            if channel.strip():
-                routes[channel.strip()] = webhook
+        for channel in settings.webhook_channels:
+            routes[channel] = webhook
     return ChannelRouter(OutboxChannel(outbox), routes)

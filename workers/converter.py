@@ -7,10 +7,12 @@ Temporal's histories. Failure messages and stack traces are moved into encoded a
 encrypted too. Search attributes are not payloads of the codec and stay readable (they carry
 no personal data).
 
-The key (32 bytes) comes from ``OVERDUE_CODEC_KEY`` (base64) or, when unset, from the key file
-``<data_dir>/codec.key``, created once with ``os.urandom``. Every client and worker of one
-Temporal namespace must use the same key; ``OVERDUE_CODEC_OLD_KEYS`` (comma-separated base64)
-lists retired keys still accepted for decoding after a rotation.
+The key (32 bytes) comes from ``OVERDUE_CODEC_KEY`` (base64) or from the key file
+``<data_dir>/codec.key``, which only `overdue dev` creates (`workers.config.codec_keys` decides
+which). Every client and worker of one Temporal namespace must use the same key; workers publish
+the ids of the keys they hold (`EncryptionCodec.key_ids`) so a client with another key is refused
+before it starts anything. ``OVERDUE_CODEC_OLD_KEYS`` lists retired keys still accepted for
+decoding after a rotation.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import contextlib
 import dataclasses
 import hashlib
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -37,7 +39,6 @@ from temporalio.converter import (
 from workers.private_files import private_dir
 
 __all__ = [
-    "DATA_DIR_ENV",
     "ENCODING",
     "KEY_ENV",
     "KEY_FILE_NAME",
@@ -46,10 +47,10 @@ __all__ = [
     "CodecError",
     "EncryptionCodec",
     "data_converter",
-    "default_data_dir",
+    "decode_key",
     "key_id",
     "load_or_create_key",
-    "resolve_key",
+    "read_key_file",
 ]
 
 #: The ``encoding`` metadata of an encrypted payload.
@@ -58,7 +59,6 @@ ENCODING = b"binary/encrypted"
 KEY_ID_METADATA = "encryption-key-id"
 KEY_ENV = "OVERDUE_CODEC_KEY"
 OLD_KEYS_ENV = "OVERDUE_CODEC_OLD_KEYS"
-DATA_DIR_ENV = "OVERDUE_DATA_DIR"
 KEY_FILE_NAME = "codec.key"
 _NONCE_BYTES = 12
 _KEY_BYTES = 32
@@ -66,15 +66,6 @@ _KEY_BYTES = 32
 
 class CodecError(ValueError):
     """A bad key, or a payload that cannot be decrypted with the keys at hand."""
-
-
-def default_data_dir() -> Path:
-    """The project's data folder: ``OVERDUE_DATA_DIR`` or ``.overdue`` (as ``overdue dev``).
-
-    Returns:
-        The folder (not created).
-    """
-    return Path(os.environ.get(DATA_DIR_ENV) or ".overdue")
 
 
 def key_id(key: bytes) -> str:
@@ -89,7 +80,16 @@ def key_id(key: bytes) -> str:
     return hashlib.sha256(key).hexdigest()[:16]
 
 
-def _decode_key(text: str, origin: str) -> bytes:
+def decode_key(text: str, origin: str) -> bytes:
+    """A key from its base64 text.
+
+    Args:
+        text: Base64 of 32 bytes.
+        origin: Where the text came from, for the error message.
+
+    Raises:
+        CodecError: Not base64, or not 32 bytes.
+    """
     try:
         key = base64.b64decode(text.strip(), validate=True)
     except (binascii.Error, ValueError) as exc:
@@ -127,33 +127,21 @@ def load_or_create_key(data_dir: str | os.PathLike[str]) -> bytes:
                 os.link(tmp, path)  # atomic; loses quietly to a concurrent creator
         finally:
             tmp.unlink(missing_ok=True)
-    return _decode_key(path.read_text(encoding="ascii"), str(path))
+    return read_key_file(path)
 
 
-def resolve_key(
-    data_dir: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
-) -> bytes:
-    """The codec key: ``OVERDUE_CODEC_KEY`` if set, else the key file of `data_dir`.
-
-    Args:
-        data_dir: The data folder holding ``codec.key``; `default_data_dir` if omitted.
-        env: The environment; ``os.environ`` if omitted.
-
-    Returns:
-        The 32-byte key.
+def read_key_file(path: str | os.PathLike[str]) -> bytes:
+    """The key in a key file (never creates one).
 
     Raises:
-        CodecError: The variable or the file holds an invalid key.
+        CodecError: The file does not hold a valid key.
+        OSError: The file cannot be read.
     """
-    env = os.environ if env is None else env
-    text = env.get(KEY_ENV, "").strip()
-    if text:
-        return _decode_key(text, KEY_ENV)
-    return load_or_create_key(default_data_dir() if data_dir is None else data_dir)
-
-
-def _old_keys(env: Mapping[str, str]) -> list[bytes]:
-    return [_decode_key(part, OLD_KEYS_ENV) for part in env.get(OLD_KEYS_ENV, "").split(",") if part.strip()]
+    try:
+        text = Path(path).read_text(encoding="ascii")
+    except UnicodeDecodeError:
+        raise CodecError(f"{path}: not valid base64") from None
+    return decode_key(text, str(path))
 
 
 class EncryptionCodec(PayloadCodec):
@@ -184,6 +172,11 @@ class EncryptionCodec(PayloadCodec):
         self.keys: tuple[bytes, ...] = tuple(keys)
         self._encryptor = AESGCM(key)
         self._decryptors = {key_id(k): AESGCM(k) for k in reversed(keys)}
+
+    @property
+    def key_ids(self) -> tuple[str, ...]:
+        """The ids of every key this codec decrypts with, the current one first."""
+        return (self.key_id, *(k for k in reversed(self._decryptors) if k != self.key_id))
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         """Encrypt every payload.
@@ -242,28 +235,19 @@ class EncryptionCodec(PayloadCodec):
         return decoded
 
 
-def data_converter(
-    key: bytes | None = None,
-    *,
-    data_dir: str | os.PathLike[str] | None = None,
-    old_keys: Iterable[bytes] | None = None,
-) -> DataConverter:
+def data_converter(key: bytes, *, old_keys: Iterable[bytes] = ()) -> DataConverter:
     """The project's data converter: pydantic JSON, failures encoded, payloads encrypted.
 
+    The same converter decodes what comes back, failures included: a rejection raised in the
+    worker reaches the client with its own message, not "Encoded failure".
+
     Args:
-        key: The 32-byte key; `resolve_key` (``OVERDUE_CODEC_KEY`` or ``<data_dir>/codec.key``)
-            when omitted.
-        data_dir: Where the key file lives when no key is given; `default_data_dir` if omitted.
-        old_keys: Retired keys still accepted for decrypting; ``OVERDUE_CODEC_OLD_KEYS`` if
-            omitted.
+        key: The 32-byte key (see `workers.config.codec_keys`).
+        old_keys: Retired keys still accepted for decrypting.
 
     Returns:
         The converter to pass to ``Client.connect`` (workers inherit it from the client).
     """
-    if key is None:
-        key = resolve_key(data_dir)
-    if old_keys is None:
-        old_keys = _old_keys(os.environ)
     return dataclasses.replace(
         pydantic_data_converter,
         payload_codec=EncryptionCodec(key, old_keys=old_keys),

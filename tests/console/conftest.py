@@ -20,9 +20,12 @@ from console.roles import Role
 from console.server import RunningConsole, start, state_for, user_store
 from console.users import SqliteUserStore
 from engine.case.state import CaseFile
-from overdue.runtime import PolicyCache, client_for
+from overdue.runtime import PolicyCache
 from tests.conftest import POLICY_DIR
+from workers.client import connect
+from workers.converter import data_converter, load_or_create_key
 from workers.devserver import DevServer, free_port
+from workers.settings import Settings
 from workers.worker import run_worker
 from workflows.client import Cases
 
@@ -102,8 +105,8 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
     console = None
     users = user_store(folder)
     try:
-        client = await client_for(folder, target_host=server.address)
-        worker = asyncio.create_task(run_worker(client, folder, stop=stop))
+        client = await connect(data_converter(load_or_create_key(folder)), target_host=server.address)
+        worker = asyncio.create_task(run_worker(client, folder, Settings(), stop=stop))
         for name, role in USERS.items():
             users.add(name, role, password(name))
         console = await start(state_for(client, folder, ui_url="http://127.0.0.1:8233", users=users),

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from workers.converter import load_or_create_key
 from workers.devserver import DevServer, free_port
 
 pytestmark = pytest.mark.e2e
@@ -27,6 +28,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     folder = tmp_path_factory.mktemp("cli")
     srv = DevServer(folder / "server", port=free_port(), ui_port=free_port(), headless=True)
     asyncio.run(srv.start())
+    load_or_create_key(folder)  # as `overdue dev` does; no other command creates one
     environ = {**os.environ, "TEMPORAL_ADDRESS": srv.address, "OVERDUE_DATA_DIR": str(folder)}
     with open(folder / "worker.log", "ab") as log:
         worker = subprocess.Popen([sys.executable, "-m", "overdue.cli", "worker"], env=environ,

@@ -18,7 +18,9 @@ import pytest
 
 from engine.case import events as ev
 from engine.case.state import CaseFile
-from overdue.runtime import PolicyCache, client_for
+from overdue.runtime import PolicyCache
+from workers.client import connect
+from workers.converter import data_converter, load_or_create_key
 from workers.devserver import DevServer, free_port
 from workers.outbox import Outbox
 from workflows.client import Cases
@@ -116,10 +118,11 @@ class TestDurability:
         due = now.astimezone(ZoneInfo(tz)).date().isoformat()
         # The policy store must hold the policy before a worker looks its hash up.
         cp = PolicyCache(tmp_path).get(str(policy_file))
+        load_or_create_key(tmp_path)  # as `overdue dev` does: the worker never creates one
         worker = _start_worker(tmp_path, server.address)
         outbox = Outbox(tmp_path / "outbox.db")
         try:
-            client = await client_for(tmp_path, target_host=server.address)
+            client = await connect(data_converter(load_or_create_key(tmp_path)), target_host=server.address)
             cases = Cases(client)
             counts = await cases.open_many((_case(i, tz, due, str(policy_file)), cp) for i in range(CASES))
             assert counts == {"opened": CASES, "already_open": 0}
@@ -140,7 +143,7 @@ class TestDurability:
             # Stop the server on its SQLite file and start it again: every case goes on.
             await server.stop()
             await server.start()
-            client = await client_for(tmp_path, target_host=server.address)
+            client = await connect(data_converter(load_or_create_key(tmp_path)), target_host=server.address)
             cases = Cases(client)
             for i in range(CASES):
                 st = await cases.status(f"E2E-{i:03d}")

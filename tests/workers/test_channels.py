@@ -23,10 +23,11 @@ from workers.channels import (
     SmtpChannel,
     WebhookChannel,
     message_id_for,
-    router_from_env,
+    router_from_settings,
 )
 from workers.devserver import free_port
 from workers.outbox import Outbox
+from workers.settings import Settings
 
 
 class _Inbox:
@@ -255,22 +256,16 @@ class TestRouter:
     """Channels route by name; the outbox takes every channel without a route."""
 
     async def test_default_is_outbox(self, outbox: Outbox) -> None:
-        router = router_from_env(outbox, env={})
+        router = router_from_settings(outbox, Settings(smtp_host="", webhook_url=""))
         for channel in ("sms", "push", "email", "call", "letter", "field_visit", None):
             assert isinstance(router.adapter_for(channel), OutboxChannel)
         result = await router.send(make_action(channel="letter"))
         assert (result.via, result.status) == ("outbox", "delivered")
 
     async def test_env_routes(self, webhook: _Webhook, outbox: Outbox) -> None:
-        router = router_from_env(
-            outbox,
-            env={
-                "OVERDUE_SMTP_HOST": "127.0.0.1",
-                "OVERDUE_SMTP_PORT": "2525",
-                "OVERDUE_SMTP_SENDER": "c@bank.example",
-                "OVERDUE_WEBHOOK_URL": webhook.url,
-            },
-        )
+        settings = Settings(smtp_host="127.0.0.1", smtp_port=2525, smtp_sender="c@bank.example",
+                            webhook_url=webhook.url, webhook_channels=("sms", "call"))
+        router = router_from_settings(outbox, settings)
         email = router.adapter_for("email")
         assert isinstance(email, SmtpChannel) and (email.port, email.sender) == (2525, "c@bank.example")
         assert isinstance(router.adapter_for("sms"), WebhookChannel)

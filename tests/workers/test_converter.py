@@ -20,9 +20,10 @@ from workers.converter import (
     CodecError,
     EncryptionCodec,
     data_converter,
+    decode_key,
     key_id,
     load_or_create_key,
-    resolve_key,
+    read_key_file,
 )
 
 KEY = bytes(range(32))
@@ -104,21 +105,27 @@ class TestKeys:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         assert [p.name for p in path.parent.iterdir()] == ["codec.key"]
 
-    def test_env_wins_over_file(self, tmp_path: Path) -> None:
-        env = {KEY_ENV: base64.b64encode(KEY).decode()}
-        assert resolve_key(tmp_path, env=env) == KEY
+    def test_key_file_read_never_created(self, tmp_path: Path) -> None:
+        """Reading a key file never creates one: only `overdue dev` does, on its own folder."""
+        with pytest.raises(FileNotFoundError):
+            read_key_file(tmp_path / "codec.key")
         assert not (tmp_path / "codec.key").exists()
-        assert resolve_key(tmp_path, env={}) == load_or_create_key(tmp_path)
+        key = load_or_create_key(tmp_path)
+        assert read_key_file(tmp_path / "codec.key") == key
 
-    def test_bad_env_key(self, tmp_path: Path) -> None:
+    def test_bad_keys(self, tmp_path: Path) -> None:
+        """A short key or text that is not base64 is refused, naming where it came from."""
         with pytest.raises(CodecError, match=KEY_ENV):
-            resolve_key(tmp_path, env={KEY_ENV: base64.b64encode(b"too short").decode()})
+            decode_key(base64.b64encode(b"too short").decode(), KEY_ENV)
         with pytest.raises(CodecError, match="base64"):
-            resolve_key(tmp_path, env={KEY_ENV: "not base64!!"})
+            decode_key("not base64!!", KEY_ENV)
+        (tmp_path / "codec.key").write_bytes(b"\xff\xfe garbage")
+        with pytest.raises(CodecError, match=r"codec\.key: not valid base64"):
+            read_key_file(tmp_path / "codec.key")
 
-    async def test_converter_uses_data_dir_key(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.delenv(KEY_ENV, raising=False)
-        monkeypatch.delenv("OVERDUE_CODEC_OLD_KEYS", raising=False)
-        sealed = await data_converter(data_dir=tmp_path).encode([NAME])
-        assert sealed[0].metadata["encryption-key-id"] == key_id(load_or_create_key(tmp_path)).encode()
-        assert await data_converter(load_or_create_key(tmp_path)).decode(sealed, [str]) == [NAME]
+    async def test_key_ids_name_every_key_the_codec_decrypts(self) -> None:
+        """Workers publish these; the current key comes first."""
+        old = bytes(range(1, 33))
+        codec = EncryptionCodec(KEY, old_keys=[old])
+        assert codec.key_ids == (key_id(KEY), key_id(old))
+        assert EncryptionCodec(KEY).key_ids == (key_id(KEY),)

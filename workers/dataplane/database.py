@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
 from engine.errors import OverdueError
+from workers.settings import Settings, load_settings
 
 __all__ = ["DATABASE_URL_ENV", "DataPlane", "DataPlaneError", "database_url", "display_url"]
 
@@ -29,18 +30,18 @@ class DataPlaneError(OverdueError):
     """The data plane cannot be used as configured (bad URL, unreachable, schema behind)."""
 
 
-def database_url(data_dir: str | os.PathLike[str], env: dict[str, str] | None = None) -> str:
+def database_url(data_dir: str | os.PathLike[str], settings: Settings | None = None) -> str:
     """The configured database: `OVERDUE_DATABASE_URL`, else a SQLite file in the data folder.
 
     Args:
         data_dir: The data folder (for the default).
-        env: The environment to read (default `os.environ`).
+        settings: The settings (`workers.settings`); read from the environment if omitted.
 
     Returns:
         A SQLAlchemy URL as text.
     """
-    value = (env if env is not None else os.environ).get(DATABASE_URL_ENV, "").strip()
-    return value or sqlite_url(Path(data_dir) / DEFAULT_FILE)
+    settings = settings if settings is not None else load_settings()
+    return (settings.database_url or "").strip() or sqlite_url(Path(data_dir) / DEFAULT_FILE)
 
 
 def sqlite_url(path: str | os.PathLike[str]) -> str:

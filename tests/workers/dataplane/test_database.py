@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from workers.dataplane import DATABASE_URL_ENV, DataPlane, DataPlaneError, database_url, display_url
+from workers.dataplane import DataPlane, DataPlaneError, database_url, display_url
 from workers.dataplane.migrate import _SCRIPTS, HEAD
 from workers.dataplane.schema import console_users, metadata, rollouts
+from workers.settings import Settings
 
 TABLES = {"policy_versions", "outbox", "rollouts", "console_users"}
 
@@ -127,7 +128,7 @@ class TestSetting:
 
     def test_default_is_a_sqlite_file_in_the_data_folder(self, tmp_path: Path) -> None:
         """Nothing set: `<data>/overdue.db`, in write-ahead-logging mode."""
-        url = database_url(tmp_path, env={})
+        url = database_url(tmp_path, Settings(database_url=None))
         assert url == f"sqlite:///{(tmp_path / 'overdue.db').resolve()}"
         with DataPlane(url) as plane, plane.engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
@@ -135,7 +136,7 @@ class TestSetting:
 
     def test_setting_wins(self, tmp_path: Path) -> None:
         """The environment variable names the database."""
-        assert database_url(tmp_path, env={DATABASE_URL_ENV: "postgresql://u:pw@db:5432/o"}) == \
+        assert database_url(tmp_path, Settings(database_url="postgresql://u:pw@db:5432/o")) == \
             "postgresql://u:pw@db:5432/o"
 
     def test_password_never_shown(self) -> None:
@@ -156,5 +157,5 @@ class TestSetting:
     def test_missing_sqlite_file_is_not_created_by_a_reader(self, tmp_path: Path) -> None:
         """A command that only reads does not leave an empty database behind."""
         with pytest.raises(DataPlaneError, match="no data plane at"):
-            DataPlane(database_url(tmp_path, env={}), upgrade=False)
+            DataPlane(database_url(tmp_path, Settings(database_url=None)), upgrade=False)
         assert not (tmp_path / "overdue.db").exists()
