@@ -41,16 +41,16 @@ def schema_json() -> str:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from engine.policy.files import load_policy
+    from engine.policy.files import load_policy, resolve_policy
 
     errors: list[str] = []
     for f in args.files:
         try:
-            load_policy(f)
+            load_policy(resolve_policy(f))
         except PolicyErrors as e:
             errors.extend(str(err) for err in e.errors)
         except OSError as e:
-            errors.append(f"{f}:1:1: cannot read: {e.strerror}")
+            errors.append(f"{f}:1:1: cannot read: {e.strerror or e}")
     for line in errors:
         print(line, file=sys.stderr)
     if not errors:
@@ -66,9 +66,9 @@ def _schema(args: argparse.Namespace) -> int:
 def _explain(args: argparse.Namespace) -> int:
     from engine.policy.compiled import compile_policy
     from engine.policy.explain import explain
-    from engine.policy.files import load_policy
+    from engine.policy.files import load_policy, resolve_policy
 
-    print(explain(compile_policy(load_policy(args.file))))
+    print(explain(compile_policy(load_policy(resolve_policy(args.file)))))
     return 0
 
 

@@ -14,14 +14,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import sys
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping
 from typing import Any, TextIO
 
 import structlog
 from pydantic import BaseModel
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-__all__ = ["PERSONAL_KEYS", "REDACTED", "configure_logging", "get_logger", "redact_personal_data"]
+__all__ = ["PERSONAL_KEYS", "REDACTED", "configure_logging", "redact_personal_data"]
 
 #: Keys whose values are personal data.
 PERSONAL_KEYS: frozenset[str] = frozenset(
@@ -89,14 +89,6 @@ def _shared_processors() -> list[Processor]:
     ]
 
 
-def _drop_stdlib_extras(
-    logger: WrappedLogger, method_name: str, event_dict: MutableMapping[str, Any]
-) -> MutableMapping[str, Any]:
-    event_dict.pop("_record", None)
-    event_dict.pop("_from_structlog", None)
-    return event_dict
-
-
 def configure_logging(
     json: bool = True,
     level: str | int = "INFO",
@@ -140,7 +132,7 @@ def configure_logging(
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
         processors=[
-            _drop_stdlib_extras,
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
             renderer,
         ],
@@ -156,15 +148,3 @@ def configure_logging(
     root.setLevel(numeric)
     _configured = True
 
-
-def get_logger(name: str | None = None, **initial: Any) -> Any:
-    """A structlog logger bound to `initial` values.
-
-    Args:
-        name: The logger name (shown as ``logger``).
-        **initial: Key-value pairs added to every event.
-
-    Returns:
-        The bound logger.
-    """
-    return structlog.get_logger(name, **initial)

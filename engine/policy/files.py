@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 from engine.policy.compiled import CompiledPolicy, compile_policy
@@ -9,8 +10,9 @@ from engine.policy.model import Policy
 
 __all__ = ["POLICY_DIR", "load_compiled", "load_policy", "resolve_policy"]
 
-#: The policies that ship with Overdue.
-POLICY_DIR = Path(__file__).resolve().parents[2] / "policies"
+#: The policies that ship with Overdue: the repository's `policies/`, installed as the package
+#: `overdue.policies` so that a name works from a wheel outside any checkout.
+POLICY_DIR = Path(str(resources.files("overdue.policies")))
 
 
 def resolve_policy(name_or_path: str, base: Path | None = None) -> Path:

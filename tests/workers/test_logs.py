@@ -13,7 +13,7 @@ import structlog
 
 from tests.workers.conftest import make_action
 from workers import logs
-from workers.logs import REDACTED, configure_logging, get_logger
+from workers.logs import REDACTED, configure_logging
 
 
 @pytest.fixture
@@ -40,7 +40,7 @@ class TestLogs:
 
     def test_json_and_redaction(self, stream: io.StringIO) -> None:
         action = make_action()
-        get_logger("overdue.test", case_id="C-1").info(
+        structlog.get_logger("overdue.test", case_id="C-1").info(
             "contact sent", action=action, phone="+8613800000000", debtor={"name": "Zhang Wei", "id": "D-1"}
         )
         [event] = _lines(stream)
@@ -62,7 +62,7 @@ class TestLogs:
 
     def test_level_filters(self, stream: io.StringIO) -> None:
         configure_logging(stream=stream, level="WARNING", force=True)
-        log = get_logger("x")
+        log = structlog.get_logger("x")
         log.info("hidden")
         log.warning("shown", email="a@b.example")
         assert [(e["event"], e["email"]) for e in _lines(stream)] == [("shown", REDACTED)]
@@ -70,5 +70,5 @@ class TestLogs:
     def test_configured_once(self, stream: io.StringIO) -> None:
         other = io.StringIO()
         configure_logging(stream=other)  # ignored: already configured
-        get_logger("x").info("once")
+        structlog.get_logger("x").info("once")
         assert other.getvalue() == "" and len(_lines(stream)) == 1
