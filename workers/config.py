@@ -34,6 +34,7 @@ from workers.converter import (
     load_or_create_key,
     read_key_file,
 )
+from workers.private_files import private_dir, private_file
 from workers.settings import ConfigError, Settings
 
 __all__ = [
@@ -173,8 +174,7 @@ class FolderLock:
             ConfigError: Another process holds it (naming its pid), or the folder is unusable.
         """
         try:
-            self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fh = self.path.open("a+", encoding="ascii")
+            fh = private_file(private_dir(self.folder) / _LOCK_NAME).open("a+", encoding="ascii")
         except OSError as e:
             raise ConfigError(f"data folder {self.folder}: {e.strerror}") from None
         try:

@@ -434,7 +434,7 @@ class DevServer:
 
     def _write_pid(self, pid: int) -> None:
         with contextlib.suppress(OSError):
-            self.pid_path.write_text(f"{pid}\n", encoding="ascii")
+            private_file(self.pid_path).write_text(f"{pid}\n", encoding="ascii")
 
     def _stop_orphan(self) -> None:
         """Stop a server left running on this folder by a process that was killed.
