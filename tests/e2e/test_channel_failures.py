@@ -24,6 +24,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from tests.e2e.test_durability import _zone_at_noon
+from workers.converter import load_or_create_key
 from workers.devserver import DevServer, free_port
 
 pytestmark = pytest.mark.e2e
@@ -112,6 +113,7 @@ def test_refused_contacts_leave_the_case_running(tmp_path: Path, channels: dict[
     them leaves; the later SMS and e-mail are suppressed; the case answers and takes a payment."""
     srv = DevServer(tmp_path / "server", port=free_port(), ui_port=free_port(), headless=True)
     asyncio.run(srv.start())
+    load_or_create_key(tmp_path)  # as `overdue dev` does; the worker and the commands only read it
     env = {**os.environ, "TEMPORAL_ADDRESS": srv.address, "OVERDUE_DATA_DIR": str(tmp_path), **channels}
     worker_log = tmp_path / "worker.log"
     with worker_log.open("ab") as log:
