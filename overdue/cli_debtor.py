@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from engine.errors import OverdueError
-from overdue.runtime import client_for, data_dir, run
+from overdue.runtime import open_session, run
 
 __all__ = ["register"]
 
@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 async def _status(args: argparse.Namespace) -> int:
     from workflows.client import Cases
 
-    cases = Cases(await client_for(data_dir(getattr(args, "data", None))))
+    cases = Cases((await open_session(getattr(args, "data", None))).client)
     st = await cases.debtor(args.debtor_id)
     open_cases: list[dict[str, Any]] = []
     for case_id in st.cases:
