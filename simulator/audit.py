@@ -99,6 +99,10 @@ class _Plan:
     paid: Decimal = Decimal(0)
 
 
+#: The debtor field each channel reaches (push goes to the app: never refused as an address).
+_ADDRESS = {"sms": "phone", "call": "phone", "email": "email", "letter": "address", "field_visit": "address"}
+
+
 @dataclass
 class _Calls:
     connected: int = 0
@@ -127,6 +131,8 @@ class Auditor:
     all_times: list[datetime] = field(default_factory=list)
     call_days: dict[date, _Calls] = field(default_factory=dict)
     call_day_of: dict[str, date] = field(default_factory=dict)  # action id -> local day
+    sent: dict[str, str] = field(default_factory=dict)  # action id -> the debtor field it went to
+    unusable: set[str] = field(default_factory=set)  # debtor fields a channel refused
     violations: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -180,6 +186,8 @@ class Auditor:
             self.last_conversation = now
         elif e.outcome in ("unanswered", "failed"):
             self.failed += 1
+        if e.outcome == "failed" and e.address_unusable and e.action_id in self.sent:
+            self.unusable.add(self.sent[e.action_id])
         day = self.call_day_of.get(e.action_id)
         if day is not None and e.outcome == "connected":
             calls = self.call_days[day]
@@ -264,6 +272,10 @@ class Auditor:
         if self.case.consent.get(channel) is False:
             out.append(f"{channel}: the debtor refused this channel")
         out.extend(self._whom(channel, third_party, stage))
+        to = "third_party_phone" if third_party else _ADDRESS.get(channel, channel)
+        if to in self.unusable:
+            out.append(f"{channel} to the debtor's {to}, which a channel refused before")
+        self.sent[action_id] = to
         out.extend(self._caps(channel, at))
         if channel == "call":
             out.extend(self._call(at, local.date(), action_id))

@@ -156,6 +156,23 @@ class TestCaps:
         assert us.contact(us.at(8, 11), "call") == []
 
 
+class TestRefusedAddresses:
+    """An address a channel refused is not contacted again through any channel needing it."""
+
+    def test_refused_phone(self, cn: Harness) -> None:
+        assert cn.contact(cn.at(1, 10), "sms") == []
+        failed = ev.ContactOutcome(action_id=cn.last_call_id(), outcome="failed", reason="webhook HTTP 400",
+                                   address_unusable=True)
+        assert cn.event(cn.at(1, 10, 1), failed) == []
+        assert any("phone, which a channel refused" in v for v in cn.contact(cn.at(2, 10), "call"))
+        assert cn.contact(cn.at(2, 11), "email") == []
+
+    def test_transient_failure_blames_no_address(self, cn: Harness) -> None:
+        assert cn.contact(cn.at(1, 10), "email") == []
+        assert cn.event(cn.at(1, 10, 1), ev.ContactOutcome(action_id=cn.last_call_id(), outcome="failed")) == []
+        assert cn.contact(cn.at(2, 10), "email") == []
+
+
 class TestHolds:
     """No contact while a dispute, hardship, pause, promise or plan holds the case."""
 
