@@ -201,6 +201,9 @@ class CaseState(BaseModel):
     bureau_notice_at: datetime | None = None
     bureau_reported: bool = False
     bureau_updates: int = 0  # updates sent since the report (numbers their action ids)
+    #: A report was ordered and waits for its notice period; it survives a stage change (a late
+    #: import moving on to legal referral inside the notice period would otherwise never report).
+    bureau_report_owed: bool = False
     agency_placed: bool = False
     #: Debtor fields (`phone`, `email`, `address`, `third_party_phone`) a channel reported
     #: unusable; contacts needing them are suppressed with `address_unusable.<field>`.

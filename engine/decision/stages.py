@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from engine.case.actions import Action
-from engine.case.vocabulary import HoldKind, Stage, TerminalStage
+from engine.case.vocabulary import HoldKind, Stage, StepAction, TerminalStage
 from engine.decision.context import Ctx
 from engine.policy.conditions import evaluate
 from engine.policy.machine import exit_trigger, goto_trigger
@@ -32,6 +32,9 @@ def enter(ctx: Ctx, target: Stage, reason: str) -> None:
         close(ctx, target, reason)
         return
     previous = s.stage
+    if s.conduct >= 3 and not s.bureau_reported and any(
+            p.key.rsplit(".", 1)[-1] == StepAction.BUREAU_REPORT and p.guardrail.startswith("bureau.") for p in s.pending):
+        s.bureau_report_owed = True  # carried into the next stage: see run_steps
     # What the old stage still had waiting ends with it; say so, so no deferral just vanishes.
     for p in s.pending:
         if not p.key.startswith(HELD_GOTO):
@@ -211,12 +214,20 @@ def _defer_step(ctx: Ctx, key: str, until: object, guardrail: str) -> None:
     ctx.record("deferred", f"{key}: {guardrail}", detail={"guardrail": guardrail})
 
 
+#: The report a stage ordered that waits for its notice period when the case moves on.
+_OWED_REPORT = ActionSpec(kind=StepAction.BUREAU_REPORT)
+
+
 def run_steps(ctx: Ctx) -> None:
     """Carry out the current stage's on-enter steps that are due and not yet settled."""
     s = ctx.state
     spec = ctx.policy.stage(s.stage)
     if spec is None:
         return
+    if s.bureau_report_owed and _step(ctx, _OWED_REPORT, "owed.bureau_report",
+                                      f"{s.stage}: bureau report ordered in an earlier stage"):
+        s.bureau_report_owed = False
+        s.pending = [p for p in s.pending if p.key != "owed.bureau_report"]
     facts = None
     for spec_step in spec.on_enter:
         key = f"step.{spec_step.kind}"

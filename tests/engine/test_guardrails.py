@@ -521,3 +521,24 @@ class TestTimeBarred:
         run.until(at(due + timedelta(days=69), 12, tz=NY))
         assert run.state.broken_promises == 1 and run.state.stage == "escalation"
         assert "time_barred" in run.guardrails("suppressed")
+
+
+class TestReportOwedAcrossStages:
+    """A report waiting for its notice period is not lost when the case moves on."""
+
+    def test_late_import_moving_to_legal_referral_inside_the_wait(self, us_policy: CompiledPolicy) -> None:
+        # Imported at day 110 into escalation: the engine's notice goes at once, the report must
+        # wait 14 days, but legal referral (which orders no report) comes at day 120.
+        due = date(2025, 3, 3)
+        opened = at(due + timedelta(days=110), 12, tz="America/New_York")
+        run = Run.open(us_policy, case_file(us_policy, due=due, amount="6000.00"), opened)
+        (notice,) = [a for a in run.contacts() if a.template == "bureau_notice"]
+        end = opened + timedelta(days=20)
+        while run.wake is not None and run.wake <= end:
+            run.tick()
+            run.approve_all()
+        assert run.state.stage == "legal_referral"
+        (report,) = [a for a in run.actions if a.kind == "bureau_report"]
+        assert (report.stage, report.at) == ("legal_referral", notice.at + timedelta(days=14))
+        assert report.reason == "legal_referral: bureau report ordered in an earlier stage"
+        assert not run.state.bureau_report_owed
