@@ -17,7 +17,8 @@ from typing import Any
 from engine.case import events as ev
 from engine.case.state import CaseFile, CaseState
 from engine.decision.decide import copy_state, decide, open_case
-from engine.policy.compiled import CompiledPolicy, compile_policy
+from engine.policy import registry
+from engine.policy.compiled import CompiledPolicy
 from engine.policy.files import POLICY_DIR, load_policy
 from simulator.run import SimConfig, simulate
 
@@ -31,7 +32,7 @@ Sample = tuple[CaseState, ev.Event | None, datetime]
 
 def shipped_policies() -> list[CompiledPolicy]:
     """Every policy in `policies/`, loaded and compiled."""
-    return [compile_policy(load_policy(p)) for p in sorted(POLICY_DIR.glob("*.yaml"))]
+    return [registry.register(load_policy(p)) for p in sorted(POLICY_DIR.glob("*.yaml"))]
 
 
 def _case(cp: CompiledPolicy, i: int, due: date) -> CaseFile:

@@ -64,11 +64,10 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    from engine.policy.compiled import compile_policy
+    from engine.policy import registry
     from engine.policy.explain import explain
-    from engine.policy.files import load_policy, resolve_policy
 
-    print(explain(compile_policy(load_policy(resolve_policy(args.file)))))
+    print(explain(registry.load(args.file)))
     return 0
 
 

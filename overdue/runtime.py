@@ -12,8 +12,8 @@ from typing import Any, TypeVar
 
 from temporalio.client import Client
 
+from engine.policy import registry
 from engine.policy.compiled import CompiledPolicy
-from engine.policy.files import load_policy, resolve_policy
 from workers.client import check_worker_keys, connect
 from workers.config import codec_keys, data_folder, dev_address
 from workers.converter import data_converter
@@ -59,17 +59,21 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 
 class PolicyCache:
-    """Policies named by case files, loaded and stored once per command."""
+    """Policies named by case files, each put in the data folder's policy store once per command.
+
+    Loading and compiling is `engine.policy.registry.load`'s (the one cache of compiled
+    policies); this only keeps the store written, so every worker finds the policy a case pins.
+    """
 
     def __init__(self, folder: Path, base: Path | None = None) -> None:
         self.store = PolicyStore(folder / "policy-store")
         self.base = base
-        self._by_name: dict[str, CompiledPolicy] = {}
+        self._stored: set[str] = set()
 
     def get(self, name_or_path: str) -> CompiledPolicy:
-        """The compiled policy a case names (a name in `policies/` or a path)."""
-        cp = self._by_name.get(name_or_path)
-        if cp is None:
-            cp = self.store.put(load_policy(resolve_policy(name_or_path, self.base)))
-            self._by_name[name_or_path] = cp
+        """The compiled policy a case names (a name in `policies/` or a path), in the store."""
+        cp = registry.load(name_or_path, self.base)
+        if cp.hash not in self._stored:
+            self.store.put(cp.policy)
+            self._stored.add(cp.hash)
         return cp

@@ -25,8 +25,9 @@ from engine.case.state import CaseFile, CaseState
 from engine.case.vocabulary import ActiveStage
 from engine.decision.decide import Decision, advance
 from engine.errors import EventRejected, OverdueError
+from engine.policy import registry
 from engine.policy.compiled import CompiledPolicy
-from engine.policy.files import load_compiled, resolve_policy
+from engine.policy.files import resolve_policy
 from simulator.audit import limits_of
 from simulator.audit_person import PersonAuditor
 from simulator.behaviour import BehaviourSpec
@@ -310,16 +311,6 @@ class _Job:
     trace_path: str | None
 
 
-_LOADED: dict[str, CompiledPolicy] = {}
-
-
-def _policy(path: str) -> CompiledPolicy:
-    cp = _LOADED.get(path)
-    if cp is None:
-        cp = _LOADED[path] = load_compiled(path)
-    return cp
-
-
 def _adapt(cp: CompiledPolicy, base: CompiledPolicy, case: CaseFile, start: datetime) -> SimCase:
     if cp is not base and case.currency == base.policy.currency != cp.policy.currency:
         # The same portfolio under the policy compared: same figures, in that policy's currency.
@@ -328,10 +319,10 @@ def _adapt(cp: CompiledPolicy, base: CompiledPolicy, case: CaseFile, start: date
 
 
 def _run_job(job: _Job) -> Tally:
-    cp = _policy(job.policy)
+    cp = registry.load(job.policy)
     horizon = job.start + job.days * DAY
     tally = Tally(days=job.days)
-    base = _policy(job.base_policy)
+    base = registry.load(job.base_policy)
     if job.cases is not None:
         people = group_by_debtor([_adapt(cp, base, c, job.start) for c in job.cases])
     else:
@@ -363,7 +354,7 @@ def _jobs(cfg: SimConfig, paths: list[str], start: datetime, cases: list[CaseFil
     chunks = _person_chunks(cases) if cases is not None else [
         (first, min(CHUNK, total - first)) for first in range(0, total, CHUNK)]
     for p, path in enumerate(paths):
-        label = _policy(path).policy.name if len(paths) > 1 else None
+        label = registry.load(path).policy.name if len(paths) > 1 else None
         for k, (first, count) in enumerate(chunks):
             yield _Job(policy=path, base_policy=paths[0], label=label, first=first, count=count,
                        cases=cases[first:first + count] if cases is not None else None, start=start,
@@ -410,7 +401,7 @@ def simulate(cfg: SimConfig, progress: Callable[[int], None] | None = None,
     if cases is not None:
         cases = _by_person(cases)
     paths = [_resolve(cfg.policy)] + ([_resolve(cfg.compare)] if cfg.compare else [])
-    compiled = [_policy(p) for p in paths]  # load (and fail) before any process starts
+    compiled = [registry.load(p) for p in paths]  # load (and fail) before any process starts
     start_day = cfg.start or _default_start(cases, compiled[0])
     start = datetime.combine(start_day, datetime.min.time(), tzinfo=UTC)
     t0 = clock.perf_counter()

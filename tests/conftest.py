@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.policy.compiled import CompiledPolicy, compile_policy
+from engine.policy import registry
+from engine.policy.compiled import CompiledPolicy
 from engine.policy.files import load_policy
 from tests.postgres import PostgresServer, running_postgres
 
@@ -24,7 +25,7 @@ SHIPPED = sorted(p.stem for p in POLICY_DIR.glob("*.yaml"))
 
 def load_shipped(name: str) -> CompiledPolicy:
     """A shipped policy, compiled through the full checking loader."""
-    return compile_policy(load_policy(POLICY_DIR / f"{name}.yaml"))
+    return registry.register(load_policy(POLICY_DIR / f"{name}.yaml"))
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,7 @@
 """A policy prepared for fast decisions: effective guardrails, stage machine, content hash.
 
-Compiling happens once per policy (and is cached by content hash), never per decision.
+Compiling happens once per policy, never per decision: `engine.policy.registry` is the one place
+that compiles and keeps compiled policies, by content hash.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from engine.policy.guardrails import Rules, effective_rules
 from engine.policy.machine import StageMachine
 from engine.policy.model import ADDED_LATER, ContactItem, Policy
 
-__all__ = ["CompiledPolicy", "PlanEntry", "compile_policy", "policy_hash"]
+__all__ = ["CompiledPolicy", "PlanEntry", "build", "policy_hash"]
 
 #: One occurrence of a stage's contact plan: collection-clock day, key, item, local send time.
 PlanEntry = tuple[int, str, ContactItem, time]
@@ -124,14 +125,7 @@ class CompiledPolicy:
         return frozenset(name for name, t in self.policy.templates.items() if t.legally_required)
 
 
-_CACHE: dict[str, CompiledPolicy] = {}
-
-
-def compile_policy(policy: Policy) -> CompiledPolicy:
-    """Compile (or fetch from the cache) the policy."""
-    h = policy_hash(policy)
-    cp = _CACHE.get(h)
-    if cp is None:
-        cp = CompiledPolicy(policy=policy, hash=h, rules=effective_rules(policy), machine=StageMachine(policy))
-        _CACHE[h] = cp
-    return cp
+def build(policy: Policy, policy_hash: str) -> CompiledPolicy:
+    """Compile `policy`, whose hash is `policy_hash` (use `registry.register`, which keeps it)."""
+    return CompiledPolicy(policy=policy, hash=policy_hash, rules=effective_rules(policy),
+                          machine=StageMachine(policy))

@@ -1,14 +1,16 @@
-"""Finding and loading policy files: by name from `policies/`, or by path."""
+"""Finding and loading policy files: by name from `policies/`, or by path.
+
+Compiled policies come from `engine.policy.registry.load`, which keeps them.
+"""
 
 from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
 
-from engine.policy.compiled import CompiledPolicy, compile_policy
 from engine.policy.model import Policy
 
-__all__ = ["POLICY_DIR", "load_compiled", "load_policy", "resolve_policy"]
+__all__ = ["POLICY_DIR", "load_policy", "resolve_policy"]
 
 #: The policies that ship with Overdue: the repository's `policies/`, installed as the package
 #: `overdue.policies` so that a name works from a wheel outside any checkout.
@@ -42,8 +44,3 @@ def load_policy(path: str | Path) -> Policy:
     from engine.policy.loader import load_model_file
 
     return load_model_file(path, Policy, check_policy)
-
-
-def load_compiled(name_or_path: str) -> CompiledPolicy:
-    """Resolve, load, check and compile a policy."""
-    return compile_policy(load_policy(resolve_policy(name_or_path)))

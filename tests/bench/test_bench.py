@@ -27,7 +27,7 @@ from bench.policy import (
 )
 from bench.table import table
 from engine.decision.decide import decide, open_case
-from engine.policy.compiled import compile_policy
+from engine.policy import registry
 
 
 class TestPieces:
@@ -46,7 +46,7 @@ class TestPieces:
         channel and message the bare workflow uses for it: both do the same activities."""
         now = datetime(2026, 11, 23, 4, 0, 0, tzinfo=UTC)
         sched = Schedule.starting(now, 4, 2.0, 2.0)
-        cp = compile_policy(contact_policy(sched, 1))
+        cp = registry.register(contact_policy(sched, 1))
         case = bench_case("O1-00007", sched.tz, sched.due, cp.policy.name)
         bare = bare_input(case, sched)
         d = open_case(cp, case, now)
@@ -65,7 +65,7 @@ class TestPieces:
         """A case on the sleeper policy decides nothing now and wakes hours later."""
         now = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)
         tz = zone_at_noon(now)
-        cp = compile_policy(sleeper_policy(tz))
+        cp = registry.register(sleeper_policy(tz))
         d = open_case(cp, bench_case("K-000001", tz, now.astimezone(ZoneInfo(tz)).date(), cp.policy.name), now)
         assert d.actions == [] and d.next_wake_up is not None and d.next_wake_up - now > timedelta(hours=6)
 

@@ -14,7 +14,8 @@ from engine.case import events as ev
 from engine.case.actions import Action, Record
 from engine.case.state import CaseFile, CaseState, Debtor
 from engine.decision.decide import Decision, decide, open_case
-from engine.policy.compiled import CompiledPolicy, compile_policy
+from engine.policy import registry
+from engine.policy.compiled import CompiledPolicy
 from engine.policy.model import Policy
 
 __all__ = ["Run", "at", "calls", "case_file", "inline_policy"]
@@ -77,7 +78,7 @@ def inline_policy(jurisdiction: str = "US", **overrides: Any) -> CompiledPolicy:
     """A small policy under one jurisdiction: the base above with top-level keys replaced."""
     tz, currency = _PLACES[jurisdiction]
     doc = {**_BASE, "jurisdictions": [jurisdiction], "timezone": tz, "currency": currency, **overrides}
-    return compile_policy(Policy.model_validate(doc))
+    return registry.register(Policy.model_validate(doc))
 
 
 def calls(n: int, day: int = 1, first_hour: int = 9, **item: Any) -> list[dict[str, Any]]:

@@ -10,13 +10,13 @@ import pytest
 from engine.case.bounds import check_bounds, control_characters
 from engine.case.state import CaseFile
 from engine.errors import OverdueError
-from engine.policy.files import load_compiled
+from engine.policy import registry
 from tests.engine.driver import case_file
 
 
 @pytest.fixture(scope="module")
 def case() -> CaseFile:
-    return case_file(load_compiled("instalment-loan"))
+    return case_file(registry.load("instalment-loan"))
 
 
 class TestCheckBounds:

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from engine.case.intake import CSV_COLUMNS, decode_text, parse_cases
 from engine.decision.decide import check_case, open_case
 from engine.errors import OverdueError
-from engine.policy.files import load_compiled
+from engine.policy import registry
 from tests.fuzz.drive import NOW, run_for
 from tests.fuzz.harness import FUZZ, examples, judge
 
@@ -97,7 +97,7 @@ def import_and_run(name: str, text: str) -> tuple[int, int]:
     opened, rejected = 0, len(result.rejects)
     for row in result.rows:
         try:
-            cp = load_compiled(row.case.policy)
+            cp = registry.load(row.case.policy)
             check_case(cp, row.case)
         except (OverdueError, FileNotFoundError):
             rejected += 1  # the import rejects the row with this message

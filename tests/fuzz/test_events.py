@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from engine.case import events as ev
 from engine.decision.decide import Decision, decide, open_case
+from engine.policy import registry
 from engine.policy.compiled import CompiledPolicy
-from engine.policy.files import load_compiled
 from tests.fuzz.drive import NOW, case_on, run_for
 from tests.fuzz.harness import FUZZ, Tally, examples, judge
 
@@ -100,7 +100,7 @@ def feed(cp: CompiledPolicy, d: Decision, now: datetime, days: float, e: ev.Even
 def play(data: st.DataObject, tally: Tally | None = None) -> None:
     """Open a case and feed it up to eight events a few days apart, judging each; then let four
     months pass."""
-    cp = load_compiled(data.draw(st.sampled_from(POLICIES)))
+    cp = registry.load(data.draw(st.sampled_from(POLICIES)))
     d = open_case(cp, case_on(cp, days_overdue=data.draw(st.integers(-3, 120))), NOW)
     now, zone = NOW, ZoneInfo(d.state.case.debtor.timezone)
     for _ in range(data.draw(st.integers(1, 8))):

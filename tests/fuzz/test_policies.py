@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 
+from engine.policy import registry
 from engine.policy.checks import check_policy
-from engine.policy.compiled import compile_policy
 from engine.policy.loader import load_model
 from engine.policy.model import Policy
 from engine.policy.templates import render
@@ -18,7 +18,7 @@ from tests.fuzz.policy_mutations import mutated_policy, mutated_tree
 def load_and_run(text: str) -> None:
     """The whole life of a policy file: load, compile, a fresh case and a late one for a year,
     and every template rendered in every locale (a contact may need any of them one day)."""
-    cp = compile_policy(load_model(text, "fuzz.yaml", Policy, check_policy))
+    cp = registry.register(load_model(text, "fuzz.yaml", Policy, check_policy))
     d = open_and_run(cp, case_on(cp, days_overdue=5))
     open_and_run(cp, case_on(cp, days_overdue=100, amount="25000.00", case_id="F-2"))
     for name in cp.policy.templates:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.policy.compiled import compile_policy
+from engine.policy import registry
 from engine.policy.files import POLICY_DIR, load_policy
 from overdue.cli import main
 from workers.policy_store import PolicyStore, PolicyVersionChanged
@@ -40,7 +40,7 @@ class TestVersions:
             PolicyStore(tmp_path / "store").put(changed)  # another process, the same folder
         message = str(info.value)
         assert "\n" not in message and "consumer-credit-line v2 changed without a new version" in message
-        new_hash = compile_policy(changed).hash
+        new_hash = registry.register(changed).hash
         assert first.hash[:12] in message and new_hash[:12] in message and "give it version 3" in message
         assert not (tmp_path / "store" / f"{new_hash}.json").exists()  # nothing of it was stored
 
