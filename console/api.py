@@ -5,16 +5,17 @@ approvals and denials. The OpenAPI document is at ``/api/openapi.json``, interac
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from console.auth import api_user, require
-from console.queues import QueueFilter, approvals_queue
-from console.roles import Permission
+from console.portfolio import portfolio
+from console.queues import QueueFilter, approvals_queue, issues_queue
+from console.roles import Permission, allowed
 from console.service import ConsoleState
 from console.users import User
 from engine.case import events as ev
@@ -74,6 +75,74 @@ async def case_status(case_id: str, user: ApiUser, request: Request) -> CaseStat
     return await _console(request).cases.status(case_id)
 
 
+class DenialRequest(BaseModel):
+    """A refusal of a step the policy waits for."""
+
+    action: str = Field(examples=["legal_referral"])
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class ComplaintRequest(BaseModel):
+    """A complaint the debtor made."""
+
+    category: str = Field(pattern=r"^[a-z][a-z_]{0,31}$", examples=["collector"])
+    text: str = Field(min_length=1, max_length=2000)
+    channel: ev.ComplaintChannel = "phone"
+
+
+class ResolutionRequest(BaseModel):
+    """How a complaint was answered."""
+
+    outcome: Literal["upheld", "rejected"]
+
+
+class PromiseIn(BaseModel):
+    """A promise agreed on a call."""
+
+    amount: Decimal = Field(gt=0)
+    due_date: date
+
+
+class OutcomeRequest(BaseModel):
+    """What happened on a call, in one step."""
+
+    action_id: str
+    result: ev.CallResult
+    attitude: Literal["cooperative", "neutral", "evasive", "hostile"] | None = None
+    promise: PromiseIn | None = None
+
+
+def _filter(stage: str | None, segment: str | None, min_amount: Decimal | None, max_amount: Decimal | None,
+            min_age: int | None, max_age: int | None) -> QueueFilter:
+    return QueueFilter(stage=stage or None, segment=segment or None, min_amount=min_amount,
+                       max_amount=max_amount, min_age=min_age, max_age=max_age)
+
+
+@router.get("/queues/issues", response_model=QueueOut, summary="Cases with a dispute or complaint open")
+async def issues(
+    user: ApiUser, request: Request,
+    stage: str | None = None, segment: str | None = None,
+    min_amount: Annotated[Decimal | None, Query(ge=0)] = None,
+    max_amount: Annotated[Decimal | None, Query(ge=0)] = None,
+    min_age: Annotated[int | None, Query(ge=0)] = None,
+    max_age: Annotated[int | None, Query(ge=0)] = None,
+) -> dict[str, Any]:
+    """Running cases with a dispute or a complaint open, oldest debt first."""
+    require(user, Permission.VIEW)
+    f = _filter(stage, segment, min_amount, max_amount, min_age, max_age)
+    items = await issues_queue(_console(request).client, f, datetime.now(UTC).date())
+    return {"count": len(items), "items": [i.to_json() for i in items]}
+
+
+@router.get("/portfolio", summary="The live portfolio's figures")
+async def portfolio_figures(user: ApiUser, request: Request) -> dict[str, Any]:
+    """Cases and balances by stage, segment, age and policy; what waits for people; how ended
+    cases ended (definitions in docs/portfolio.md)."""
+    require(user, Permission.VIEW)
+    doc = (await portfolio(_console(request).client)).to_json()
+    return doc
+
+
 @router.get("/queues/approvals", response_model=QueueOut, summary="Cases waiting for an approval")
 async def approvals(
     user: ApiUser, request: Request,
@@ -85,8 +154,7 @@ async def approvals(
 ) -> dict[str, Any]:
     """Running cases waiting for a human approval, oldest debt first."""
     require(user, Permission.VIEW)
-    f = QueueFilter(stage=stage or None, segment=segment or None, min_amount=min_amount,
-                    max_amount=max_amount, min_age=min_age, max_age=max_age)
+    f = _filter(stage, segment, min_amount, max_amount, min_age, max_age)
     items = await approvals_queue(_console(request).client, f, datetime.now(UTC).date())
     return {"count": len(items), "items": [i.to_json() for i in items]}
 
@@ -106,3 +174,41 @@ async def approve(case_id: str, body: ApprovalRequest, user: ApiUser, request: R
     require(user, Permission.APPROVE)
     console = _console(request)
     return await console.act("approve", user, console.cases.send(case_id, ev.Approve(action=body.action, by=user.name)))
+
+
+@router.post("/cases/{case_id}/denials", response_model=EventResult, summary="Deny a step")
+async def deny(case_id: str, body: DenialRequest, user: ApiUser, request: Request) -> EventResult:
+    """Refuse a step the case waits for; it is not asked again in this stage."""
+    require(user, Permission.APPROVE)
+    console = _console(request)
+    event = ev.Deny(action=body.action, reason=body.reason, by=user.name)
+    return await console.act("deny", user, console.cases.send(case_id, event))
+
+
+@router.post("/cases/{case_id}/complaints", response_model=EventResult, summary="Record a complaint")
+async def complain(case_id: str, body: ComplaintRequest, user: ApiUser, request: Request) -> EventResult:
+    """Record a complaint; the policy's `complaints:` section says when it must be answered."""
+    if not (allowed(user.role, Permission.RECORD) or allowed(user.role, Permission.DISPUTES)):
+        require(user, Permission.RECORD)
+    console = _console(request)
+    event = ev.Complaint(category=body.category, text=body.text, channel=body.channel, by=user.name)
+    return await console.act("complaint", user, console.cases.send(case_id, event))
+
+
+@router.post("/cases/{case_id}/complaints/resolution", response_model=EventResult, summary="Answer a complaint")
+async def resolve_complaint(case_id: str, body: ResolutionRequest, user: ApiUser, request: Request) -> EventResult:
+    """Answer the oldest open complaint."""
+    require(user, Permission.DISPUTES)
+    console = _console(request)
+    event = ev.ComplaintResolved(outcome=body.outcome, by=user.name)
+    return await console.act("resolve_complaint", user, console.cases.send(case_id, event))
+
+
+@router.post("/cases/{case_id}/outcomes", response_model=EventResult, summary="Record a call outcome")
+async def outcome(case_id: str, body: OutcomeRequest, user: ApiUser, request: Request) -> EventResult:
+    """What happened on a call: result, attitude and a promise agreed, in one step."""
+    require(user, Permission.RECORD)
+    console = _console(request)
+    promise = (body.promise.amount, body.promise.due_date) if body.promise else None
+    events = ev.call_outcome(body.action_id, body.result, body.attitude, promise)
+    return await console.act("call_outcome", user, console.cases.send_all(case_id, events))

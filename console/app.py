@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from console import api, codec, pages
+from console import actions, api, codec, pages
 from console.auth import CsrfFailed, Forbidden, NotSignedIn, Unauthorized, page_session
 from console.metrics import CONTENT_TYPE
 from console.queues import count_awaiting
@@ -76,6 +76,7 @@ def create_app(state: ConsoleState) -> FastAPI:
     app.include_router(api.router)
     app.include_router(codec.router)
     app.include_router(pages.router)
+    app.include_router(actions.router)
     app.mount("/static", StaticFiles(directory=str(TEMPLATES.parent / "static")), name="static")
 
     @app.get("/metrics", include_in_schema=False)

@@ -15,7 +15,8 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from console.auth import CSRF_COOKIE, SESSION_COOKIE, check_csrf, page_session, require
-from console.queues import QueueFilter, approvals_queue
+from console.portfolio import portfolio
+from console.queues import APPROVALS, QueueFilter, approvals_queue, issues_queue
 from console.roles import GRANTS, Permission
 from console.service import ConsoleState
 from console.users import Session
@@ -138,6 +139,16 @@ def _int(text: str | None) -> int | None:
 @router.get("/queues/approvals", response_class=HTMLResponse)
 async def approvals_page(request: Request, session: PageSession) -> Response:
     """Cases waiting for a human approval, filterable by stage, segment, amount and age."""
+    return await _queue_page(request, session, approvals_queue, "approvals.html")
+
+
+@router.get("/queues/issues", response_class=HTMLResponse)
+async def issues_page(request: Request, session: PageSession) -> Response:
+    """Cases with a dispute or a complaint open, filterable as the approvals."""
+    return await _queue_page(request, session, issues_queue, "issues.html")
+
+
+async def _queue_page(request: Request, session: Session, fetch: Any, template: str) -> Response:
     require(session.user, Permission.VIEW)
     q = request.query_params
     values = {k: q.get(k, "") for k in ("stage", "segment", "min_amount", "max_amount", "min_age", "max_age")}
@@ -147,10 +158,10 @@ async def approvals_page(request: Request, session: PageSession) -> Response:
         f = QueueFilter(stage=values["stage"] or None, segment=values["segment"] or None,
                         min_amount=_decimal(values["min_amount"]), max_amount=_decimal(values["max_amount"]),
                         min_age=_int(values["min_age"]), max_age=_int(values["max_age"]))
-        items = await approvals_queue(_console(request).client, f, datetime.now(UTC).date())
+        items = await fetch(_console(request).client, f, datetime.now(UTC).date())
     except OverdueError as e:
         problem = str(e)
-    return render(request, "approvals.html", session, items=items, filters=values, problem=problem,
+    return render(request, template, session, items=items, filters=values, problem=problem,
                   back=request.url.path + (f"?{request.url.query}" if request.url.query else ""))
 
 
@@ -171,6 +182,21 @@ async def approve(request: Request, case_id: str, session: PageSession, action: 
     return _back(path, msg=f"{case_id}: {action} approved by {session.user.name}")
 
 
+# -- the portfolio ---------------------------------------------------------------------------
+@router.get("/portfolio", response_class=HTMLResponse)
+async def portfolio_page(request: Request, session: PageSession) -> Response:
+    """The live portfolio's figures with charts (definitions in docs/portfolio.md)."""
+    require(session.user, Permission.VIEW)
+    p = await portfolio(_console(request).client)
+    segments = sorted(p.by_segment)
+    return render(
+        request, "portfolio.html", session, p=p, segments=segments,
+        approvals=sum(n for name, n in p.awaiting.items() if name in APPROVALS),
+        stage_rows=[(s, f.cases, str(f.cases)) for s, f in p.by_stage.items()],
+        segment_rows=[(s, float(p.by_segment[s].balance), f"{p.by_segment[s].balance:.2f}") for s in segments],
+        age_rows=[(label, f.cases, str(f.cases)) for label, f in p.by_age.items()])
+
+
 # -- the case page ----------------------------------------------------------------------------
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
 async def case_page(request: Request, case_id: str, session: PageSession) -> Response:
@@ -180,8 +206,11 @@ async def case_page(request: Request, case_id: str, session: PageSession) -> Res
     status = await cases.status(case_id)
     history = await cases.history(case_id)
     payments = [r for r in history if r.kind == "payment"]
+    # Calls whose outcome a collector may record: the latest first.
+    calls = [r.action_id for r in reversed(history) if r.kind == "contact" and r.channel == "call" and r.action_id]
     return render(request, "case.html", session, status=status, history=list(reversed(history)),
-                  payments=payments, ui_url=_console(request).ui_url)
+                  payments=payments, calls=calls, ui_url=_console(request).ui_url,
+                  today=datetime.now(UTC).date().isoformat())
 
 
 @router.post("/cases/{case_id}/payments")

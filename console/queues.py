@@ -16,16 +16,20 @@ from decimal import Decimal
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from engine.case.vocabulary import Approval
 from engine.errors import OverdueError
 from engine.policy.model import ACTIVE_STAGES
 from workflows import search_attributes as sa
 
-__all__ = ["QueueFilter", "QueueItem", "approvals_queue", "count_awaiting", "filter_query"]
+__all__ = ["APPROVALS", "QueueFilter", "QueueItem", "approvals_queue", "count_awaiting", "filter_query", "issues_queue"]
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _CENT = Decimal("0.01")
 _RUNNING_CASES = "WorkflowType = 'Case' AND ExecutionStatus = 'Running'"
-_AWAITING = f"{sa.AWAITING.name} IS NOT NULL"
+#: Approvals are the policy's closed set of names; disputes and complaints share the attribute.
+APPROVALS: tuple[str, ...] = tuple(a.value for a in Approval)
+_APPROVALS = f"{sa.AWAITING.name} IN ({', '.join(repr(a) for a in APPROVALS)})"
+_ISSUES = f"{sa.AWAITING.name} IN ('dispute', 'complaint')"
 
 
 @dataclass(frozen=True)
@@ -118,7 +122,16 @@ async def _list(client: Client, query: str, today: date, limit: int) -> list[Que
 
 async def approvals_queue(client: Client, f: QueueFilter, today: date, *, limit: int = 500) -> list[QueueItem]:
     """Running cases waiting for a human approval, oldest debt first."""
-    clauses = [_RUNNING_CASES, _AWAITING]
+    return await _queue(client, _APPROVALS, f, today, limit)
+
+
+async def issues_queue(client: Client, f: QueueFilter, today: date, *, limit: int = 500) -> list[QueueItem]:
+    """Running cases with a dispute or a complaint open, oldest debt first."""
+    return await _queue(client, _ISSUES, f, today, limit)
+
+
+async def _queue(client: Client, which: str, f: QueueFilter, today: date, limit: int) -> list[QueueItem]:
+    clauses = [_RUNNING_CASES, which]
     extra = filter_query(f, today)
     if extra:
         clauses.append(extra)
@@ -130,6 +143,6 @@ async def approvals_queue(client: Client, f: QueueFilter, today: date, *, limit:
 async def count_awaiting(client: Client) -> int:
     """How many running cases wait for an approval (for the metrics)."""
     try:
-        return (await client.count_workflows(f"{_RUNNING_CASES} AND {_AWAITING}")).count
+        return (await client.count_workflows(f"{_RUNNING_CASES} AND {_APPROVALS}")).count
     except RPCError as e:
         raise OverdueError(f"count rejected: {e.message}") from None

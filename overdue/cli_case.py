@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from engine.case import events as ev
 from engine.case.vocabulary import ActiveStage, CloseReason, DisputeOutcome, TerminalStage
@@ -78,6 +78,22 @@ EVENT_COMMANDS: dict[str, EventCommand] = {
         (_arg("--action", required=True, help="legal_referral, field_visit, agency_placement or settlement"),
          _arg("--by", default="")),
         lambda a: ev.Approve(action=a.action, by=a.by)),
+    "deny": EventCommand(
+        "refuse a step the policy waits for (not asked again in this stage)",
+        (_arg("--action", required=True, help="legal_referral, field_visit or agency_placement"),
+         _arg("--reason", required=True), _arg("--by", default="")),
+        lambda a: ev.Deny(action=a.action, reason=a.reason, by=a.by)),
+    "complain": EventCommand(
+        "record a complaint (answered within the policy's complaints.respond_within_days)",
+        (_arg("--category", required=True, help="what about: collector, agency, contact, amount..."),
+         _arg("--text", required=True, help="the complaint in the debtor's words"),
+         _arg("--channel", default="phone", choices=list(get_args(ev.ComplaintChannel))),
+         _arg("--by", default="")),
+        lambda a: ev.Complaint(category=a.category, text=a.text, channel=a.channel, by=a.by)),
+    "resolve-complaint": EventCommand(
+        "answer the oldest open complaint", (_arg("--outcome", required=True, choices=["upheld", "rejected"]),
+                                             _arg("--by", default="")),
+        lambda a: ev.ComplaintResolved(outcome=a.outcome, by=a.by)),
 }
 
 
@@ -107,6 +123,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--query", help="a Temporal list filter, e.g. \"OverdueAmountDue > 5000\"")
     p.add_argument("--limit", type=int, default=1000)
     p.add_argument("--json", action="store_true")
+    p = add("outcome", "what happened on a call: result, attitude, a promise, in one step", _outcome)
+    p.add_argument("case_id")
+    p.add_argument("--action-id", required=True, help="the call's action id (case history, outbox)")
+    p.add_argument("--result", required=True, choices=list(get_args(ev.CallResult)))
+    p.add_argument("--attitude", choices=["cooperative", "neutral", "evasive", "hostile"])
+    p.add_argument("--promise", nargs=2, metavar=("AMOUNT", "DATE"), help="a promise agreed on the call")
     for name, command in EVENT_COMMANDS.items():
         p = add(name, command.help, _event)
         p.add_argument("case_id")
@@ -240,6 +262,7 @@ async def _history(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([r.model_dump(mode="json") for r in records], ensure_ascii=False))
         return 0
+    print(f"{'WHEN':<25}  {'KIND':<10} {'STAGE':<15} REASON  [CHANNEL OUTCOME GUARDRAIL]")
     for r in records:
         extra = " ".join(x for x in (r.channel or "", r.outcome or "", r.detail.get("guardrail", "")) if x)
         print(f"{r.at.isoformat()}  {r.kind:<10} {r.stage:<15} {r.reason}" + (f"  [{extra}]" if extra else ""))
@@ -252,6 +275,7 @@ async def _list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([{**c.__dict__} for c in rows], ensure_ascii=False))
         return 0
+    print(f"{'CASE':<16} {'STAGE':<15} {'SEGMENT':<12} {'BALANCE':>12}  POLICY")
     for c in rows:
         print(f"{c.case_id:<16} {c.stage:<15} {c.segment:<12} {c.amount_due:>12}  {c.policy}"
               + ("  on hold" if c.on_hold else ""))
@@ -284,6 +308,22 @@ def _outbox_keys(settings: Settings, folder: Path) -> tuple[bytes, ...]:
     return (key, *old)
 
 
+async def _outcome(args: argparse.Namespace) -> int:
+    promise = None
+    if args.promise:
+        try:
+            promise = (amount(args.promise[0]), iso_date(args.promise[1]))
+        except argparse.ArgumentTypeError as e:
+            raise OverdueError(f"--promise: {e}") from None
+    events = ev.call_outcome(args.action_id, args.result, args.attitude, promise)
+    cases = await _cases(args)
+    r = await cases.send_all(args.case_id, events)
+    print(f"case {r.case_id}: {r.stage}, balance {r.balance}" + (f", holds {', '.join(r.holds)}" if r.holds else ""))
+    for reason in r.reasons:
+        print(f"  {reason}")
+    return 0
+
+
 def _outbox(args: argparse.Namespace) -> int:
     from workers.outbox import Outbox
 
@@ -297,6 +337,7 @@ def _outbox(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([r.to_json() for r in rows], ensure_ascii=False))
         return 0
+    print(f"{'WHEN':<25}  {'CASE':<12} {'KIND':<16} {'CHANNEL':<11} ACTION ID")
     for r in rows:
         print(f"{r.at.isoformat() if hasattr(r.at, 'isoformat') else r.at}  {r.case_id:<12} {r.kind:<16} "
               f"{(r.channel or '-'):<11} {r.action_id}")

@@ -8,7 +8,7 @@ message the workflow's validator gave.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -217,6 +217,25 @@ class Cases:
         amount = format_amount(payment.amount, st.currency) if payment.currency == st.currency else None
         return any(r.kind == "payment" and r.outcome is None and r.detail.get("ref") == payment.ref
                    and r.detail.get("amount") == amount for r in await self.history(case_id))
+
+    async def send_all(self, case_id: str, events: Sequence[Event]) -> EventResult:
+        """Send several events in order (a call's outcome, attitude and promise); stops at the
+        first the case refuses, whose `EventRejected` says which it was.
+
+        Returns:
+            What the last one changed.
+        """
+        if not events:
+            raise ValueError("no events to send")
+        result: EventResult | None = None
+        for i, event in enumerate(events):
+            try:
+                result = await self.send(case_id, event)
+            except EventRejected as e:
+                done = f" (after {', '.join(x.kind for x in events[:i])} was recorded)" if i else ""
+                raise EventRejected(f"{event.kind}: {e}{done}") from None
+        assert result is not None
+        return result
 
     async def _closed_stage(self, case_id: str) -> str | None:
         """The terminal stage of a case whose workflow is no longer running, else None."""

@@ -12,6 +12,7 @@ from typing import Any
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
 from engine.case.state import CaseState
+from engine.case.vocabulary import HoldKind
 
 __all__ = [
     "ALL_KEYS",
@@ -24,6 +25,7 @@ __all__ = [
     "POLICY_VERSION",
     "SEGMENT",
     "STAGE",
+    "awaiting",
     "typed",
     "values_for",
 ]
@@ -35,8 +37,9 @@ POLICY_NAME = SearchAttributeKey.for_keyword("OverduePolicy")
 POLICY_VERSION = SearchAttributeKey.for_int("OverduePolicyVersion")
 ON_HOLD = SearchAttributeKey.for_bool("OverdueOnHold")
 OVERDUE_SINCE = SearchAttributeKey.for_datetime("OverdueSince")
-#: The human decisions a case waits for (`legal_referral`, `field_visit`...): the console's
-#: approvals queue is one visibility query on it instead of a query to every case.
+#: What a case waits for a person to do: the approvals pending (`legal_referral`,
+#: `field_visit`...), `dispute` while disputed, `complaint` while a complaint is open. Each of the
+#: console's queues is one visibility query on it instead of a query to every case.
 AWAITING = SearchAttributeKey.for_keyword_list("OverdueAwaiting")
 
 #: The keys cases indexed before `AWAITING` existed; runs without the workflow's
@@ -57,8 +60,18 @@ def values_for(state: CaseState) -> dict[str, Any]:
         POLICY_VERSION.name: state.policy.version,
         ON_HOLD.name: state.on_hold,
         OVERDUE_SINCE.name: datetime.combine(state.case.due_date, datetime.min.time(), tzinfo=UTC),
-        AWAITING.name: sorted(state.approvals_pending),
+        AWAITING.name: awaiting(state),
     }
+
+
+def awaiting(state: CaseState) -> list[str]:
+    """The value of `AWAITING` for a case."""
+    names = set(state.approvals_pending)
+    if state.hold(HoldKind.DISPUTE) is not None:
+        names.add("dispute")
+    if any(c.open for c in state.complaints):
+        names.add("complaint")
+    return sorted(names)
 
 
 def typed(values: dict[str, Any]) -> TypedSearchAttributes:

@@ -19,10 +19,15 @@ from engine.case.vocabulary import Attitude, CloseReason, ContactResult, Dispute
 __all__ = [
     "Approve",
     "AttitudeChange",
+    "CallResult",
     "Cease",
     "Close",
+    "Complaint",
+    "ComplaintChannel",
+    "ComplaintResolved",
     "ContactDeferred",
     "ContactOutcome",
+    "Deny",
     "Dispute",
     "DisputeResolved",
     "Event",
@@ -31,6 +36,7 @@ __all__ = [
     "Plan",
     "Promise",
     "Settle",
+    "call_outcome",
 ]
 
 
@@ -113,6 +119,40 @@ class Approve(_Event):
     by: str = ""
 
 
+class Deny(_Event):
+    """A human refuses a step the policy waits for; it is not asked for again in this stage and
+    the stage's other rules go on (a time-barred or small debt still writes off)."""
+
+    kind: Literal["deny"] = "deny"
+    action: str
+    reason: str = Field(min_length=1, max_length=500)
+    by: str = ""
+
+
+#: How a complaint arrived.
+ComplaintChannel = Literal["phone", "email", "letter", "web", "app", "regulator"]
+
+
+class Complaint(_Event):
+    """The debtor complains (about a collector, an agency, a contact...); the policy's
+    `complaints:` section says how soon it is answered and whether it holds collection.
+    `text` is the debtor's words: personal data, kept in the case (encrypted) and never logged."""
+
+    kind: Literal["complaint"] = "complaint"
+    category: str = Field(pattern=r"^[a-z][a-z_]{0,31}$", examples=["collector", "contact", "amount"])
+    text: str = Field(min_length=1, max_length=2000)
+    channel: ComplaintChannel = "phone"
+    by: str = ""
+
+
+class ComplaintResolved(_Event):
+    """The oldest open complaint is answered: upheld (the debtor was right) or rejected."""
+
+    kind: Literal["complaint_resolved"] = "complaint_resolved"
+    outcome: Literal["upheld", "rejected"]
+    by: str = ""
+
+
 class ContactOutcome(_Event):
     """What became of a contact: a call connected or not, a message bounced."""
 
@@ -144,10 +184,28 @@ class AttitudeChange(_Event):
     attitude: Attitude
 
 
+#: What a collector records about a call.
+CallResult = Literal["connected", "unanswered", "wrong_number"]
+
+
+def call_outcome(action_id: str, result: CallResult, attitude: str | None = None,
+                 promise: tuple[Decimal, date] | None = None) -> list[ContactOutcome | AttitudeChange | Promise]:
+    """The events of one call as a collector records it in one step: what happened (a wrong
+    number makes the phone unusable for this case), the debtor's attitude, a promise agreed."""
+    events: list[ContactOutcome | AttitudeChange | Promise] = [
+        ContactOutcome(action_id=action_id, outcome="failed", reason="wrong number", address_unusable=True)
+        if result == "wrong_number" else ContactOutcome(action_id=action_id, outcome=result)]
+    if attitude is not None:
+        events.append(AttitudeChange.model_validate({"attitude": attitude}))
+    if promise is not None:
+        events.append(Promise(amount=promise[0], due_date=promise[1]))
+    return events
+
+
 #: Any event. A named alias (not a bare `Annotated`), so the discriminator survives where type
 #: hints are read without extras, as Temporal does for the parameters of an update.
 Event = TypeAliasType("Event", Annotated[
     Payment | Promise | Plan | Settle | Dispute | DisputeResolved | Hardship | Cease | Close | Approve
-    | ContactOutcome | AttitudeChange | ContactDeferred,
+    | Deny | Complaint | ComplaintResolved | ContactOutcome | AttitudeChange | ContactDeferred,
     Field(discriminator="kind"),
 ])

@@ -18,6 +18,7 @@ __all__ = [
     "PAYMENT_REFS_KEPT",
     "CaseFile",
     "CaseState",
+    "ComplaintState",
     "ContactLog",
     "Debtor",
     "Hold",
@@ -150,6 +151,26 @@ class Pending(BaseModel):
     guardrail: str
 
 
+class ComplaintState(BaseModel):
+    """A complaint and, once answered, its outcome. `text` is personal data."""
+
+    id: str
+    category: str
+    channel: str
+    text: str
+    filed_at: datetime
+    respond_by: date
+    by: str = ""
+    resolved_at: datetime | None = None
+    outcome: str | None = None
+    resolved_by: str = ""
+
+    @property
+    def open(self) -> bool:
+        """Not yet answered."""
+        return self.resolved_at is None
+
+
 class CaseState(BaseModel):
     """Everything the core knows about one case."""
 
@@ -188,6 +209,8 @@ class CaseState(BaseModel):
     contacts: list[ContactLog] = []
     approvals_pending: list[str] = []
     approvals_granted: list[str] = []
+    approvals_denied: list[str] = []  # refused in this stage: not asked for again until it ends
+    complaints: list[ComplaintState] = []
     fees_applied: list[str] = []
 
     broken_promises: int = 0

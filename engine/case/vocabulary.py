@@ -104,6 +104,8 @@ class HoldKind(StrEnum):
     PROMISE = "promise"
     PLAN = "plan"
     SETTLEMENT = "settlement"
+    #: An open complaint, when the policy's `complaints.hold` says it stops collection.
+    COMPLAINT = "complaint"
 
 
 class CloseReason(StrEnum):
@@ -172,5 +174,6 @@ class RecordKind(StrEnum):
     OUTCOME = "outcome"
     OPENED = "opened"
     SKIPPED = "skipped"
+    COMPLAINT = "complaint"
     #: A decision raised (written by the workflow, never by the core): the case waits for a fix.
     ERROR = "error"

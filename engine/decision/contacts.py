@@ -81,6 +81,8 @@ def _check(ctx: Ctx, item: ContactItem) -> str | None:
         if "third_party_phone" in s.unusable:
             return "address_unusable.third_party_phone"
         return None
+    if item.channel == "field_visit" and "field_visit" in s.approvals_denied:
+        return "field_visit.denied"
     if item.channel == "field_visit" and s.stage != "escalation":
         return "field_visit.only_in_escalation"
     field = _ADDRESS[item.channel]

@@ -30,7 +30,7 @@ _day = itemgetter(0)
 
 #: Holds during which no contact goes out and no stage moves.
 CONTACT_STOPPING = frozenset({HoldKind.DISPUTE, HoldKind.HARDSHIP, HoldKind.PAUSE, HoldKind.PROMISE, HoldKind.PLAN,
-                              HoldKind.SETTLEMENT})
+                              HoldKind.SETTLEMENT, HoldKind.COMPLAINT})
 
 
 def local_midnight(d: date, tz: ZoneInfo) -> datetime:

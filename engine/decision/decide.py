@@ -270,6 +270,8 @@ def copy_state(state: CaseState) -> CaseState:
     d["contacts"] = [c.model_copy() for c in state.contacts]
     d["approvals_pending"] = list(state.approvals_pending)
     d["approvals_granted"] = list(state.approvals_granted)
+    d["approvals_denied"] = list(state.approvals_denied)
+    d["complaints"] = [c.model_copy() for c in state.complaints]
     d["fees_applied"] = list(state.fees_applied)
     d["unusable"] = list(state.unusable)
     d["payment_refs"] = dict(state.payment_refs)

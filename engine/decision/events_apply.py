@@ -10,7 +10,14 @@ from typing import Any
 
 from engine.case import events as ev
 from engine.case.money import format_amount, parse_amount
-from engine.case.state import PAYMENT_REFS_KEPT, Hold, Instalment, PlanState, PromiseState
+from engine.case.state import (
+    PAYMENT_REFS_KEPT,
+    ComplaintState,
+    Hold,
+    Instalment,
+    PlanState,
+    PromiseState,
+)
 from engine.case.vocabulary import DisputeOutcome, HoldKind
 from engine.decision.contacts import address_field, take_back
 from engine.decision.context import Ctx
@@ -25,6 +32,7 @@ from engine.decision.settlement import (
 )
 from engine.decision.stages import HELD_GOTO, apply_effect, bureau_update, enter
 from engine.errors import EventRejected
+from engine.policy.model import ComplaintRules
 
 __all__ = ["MAX_EVENT_TEXT", "PLAN_DAYS_PER_INSTALMENT", "already_recorded", "apply_event", "plan_horizon",
            "release", "validate_event"]
@@ -139,6 +147,17 @@ def _check_approve(ctx: Ctx, e: ev.Approve) -> None:
         raise EventRejected(f"no approval of {e.action!r} is awaited (waiting for: {waiting})")
 
 
+def _check_deny(ctx: Ctx, e: ev.Deny) -> None:
+    if e.action not in ctx.state.approvals_pending:
+        waiting = ", ".join(ctx.state.approvals_pending) or "nothing"
+        raise EventRejected(f"no approval of {e.action!r} is awaited (waiting for: {waiting})")
+
+
+def _check_complaint_resolved(ctx: Ctx, e: ev.ComplaintResolved) -> None:
+    if not any(c.open for c in ctx.state.complaints):
+        raise EventRejected("no complaint is open")
+
+
 def _check_outcome(ctx: Ctx, e: ev.ContactOutcome) -> None:
     if not any(c.action_id == e.action_id for c in ctx.state.contacts):
         raise EventRejected(f"unknown or expired contact {e.action_id!r}")
@@ -154,6 +173,7 @@ _CHECKS: dict[type, Callable[[Ctx, Any], None]] = {
     ev.Dispute: _check_dispute, ev.DisputeResolved: _check_resolved, ev.Hardship: _check_hardship,
     ev.Cease: _check_cease, ev.Approve: _check_approve, ev.ContactOutcome: _check_outcome,
     ev.ContactDeferred: _check_deferred, ev.Settle: check_settle, ev.Close: _check_close,
+    ev.Deny: _check_deny, ev.ComplaintResolved: _check_complaint_resolved,
 }
 
 
@@ -299,8 +319,56 @@ def _approve(ctx: Ctx, e: ev.Approve) -> None:
         s.approvals_granted.append(e.action)
 
 
+def _complaint(ctx: Ctx, e: ev.Complaint) -> None:
+    """File a complaint; its words stay in the state, out of the record's reason (records are
+    logged in part)."""
+    s = ctx.state
+    rules = ctx.policy.complaints or ComplaintRules()
+    cid = f"complaint-{len(s.complaints) + 1}"
+    respond_by = ctx.local_date() + timedelta(days=rules.respond_within_days)
+    s.complaints.append(ComplaintState(id=cid, category=e.category, channel=e.channel, text=e.text,
+                                       filed_at=ctx.now, respond_by=respond_by, by=e.by))
+    ctx.record("complaint", f"{cid} about {e.category} by {e.channel}: answer by {respond_by}"
+               + (f" (recorded by {e.by})" if e.by else ""),
+               detail={"complaint": cid, "category": e.category, "respond_by": respond_by.isoformat()})
+    if rules.hold and s.hold(HoldKind.COMPLAINT) is None:
+        s.holds.append(Hold(kind=HoldKind.COMPLAINT, since=ctx.now, reason=f"{cid} open"))
+        ctx.record("hold", f"{cid}: collection held until it is answered (complaints.hold)",
+                   detail={"hold": "complaint"})
+
+
+def _complaint_resolved(ctx: Ctx, e: ev.ComplaintResolved) -> None:
+    s = ctx.state
+    c = next(c for c in s.complaints if c.open)
+    c.resolved_at, c.outcome, c.resolved_by = ctx.now, e.outcome, e.by
+    ctx.record("complaint", f"{c.id} {e.outcome}" + (f" by {e.by}" if e.by else ""),
+               outcome=e.outcome, detail={"complaint": c.id, "category": c.category})
+    if not any(x.open for x in s.complaints):
+        release(ctx, HoldKind.COMPLAINT, f"{c.id} answered: collection resumes")
+
+
+def _deny(ctx: Ctx, e: ev.Deny) -> None:
+    s = ctx.state
+    s.approvals_pending.remove(e.action)
+    s.approvals_denied.append(e.action)
+    ctx.record("approval", f"denied {e.action}" + (f" by {e.by}" if e.by else "") + f": {e.reason}",
+               detail={"approval": e.action, "outcome": "denied"})
+
+
+#: Events handled by one function each (the older ones are the branches of `apply_event`).
+_APPLY: dict[type, Callable[[Ctx, Any], None]] = {
+    ev.Deny: _deny, ev.Complaint: _complaint, ev.ComplaintResolved: _complaint_resolved,
+    ev.Approve: _approve, ev.Settle: settle,
+    ev.ContactDeferred: lambda ctx, e: take_back(ctx, e.action_id, e.until, e.guardrail),
+}
+
+
 def apply_event(ctx: Ctx, e: ev.Event) -> None:
     """Apply a validated event to the case."""
+    handler = _APPLY.get(type(e))
+    if handler is not None:
+        handler(ctx, e)
+        return
     s = ctx.state
     now = ctx.now
     if isinstance(e, ev.Payment):
@@ -331,14 +399,8 @@ def apply_event(ctx: Ctx, e: ev.Event) -> None:
         ctx.record("hold", "cease-communication request: only legally required notices", detail={"hold": "cease"})
     elif isinstance(e, ev.Close):
         enter(ctx, ctx.cp.machine.fire(s.stage, f"close_{e.reason}"), f"closed: {e.reason}")
-    elif isinstance(e, ev.Approve):
-        _approve(ctx, e)
-    elif isinstance(e, ev.Settle):
-        settle(ctx, e)
     elif isinstance(e, ev.ContactOutcome):
         _contact_outcome(ctx, e)
-    elif isinstance(e, ev.ContactDeferred):
-        take_back(ctx, e.action_id, e.until, e.guardrail)
     elif isinstance(e, ev.AttitudeChange):
         s.attitude = e.attitude
         ctx.record("segment", f"attitude now {e.attitude}", detail={"attitude": e.attitude})

@@ -48,6 +48,7 @@ def enter(ctx: Ctx, target: Stage, reason: str) -> None:
     s.pending = []
     s.approvals_pending = []
     s.approvals_granted = []  # a human approved a step of the old stage, not of this one
+    s.approvals_denied = []  # ... or refused one
     s.contacts_in_stage = 0
     ctx.record("stage", reason, detail={"from": previous, "to": target})
 
@@ -113,6 +114,9 @@ def time_barred(ctx: Ctx) -> bool:
 def _step(ctx: Ctx, spec: ActionSpec, key: str, reason: str) -> bool:
     """Try one step; True once it is settled (done or refused for good)."""
     s = ctx.state
+    if spec.requires_approval and spec.kind in s.approvals_denied:
+        ctx.record("suppressed", f"{reason}: approval denied", detail={"guardrail": "approval_denied"})
+        return True
     if spec.requires_approval and spec.kind not in s.approvals_granted:
         request_approval(ctx, spec.kind, reason)
         return False
@@ -337,6 +341,8 @@ def run_exits(ctx: Ctx) -> None:
                     ctx.record("suppressed", f"{name}: debt is time-barred, no legal referral",
                                detail={"guardrail": "time_barred"})
                 continue
+            if ex.approval and ex.approval in s.approvals_denied:
+                continue  # refused in this stage; its other exits still apply
             if ex.approval and ex.approval not in s.approvals_granted:
                 request_approval(ctx, ex.approval, name)
                 continue

@@ -13,7 +13,7 @@ from engine.decision.contacts import occurrences
 from engine.decision.context import Ctx
 from engine.policy.compiled import CompiledPolicy
 
-__all__ = ["CaseStatus", "NextAction", "SettlementStatus", "case_status"]
+__all__ = ["CaseStatus", "ComplaintInfo", "NextAction", "SettlementStatus", "case_status"]
 
 
 class NextAction(BaseModel):
@@ -32,6 +32,17 @@ class SettlementStatus(BaseModel):
     until: date
     paid: str
     approved: bool
+
+
+class ComplaintInfo(BaseModel):
+    """A complaint as the status shows it: what about and by when, never the debtor's words."""
+
+    id: str
+    category: str
+    channel: str
+    filed_at: datetime
+    respond_by: date
+    outcome: str | None = None
 
 
 class CaseStatus(BaseModel):
@@ -57,6 +68,7 @@ class CaseStatus(BaseModel):
     policy: PolicyRef
     contacts: int
     broken_promises: int
+    complaints: list[ComplaintInfo] = []
     #: Debtor fields a channel reported unusable (contacts needing them are suppressed).
     addresses_unusable: list[str] = []
     #: Set by the workflow while a decision that raised waits for a fix: "<type>: <message>".
@@ -93,6 +105,8 @@ def case_status(cp: CompiledPolicy, state: CaseState, now: datetime, next_wake_u
         variant=state.variant, attitude=state.attitude, holds=[h.kind for h in state.holds],
         approvals_pending=list(state.approvals_pending), next_action=nxt, policy=state.policy,
         contacts=state.contacts_total, broken_promises=state.broken_promises,
+        complaints=[ComplaintInfo(id=c.id, category=c.category, channel=c.channel, filed_at=c.filed_at,
+                                  respond_by=c.respond_by, outcome=c.outcome) for c in state.complaints],
         addresses_unusable=list(state.unusable),
         refund_due=format_amount(state.refund_due, cur) if state.refund_due > 0 else None,
         settlement=None if (st := state.settlement) is None else SettlementStatus(

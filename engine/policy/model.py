@@ -32,6 +32,7 @@ __all__ = [
     "TERMINAL_STAGES",
     "ActionSpec",
     "Cap",
+    "ComplaintRules",
     "ContactItem",
     "EventEffect",
     "EventRules",
@@ -254,6 +255,14 @@ class SettlementRules(_Model):
     approval: bool = False
 
 
+class ComplaintRules(_Model):
+    """How a complaint is answered: within how many days, and whether collection stops until
+    it is (contacts and stage moves, as a dispute does)."""
+
+    respond_within_days: int = Field(default=15, ge=1, le=90)
+    hold: bool = False
+
+
 class HardshipRules(_Model):
     """Hardship and breathing space: the longest pause a request can take."""
 
@@ -290,6 +299,8 @@ class Policy(_Model):
     hardship: HardshipRules = HardshipRules()
     #: No section: the policy offers no settlement (a settle event is refused).
     settlement: SettlementRules | None = Field(default=None, json_schema_extra=ADDED_LATER)
+    #: No section: complaints are answered within 15 days and do not hold collection.
+    complaints: ComplaintRules | None = Field(default=None, json_schema_extra=ADDED_LATER)
     guardrails: Guardrails = Guardrails()
     fees: list[Fee] = []
     templates: dict[str, Template]

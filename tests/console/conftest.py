@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from temporalio.client import Client
@@ -62,14 +63,14 @@ class Stack:
         return Cases(self.client)
 
     async def open(self, case_id: str, days_overdue: int, amount: str = "5000.00",
-                   policy: str = "approval-now.yaml") -> CaseFile:
-        """Open a CN case `days_overdue` days past due on `policy`."""
-        due = (datetime.now(UTC) - timedelta(days=days_overdue)).date()
+                   policy: str = "approval-now.yaml", tz: str = "Asia/Shanghai") -> CaseFile:
+        """Open a CN case `days_overdue` days past due (in the debtor's `tz`) on `policy`."""
+        due = (datetime.now(ZoneInfo(tz)) - timedelta(days=days_overdue)).date()
         case = CaseFile.model_validate({
             "case_id": case_id, "product": "credit_line", "amount_due": amount, "currency": "CNY",
             "due_date": due.isoformat(), "policy": policy, "risk_score": 600,
             "debtor": {"id": f"D-{case_id}", "name": "王芳", "phone": "+8613800000000",
-                       "email": "wf@example.com", "timezone": "Asia/Shanghai", "locale": "zh-CN"},
+                       "email": "wf@example.com", "timezone": tz, "locale": "zh-CN"},
         })
         await self.cases.open(case, self.policies.get(policy))
         return case
@@ -82,6 +83,24 @@ class Stack:
                 return
             await asyncio.sleep(0.1)
         raise AssertionError(f"visibility never showed {count} cases for {query!r}")
+
+
+def daytime_zone() -> str:
+    """A time zone where it is early afternoon now, so a contact due today goes out at once
+    whatever hour the tests run (contact windows are in the debtor's local time)."""
+    offset = (13 - datetime.now(UTC).hour + 12) % 24 - 12  # -12..+11
+    return "Etc/GMT" + ("+" if offset <= 0 else "-") + str(abs(offset))  # POSIX signs are inverted
+
+
+async def first_call(stack: Stack, case_id: str) -> str:
+    """The action id of the first call the case made (waits for the worker to place it)."""
+    for _ in range(300):
+        calls = [r.action_id for r in await stack.cases.history(case_id)
+                 if r.kind == "contact" and r.channel == "call" and r.action_id]
+        if calls:
+            return calls[0]
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{case_id} placed no call")
 
 
 def _approval_now_policy(folder: Path) -> Path:

@@ -4,12 +4,14 @@ roles enforced, errors as JSON with the right status, never a trace."""
 from __future__ import annotations
 
 import base64
+from datetime import datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
-from tests.console.conftest import Stack
+from tests.console.conftest import Stack, daytime_zone, first_call
 from workflows.search_attributes import AWAITING
 
 pytestmark = pytest.mark.e2e
@@ -134,3 +136,80 @@ async def test_metrics(stack: Stack) -> None:
                  "overdue_approvals_waiting", "overdue_console_actions_total"):
         assert name in text, name
     assert 'route="/healthz"' in text
+
+
+class TestPeopleWork:
+    """Denials, complaints and call outcomes through the API; each names the user in the
+    case history, and the disputes-and-complaints queue follows."""
+
+    async def test_deny_keeps_the_case_in_its_stage(self, stack: Stack) -> None:
+        await stack.open("API-D", 100)
+        await stack.wait_for(f"WorkflowId = 'case-API-D' AND {AWAITING.name} = 'legal_referral'", 1)
+        async with _api(stack, "mona") as api:
+            r = await api.post("/api/cases/API-D/denials", json={"action": "legal_referral", "reason": ""})
+            assert r.status_code == 422
+            r = await api.post("/api/cases/API-D/denials", json={"action": "legal_referral", "reason": "in hospital"})
+            assert r.status_code == 200, r.text
+            assert r.json()["stage"] == "escalation"
+        status = await stack.cases.status("API-D")
+        assert status.approvals_pending == [] and status.stage == "escalation"
+        history = await stack.cases.history("API-D")
+        assert any(h.reason == "denied legal_referral by mona: in hospital" for h in history)
+        await stack.wait_for(f"WorkflowId = 'case-API-D' AND {AWAITING.name} = 'legal_referral'", 0)
+
+    async def test_complaint_is_queued_until_answered(self, stack: Stack) -> None:
+        await stack.open("API-C", 12, amount="800.00", policy="consumer-credit-line")
+        async with _api(stack, "colin") as api:
+            r = await api.post("/api/cases/API-C/complaints",
+                               json={"category": "collector", "text": "rude agent", "channel": "phone"})
+            assert r.status_code == 200, r.text
+            r = await api.post("/api/cases/API-C/complaints/resolution", json={"outcome": "upheld"})
+            assert r.status_code == 403  # collectors take complaints; ops answer them
+        await stack.wait_for(f"WorkflowId = 'case-API-C' AND {AWAITING.name} = 'complaint'", 1)
+        async with _api(stack, "vera") as api:
+            queue = (await api.get("/api/queues/issues")).json()
+            assert "API-C" in [i["case_id"] for i in queue["items"]]
+            approvals = (await api.get("/api/queues/approvals")).json()
+            assert "API-C" not in [i["case_id"] for i in approvals["items"]]
+            status = (await api.get("/api/cases/API-C")).json()
+            (complaint,) = status["complaints"]
+            assert (complaint["category"], complaint["outcome"]) == ("collector", None)
+            assert "text" not in complaint  # the debtor's words are not in the status
+        async with _api(stack, "olga") as api:
+            r = await api.post("/api/cases/API-C/complaints/resolution", json={"outcome": "upheld"})
+            assert r.status_code == 200, r.text
+            r = await api.post("/api/cases/API-C/complaints/resolution", json={"outcome": "upheld"})
+            assert (r.status_code, r.json()["error"]) == (409, "no complaint is open")
+        await stack.wait_for(f"WorkflowId = 'case-API-C' AND {AWAITING.name} = 'complaint'", 0)
+        reasons = [h.reason for h in await stack.cases.history("API-C") if h.kind == "complaint"]
+        assert reasons[0].endswith("(recorded by colin)") and reasons[1] == "complaint-1 upheld by olga"
+
+    async def test_call_outcome_with_a_promise_in_one_step(self, stack: Stack) -> None:
+        tz = daytime_zone()
+        await stack.open("API-O", 10, amount="800.00", policy="consumer-credit-line", tz=tz)
+        call = await first_call(stack, "API-O")
+        due = (datetime.now(ZoneInfo(tz)) + timedelta(days=5)).date().isoformat()
+        async with _api(stack, "colin") as api:
+            r = await api.post("/api/cases/API-O/outcomes", json={
+                "action_id": call, "result": "connected", "attitude": "cooperative",
+                "promise": {"amount": "400.00", "due_date": due}})
+            assert r.status_code == 200, r.text
+            assert "promise" in r.json()["holds"]
+            r = await api.post("/api/cases/API-O/outcomes", json={"action_id": "nope", "result": "unanswered"})
+            assert r.status_code == 409
+            assert r.json()["error"].startswith("contact_outcome: unknown or expired contact")
+        status = await stack.cases.status("API-O")
+        assert status.attitude == "cooperative"
+
+
+async def test_portfolio_counts_open_cases(stack: Stack) -> None:
+    """Opening a case adds one to the open count, its stage and its age bucket."""
+    async with _api(stack, "vera") as api:
+        before = (await api.get("/api/portfolio")).json()
+        await stack.open("API-P", 45, amount="700.00", policy="consumer-credit-line")
+        await stack.wait_for("WorkflowId = 'case-API-P' AND ExecutionStatus = 'Running'", 1)
+        after = (await api.get("/api/portfolio")).json()
+    assert after["open"]["cases"] == before["open"]["cases"] + 1
+    assert after["by_stage"]["escalation"]["cases"] >= before["by_stage"]["escalation"]["cases"] + 1
+    assert after["by_age"]["31-60"]["cases"] == before["by_age"]["31-60"]["cases"] + 1
+    assert set(after) >= {"by_segment", "by_stage_segment", "by_policy", "awaiting", "ended", "cure_rate"}

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from playwright.async_api import BrowserContext, Page, async_playwright, expect
 
-from tests.console.conftest import USERS, Stack, password
+from tests.console.conftest import USERS, Stack, daytime_zone, first_call, password
 from workflows.search_attributes import AWAITING
 
 pytestmark = pytest.mark.e2e
@@ -125,4 +128,102 @@ async def test_viewer_sees_but_cannot_act(browser: BrowserContext, stack: Stack)
     await expect(page.get_by_text("Your role (viewer) may only look at this case.")).to_be_visible()
     await expect(page.get_by_role("button", name="Record payment")).to_have_count(0)
     await _shot(page, "case-as-viewer")
+    await page.close()
+
+
+async def test_manager_denies_from_the_queue(browser: BrowserContext, stack: Stack) -> None:
+    await stack.open("BR-3", 100)
+    await stack.wait_for(f"WorkflowId = 'case-BR-3' AND {AWAITING.name} = 'legal_referral'", 1)
+    page = await _sign_in(browser, stack, "mona")
+    await page.get_by_label("Reason to deny legal_referral for BR-3").fill("debtor in hospital")
+    await page.get_by_role("button", name="Deny legal_referral for BR-3").click()
+    await expect(page.get_by_role("status")).to_have_text("BR-3: legal_referral denied by mona")
+    await page.goto(f"{stack.url}/cases/BR-3")
+    await expect(page.locator("#stage")).to_have_text("escalation")
+    await expect(page.get_by_role("table", name=re.compile("Every decision"))).to_contain_text(
+        "denied legal_referral by mona: debtor in hospital")
+    await _shot(page, "case-after-denial")
+    await page.close()
+
+
+async def test_collector_records_a_call_with_a_promise(browser: BrowserContext, stack: Stack) -> None:
+    tz = daytime_zone()
+    await stack.open("BR-4", 10, amount="800.00", policy="consumer-credit-line", tz=tz)
+    call = await first_call(stack, "BR-4")
+    due = (datetime.now(ZoneInfo(tz)) + timedelta(days=5)).date().isoformat()
+    page = await _sign_in(browser, stack, "colin")
+    await page.goto(f"{stack.url}/cases/BR-4")
+    form = page.get_by_role("form", name="Record a call outcome")
+    await form.get_by_label("Call").select_option(call)
+    await form.get_by_label("connected").check()
+    await form.get_by_label("Attitude").select_option("cooperative")
+    await form.get_by_label("Promise amount").fill("400.00")
+    await form.get_by_label("by").fill(due)
+    await _shot(page, "case-call-outcome-form")
+    await form.get_by_role("button", name="Record call").click()
+    await expect(page.get_by_role("status")).to_have_text("BR-4: call connected recorded with a promise")
+    timeline = page.get_by_role("table", name=re.compile("Every decision"))
+    await expect(timeline).to_contain_text("contact connected")
+    await expect(timeline).to_contain_text(f"promise of 400.00 by {due}")
+    status = await stack.cases.status("BR-4")
+    assert status.attitude == "cooperative" and "promise" in status.holds
+    await _shot(page, "case-after-call")
+    await page.close()
+
+
+async def test_complaint_filed_and_resolved(browser: BrowserContext, stack: Stack) -> None:
+    await stack.open("BR-5", 12, amount="800.00", policy="consumer-credit-line")
+    page = await _sign_in(browser, stack, "colin")
+    await page.goto(f"{stack.url}/cases/BR-5")
+    form = page.get_by_role("form", name="Record a complaint")
+    await form.get_by_label("Complaint about").select_option("contact")
+    await form.get_by_label("In the debtor's words").fill("Too many calls at dinner time")
+    await form.get_by_role("button", name="Record complaint").click()
+    await expect(page.get_by_role("status")).to_have_text("BR-5: complaint recorded")
+    await expect(page.locator("#complaints")).to_contain_text("complaint-1: about contact by phone")
+    await page.close()
+    await stack.wait_for(f"WorkflowId = 'case-BR-5' AND {AWAITING.name} = 'complaint'", 1)
+    page = await _sign_in(browser, stack, "olga")
+    await page.goto(f"{stack.url}/queues/issues")
+    await expect(page.locator("#row-BR-5")).to_contain_text("complaint")
+    await _shot(page, "issues-queue")
+    await page.get_by_role("button", name="Complaint rejected for BR-5").click()
+    await expect(page.get_by_role("status")).to_have_text("BR-5: complaint rejected")
+    await page.goto(f"{stack.url}/cases/BR-5")
+    await expect(page.locator("#complaints")).to_contain_text("rejected")
+    await expect(page.get_by_role("table", name=re.compile("Every decision"))).to_contain_text("complaint-1 rejected by olga")
+    await _shot(page, "case-after-complaint")
+    await page.close()
+
+
+async def _portfolio_matches(page: Page, stack: Stack) -> bool:
+    """Whether the page just loaded shows the API's counts (both read the same visibility)."""
+    async with httpx.AsyncClient(base_url=stack.url, headers={"Authorization": f"Bearer {stack.tokens['vera']}"}) as api:
+        doc = (await api.get("/api/portfolio")).json()
+    shown = {
+        "open": await page.locator("#open-cases").inner_text(),
+        "complaints": await page.locator("#complaints-open").inner_text(),
+        "stages": [await c.inner_text() for c in await page.locator("#by-stage tbody td:nth-child(2)").all()],
+    }
+    expected = {
+        "open": str(doc["open"]["cases"]),
+        "complaints": str(doc["awaiting"].get("complaint", 0)),
+        "stages": [str(f["cases"]) for f in doc["by_stage"].values()],
+    }
+    return shown == expected and doc["open"]["cases"] > 0
+
+
+async def test_portfolio_page_matches_the_api(browser: BrowserContext, stack: Stack) -> None:
+    """The manager's portfolio page shows the same counts as `GET /api/portfolio`."""
+    page = await _sign_in(browser, stack, "mona")
+    await page.goto(f"{stack.url}/portfolio")
+    await expect(page.get_by_role("heading", name="Portfolio", exact=True)).to_be_visible()
+    await expect(page.get_by_role("img", name="Open cases by stage")).to_be_visible()
+    for _ in range(20):  # a case the worker is moving may change stage between the two reads
+        if await _portfolio_matches(page, stack):
+            break
+        await page.reload()
+    else:
+        raise AssertionError("the portfolio page never showed the API's counts")
+    await _shot(page, "portfolio")
     await page.close()

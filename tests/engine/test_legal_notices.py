@@ -110,5 +110,5 @@ class TestCopyState:
         mutable = {name for name, f in CaseState.model_fields.items()
                    if any(t in str(f.annotation) for t in ("list", "dict", "State", "File", "Ref"))}
         assert mutable == {"case", "policy", "holds", "promise", "plan", "done", "pending", "contacts",
-                           "approvals_pending", "approvals_granted", "fees_applied", "unusable",
-                           "payment_refs", "settlement"}
+                           "approvals_pending", "approvals_granted", "approvals_denied", "complaints",
+                           "fees_applied", "unusable", "payment_refs", "settlement"}

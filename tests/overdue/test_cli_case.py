@@ -28,6 +28,11 @@ CASES: list[tuple[list[str], ev.Event]] = [
     (["cease", "C-1"], ev.Cease()),
     (["close", "C-1", "--reason", "deceased"], ev.Close(reason="deceased")),
     (["approve", "C-1", "--action", "legal_referral", "--by", "ana"], ev.Approve(action="legal_referral", by="ana")),
+    (["deny", "C-1", "--action", "legal_referral", "--reason", "ill", "--by", "ana"],
+     ev.Deny(action="legal_referral", reason="ill", by="ana")),
+    (["complain", "C-1", "--category", "collector", "--text", "rude", "--channel", "email"],
+     ev.Complaint(category="collector", text="rude", channel="email")),
+    (["resolve-complaint", "C-1", "--outcome", "rejected"], ev.ComplaintResolved(outcome="rejected")),
 ]
 
 
@@ -46,9 +51,30 @@ def test_every_event_command_is_tested() -> None:
 
 
 @pytest.mark.parametrize("argv", [["close", "C-1", "--reason", "bored"], ["hardship", "C-1"],
-                                  ["resolve-dispute", "C-1", "--outcome", "maybe"]])
+                                  ["resolve-dispute", "C-1", "--outcome", "maybe"],
+                                  ["deny", "C-1", "--action", "legal_referral"],
+                                  ["outcome", "C-1", "--action-id", "a", "--result", "busy"]])
 def test_bad_arguments_are_usage_errors(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
         build_parser().parse_args(["case", *argv])
     assert exit_.value.code == 2
     assert "error:" in capsys.readouterr().err
+
+
+class TestOutcome:
+    """`case outcome`: one call's result, attitude and promise become the core's events."""
+
+    def test_wrong_number_with_attitude_and_promise(self) -> None:
+        args = build_parser().parse_args(["case", "outcome", "C-1", "--action-id", "A-1", "--result", "wrong_number",
+                                          "--attitude", "evasive", "--promise", "50", "2026-12-24"])
+        assert (args.action_id, args.result, args.attitude, args.promise) == ("A-1", "wrong_number", "evasive",
+                                                                             ["50", "2026-12-24"])
+        events = ev.call_outcome(args.action_id, args.result, args.attitude, (Decimal("50"), date(2026, 12, 24)))
+        assert events == [
+            ev.ContactOutcome(action_id="A-1", outcome="failed", reason="wrong number", address_unusable=True),
+            ev.AttitudeChange(attitude="evasive"),
+            ev.Promise(amount=Decimal("50"), due_date=date(2026, 12, 24)),
+        ]
+
+    def test_connected_alone(self) -> None:
+        assert ev.call_outcome("A-2", "connected") == [ev.ContactOutcome(action_id="A-2", outcome="connected")]

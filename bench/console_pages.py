@@ -1,0 +1,120 @@
+"""Response time of the console's queue and portfolio pages with a large open portfolio.
+
+Starts Temporal's dev server on a fresh folder, opens N cases (no worker: the client sets every
+search attribute when it starts a case, which is all the pages read), signs in to an in-process
+console and times each page R times. Prints a table and, last, one JSON line::
+
+    .venv/bin/python -m bench.console_pages --cases 10000 --repeat 20
+
+The cases are the demo portfolio's (the simulator's synthetic debtors) on a copy of the
+consumer-credit-line policy whose escalation asks for the legal-referral approval at once, so the
+approvals queue is as full as a real backlog's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from console.roles import Role
+from console.server import start, state_for, user_store
+from engine.policy.files import POLICY_DIR, load_policy
+from overdue.demo import demo_portfolio
+from overdue.runtime import PolicyCache, client_for
+from workers.devserver import DevServer, free_port
+from workflows.client import Cases
+
+__all__ = ["main", "measure"]
+
+PAGES = ("/queues/approvals", "/queues/issues", "/portfolio", "/api/queues/approvals", "/api/portfolio")
+
+
+def _policy(folder: Path) -> Path:
+    text = (POLICY_DIR / "consumer-credit-line.yaml").read_text(encoding="utf-8")
+    text = text.replace("name: consumer-credit-line", "name: bench-approval-now", 1)
+    text = text.replace("  escalation:\n    description:", "  escalation:\n    min_days: 0\n    description:", 1)
+    path = folder / "bench-approval-now.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+async def measure(n_cases: int, repeat: int) -> dict[str, object]:
+    """Open `n_cases`, then time every page `repeat` times; the figures as a dict."""
+    with tempfile.TemporaryDirectory(prefix="overdue-console-bench-") as tmp:
+        folder = Path(tmp)
+        server = DevServer(folder / "server", port=free_port(), headless=True)
+        await server.start()
+        try:
+            client = await client_for(folder, target_host=server.address)
+            cp = PolicyCache(folder).store.put(load_policy(_policy(folder)))
+            cases = demo_portfolio([cp], datetime.now(UTC).date(), n_cases, seed=12)
+            t0 = time.perf_counter()
+            await Cases(client).open_many(((c, cp) for c in cases), concurrency=64)
+            open_s = time.perf_counter() - t0
+            for _ in range(600):  # visibility catches up within seconds
+                if (await client.count_workflows("WorkflowType = 'Case'")).count >= n_cases:
+                    break
+                await asyncio.sleep(0.5)
+            users = user_store(folder)
+            users.add("bench", Role.ADMIN, "bench-password")
+            token = users.issue_token("bench")
+            console = await start(state_for(client, folder, users=users), port=free_port())
+            timings: dict[str, list[float]] = {}
+            sizes: dict[str, int] = {}
+            try:
+                async with httpx.AsyncClient(base_url=console.url, timeout=120) as web:
+                    form = await web.get("/login")
+                    csrf = form.text.split('name="csrf" value="')[1].split('"')[0]
+                    await web.post("/login", data={"name": "bench", "password": "bench-password", "csrf": csrf})
+                    headers = {"Authorization": f"Bearer {token}"}
+                    for page in PAGES:
+                        await web.get(page, headers=headers)  # warm-up
+                        for _ in range(repeat):
+                            t = time.perf_counter()
+                            r = await web.get(page, headers=headers)
+                            timings.setdefault(page, []).append(time.perf_counter() - t)
+                            r.raise_for_status()
+                            sizes[page] = len(r.content)
+                    waiting = (await web.get("/api/queues/approvals", headers=headers)).json()["count"]
+            finally:
+                await console.stop()
+                users.close()
+        finally:
+            await server.stop()
+    return {
+        "cases": n_cases, "repeat": repeat, "open_seconds": round(open_s, 1), "approvals_waiting": waiting,
+        "pages": {p: {"median_ms": round(1000 * statistics.median(ts), 1),
+                      "p95_ms": round(1000 * sorted(ts)[max(0, int(0.95 * len(ts)) - 1)], 1),
+                      "bytes": sizes[p]} for p, ts in timings.items()},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run and print the table and the JSON line."""
+    parser = argparse.ArgumentParser(prog="python -m bench.console_pages", description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=20)
+    args = parser.parse_args(argv)
+    result = asyncio.run(measure(args.cases, args.repeat))
+    print(f"{result['cases']} open cases (opened in {result['open_seconds']} s), "
+          f"{result['approvals_waiting']} awaiting approval; {result['repeat']} requests per page")
+    print(f"{'PAGE':<24} {'MEDIAN ms':>10} {'P95 ms':>8} {'BYTES':>9}")
+    pages = result["pages"]
+    assert isinstance(pages, dict)
+    for page, fig in pages.items():
+        print(f"{page:<24} {fig['median_ms']:>10} {fig['p95_ms']:>8} {fig['bytes']:>9}")
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

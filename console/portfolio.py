@@ -1,0 +1,123 @@
+"""The live portfolio's figures, from Temporal's visibility (definitions in `docs/portfolio.md`).
+
+One pass over every case's search attributes (running and ended) gives counts and balances by
+stage, segment, policy and age, what waits for people, and how ended cases ended; nothing asks a
+case anything, so the page costs a list query whatever the portfolio's size.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError
+
+from engine.errors import OverdueError
+from engine.policy.model import ACTIVE_STAGES, TERMINAL_STAGES
+from workflows import search_attributes as sa
+
+__all__ = ["AGE_BUCKETS", "Figures", "Portfolio", "portfolio"]
+
+_CENT = Decimal("0.01")
+#: Days-overdue buckets of the ageing table: (label, first day, last day or None).
+AGE_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
+    ("not yet due", -10_000, 0), ("1-30", 1, 30), ("31-60", 31, 60), ("61-90", 61, 90),
+    ("91-180", 91, 180), ("181+", 181, None),
+)
+
+
+@dataclass
+class Figures:
+    """A count of cases and the balance they owe."""
+
+    cases: int = 0
+    balance: Decimal = Decimal(0)
+
+    def add(self, balance: Decimal) -> None:
+        """Count one more case."""
+        self.cases += 1
+        self.balance += balance
+
+    def to_json(self) -> dict[str, object]:
+        """Amounts as decimal strings."""
+        return {"cases": self.cases, "balance": str(self.balance.quantize(_CENT))}
+
+
+@dataclass
+class Portfolio:
+    """The figures of the live portfolio at `as_of`. Balances add currencies as they are: the
+    shipped policies each use one, and `by_policy` keeps them apart."""
+
+    as_of: datetime
+    open: Figures = field(default_factory=Figures)
+    by_stage: dict[str, Figures] = field(default_factory=dict)
+    by_segment: dict[str, Figures] = field(default_factory=dict)
+    by_stage_segment: dict[str, dict[str, Figures]] = field(default_factory=dict)
+    by_policy: dict[str, Figures] = field(default_factory=dict)
+    by_age: dict[str, Figures] = field(default_factory=dict)
+    on_hold: int = 0
+    awaiting: Counter[str] = field(default_factory=Counter)
+    ended: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def cure_rate(self) -> float | None:
+        """Share of ended cases that ended paid in full (`resolved`); None before any ended."""
+        total = sum(self.ended.values())
+        return self.ended["resolved"] / total if total else None
+
+    def to_json(self) -> dict[str, object]:
+        """The document `GET /api/portfolio` returns."""
+        def figs(d: dict[str, Figures]) -> dict[str, object]:
+            return {k: v.to_json() for k, v in d.items()}
+
+        return {
+            "as_of": self.as_of.isoformat(), "open": self.open.to_json(),
+            "by_stage": figs(self.by_stage), "by_segment": figs(self.by_segment),
+            "by_stage_segment": {s: figs(d) for s, d in self.by_stage_segment.items()},
+            "by_policy": figs(self.by_policy), "by_age": figs(self.by_age), "on_hold": self.on_hold,
+            "awaiting": dict(self.awaiting), "ended": dict(self.ended), "cure_rate": self.cure_rate,
+        }
+
+
+def _bucket(days: int) -> str:
+    for label, first, last in AGE_BUCKETS:
+        if days >= first and (last is None or days <= last):
+            return label
+    return AGE_BUCKETS[-1][0]
+
+
+async def portfolio(client: Client, today: date | None = None) -> Portfolio:
+    """Every case's search attributes, summed up."""
+    today = today or datetime.now(UTC).date()
+    p = Portfolio(as_of=datetime.now(UTC))
+    p.by_stage = {s: Figures() for s in ACTIVE_STAGES}
+    p.by_age = {label: Figures() for label, _, _ in AGE_BUCKETS}
+    try:
+        async for wf in client.list_workflows("WorkflowType = 'Case'"):
+            attrs = wf.typed_search_attributes
+            stage = attrs.get(sa.STAGE) or ""
+            if wf.status != WorkflowExecutionStatus.RUNNING:
+                if stage in TERMINAL_STAGES:
+                    p.ended[stage] += 1
+                continue
+            balance = Decimal(str(attrs.get(sa.AMOUNT_DUE) or 0)).quantize(_CENT)
+            segment = attrs.get(sa.SEGMENT) or "(none)"
+            p.open.add(balance)
+            p.by_stage.setdefault(stage, Figures()).add(balance)
+            p.by_segment.setdefault(segment, Figures()).add(balance)
+            p.by_stage_segment.setdefault(stage, {}).setdefault(segment, Figures()).add(balance)
+            policy = f"{attrs.get(sa.POLICY_NAME) or ''} v{attrs.get(sa.POLICY_VERSION) or ''}"
+            p.by_policy.setdefault(policy, Figures()).add(balance)
+            since = attrs.get(sa.OVERDUE_SINCE)
+            if since is not None:
+                p.by_age[_bucket((today - since.date()).days)].add(balance)
+            if attrs.get(sa.ON_HOLD):
+                p.on_hold += 1
+            for name in attrs.get(sa.AWAITING) or ():
+                p.awaiting[name] += 1
+    except RPCError as e:
+        raise OverdueError(f"portfolio query rejected: {e.message}") from None
+    return p
