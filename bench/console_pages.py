@@ -29,7 +29,9 @@ from console.roles import Role
 from console.server import start, state_for, user_store
 from engine.policy.files import POLICY_DIR, load_policy
 from overdue.demo import demo_portfolio
-from overdue.runtime import PolicyCache, client_for
+from overdue.runtime import PolicyCache
+from workers.client import connect
+from workers.converter import data_converter, load_or_create_key
 from workers.devserver import DevServer, free_port
 from workflows.client import Cases
 
@@ -54,7 +56,7 @@ async def measure(n_cases: int, repeat: int) -> dict[str, object]:
         server = DevServer(folder / "server", port=free_port(), headless=True)
         await server.start()
         try:
-            client = await client_for(folder, target_host=server.address)
+            client = await connect(data_converter(load_or_create_key(folder)), target_host=server.address)
             cp = PolicyCache(folder).store.put(load_policy(_policy(folder)))
             cases = demo_portfolio([cp], datetime.now(UTC).date(), n_cases, seed=12)
             t0 = time.perf_counter()
