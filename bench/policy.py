@@ -115,11 +115,12 @@ def sleeper_policy(tz: str) -> Policy:
 
 
 def bench_case(case_id: str, tz: str, due: date, policy: str) -> CaseFile:
-    """A case of the benchmark: one debtor with every address the channels need."""
+    """A case of the benchmark: its own debtor (one account each, so every contact is granted by
+    the person's ledger, as for most debtors) with every address the channels need."""
     n = case_id.rsplit("-", 1)[-1]
     return CaseFile.model_validate({
         "case_id": case_id,
-        "debtor": {"id": f"D-{n}", "name": f"Bench Debtor {n}", "phone": "+8613800000000",
+        "debtor": {"id": f"D-{case_id}", "name": f"Bench Debtor {n}", "phone": "+8613800000000",
                    "email": f"debtor{n}@example.com", "timezone": tz, "locale": "en-US"},
         "product": "credit_line", "amount_due": str(AMOUNT), "currency": CURRENCY,
         "due_date": due.isoformat(), "policy": policy,
