@@ -18,13 +18,17 @@ from zoneinfo import ZoneInfo
 from engine.case.state import CONDUCT, ContactLog
 from engine.policy.guardrails import Rules
 
-__all__ = ["CALL_OUTCOME_TIMEOUT", "SPACING", "call_awaiting", "contact_blocked_until"]
+__all__ = ["CALL_OUTCOME_TIMEOUT", "INSTANT", "SPACING", "call_awaiting", "contact_blocked_until"]
 
 DAY = timedelta(days=1)
 
-#: Two attempts on one channel to one person are at least this far apart: the deferred
-#: occurrences of several plan items falling due together leave one by one, never in a burst.
+#: Two attempts on one channel to one person are at least this far apart when either is late
+#: (deferred, or fallen behind) or they are for two cases of one person: occurrences of several
+#: plan items released together leave one by one, never in a burst.
 SPACING = timedelta(hours=1)
+
+#: Contacts a policy planned on their own moments, seconds apart, keep them; never at one instant.
+INSTANT = timedelta(seconds=1)
 
 #: How long a call waits for the previous call's outcome. An agent records it when the call
 #: ends; a call with no outcome after this long counts as unanswered and the next may go.
@@ -62,6 +66,7 @@ def contact_blocked_until(
     tz: ZoneInfo,
     last_conversation_at: datetime | None,
     conduct: int = CONDUCT,
+    spacing: timedelta = SPACING,
 ) -> tuple[datetime, str] | None:
     """If a contact on `channel` at `at` would break a cap, the earliest moment it might not,
     with the guardrail's name; None if the caps allow it now. A cap of 0 blocks forever
@@ -77,8 +82,8 @@ def contact_blocked_until(
     elapsed = conduct >= 2
     if elapsed:
         for c in log:
-            if c.channel == channel and abs(at - c.at) < SPACING:
-                consider(c.at + SPACING, f"spacing.{channel}")
+            if c.channel == channel and abs(at - c.at) < spacing:
+                consider(c.at + spacing, f"spacing.{channel}")
     cap = rules.caps.get(channel)
     if cap is not None:
         if cap[0] == 0:

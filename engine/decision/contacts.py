@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from engine.case.actions import Action
 from engine.case.state import ContactLog, Pending
 from engine.case.vocabulary import HoldKind
-from engine.decision.caps import contact_blocked_until
+from engine.decision.caps import INSTANT, SPACING, contact_blocked_until
 from engine.decision.context import Ctx
 from engine.policy.conditions import CaseFacts, evaluate
 from engine.policy.contact_window import next_allowed
@@ -32,7 +32,7 @@ def occurrences(ctx: Ctx) -> list[tuple[datetime, str, ContactItem]]:
     return list(ctx.occurrences())
 
 
-def _earliest_allowed(ctx: Ctx, channel: str) -> tuple[datetime, str] | None:
+def _earliest_allowed(ctx: Ctx, channel: str, late: bool = True) -> tuple[datetime, str] | None:
     """The earliest moment from now the window, holidays and caps all allow, or None if now."""
     s, r = ctx.state, ctx.rules
     t, why = ctx.now, ""
@@ -41,7 +41,8 @@ def _earliest_allowed(ctx: Ctx, channel: str) -> tuple[datetime, str] | None:
         if w != t:
             holiday = t.astimezone(ctx.tz).date() in r.days_off
             t, why = w, why or ("holiday" if holiday else "contact_window")
-        blocked = contact_blocked_until(r, s.contacts, channel, t, ctx.tz, s.last_conversation_at, s.conduct)
+        blocked = contact_blocked_until(r, s.contacts, channel, t, ctx.tz, s.last_conversation_at, s.conduct,
+                                        SPACING if late or t != ctx.now else INSTANT)
         if blocked is None:
             break
         t, why = blocked[0], blocked[1]
@@ -140,15 +141,15 @@ def send_due_contacts(ctx: Ctx) -> None:
         return
     facts: CaseFacts | None = None
     pending = {p.key: p for p in s.pending}
-    due_now: list[tuple[str, ContactItem]] = []
+    due_now: list[tuple[datetime, str, ContactItem]] = []
     latest: dict[str, str] = {}
     for due, key, item in ctx.occurrences():
         if due > ctx.now:
             break
-        due_now.append((key, item))
+        due_now.append((due, key, item))
         if s.conduct >= 2:
             latest[item.key] = key
-    for key, item in due_now:
+    for due, key, item in due_now:
         if item.when is not None:
             facts = facts or ctx.facts()
             if not evaluate(item.when, facts):
@@ -171,7 +172,7 @@ def send_due_contacts(ctx: Ctx) -> None:
 
             request_approval(ctx, "field_visit", f"{s.stage}.{key}", key=key)
             continue
-        later = _earliest_allowed(ctx, item.channel)
+        later = _earliest_allowed(ctx, item.channel, late=due < ctx.now)
         if later is not None:
             if later[0].year >= 9999:
                 _suppress(ctx, key, item, later[1])

@@ -28,8 +28,7 @@ from workflows.client import Cases
 pytestmark = pytest.mark.e2e
 
 CASES = 24
-#: One contact per channel: two on one channel are an hour apart at least (`caps.SPACING`).
-CONTACTS = 3
+CONTACTS = 6
 
 
 def _zone_at_noon(now: datetime) -> str:
