@@ -21,7 +21,7 @@ from engine.case.vocabulary import HoldKind
 from engine.policy.compiled import CompiledPolicy, PlanEntry
 from engine.policy.conditions import CaseFacts, Condition
 from engine.policy.contact_window import zone
-from engine.policy.model import ACTIVE_STAGES, ContactItem
+from engine.policy.model import ContactItem
 
 __all__ = ["CONTACT_STOPPING", "Ctx", "local_midnight"]
 
@@ -209,7 +209,3 @@ class Ctx:
         walk(cond)
         values = ", ".join(f"{n}={facts.get(n)}" for n in names)
         return f"{describe(cond)} [{values}]" if values else describe(cond)
-
-    def stage_index(self, stage: str) -> int:
-        """Position of an active stage in the fixed order (terminal stages sort last)."""
-        return ACTIVE_STAGES.index(stage) if stage in ACTIVE_STAGES else len(ACTIVE_STAGES)

@@ -293,7 +293,7 @@ def check_case(cp: CompiledPolicy, case: CaseFile) -> None:
     """Whether a case fits its policy; the client calls this before starting a workflow.
 
     Raises:
-        EventRejected: wrong currency, unknown time zone, or a locale the policy has no text for.
+        EventRejected: a currency other than the policy's, or an unknown time zone.
     """
     if case.currency != cp.policy.currency:
         raise EventRejected(f"currency {case.currency} differs from policy {cp.policy.name}'s {cp.policy.currency}")
@@ -314,7 +314,7 @@ def open_case(cp: CompiledPolicy, case: CaseFile, now: datetime, conduct: int = 
     names, so that histories started before a version replay as they ran).
 
     Raises:
-        EventRejected: the case does not fit the policy (currency, locale, time zone).
+        EventRejected: the case does not fit the policy (currency, time zone).
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
-__all__ = ["HOLIDAY_YEARS", "holiday_dates", "is_holiday", "next_allowed", "zone"]
+__all__ = ["HOLIDAY_YEARS", "holiday_dates", "next_allowed", "zone"]
 
 #: Years for which holiday calendars are computed when a policy is compiled. The `holidays`
 #: library reads translation files through gettext/locale, which a workflow sandbox forbids, so
@@ -30,11 +30,6 @@ def holiday_dates(calendars: tuple[str, ...]) -> frozenset[date]:
     for c in calendars:
         out.update(holidays.country_holidays(c, years=HOLIDAY_YEARS).keys())
     return frozenset(out)
-
-
-def is_holiday(day: date, calendars: tuple[str, ...]) -> bool:
-    """Whether `day` is a public holiday in any of the calendars."""
-    return day in holiday_dates(tuple(calendars))
 
 
 def next_allowed(

@@ -23,9 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import time
 
-__all__ = ["JURISDICTIONS", "CallRules", "Floor", "Jurisdiction", "strictest"]
-
-Jurisdiction = str
+__all__ = ["JURISDICTIONS", "CallRules", "Floor", "strictest"]
 
 
 @dataclass(frozen=True)

@@ -89,12 +89,3 @@ class StageMachine:
         except (MachineError, AttributeError) as e:
             raise ValueError(f"no transition {trigger!r} from {stage!r}") from e
         return stage_named(self._cursor.state)
-
-    def edges(self) -> list[tuple[str, str, str]]:
-        """Every (source, trigger, destination) of the graph, for explain and reachability."""
-        out: list[tuple[str, str, str]] = []
-        for name, ev in self._machine.events.items():
-            for source, transitions in ev.transitions.items():
-                for t in transitions:
-                    out.append((source, name, str(t.dest)))
-        return sorted(out)
