@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from engine.case.state import CaseState
     from engine.case.vocabulary import RecordKind
     from engine.decision.decide import Decision, decide, open_case, validate
+    from engine.decision.migrate import check_migration, migrate
     from engine.decision.status import CaseStatus, case_status
     from engine.errors import EventRejected
     from engine.policy import registry
@@ -297,7 +298,7 @@ class CaseWorkflow:
         assert self._state is not None
         dropped = max(0, len(self._history) - HISTORY_LIMIT)
         workflow.continue_as_new(CaseInput(
-            policy=inp.policy, state=self._state, history=self._history[dropped:],
+            policy=self._state.policy, state=self._state, history=self._history[dropped:],
             history_dropped=self._dropped + dropped, next_wake_up=self._wake,
             pending_actions=self._queue, max_history_events=inp.max_history_events, runs=inp.runs + 1,
             attributes_at_start=inp.attributes_at_start, conduct=inp.conduct, stuck=self._stuck,
@@ -329,6 +330,8 @@ class CaseWorkflow:
         assert self._state is not None and self._cp is not None
         if self._stuck is not None:
             raise self._stuck_error()
+        if isinstance(e, ev.MigratePolicy):
+            return self._migrate(e)
         try:
             d = self._decide(e, workflow.now())
         except EventRejected as err:  # state moved on between validation and handling
@@ -350,9 +353,38 @@ class CaseWorkflow:
         if self._stuck is not None:
             raise self._stuck_error()
         try:
-            validate(self._cp, self._state, e, workflow.now())
+            if isinstance(e, ev.MigratePolicy):
+                check_migration(self._state, self._policy(e.to.hash), e)
+            else:
+                validate(self._cp, self._state, e, workflow.now())
         except EventRejected as err:
             raise ApplicationError(str(err), type="EventRejected", non_retryable=True) from None
+
+    @staticmethod
+    def _policy(policy_hash: str) -> CompiledPolicy:
+        """A policy a migration names; a worker that cannot find it refuses the move (the rollout
+        registers every version in the policy store before it moves any case)."""
+        try:
+            return registry.get(policy_hash)
+        except registry.PolicyNotFound as err:
+            raise EventRejected(str(err)) from None
+
+    def _migrate(self, e: ev.MigratePolicy) -> EventResult:
+        """Switch the case onto another policy version: from now on every decision uses it. An
+        action already queued finishes as it was decided, under the old version."""
+        assert self._state is not None
+        try:
+            to = self._policy(e.to.hash)
+            d = migrate(to, self._state, e, workflow.now())
+        except EventRejected as err:
+            raise ApplicationError(str(err), type="EventRejected", non_retryable=True) from None
+        if d.records:  # a move to the version the case is on changes nothing
+            self._cp = to
+            self._apply(d)
+        s = self._state
+        return EventResult(case_id=s.case.case_id, stage=s.stage, closed=s.closed,
+                           balance=format_amount(s.balance, s.case.currency),
+                           holds=[h.kind for h in s.holds], reasons=d.reasons, debtor_id=s.case.debtor.id)
 
     # -- queries ---------------------------------------------------------------------------
     @workflow.query

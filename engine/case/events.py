@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypeAliasType
 
+from engine.case.state import PolicyRef
 from engine.case.vocabulary import Attitude, CloseReason, ContactResult, DisputeOutcome
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "DisputeResolved",
     "Event",
     "Hardship",
+    "MigratePolicy",
     "Payment",
     "Plan",
     "Promise",
@@ -202,10 +204,25 @@ def call_outcome(action_id: str, result: CallResult, attitude: str | None = None
     return events
 
 
+class MigratePolicy(_Event):
+    """Move the case onto another version of its policy (a rollout, a rollback).
+
+    The case keeps everything it has (balance, holds, promise, plan, contact ledger); only the
+    rules it is judged by change from the next decision on. `by` and `reason` go into the case's
+    history. Moving to the version the case is already on changes nothing and succeeds, so a
+    rollout that retries a batch never moves a case twice.
+    """
+
+    kind: Literal["migrate_policy"] = "migrate_policy"
+    to: PolicyRef
+    by: str = ""
+    reason: str = ""
+
+
 #: Any event. A named alias (not a bare `Annotated`), so the discriminator survives where type
 #: hints are read without extras, as Temporal does for the parameters of an update.
 Event = TypeAliasType("Event", Annotated[
     Payment | Promise | Plan | Settle | Dispute | DisputeResolved | Hardship | Cease | Close | Approve
-    | Deny | Complaint | ComplaintResolved | ContactOutcome | AttitudeChange | ContactDeferred,
+    | Deny | Complaint | ComplaintResolved | ContactOutcome | AttitudeChange | ContactDeferred | MigratePolicy,
     Field(discriminator="kind"),
 ])

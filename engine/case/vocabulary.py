@@ -175,5 +175,7 @@ class RecordKind(StrEnum):
     OPENED = "opened"
     SKIPPED = "skipped"
     COMPLAINT = "complaint"
+    #: The case moved onto another version of its policy (who asked and why in the detail).
+    MIGRATED = "migrated"
     #: A decision raised (written by the workflow, never by the core): the case waits for a fix.
     ERROR = "error"

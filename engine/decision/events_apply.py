@@ -168,12 +168,17 @@ def _check_deferred(ctx: Ctx, e: ev.ContactDeferred) -> None:
         raise EventRejected(f"unknown or expired contact {e.action_id!r}")
 
 
+def _check_migrate(ctx: Ctx, e: ev.MigratePolicy) -> None:
+    raise EventRejected("a policy migration needs the new policy: engine.decision.migrate takes it")
+
+
 _CHECKS: dict[type, Callable[[Ctx, Any], None]] = {
     ev.Payment: _check_payment, ev.Promise: _check_promise, ev.Plan: _check_plan,
     ev.Dispute: _check_dispute, ev.DisputeResolved: _check_resolved, ev.Hardship: _check_hardship,
     ev.Cease: _check_cease, ev.Approve: _check_approve, ev.ContactOutcome: _check_outcome,
     ev.ContactDeferred: _check_deferred, ev.Settle: check_settle, ev.Close: _check_close,
     ev.Deny: _check_deny, ev.ComplaintResolved: _check_complaint_resolved,
+    ev.MigratePolicy: _check_migrate,
 }
 
 

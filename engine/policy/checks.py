@@ -30,7 +30,7 @@ _EVENTS = ("partial_payment", "promise_kept", "promise_broken", "plan_missed", "
 
 def check_policy(p: Policy) -> list[Problem]:
     """Every meaning error of a validated policy."""
-    return [*_stages(p), *_segments(p), *_templates(p), *_guardrails(p), *_fees(p), *_conditions(p)]
+    return [*_stages(p), *_segments(p), *_templates(p), *_guardrails(p), *_fees(p), *_conditions(p), *_migrate(p)]
 
 
 def _gotos(p: Policy, stage: ActiveStage) -> Iterator[tuple[tuple[str | int, ...], Stage]]:
@@ -209,6 +209,15 @@ def _fees(p: Policy) -> Iterator[Problem]:
             check_amount(fee.amount, p.currency)
         except OverdueError as e:
             yield Problem(("fees", i, "amount"), str(e))
+
+
+def _migrate(p: Policy) -> Iterator[Problem]:
+    if p.migrate is None:
+        return
+    for old, new in p.migrate.stages.items():
+        if new not in p.stages:
+            yield Problem(("migrate", "stages", old), f"cases in {old} would move to {new}, which this policy "
+                          "does not describe")
 
 
 def _walk(c: Condition | None, path: tuple[str | int, ...]) -> Iterator[tuple[Condition, tuple[str | int, ...]]]:

@@ -40,6 +40,7 @@ __all__ = [
     "Fee",
     "Guardrails",
     "HardshipRules",
+    "MigrateRules",
     "PlanRules",
     "Policy",
     "PromiseRules",
@@ -246,6 +247,17 @@ class PlanRules(_Model):
     grace_days: int = Field(default=3, ge=0, le=30)
 
 
+class MigrateRules(_Model):
+    """How a case running on an earlier version of this policy enters this one (a rollout).
+
+    `stages` maps a stage the case may stand in to the stage it continues in here; a stage this
+    version still describes needs no entry. A case in a stage that is neither here nor mapped is
+    refused by the rollout, never moved to a guess.
+    """
+
+    stages: dict[ActiveStage, ActiveStage] = {}
+
+
 class SettlementRules(_Model):
     """Settlements for less than the balance: how low an agreed amount may go (a share of the
     balance), how long the debtor has to pay it, and whether a human approves each one."""
@@ -302,6 +314,8 @@ class Policy(_Model):
     #: No section: complaints are answered within 15 days and do not hold collection.
     complaints: ComplaintRules | None = Field(default=None, json_schema_extra=ADDED_LATER)
     guardrails: Guardrails = Guardrails()
+    #: No section: a case moves here only from a stage this version describes.
+    migrate: MigrateRules | None = Field(default=None, json_schema_extra=ADDED_LATER)
     fees: list[Fee] = []
     templates: dict[str, Template]
 
