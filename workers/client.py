@@ -129,6 +129,10 @@ async def connect(data_converter: DataConverter, settings: Settings | None = Non
     """
     config = connect_config(settings, fallback_address=fallback_address, **overrides)
     quiet_runtime()
+    if settings is not None and settings.metrics_address and "runtime" not in config:
+        from workers.metrics import metrics_runtime
+
+        config["runtime"] = metrics_runtime(settings.metrics_address)
     try:
         return await Client.connect(data_converter=data_converter, **config)
     except RuntimeError as e:

@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     codec_key: SecretStr | None = None
     codec_old_keys: Annotated[tuple[SecretStr, ...], NoDecode] = ()
     database_url: str | None = None
+    #: ``host:port`` where a worker serves Prometheus metrics (SDK and domain); unset: none.
+    metrics_address: str | None = None
     dev_state: Path = Field(default_factory=default_dev_state_file)
     log_level: LogLevel = "INFO"
 

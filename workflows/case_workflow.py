@@ -71,6 +71,30 @@ def _give_up_reason(err: ActivityError) -> str:
     return type(cause).__name__ if cause is not None else "error"
 
 
+def _count(records: list[Record]) -> None:
+    """Domain metrics through Temporal's meter (skipped on replay, so each decision counts once):
+    contacts by channel and outcome, deferrals by guardrail, stage moves, payments, approvals
+    asked for, failed decisions. Labels never carry personal data."""
+    meter = workflow.metric_meter()
+    for r in records:
+        if r.kind == "contact":
+            meter.create_counter("overdue_contacts", "Contacts sent").add(
+                1, {"channel": r.channel or "", "outcome": r.outcome or ""})
+        elif r.kind == "deferred":
+            meter.create_counter("overdue_deferrals", "Contacts and steps deferred by a guardrail").add(
+                1, {"guardrail": r.detail.get("guardrail", "")})
+        elif r.kind in ("stage", "close"):
+            meter.create_counter("overdue_stage_moves", "Cases entering a stage").add(
+                1, {"to": r.detail.get("to", "")})
+        elif r.kind == "payment":
+            meter.create_counter("overdue_payments", "Payments recorded").add(1)
+        elif r.kind == "approval" and "outcome" not in r.detail:
+            meter.create_counter("overdue_approvals_requested", "Approvals asked for").add(
+                1, {"approval": r.detail.get("approval", "")})
+        elif r.kind == "error":
+            meter.create_counter("overdue_decisions_failed", "Decisions that raised").add(1)
+
+
 @workflow.defn(name="Case")
 class CaseWorkflow:
     """One overdue case, from opening to its terminal stage."""
@@ -175,6 +199,7 @@ class CaseWorkflow:
         for r in d.records:
             if r.kind in ("stage", "close", "deferred", "hold", "release"):
                 workflow.logger.info("case %s: %s %s", d.state.case.case_id, r.kind, r.reason)
+        _count(d.records)
         if self._state is not None and self._indexing:
             self._index()
 

@@ -63,7 +63,8 @@ class Stack:
         return Cases(self.client)
 
     async def open(self, case_id: str, days_overdue: int, amount: str = "5000.00",
-                   policy: str = "approval-now.yaml", tz: str = "Asia/Shanghai") -> CaseFile:
+                   policy: str = "approval-now.yaml", tz: str = "Asia/Shanghai",
+                   cases: Cases | None = None) -> CaseFile:
         """Open a CN case `days_overdue` days past due (in the debtor's `tz`) on `policy`."""
         due = (datetime.now(ZoneInfo(tz)) - timedelta(days=days_overdue)).date()
         case = CaseFile.model_validate({
@@ -72,7 +73,7 @@ class Stack:
             "debtor": {"id": f"D-{case_id}", "name": "王芳", "phone": "+8613800000000",
                        "email": "wf@example.com", "timezone": tz, "locale": "zh-CN"},
         })
-        await self.cases.open(case, self.policies.get(policy))
+        await (cases or self.cases).open(case, self.policies.get(policy))
         return case
 
     async def wait_for(self, query: str, count: int) -> None:
