@@ -48,7 +48,7 @@ def _start_worker(env: BenchEnv) -> subprocess.Popen[bytes]:
     """`overdue worker` on the benchmark's server and data folder."""
     # The benchmark's own server, whatever Temporal profile or channel the caller has configured.
     environ = {k: v for k, v in os.environ.items()
-               if not k.startswith(("TEMPORAL_", "OVERDUE_SMTP_", "OVERDUE_WEBHOOK_"))}
+               if not k.startswith(("TEMPORAL_", "OVERDUE_SMTP_", "OVERDUE_WEBHOOK_", "OVERDUE_DATABASE_URL"))}
     environ.update({"TEMPORAL_ADDRESS": env.server.address, "TEMPORAL_NAMESPACE": env.server.namespace,
                     "RUST_LOG": "error"})
     with (env.folder / "capacity-worker.log").open("ab") as log:

@@ -26,9 +26,11 @@ from engine.case.actions import Action
 from engine.policy import registry
 from workers.channels import ChannelRouter, OutboxChannel, SendResult
 from workers.converter import data_converter, load_or_create_key
+from workers.dataplane import DataPlane, database_url
 from workers.devserver import DevServer, free_port
 from workers.outbox import Outbox
 from workers.policy_store import PolicyStore
+from workers.settings import Settings
 from workers.worker import build_worker, sandbox_runner
 from workflows.client import Cases
 
@@ -113,7 +115,9 @@ class BenchEnv:
         self.folder = folder
         self.server = DevServer(folder / "temporal", port=free_port(), ui_port=free_port(), headless=True)
         self.tracker = SentTracker()
-        self.store = PolicyStore(folder / "policy-store")
+        # The data plane at its default place in the folder, where `overdue worker --data folder`
+        # (the capacity scenario's worker process) finds the benchmark's policies.
+        self.store = PolicyStore(DataPlane(database_url(folder, Settings(database_url=None))))
         self.ours_outbox = Outbox(folder / "outbox-ours.db")
         self.bare_outbox = Outbox(folder / "outbox-bare.db")
         self._stack = contextlib.AsyncExitStack()
@@ -172,6 +176,7 @@ class BenchEnv:
         await self._stack.aclose()
         self.ours_outbox.close()
         self.bare_outbox.close()
+        self.store.plane.close()
 
 
 def self_rss() -> int:

@@ -15,7 +15,7 @@ from engine.case import events as ev
 from engine.case.vocabulary import ActiveStage, CloseReason, DisputeOutcome, TerminalStage
 from engine.errors import OverdueError
 from overdue.argtypes import amount, iso_date
-from overdue.runtime import PolicyCache, Session, open_session, run
+from overdue.runtime import PolicyCache, Session, data_plane, open_session, run
 from workers.config import codec_keys, data_folder
 from workers.converter import KEY_FILE_NAME
 from workers.settings import Settings, load_settings
@@ -328,12 +328,9 @@ def _outbox(args: argparse.Namespace) -> int:
     from workers.outbox import Outbox
 
     settings = load_settings()
-    path = data_folder(settings, args.data) / "outbox.db"
-    if not path.exists():
-        raise OverdueError(f"no outbox at {path} (start `overdue dev` first)")
-    box = Outbox(path, keys=_outbox_keys(settings, path.parent))
-    rows = box.list(args.case)
-    box.close()
+    folder = data_folder(settings, args.data)
+    with data_plane(folder, settings=settings) as plane:
+        rows = Outbox(plane, keys=_outbox_keys(settings, folder)).list(args.case)
     if args.json:
         print(json.dumps([r.to_json() for r in rows], ensure_ascii=False))
         return 0

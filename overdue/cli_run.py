@@ -14,10 +14,11 @@ from pathlib import Path
 from temporalio.client import Client
 from temporalio.converter import DataConverter
 
-from overdue.runtime import PolicyCache, open_session, run
+from overdue.runtime import PolicyCache, data_plane, open_session, run
 from workers.client import connect
 from workers.config import DevState, FolderLock, codec_keys, dev_folder, write_dev_state
 from workers.converter import EncryptionCodec, data_converter
+from workers.dataplane import database_url, display_url
 from workers.devserver import DevServer
 from workers.logs import configure_logging
 from workers.settings import ConfigError, Settings, load_settings
@@ -37,8 +38,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--demo-cases", type=int, default=300, help="size of the demo portfolio")
     p.set_defaults(func=_dev)
     w = sub.add_parser("worker", help="a worker against the configured Temporal (run as many as you like)")
-    w.add_argument("--data", help="data folder holding the outbox, policy store and codec key "
-                                  "(default OVERDUE_DATA_DIR, else the running `overdue dev`'s)")
+    w.add_argument("--data", help="data folder holding the codec key and, unless OVERDUE_DATABASE_URL "
+                                  "names another database, the data plane (default OVERDUE_DATA_DIR, "
+                                  "else the running `overdue dev`'s)")
     w.set_defaults(func=_worker)
 
 
@@ -76,6 +78,8 @@ async def _dev_main(args: argparse.Namespace) -> int:
     lock.acquire()  # before anything touches the folder: a second `overdue dev` stops here
     try:
         key, old = codec_keys(settings, folder, create=True)
+        # Before the worker and the demo: both use the data plane at once.
+        data_plane(folder, upgrade=True, settings=settings).close()
         console_url = f"http://127.0.0.1:{args.console_port}"
         server = DevServer(folder, port=args.port, ui_port=args.ui_port, start_timeout=120,
                            ui_codec_endpoint=f"{console_url}/codec")
@@ -114,6 +118,7 @@ async def _serve(args: argparse.Namespace, settings: Settings, server: DevServer
         print(f"Temporal server  {server.address}  (SQLite {server.db_path}, journal_mode={server.journal_mode()})")
         print(f"Temporal Web UI  {server.ui_url}/namespaces/default/workflows  (codec {console_url}/codec)")
         print(f"worker           task queue overdue-cases, data in {folder}/ (key {kid})")
+        print(f"data plane       {display_url(database_url(folder, settings))}")
         print(f"console          {console.url}/  (API docs {console.url}/api/docs)")
         if credentials is not None:
             print(f"                 sign in as {credentials[0]} / {credentials[1]}")

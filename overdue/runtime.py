@@ -1,4 +1,4 @@
-"""What every command that talks to Temporal needs: settings, data folder, client, policy store.
+"""What every command that talks to Temporal needs: settings, data folder, client, data plane.
 
 Kept here so `dev`, `worker` and the case commands resolve them the same way (`workers.config`).
 """
@@ -17,10 +17,11 @@ from engine.policy.compiled import CompiledPolicy
 from workers.client import check_worker_keys, connect
 from workers.config import codec_keys, data_folder, dev_address
 from workers.converter import data_converter
+from workers.dataplane import DataPlane, database_url
 from workers.policy_store import PolicyStore
 from workers.settings import Settings, load_settings
 
-__all__ = ["PolicyCache", "Session", "open_session", "run"]
+__all__ = ["PolicyCache", "Session", "data_plane", "open_session", "run"]
 
 T = TypeVar("T")
 
@@ -53,6 +54,17 @@ async def open_session(explicit_folder: str | None = None, *, check_keys: bool =
     return Session(settings, folder, client)
 
 
+def data_plane(folder: Path, *, upgrade: bool = False, create: bool = False,
+               settings: Settings | None = None) -> DataPlane:
+    """The configured data plane (`OVERDUE_DATABASE_URL`, else a SQLite file in `folder`).
+
+    Only `overdue dev`, `overdue worker` and `overdue db upgrade` upgrade its schema; commands that
+    open cases (`create`) may create it in a fresh database; every command refuses a schema that
+    is behind, with the command that fixes it.
+    """
+    return DataPlane(database_url(folder, settings), upgrade=upgrade, create=create)
+
+
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine to completion (one event loop per command)."""
     return asyncio.run(coro)
@@ -65,8 +77,8 @@ class PolicyCache:
     policies); this only keeps the store written, so every worker finds the policy a case pins.
     """
 
-    def __init__(self, folder: Path, base: Path | None = None) -> None:
-        self.store = PolicyStore(folder / "policy-store")
+    def __init__(self, folder: Path, base: Path | None = None, *, plane: DataPlane | None = None) -> None:
+        self.store = PolicyStore(plane if plane is not None else data_plane(folder, create=True))
         self.base = base
         self._stored: set[str] = set()
 

@@ -1,19 +1,20 @@
-"""The outbox: a SQLite ledger recording every contact exactly once, by its deterministic action id.
+"""The outbox: a ledger in the data plane recording every contact exactly once, by its action id.
 
 It is the embedded default channel (a contact "leaves" by being written here) and the
 deduplication ledger of the real adapters (SMTP, webhook), which check it before sending and
 write to it after. The primary key on ``action_id`` makes the exactly-once guarantee hold across
-threads and worker processes: a second ``INSERT OR IGNORE`` of the same id changes nothing.
+threads, worker processes and machines: a second insert of the same id (``ON CONFLICT DO
+NOTHING``, on SQLite and PostgreSQL alike) changes nothing and says so.
 
-The file runs in write-ahead-logging mode with ``synchronous=normal`` and a busy timeout, so
-several worker processes can write at once.
+The ledger lives in the data plane (`workers.dataplane`): a SQLite file in write-ahead-logging
+mode by default (0600 in a 0700 folder, deleted content overwritten), or the PostgreSQL database
+every worker shares.
 
 Personal data at rest: the row keeps in clear what deduplication and audit need (action id,
 case, kind, channel, template, times, adapter, provider id). The recipient and the rendered
 message are sealed with the codec key (AES-256-GCM, as the payload codec; the action id and the
 column are the associated data, so a sealed value cannot be moved to another row), or, without
-a key, not kept at all. Rows are read back decrypted only by a holder of the key. The file is
-0600 in a 0700 folder, and deleted content is overwritten (``secure_delete``).
+a key, not kept at all. Rows are read back decrypted only by a holder of the key.
 """
 
 from __future__ import annotations
@@ -23,45 +24,29 @@ import binascii
 import builtins
 import json
 import os
-import sqlite3
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy.dialects import postgresql, sqlite
 
 from engine.case.actions import Action
 from workers.converter import key_id
-from workers.private_files import private_dir, private_file
+from workers.dataplane import DataPlane
+from workers.dataplane.database import sqlite_url
+from workers.dataplane.schema import outbox as _table
 
 __all__ = ["Outbox", "OutboxRow"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS outbox (
-    action_id   TEXT PRIMARY KEY,
-    case_id     TEXT NOT NULL,
-    kind        TEXT NOT NULL,
-    channel     TEXT,
-    template    TEXT,
-    recipient   TEXT,
-    message     TEXT,
-    detail_json TEXT NOT NULL DEFAULT '{}',
-    at          TEXT NOT NULL,
-    recorded_at TEXT NOT NULL,
-    via         TEXT NOT NULL DEFAULT 'outbox',
-    provider_id TEXT
-);
-CREATE INDEX IF NOT EXISTS outbox_case_at ON outbox (case_id, at, action_id);
-CREATE INDEX IF NOT EXISTS outbox_at ON outbox (at, action_id);
-"""
-
 _COLUMNS = (
-    "action_id, case_id, kind, channel, template, recipient, message, detail_json, at, "
-    "recorded_at, via, provider_id"
+    _table.c.action_id, _table.c.case_id, _table.c.kind, _table.c.channel, _table.c.template,
+    _table.c.recipient, _table.c.message, _table.c.detail_json, _table.c.at, _table.c.recorded_at,
+    _table.c.via, _table.c.provider_id,
 )
 
 
@@ -141,14 +126,11 @@ class _Sealer:
             return None
 
 
-def _utc_iso(value: datetime) -> str:
-    # Stored in UTC so that text order is time order across offsets.
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
+def _aware(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
-def _row(values: tuple[Any, ...], sealer: _Sealer) -> OutboxRow:
+def _row(values: Any, sealer: _Sealer) -> OutboxRow:
     (action_id, case_id, kind, channel, template, recipient, message, detail_json, at,
      recorded_at, via, provider_id) = values
     return OutboxRow(
@@ -160,77 +142,60 @@ def _row(values: tuple[Any, ...], sealer: _Sealer) -> OutboxRow:
         recipient=sealer.open(recipient, action_id, "recipient"),
         message=sealer.open(message, action_id, "message"),
         detail=json.loads(detail_json or "{}"),
-        at=datetime.fromisoformat(at),
-        recorded_at=datetime.fromisoformat(recorded_at),
+        at=at,
+        recorded_at=recorded_at,
         via=via,
         provider_id=provider_id,
     )
 
 
 class Outbox:
-    """The outbox ledger in a SQLite file; one connection per thread, safe across processes."""
+    """The outbox ledger in the data plane; safe across threads, processes and machines."""
 
-    def __init__(self, path: str | os.PathLike[str], *, keys: Sequence[bytes] = (),
+    def __init__(self, target: DataPlane | str | os.PathLike[str], *, keys: Sequence[bytes] = (),
                  busy_timeout: float = 30.0) -> None:
-        """Open (creating if needed) the outbox file.
+        """Open the ledger.
 
         Args:
-            path: The SQLite file (mode 0600); its folder is created (0700) if missing.
+            target: The data plane to use (shared, left open on `close`), or the path of a
+                SQLite file to hold a data plane of its own (created and upgraded if needed).
             keys: The codec key, then retired keys: the first seals recipients and messages,
                 all of them open what they sealed. Without keys neither is kept nor shown.
-            busy_timeout: Seconds a writer waits for another one holding the lock.
+            busy_timeout: Seconds a SQLite writer waits for another one holding the lock.
         """
-        self.path = Path(path)
-        private_dir(self.path.parent)
-        private_file(self.path)
+        if isinstance(target, DataPlane):
+            self.plane, self._owns_plane = target, False
+        else:
+            self.path = Path(target)
+            self.plane = DataPlane(sqlite_url(self.path), busy_timeout=busy_timeout)
+            self._owns_plane = True
+        self._insert = (postgresql.insert if self.plane.dialect == "postgresql" else sqlite.insert)(_table)
         self._sealer = _Sealer(keys)
-        self.busy_timeout = busy_timeout
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._connections: list[sqlite3.Connection] = []
         self._closed = False
-        conn = self._conn()
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.executescript(_SCHEMA)
         if keys:
-            self._seal_clear_rows(conn)
+            self._seal_clear_rows()
 
-    def _seal_clear_rows(self, conn: sqlite3.Connection) -> None:
-        """Seal the recipients and messages an outbox of an earlier version kept in clear."""
-        clear = conn.execute(
-            "SELECT action_id, recipient, message FROM outbox WHERE "
-            "(recipient IS NOT NULL AND recipient NOT LIKE 'enc1:%') OR "
-            "(message IS NOT NULL AND message NOT LIKE 'enc1:%')").fetchall()
-        for action_id, recipient, message in clear:
-            conn.execute(
-                "UPDATE outbox SET recipient = ?, message = ? WHERE action_id = ?",
-                (recipient if recipient is None or recipient.startswith(_SEALED)
-                 else self._sealer.seal(recipient, action_id, "recipient"),
-                 message if message is None or message.startswith(_SEALED)
-                 else self._sealer.seal(message, action_id, "message"),
-                 action_id))
-        if clear:
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    def _seal_clear_rows(self) -> None:
+        """Seal recipients and messages a row keeps in clear (written by an older release)."""
+        c = _table.c
+        clear = sa.or_(sa.and_(c.recipient.is_not(None), c.recipient.not_like(f"{_SEALED}%")),
+                       sa.and_(c.message.is_not(None), c.message.not_like(f"{_SEALED}%")))
+        with self._engine().begin() as conn:
+            rows = conn.execute(sa.select(c.action_id, c.recipient, c.message).where(clear)).all()
+            for action_id, recipient, message in rows:
+                conn.execute(_table.update().where(c.action_id == action_id).values(
+                    recipient=recipient if recipient is None or recipient.startswith(_SEALED)
+                    else self._sealer.seal(recipient, action_id, "recipient"),
+                    message=message if message is None or message.startswith(_SEALED)
+                    else self._sealer.seal(message, action_id, "message")))
+        if rows and self.plane.dialect == "sqlite":  # the clear values leave the write-ahead log too
+            with self._engine().connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None:
-            return conn
-        with self._lock:
-            if self._closed:
-                raise RuntimeError(f"outbox {self.path} is closed")
-            conn = sqlite3.connect(
-                self.path,
-                timeout=self.busy_timeout,
-                isolation_level=None,  # autocommit: each statement is its own transaction
-                check_same_thread=False,  # only so that close() may close it from another thread
-            )
-            conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA secure_delete=ON")  # overwritten values leave no trace in the file
-            self._connections.append(conn)
-        self._local.conn = conn
-        return conn
+    def _engine(self) -> sa.Engine:
+        if self._closed:
+            raise RuntimeError(f"outbox on {self.plane.url} is closed")
+        return self.plane.engine
 
     def record(self, action: Action, *, via: str = "outbox", provider_id: str | None = None) -> bool:
         """Record an action once.
@@ -243,24 +208,24 @@ class Outbox:
         Returns:
             True if it was new, False if that action id was already recorded (nothing changed).
         """
-        cursor = self._conn().execute(
-            f"INSERT OR IGNORE INTO outbox ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                action.action_id,
-                action.case_id,
-                action.kind,
-                action.channel,
-                action.template,
-                self._sealer.seal(action.to, action.action_id, "recipient"),
-                self._sealer.seal(action.message, action.action_id, "message"),
-                json.dumps(action.detail, sort_keys=True, ensure_ascii=False),
-                _utc_iso(action.at),
-                _utc_iso(datetime.now(UTC)),
-                via,
-                provider_id,
-            ),
-        )
-        return cursor.rowcount == 1
+        stmt = self._insert.values(
+            action_id=action.action_id,
+            case_id=action.case_id,
+            kind=action.kind,
+            channel=action.channel,
+            template=action.template,
+            recipient=self._sealer.seal(action.to, action.action_id, "recipient"),
+            message=self._sealer.seal(action.message, action.action_id, "message"),
+            detail_json=json.dumps(action.detail, sort_keys=True, ensure_ascii=False),
+            at=_aware(action.at),
+            recorded_at=datetime.now(UTC),
+            via=via,
+            provider_id=provider_id,
+        ).on_conflict_do_nothing(index_elements=["action_id"]).returning(_table.c.action_id)
+        # RETURNING says whether this insert wrote the row on both databases (psycopg may not
+        # report a row count); a conflicting id returns nothing.
+        with self._engine().begin() as conn:
+            return conn.execute(stmt).first() is not None
 
     def get(self, action_id: str) -> OutboxRow | None:
         """The recorded row of an action id, if any.
@@ -271,9 +236,8 @@ class Outbox:
         Returns:
             The row, or None when that action has not left.
         """
-        found = self._conn().execute(
-            f"SELECT {_COLUMNS} FROM outbox WHERE action_id = ?", (action_id,)
-        ).fetchone()
+        with self._engine().connect() as conn:
+            found = conn.execute(sa.select(*_COLUMNS).where(_table.c.action_id == action_id)).first()
         return _row(found, self._sealer) if found is not None else None
 
     def __contains__(self, action_id: object) -> bool:
@@ -288,16 +252,11 @@ class Outbox:
         Returns:
             The rows.
         """
-        if case_id is None:
-            rows = self._conn().execute(
-                f"SELECT {_COLUMNS} FROM outbox ORDER BY at, action_id"
-            ).fetchall()
-        else:
-            rows = self._conn().execute(
-                f"SELECT {_COLUMNS} FROM outbox WHERE case_id = ? ORDER BY at, action_id",
-                (case_id,),
-            ).fetchall()
-        return [_row(r, self._sealer) for r in rows]
+        query = sa.select(*_COLUMNS).order_by(_table.c.at, _table.c.action_id)
+        if case_id is not None:
+            query = query.where(_table.c.case_id == case_id)
+        with self._engine().connect() as conn:
+            return [_row(r, self._sealer) for r in conn.execute(query)]
 
     def count(self, case_id: str | None = None) -> int:
         """How many rows are recorded.
@@ -308,13 +267,11 @@ class Outbox:
         Returns:
             The count.
         """
-        if case_id is None:
-            found = self._conn().execute("SELECT COUNT(*) FROM outbox").fetchone()
-        else:
-            found = self._conn().execute(
-                "SELECT COUNT(*) FROM outbox WHERE case_id = ?", (case_id,)
-            ).fetchone()
-        return int(found[0])
+        query = sa.select(sa.func.count()).select_from(_table)
+        if case_id is not None:
+            query = query.where(_table.c.case_id == case_id)
+        with self._engine().connect() as conn:
+            return int(conn.execute(query).scalar_one())
 
     def duplicates(self) -> int:
         """How many rows repeat an action id already present (always 0: it is the primary key).
@@ -322,27 +279,27 @@ class Outbox:
         Returns:
             The number of extra rows.
         """
-        found = self._conn().execute(
-            "SELECT COUNT(*) - COUNT(DISTINCT action_id) FROM outbox"
-        ).fetchone()
-        return int(found[0])
+        query = sa.select(sa.func.count() - sa.func.count(sa.distinct(_table.c.action_id)))
+        with self._engine().connect() as conn:
+            return int(conn.execute(query.select_from(_table)).scalar_one())
 
     def journal_mode(self) -> str:
-        """The file's journal mode (``"wal"``).
+        """SQLite's journal mode (``"wal"``); on PostgreSQL, the name of the database kind.
 
         Returns:
             The mode in lower case.
         """
-        return str(self._conn().execute("PRAGMA journal_mode").fetchone()[0]).lower()
+        if self.plane.dialect != "sqlite":
+            return self.plane.dialect
+        with self._engine().connect() as conn:
+            return str(conn.exec_driver_sql("PRAGMA journal_mode").scalar_one()).lower()
 
     def close(self) -> None:
-        """Close every connection this object opened, in any thread. Idempotent."""
-        with self._lock:
+        """Stop using the ledger (and close the data plane if this outbox opened it). Idempotent."""
+        if not self._closed:
             self._closed = True
-            connections, self._connections = self._connections, []
-        for conn in connections:
-            conn.close()
-        self._local = threading.local()
+            if self._owns_plane:
+                self.plane.close()
 
     def __enter__(self) -> Outbox:
         return self

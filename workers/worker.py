@@ -24,6 +24,7 @@ from workers.activities import CaseActivities
 from workers.channels import ChannelRouter, router_from_settings
 from workers.client import worker_identity
 from workers.converter import EncryptionCodec
+from workers.dataplane import DataPlane, database_url, display_url
 from workers.outbox import Outbox
 from workers.policy_store import PolicyStore
 from workers.settings import ConfigError, Settings
@@ -84,17 +85,23 @@ async def run_worker(client: Client, data_dir: Path, settings: Settings, *, task
     """Run a worker until SIGTERM/SIGINT (or `stop` is set), then shut down gracefully:
     in-flight activities finish or are retried elsewhere, nothing is lost.
 
+    The data plane (`OVERDUE_DATABASE_URL`, else a SQLite file in `data_dir`) is created or
+    upgraded on start; the policy store and the outbox live in it.
+
     Raises:
         ConfigError: A channel setting names a channel that does not exist.
     """
-    PolicyStore(data_dir / "policy-store").install()
+    plane = DataPlane(database_url(data_dir, settings), upgrade=True)
+    log.info("dataplane.ready", url=display_url(plane.url), dialect=plane.dialect)
+    PolicyStore(plane).install()
     codec = client.data_converter.payload_codec
     # the outbox seals recipients and messages with the very key the client's codec uses
-    outbox = Outbox(data_dir / "outbox.db", keys=codec.keys if isinstance(codec, EncryptionCodec) else ())
+    outbox = Outbox(plane, keys=codec.keys if isinstance(codec, EncryptionCodec) else ())
     try:
         router = router_from_settings(outbox, settings)
     except ValueError as e:
         outbox.close()
+        plane.close()
         raise ConfigError(f"OVERDUE_WEBHOOK_CHANNELS: {e}") from None
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -107,4 +114,5 @@ async def run_worker(client: Client, data_dir: Path, settings: Settings, *, task
         await stop.wait()
         log.info("worker.stopping")
     outbox.close()
+    plane.close()
     log.info("worker.stopped")

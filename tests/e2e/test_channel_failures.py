@@ -23,7 +23,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from tests.e2e.test_durability import _zone_at_noon
+from tests.e2e.burst import zone_at_noon
 from workers.converter import load_or_create_key
 from workers.devserver import DevServer, free_port
 
@@ -122,7 +122,7 @@ def test_refused_contacts_leave_the_case_running(tmp_path: Path, channels: dict[
     outputs: list[str] = []
     try:
         now = datetime.now(UTC)
-        tz = _zone_at_noon(now)
+        tz = zone_at_noon(now)
         policy = tmp_path / "refusing.yaml"
         policy.write_text(_policy(now, tz), encoding="utf-8")
         case = {"case_id": "REF-1", "product": "credit_line", "amount_due": "900.00", "currency": "CNY",
@@ -154,7 +154,9 @@ def test_refused_contacts_leave_the_case_running(tmp_path: Path, channels: dict[
         rows = json.loads(box.stdout)
         assert [row["action_id"] for row in rows] == ["REF-1/0.reminder/push1"]
         assert rows[0]["message"] == f"{NAME}, 900.00 CNY is due."  # the key is here: shown
-        raw = b"".join(p.read_bytes() for p in tmp_path.glob("outbox.db*"))
+        files = list(tmp_path.glob("overdue.db*"))  # the data plane, where the outbox lives
+        assert files
+        raw = b"".join(p.read_bytes() for p in files)
         assert NAME.encode() not in raw  # ...but sealed at rest
         status = _overdue(env, "case", "status", "REF-1", "--json")
         st = json.loads(status.stdout)

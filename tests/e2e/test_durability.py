@@ -5,87 +5,29 @@ case and send no action twice."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from engine.case import events as ev
-from engine.case.state import CaseFile
 from overdue.runtime import PolicyCache
+from tests.e2e.burst import CONTACTS, case_file, policy_text, start_worker, zone_at_noon
 from workers.client import connect
 from workers.converter import data_converter, load_or_create_key
+from workers.dataplane import DataPlane, database_url
 from workers.devserver import DevServer, free_port
 from workers.outbox import Outbox
+from workers.settings import Settings
 from workflows.client import Cases
 
 pytestmark = pytest.mark.e2e
 
 CASES = 24
-#: One contact per channel: contacts that come late after the crash are an hour apart on one
-#: channel (`engine.decision.caps.SPACING`, no catch-up bursts), which this test does not wait for.
-CONTACTS = 3
-
-
-def _zone_at_noon(now: datetime) -> str:
-    """A fixed-offset zone in which it is about noon now (inside every contact window)."""
-    offset = 12 - now.hour
-    if offset > 12:
-        offset -= 24
-    return "Etc/GMT" if offset == 0 else f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"
-
-
-def _policy(now: datetime, tz: str) -> str:
-    from zoneinfo import ZoneInfo
-
-    local = now.astimezone(ZoneInfo(tz))
-    contacts = "\n".join(
-        f"      - {{id: c{i}, day: 0, channel: {('sms', 'push', 'email')[i % 3]}, template: hello,"
-        f" at: \"{(local + timedelta(seconds=8 + 3 * i)).strftime('%H:%M:%S')}\"}}"
-        for i in range(CONTACTS))
-    return f"""
-name: e2e-burst
-version: 1
-jurisdictions: [CN]
-timezone: {tz}
-currency: CNY
-locales: [en-US]
-segments:
-  - name: all
-stages:
-  reminder:
-    enter_at_day: -1
-    contacts:
-{contacts}
-    exits:
-      - {{to: written_off, when: {{field: days_past_due, op: ">=", value: 30}}}}
-templates:
-  hello:
-    text:
-      en-US: "{{name}}, {{amount}} {{currency}} is due."
-"""
-
-
-def _case(i: int, tz: str, due: str, policy: str) -> CaseFile:
-    return CaseFile.model_validate({
-        "case_id": f"E2E-{i:03d}", "product": "credit_line", "amount_due": "900.00", "currency": "CNY",
-        "due_date": due, "policy": policy,
-        "debtor": {"id": f"D{i}", "name": f"Debtor {i}", "phone": "+8613800000000",
-                   "email": f"d{i}@example.com", "timezone": tz, "locale": "en-US"},
-    })
-
-
-def _start_worker(folder: Path, address: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "TEMPORAL_ADDRESS": address, "TEMPORAL_NAMESPACE": "default"}
-    with open(folder / "worker.log", "ab") as log:  # the child keeps its own descriptor
-        return subprocess.Popen([sys.executable, "-m", "overdue.cli", "worker", "--data", str(folder)],
-                                env=env, stdout=subprocess.DEVNULL, stderr=log)
 
 
 @pytest.fixture
@@ -111,21 +53,23 @@ class TestDurability:
     async def test_sigkill_worker_then_restart_server(self, server: DevServer, tmp_path: Path) -> None:
         """No case lost, no action id twice, every case resumes after a server restart."""
         now = datetime.now(UTC)
-        tz = _zone_at_noon(now)
+        tz = zone_at_noon(now)
         policy_file = tmp_path / "e2e-burst.yaml"
-        policy_file.write_text(_policy(now, tz), encoding="utf-8")
+        policy_file.write_text(policy_text(now, tz), encoding="utf-8")
         from zoneinfo import ZoneInfo
 
         due = now.astimezone(ZoneInfo(tz)).date().isoformat()
-        # The policy store must hold the policy before a worker looks its hash up.
-        cp = PolicyCache(tmp_path).get(str(policy_file))
+        # The data plane (the default SQLite file in the data folder, as `overdue db upgrade`
+        # makes it) must hold the policy before a worker looks its hash up.
+        plane = DataPlane(database_url(tmp_path, Settings(database_url=None)))
+        cp = PolicyCache(tmp_path, plane=plane).get(str(policy_file))
         load_or_create_key(tmp_path)  # as `overdue dev` does: the worker never creates one
-        worker = _start_worker(tmp_path, server.address)
-        outbox = Outbox(tmp_path / "outbox.db")
+        worker = start_worker(tmp_path, server.address)
+        outbox = Outbox(plane)
         try:
             client = await connect(data_converter(load_or_create_key(tmp_path)), target_host=server.address)
             cases = Cases(client)
-            counts = await cases.open_many((_case(i, tz, due, str(policy_file)), cp) for i in range(CASES))
+            counts = await cases.open_many((case_file(i, tz, due, str(policy_file)), cp) for i in range(CASES))
             assert counts == {"opened": CASES, "already_open": 0}
             total = CASES * CONTACTS
             await _wait_for(lambda: outbox.count() >= total // 3, 60, "a third of the contacts")
@@ -133,7 +77,7 @@ class TestDurability:
             worker.wait()
             sent_at_kill = outbox.count()
             assert sent_at_kill < total, "the kill must land mid-portfolio"
-            worker = _start_worker(tmp_path, server.address)
+            worker = start_worker(tmp_path, server.address)
             await _wait_for(lambda: outbox.count() >= total, 120, "every contact after the crash")
             assert outbox.count() == total
             assert outbox.duplicates() == 0
@@ -158,4 +102,4 @@ class TestDurability:
                 worker.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 worker.kill()
-            outbox.close()
+            plane.close()

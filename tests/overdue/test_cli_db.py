@@ -32,6 +32,8 @@ class TestDbUpgrade:
         assert main(["db", "upgrade", "--data", str(tmp_path)]) == 0
         assert capsys.readouterr().out.strip() == f"data plane {url}: schema at revision {HEAD}"
         assert list(tmp_path.iterdir()) == []
+        assert main(["outbox", "--data", str(tmp_path), "--json"]) == 0
+        assert capsys.readouterr().out.strip() == "[]"
 
     def test_unusable_setting_is_one_line(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                           capsys: pytest.CaptureFixture[str]) -> None:
@@ -40,3 +42,16 @@ class TestDbUpgrade:
         assert main(["db", "upgrade", "--data", str(tmp_path)]) == 1
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and err.startswith("error: data plane postgresql://u:***@127.0.0.1:1/o")
+
+
+class TestReaders:
+    """Commands that only read never create or migrate the data plane."""
+
+    def test_outbox_before_any_upgrade(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+        """`overdue outbox` on a fresh folder: exit 1 with the command that fixes it."""
+        monkeypatch.delenv(DATABASE_URL_ENV, raising=False)
+        assert main(["outbox", "--data", str(tmp_path)]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "run `overdue db upgrade`" in err
+        assert list(tmp_path.iterdir()) == []

@@ -1,4 +1,5 @@
-"""The outbox ledger: exactly once per action id, across threads and connections, WAL on."""
+"""The outbox ledger: exactly once per action id, across threads, connections and processes, on
+SQLite (WAL on) and on a real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -8,30 +9,42 @@ import stat
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from tests.workers.conftest import OUTBOX_KEY, make_action
+from workers.dataplane import DataPlane
 from workers.devserver import journal_mode
 from workers.outbox import Outbox
+
+
+@pytest.fixture
+def shared(database_url: str) -> Iterator[Outbox]:
+    """An outbox in a fresh data plane: a SQLite file, then a PostgreSQL database."""
+    plane = DataPlane(database_url)
+    try:
+        yield Outbox(plane, keys=(OUTBOX_KEY,))
+    finally:
+        plane.close()
 
 
 class TestRecord:
     """Recording an action id twice leaves one row; rows read back whole and in time order."""
 
-    def test_twice_gives_one_row(self, outbox: Outbox) -> None:
+    def test_twice_gives_one_row(self, shared: Outbox) -> None:
         action = make_action()
-        assert outbox.record(action) is True
-        assert outbox.record(action) is False
-        assert outbox.count() == 1
-        assert outbox.duplicates() == 0
+        assert shared.record(action) is True
+        assert shared.record(action) is False
+        assert shared.count() == 1
+        assert shared.duplicates() == 0
 
-    def test_row_round_trips(self, outbox: Outbox) -> None:
+    def test_row_round_trips(self, shared: Outbox) -> None:
         action = make_action(detail={"subject": "Payment reminder", "x": "1"})
-        outbox.record(action, via="smtp", provider_id="<id@x>")
-        row = outbox.get(action.action_id)
+        shared.record(action, via="smtp", provider_id="<id@x>")
+        row = shared.get(action.action_id)
         assert row is not None
         assert (row.case_id, row.kind, row.channel, row.template) == ("C-1", "contact", "sms", "reminder_d3")
         assert row.recipient == action.to
@@ -40,26 +53,26 @@ class TestRecord:
         assert row.at == action.at
         assert (row.via, row.provider_id) == ("smtp", "<id@x>")
         assert row.to_json()["at"] == "2026-03-02T01:00:00+00:00"
-        assert action.action_id in outbox
-        assert "missing" not in outbox
+        assert action.action_id in shared
+        assert "missing" not in shared
 
-    def test_list_orders_by_time_across_offsets_and_filters_by_case(self, outbox: Outbox) -> None:
+    def test_list_orders_by_time_across_offsets_and_filters_by_case(self, shared: Outbox) -> None:
         base = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
         plus8 = timezone(timedelta(hours=8))
         # 08:30+08:00 is 00:30 UTC: earliest, although its local text sorts last.
-        outbox.record(make_action("b", at=base))
-        outbox.record(make_action("a", at=base))
-        outbox.record(make_action("c", at=datetime(2026, 3, 2, 8, 30, tzinfo=plus8)))
-        outbox.record(make_action("d", case_id="C-2", at=base - timedelta(days=1)))
-        assert [r.action_id for r in outbox.list()] == ["d", "c", "a", "b"]
-        assert [r.action_id for r in outbox.list("C-1")] == ["c", "a", "b"]
-        assert outbox.count("C-2") == 1
+        shared.record(make_action("b", at=base))
+        shared.record(make_action("a", at=base))
+        shared.record(make_action("c", at=datetime(2026, 3, 2, 8, 30, tzinfo=plus8)))
+        shared.record(make_action("d", case_id="C-2", at=base - timedelta(days=1)))
+        assert [r.action_id for r in shared.list()] == ["d", "c", "a", "b"]
+        assert [r.action_id for r in shared.list("C-1")] == ["c", "a", "b"]
+        assert shared.count("C-2") == 1
 
 
 class TestConcurrency:
     """Writers in several threads and on several connections never duplicate an action id."""
 
-    def test_two_threads_same_ids(self, outbox: Outbox) -> None:
+    def test_two_threads_same_ids(self, shared: Outbox) -> None:
         ids = [f"C-1.a.{i}" for i in range(200)]
         results: dict[str, list[bool]] = {"t1": [], "t2": []}
         barrier = threading.Barrier(2)
@@ -67,62 +80,63 @@ class TestConcurrency:
         def write(name: str) -> None:
             barrier.wait()
             for action_id in ids:
-                results[name].append(outbox.record(make_action(action_id)))
+                results[name].append(shared.record(make_action(action_id)))
 
         threads = [threading.Thread(target=write, args=(n,)) for n in results]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-        assert outbox.count() == len(ids)
-        assert outbox.duplicates() == 0
+        assert shared.count() == len(ids)
+        assert shared.duplicates() == 0
         # Each id was new for exactly one of the two writers.
         assert [a + b for a, b in zip(results["t1"], results["t2"], strict=True)] == [1] * len(ids)
 
-    def test_two_outbox_objects_on_one_file(self, tmp_path: Path) -> None:
-        first, second = Outbox(tmp_path / "o.db"), Outbox(tmp_path / "o.db")
+    def test_two_outbox_objects_on_one_database(self, database_url: str) -> None:
+        first, second = Outbox(DataPlane(database_url)), Outbox(DataPlane(database_url))
         try:
             assert first.record(make_action("x")) is True
             assert second.record(make_action("x")) is False
             assert second.count() == 1
         finally:
-            first.close()
-            second.close()
+            first.plane.close()
+            second.plane.close()
 
 
 _ROOT = Path(__file__).resolve().parents[2]
 _WRITER = """
 import sys
 from tests.workers.conftest import make_action
+from workers.dataplane import DataPlane
 from workers.outbox import Outbox
-box = Outbox(sys.argv[1], busy_timeout=30)
+box = Outbox(DataPlane(sys.argv[1], upgrade=False, busy_timeout=30))
 print(sum(box.record(make_action(f"C-1/1.r/{i}")) for i in range(300)))
-box.close()
+box.plane.close()
 """
 
 
 class TestProcesses:
-    """Two worker processes writing the same ids to one file each see every id new exactly once."""
+    """Two worker processes writing the same ids to one database each see every id new exactly once."""
 
-    def test_two_processes(self, tmp_path: Path) -> None:
-        path = tmp_path / "shared.db"
-        Outbox(path).close()
+    def test_two_processes(self, database_url: str) -> None:
+        DataPlane(database_url).close()
         procs = [
             subprocess.Popen(
-                [sys.executable, "-c", _WRITER, str(path)], stdout=subprocess.PIPE, text=True, cwd=_ROOT
+                [sys.executable, "-c", _WRITER, database_url], stdout=subprocess.PIPE, text=True, cwd=_ROOT
             )
             for _ in range(2)
         ]
         new_counts = [int(p.communicate(timeout=60)[0]) for p in procs]
         assert [p.returncode for p in procs] == [0, 0]
         assert sum(new_counts) == 300
-        with Outbox(path) as box:
+        with DataPlane(database_url, upgrade=False) as plane:
+            box = Outbox(plane)
             assert box.count() == 300
             assert box.duplicates() == 0
 
 
 class TestStorage:
-    """The file is in write-ahead-logging mode, persists across reopen, and close is final."""
+    """A SQLite file of its own: write-ahead-logging mode, persists across reopen, close is final."""
 
     def test_wal_on(self, outbox: Outbox) -> None:
         assert outbox.journal_mode() == "wal"
@@ -140,6 +154,16 @@ class TestStorage:
             reopened.close()
         with pytest.raises(RuntimeError, match="closed"):
             box.count()
+
+    def test_a_shared_plane_outlives_the_outbox(self, database_url: str) -> None:
+        """Closing an outbox on a shared data plane leaves the plane open for the others."""
+        with DataPlane(database_url) as plane:
+            box = Outbox(plane)
+            box.record(make_action("x"))
+            box.close()
+            assert Outbox(plane).count() == 1
+            with pytest.raises(RuntimeError, match="closed"):
+                box.count()
 
 
 class TestPersonalData:
@@ -211,3 +235,15 @@ class TestPersonalData:
         assert stat.S_IMODE((tmp_path / "data").stat().st_mode) == 0o700
         for f in (tmp_path / "data").iterdir():
             assert stat.S_IMODE(f.stat().st_mode) == 0o600, f.name
+
+    def test_sealed_in_the_shared_database(self, database_url: str) -> None:
+        """On PostgreSQL as on SQLite: the stored columns hold only sealed text, read back by the key."""
+        action = make_action()
+        with DataPlane(database_url) as plane:
+            Outbox(plane, keys=(OUTBOX_KEY,)).record(action)
+            with plane.engine.connect() as conn:
+                stored = conn.exec_driver_sql("SELECT recipient, message FROM outbox").one()
+            assert all(v.startswith("enc1:") for v in stored)
+            assert action.to not in "".join(stored) and "Zhang Wei" not in "".join(stored)
+            row = Outbox(plane, keys=(OUTBOX_KEY,)).get(action.action_id)
+            assert row is not None and (row.recipient, row.message) == (action.to, action.message)

@@ -11,8 +11,10 @@ import pytest
 
 from tests.conftest import load_shipped
 from workers.converter import load_or_create_key
+from workers.dataplane import DataPlane, database_url
 from workers.policy_store import PolicyStore
 from workers.private_files import private_dir, private_file
+from workers.settings import Settings
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
 
@@ -42,11 +44,16 @@ class TestPrivateFiles:
         assert _mode(private_dir(tmp_path / "a" / "b")) == 0o700
         assert _mode(private_file(tmp_path / "a" / "b" / "g")) == 0o600
 
-    def test_policy_store_and_key(self, tmp_path: Path) -> None:
-        store = PolicyStore(tmp_path / "data" / "policy-store")
-        cp = store.put(load_shipped("consumer-credit-line").policy)
-        assert _mode(store.folder) == 0o700
-        assert _mode(store.folder / f"{cp.hash}.json") == 0o600
+    def test_data_plane_and_key(self, tmp_path: Path) -> None:
+        old = os.umask(0o022)
+        try:
+            store = PolicyStore(DataPlane(database_url(tmp_path / "data", Settings(database_url=None))))
+            store.put(load_shipped("consumer-credit-line").policy)
+            store.plane.close()
+        finally:
+            os.umask(old)
+        for f in (tmp_path / "data").iterdir():  # the database, its WAL and lock files
+            assert _mode(f) == 0o600, f.name
         load_or_create_key(tmp_path / "data")
         assert _mode(tmp_path / "data") == 0o700
         assert _mode(tmp_path / "data" / "codec.key") == 0o600

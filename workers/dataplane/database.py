@@ -2,7 +2,7 @@
 
 One `DataPlane` per process holds one engine (a connection pool); the outbox and the policy store
 share it. SQLite connections run in write-ahead-logging mode with `synchronous=NORMAL` and a busy
-timeout, so several processes on one machine write at once; PostgreSQL serves several machines.
+timeout, so several processes on one machine write at once (the file 0600 in a 0700 folder); PostgreSQL serves several machines.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
 from engine.errors import OverdueError
+from workers.private_files import private_dir, private_file
 from workers.settings import Settings, load_settings
 
 __all__ = ["DATABASE_URL_ENV", "DataPlane", "DataPlaneError", "database_url", "display_url"]
@@ -79,6 +80,7 @@ def _sqlite_pragmas(busy_ms: int) -> Any:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute(f"PRAGMA busy_timeout={busy_ms}")
         cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA secure_delete=ON")  # overwritten values leave no trace in the file
         cur.close()
 
     return on_connect
@@ -87,12 +89,15 @@ def _sqlite_pragmas(busy_ms: int) -> Any:
 class DataPlane:
     """The shared database of every worker, and the schema version it is at."""
 
-    def __init__(self, url: str, *, upgrade: bool = True, busy_timeout: float = 30.0) -> None:
+    def __init__(self, url: str, *, upgrade: bool = True, create: bool = False,
+                 busy_timeout: float = 30.0) -> None:
         """Open the database.
 
         Args:
             url: `sqlite:///PATH` or `postgresql://...` (see `database_url`).
             upgrade: Create or upgrade the schema now (else check it is current and refuse if not).
+            create: Without `upgrade`, still create the schema in a database that has none (a
+                fresh database has nothing to break), but refuse one that is behind.
             busy_timeout: Seconds a SQLite writer waits for another one holding the lock.
 
         Raises:
@@ -104,10 +109,12 @@ class DataPlane:
         kwargs: dict[str, Any] = {}
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
-                if not upgrade and not Path(parsed.database).is_file():
+                if not (upgrade or create) and not Path(parsed.database).is_file():
                     raise DataPlaneError(f"no data plane at {parsed.database}: run `overdue db upgrade` "
                                          "(or start `overdue dev` / `overdue worker`, which create it)")
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+                # The file holds personal data (sealed) and the policies: the owner's alone.
+                private_dir(Path(parsed.database).parent)
+                private_file(parsed.database)
             kwargs["connect_args"] = {"timeout": busy_timeout, "check_same_thread": False}
         else:
             kwargs.update(pool_pre_ping=True, pool_size=5, max_overflow=20)
@@ -115,7 +122,7 @@ class DataPlane:
         if self.dialect == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas(int(busy_timeout * 1000)))
         try:
-            if upgrade:
+            if upgrade or (create and self.revision() is None):
                 self.upgrade()
             else:
                 self.check()

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from workers.private_files import private_file
+
 if TYPE_CHECKING:
     from alembic.config import Config
 
@@ -53,7 +55,7 @@ def _sqlite_lock(engine: sa.Engine) -> Iterator[None]:
     if not database or database == ":memory:":
         yield
         return
-    with open(f"{database}.migrate-lock", "a+b") as f:
+    with private_file(f"{database}.migrate-lock").open("a+b") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield

@@ -83,6 +83,16 @@ class TestSchema:
             DataPlane(database_url, upgrade=False)
 
 
+    def test_create_makes_a_fresh_schema_but_never_upgrades(self, database_url: str) -> None:
+        """Commands that open cases create the schema in a fresh database, and refuse one behind."""
+        with DataPlane(database_url, upgrade=False, create=True) as plane:
+            assert plane.revision() == HEAD
+            with plane.engine.begin() as conn:  # as if an older release had made it
+                conn.execute(sa.text("UPDATE alembic_version SET version_num = '0000'"))
+        with pytest.raises(DataPlaneError, match=r"is at schema 0000, not .*: run `overdue db upgrade`"):
+            DataPlane(database_url, upgrade=False, create=True)
+
+
 class TestValues:
     """Rows read back as they were written, on both databases."""
 
