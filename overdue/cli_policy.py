@@ -1,10 +1,11 @@
-"""`overdue policy check|schema|explain|diff`."""
+"""`overdue policy check|schema|explain|diff|versions`."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from typing import Any
 
 from engine.errors import PolicyErrors
 
@@ -28,6 +29,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     d.add_argument("new", metavar="NEW", help="a policy file or the name of a shipped policy")
     d.add_argument("--json", action="store_true", help="one JSON document on stdout")
     d.set_defaults(func=_diff)
+    v = ps.add_parser("versions", help="every version ever used: hash, first use, open cases on it")
+    v.add_argument("name", metavar="NAME", help="the policy's name")
+    v.add_argument("--data", help="data folder (default .overdue/) holding the default data plane")
+    v.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    v.set_defaults(func=_versions)
 
 
 def schema_json() -> str:
@@ -82,4 +88,38 @@ def _diff(args: argparse.Namespace) -> int:
         print(json.dumps(diff.to_json(), indent=2, ensure_ascii=False))
     else:
         print(diff.render())
+    return 0
+
+
+def _versions(args: argparse.Namespace) -> int:
+    from overdue.runtime import run
+
+    return run(_versions_main(args))
+
+
+async def _versions_main(args: argparse.Namespace) -> int:
+    from engine.errors import OverdueError
+    from overdue.runtime import data_plane, open_session
+    from workers.config import data_folder
+    from workers.policy_store import PolicyStore
+    from workers.settings import load_settings
+    from workflows.client import Cases
+
+    settings = load_settings()
+    folder = data_folder(settings, args.data)
+    with data_plane(folder, settings=settings) as plane:
+        stored = PolicyStore(plane).versions(args.name)
+        where = plane.url
+    if not stored:
+        raise OverdueError(f"no version of policy {args.name!r} was ever used (data plane {where})")
+    cases = Cases((await open_session(args.data, check_keys=False)).client)
+    rows: list[dict[str, Any]] = [{"version": v.version, "hash": v.hash, "first_used": v.first_used.isoformat(),
+                                   "open_cases": await cases.count_open(v.name, v.version)} for v in stored]
+    if args.json:
+        print(json.dumps({"policy": args.name, "versions": rows}, indent=2))
+        return 0
+    print(f"{args.name}: {len(rows)} version{'s' if len(rows) != 1 else ''}")
+    print(f"  {'version':>7}  {'hash':<12}  {'first used':<25}  {'open cases':>10}")
+    for r in rows:
+        print(f"  {r['version']:>7}  {r['hash'][:12]:<12}  {r['first_used']:<25}  {r['open_cases']:>10}")
     return 0

@@ -36,6 +36,7 @@ from engine.decision.decide import check_case, open_case
 from engine.decision.status import CaseStatus
 from engine.errors import EventRejected, OverdueError
 from engine.policy.compiled import CompiledPolicy
+from engine.policy.model import POLICY_NAME_PATTERN
 from workflows import search_attributes as sa
 from workflows.case_workflow import CaseWorkflow
 from workflows.debtor_types import DebtorOutcome, DebtorStatus, debtor_workflow_id
@@ -296,6 +297,26 @@ class Cases:
                     return
         except RPCError as e:
             raise OverdueError(f"list query rejected: {e.message}") from None
+
+
+    async def count_open(self, policy: str, version: int) -> int:
+        """How many open cases run on one policy version (one visibility count, no case queried).
+
+        Args:
+            policy: The policy's name (letters, digits and dashes, as policy names are).
+            version: Its version number.
+
+        Returns:
+            The number of running cases whose search attributes name that version.
+        """
+        if not POLICY_NAME_PATTERN.fullmatch(policy):
+            raise OverdueError(f"not a policy name: {policy!r}")
+        query = (f"WorkflowType = 'Case' AND ExecutionStatus = 'Running' AND {sa.POLICY_NAME.name} = '{policy}' "
+                 f"AND {sa.POLICY_VERSION.name} = {int(version)}")
+        try:
+            return (await self.client.count_workflows(query)).count
+        except RPCError as e:
+            raise OverdueError(f"count query rejected: {e.message}") from None
 
 
 def amount_text(value: float) -> str:

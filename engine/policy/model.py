@@ -7,6 +7,7 @@ does. `policies/policy.schema.json` is generated from these models (`overdue pol
 
 from __future__ import annotations
 
+import re
 from datetime import time
 from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeAlias
@@ -29,6 +30,7 @@ __all__ = [
     "ADDED_LATER",
     "MAX_COUNT",
     "MAX_DAYS",
+    "POLICY_NAME_PATTERN",
     "TERMINAL_STAGES",
     "ActionSpec",
     "Cap",
@@ -52,6 +54,9 @@ __all__ = [
     "Template",
     "Variant",
 ]
+
+#: What a policy's name may be (it also goes into visibility queries, so nothing to quote).
+POLICY_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 #: The stages a policy describes, in order.
 ACTIVE_STAGES: tuple[ActiveStage, ...] = tuple(ActiveStage)
@@ -292,7 +297,7 @@ class Fee(_Model):
 class Policy(_Model):
     """A whole collection policy, as one YAML file."""
 
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=64)
+    name: str = Field(pattern=POLICY_NAME_PATTERN.pattern, max_length=64)
     version: int = Field(ge=1, le=1_000_000)
     description: str = ""
     jurisdictions: list[Literal["CN", "US"]] = Field(min_length=1)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -273,3 +274,49 @@ class TestMoneyCommands:
         assert (st["stage"], st["closed"], st["balance"], st["refund_due"]) == ("settled", True, "0.00", "100.00")
         retry = overdue(env, "case", "pay", "SET-E1", "900.00", "--ref", "bank-9")
         assert retry.returncode == 0 and "already recorded" in retry.stdout
+
+
+class TestPolicyVersions:
+    """`overdue policy versions NAME`: every version used, its hash, first use and open cases."""
+
+    def test_versions_with_their_open_cases(self, env: dict[str, str], tmp_path: Path) -> None:
+        """Three cases on v1 (one then paid off), two on v2: the counts come from visibility."""
+        from engine.policy.compiled import policy_hash
+        from engine.policy.files import POLICY_DIR, load_policy
+
+        text = (POLICY_DIR / "consumer-credit-line.yaml").read_text(encoding="utf-8")
+        text = text.replace("name: consumer-credit-line", "name: versions-demo")
+        v1, v2 = tmp_path / "v1.yaml", tmp_path / "v2.yaml"
+        v1.write_text(text, encoding="utf-8")
+        n = int(re.search(r"\nversion: (\d+)\n", text).group(1))  # type: ignore[union-attr]
+        v2.write_text(text.replace(f"\nversion: {n}\n", f"\nversion: {n + 1}\n")
+                      .replace("grace_days: 3 ", "grace_days: 5 "), encoding="utf-8")
+        for i, path in enumerate((v1, v1, v1, v2, v2), start=1):
+            f = tmp_path / f"ver-{i}.json"
+            f.write_text(json.dumps(_case(f"VER-{i}", 2, policy=str(path))), encoding="utf-8")
+            opened = overdue(env, "case", "open", str(f))
+            assert opened.returncode == 0, opened.stderr
+        paid = overdue(env, "case", "pay", "VER-1", "1250.00")
+        assert paid.returncode == 0, paid.stderr
+
+        deadline = datetime.now(UTC) + timedelta(seconds=60)
+        while True:  # visibility is eventually consistent: the paid-off case leaves the count
+            r = overdue(env, "policy", "versions", "versions-demo", "--json")
+            assert r.returncode == 0, r.stderr
+            doc = json.loads(r.stdout)
+            if [v["open_cases"] for v in doc["versions"]] == [2, 2] or datetime.now(UTC) > deadline:
+                break
+        assert doc["policy"] == "versions-demo"
+        assert [(v["version"], v["hash"], v["open_cases"]) for v in doc["versions"]] == [
+            (n, policy_hash(load_policy(v1)), 2), (n + 1, policy_hash(load_policy(v2)), 2)]
+        first, second = (datetime.fromisoformat(v["first_used"]) for v in doc["versions"])
+        assert first.tzinfo is not None and first <= second
+
+        table = overdue(env, "policy", "versions", "versions-demo")
+        assert table.returncode == 0 and table.stdout.splitlines()[0] == "versions-demo: 2 versions"
+        assert policy_hash(load_policy(v2))[:12] in table.stdout
+
+    def test_a_policy_never_used(self, env: dict[str, str]) -> None:
+        """Exit 1, one line."""
+        r = overdue(env, "policy", "versions", "never-used")
+        assert r.returncode == 1 and r.stderr.count("\n") == 1 and "never-used" in r.stderr
