@@ -420,6 +420,13 @@ class CaseWorkflow:
         return st.model_copy(update={"stuck": self._stuck}) if self._stuck is not None else st
 
     @workflow.query
+    def state(self) -> CaseState:
+        """The case's whole state (personal data included: encrypted by the codec on the way
+        out); what a rollout's dry run drives forward under both versions."""
+        assert self._state is not None
+        return self._state
+
+    @workflow.query
     def history(self) -> list[Record]:
         """Every decision with its reason (the oldest may have been dropped on long cases)."""
         return self._history

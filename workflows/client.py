@@ -31,7 +31,7 @@ from engine.case.actions import Record
 from engine.case.bounds import check_bounds
 from engine.case.events import Cease, ContactOutcome, Event
 from engine.case.money import format_amount
-from engine.case.state import CONDUCT, CaseFile
+from engine.case.state import CONDUCT, CaseFile, CaseState
 from engine.decision.decide import check_case, open_case
 from engine.decision.status import CaseStatus
 from engine.errors import EventRejected, OverdueError
@@ -252,6 +252,19 @@ class Cases:
         """Where the case stands (works on closed cases too)."""
         try:
             return await self.handle(case_id).query(CaseWorkflow.status)
+        except WorkflowQueryFailedError as e:
+            raise OverdueError(f"case {case_id}: {await query_failure_message(self.client, e)}") from None
+        except RPCError as e:
+            raise _not_found(case_id, e) from None
+
+    async def state(self, case_id: str) -> CaseState:
+        """The whole live state of a case (decrypted by the client's codec).
+
+        Raises:
+            CaseNotFound: no case with this id.
+        """
+        try:
+            return await self.handle(case_id).query(CaseWorkflow.state)
         except WorkflowQueryFailedError as e:
             raise OverdueError(f"case {case_id}: {await query_failure_message(self.client, e)}") from None
         except RPCError as e:

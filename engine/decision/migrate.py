@@ -9,6 +9,7 @@ on. A case whose stage the new version does not describe continues in the stage 
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 
 from engine.case import events as ev
@@ -20,7 +21,7 @@ from engine.decision.stages import enter
 from engine.errors import EventRejected
 from engine.policy.compiled import CompiledPolicy
 
-__all__ = ["already_on", "check_migration", "migrate", "target_stage"]
+__all__ = ["already_on", "check_migration", "in_percent", "migrate", "target_stage"]
 
 
 def already_on(state: CaseState, to: CompiledPolicy) -> bool:
@@ -94,3 +95,12 @@ def migrate(to: CompiledPolicy, state: CaseState, e: ev.MigratePolicy, now: date
     if stage != s.stage:
         enter(ctx, stage, f"migrate.stages.{s.stage}: continues in {stage} under v{to.policy.version}")
     return _run(ctx, None)
+
+
+def in_percent(case_id: str, percent: int) -> bool:
+    """Whether a canary of `percent` % takes this case: a stable hash of the case id picks the
+    same cases on every run and every machine, and a larger percentage takes a superset."""
+    if percent >= 100:
+        return True
+    bucket = int.from_bytes(hashlib.sha256(f"rollout:{case_id}".encode()).digest()[:8], "big") % 100
+    return bucket < percent
