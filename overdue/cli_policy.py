@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from engine.errors import PolicyErrors
+from overdue import cli_rollout
 
 __all__ = ["register", "schema_json"]
 
@@ -34,6 +35,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     v.add_argument("--data", help="data folder (default .overdue/) holding the default data plane")
     v.add_argument("--json", action="store_true", help="one JSON document on stdout")
     v.set_defaults(func=_versions)
+    cli_rollout.register(ps)
 
 
 def schema_json() -> str:

@@ -117,6 +117,13 @@ class PolicyStore:
         with self.plane.engine.connect() as conn:
             return [StoredVersion(*row) for row in conn.execute(query)]
 
+    def version(self, name: str, version: int) -> Policy | None:
+        """The snapshot stored for this name and version (what a rollback goes back to), if any."""
+        query = sa.select(_table.c.hash).where(_table.c.name == name, _table.c.version == version)
+        with self.plane.engine.connect() as conn:
+            policy_hash = conn.execute(query).scalar()
+        return None if policy_hash is None else self.get(policy_hash)
+
     def install(self) -> None:
         """Make this store the registry's fetcher, and store the shipped policies.
 

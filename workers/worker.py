@@ -27,9 +27,11 @@ from workers.converter import EncryptionCodec
 from workers.dataplane import DataPlane, database_url, display_url
 from workers.outbox import Outbox
 from workers.policy_store import PolicyStore
+from workers.rollout_activities import RolloutActivities
 from workers.settings import ConfigError, Settings
 from workflows.case_workflow import CaseWorkflow
 from workflows.debtor_workflow import DebtorWorkflow
+from workflows.rollout_workflow import RolloutWorkflow
 
 __all__ = ["TASK_QUEUE", "build_worker", "run_worker", "sandbox_runner"]
 
@@ -60,19 +62,22 @@ def build_worker(
     max_cached_workflows: int = 2000,
     max_concurrent_workflow_tasks: int = 50,
     max_concurrent_activities: int = 100,
+    dataplane: DataPlane | None = None,
 ) -> Worker:
     """A worker for case workflows and their activities.
 
     Its identity carries the ids of the codec keys it holds, so that a client with another key
     is refused before it starts a case no worker could read (`workers.client.check_worker_keys`).
+    Rollouts keep their row in `dataplane` (None: they run without one).
     """
     acts = CaseActivities(router, outbox)
+    rollout_acts = RolloutActivities(dataplane)
     return Worker(
         client,
         task_queue=task_queue,
         identity=worker_identity(client, f"overdue-worker {os.getpid()}@{socket.gethostname()}"),
-        workflows=[CaseWorkflow, DebtorWorkflow],
-        activities=acts.all(),  # type: ignore[arg-type]
+        workflows=[CaseWorkflow, DebtorWorkflow, RolloutWorkflow],
+        activities=[*acts.all(), *rollout_acts.all()],  # type: ignore[list-item]
         workflow_runner=sandbox_runner(),
         max_cached_workflows=max_cached_workflows,
         max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
@@ -108,7 +113,7 @@ async def run_worker(client: Client, data_dir: Path, settings: Settings, *, task
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    worker = build_worker(client, outbox, router, task_queue=task_queue)
+    worker = build_worker(client, outbox, router, task_queue=task_queue, dataplane=plane)
     log.info("worker.started", task_queue=task_queue, namespace=client.namespace)
     async with worker:
         await stop.wait()
