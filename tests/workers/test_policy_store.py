@@ -86,6 +86,8 @@ class TestStore:
             (n + 2, policy_hash(v3), T0 + timedelta(days=20)),
         ]
         assert store.versions("no-such-policy") == []
+        # what a rollback goes back to: the content stored for a name and version
+        assert store.version(ccl.name, n + 1) == v2 and store.version(ccl.name, n + 7) is None
 
 
 class TestVersionPins:
