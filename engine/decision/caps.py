@@ -43,19 +43,32 @@ def call_awaiting(log: Sequence[ContactLog], at: datetime) -> ContactLog | None:
     return None
 
 
+def _span_end(start: datetime, days: int, tz: ZoneInfo) -> datetime:
+    """When a span of `days` from `start` ends, the stricter way: the later of `days` x 24 hours
+    (elapsed time) and the same local time `days` calendar days on. Across a daylight-saving
+    change the two differ by an hour; a rule counted in days holds under either reading."""
+    return max(start.astimezone(UTC) + days * DAY, start.astimezone(tz) + days * DAY)
+
+
+def _span_start(end: datetime, days: int, tz: ZoneInfo) -> datetime:
+    """When a span of `days` ending at `end` starts, the stricter (earlier) way; see `_span_end`."""
+    return min(end.astimezone(UTC) - days * DAY, end.astimezone(tz) - days * DAY)
+
+
 def _window_free(log: Sequence[ContactLog], at: datetime, cap: tuple[int, int],
-                 channel: str | None, elapsed: bool = True) -> datetime | None:
+                 channel: str | None, tz: ZoneInfo, elapsed: bool = True) -> datetime | None:
     mx, per_days = cap
-    # Windows are spans of elapsed time, judged in UTC: across a daylight-saving change, local
-    # wall-clock arithmetic would make "7 days" 6 days and 23 hours (conduct 1 still does).
-    since = (at.astimezone(UTC) if elapsed else at) - per_days * DAY
+    # Conduct 2 on: a window reaches back the longer of per_days x 24 hours and per_days local
+    # calendar days, so neither reading of "N days" across a daylight-saving change is broken
+    # (conduct 1 counts wall-clock time in the zone `at` carries).
+    since = _span_start(at, per_days, tz) if elapsed else at - per_days * DAY
     times = [c.at for c in log if c.at > since and (channel is None or c.channel == channel)]
     if len(times) < mx:
         return None
     times.sort()
     # The window frees once enough of the oldest attempts have aged out of it.
     oldest = times[len(times) - mx]
-    return (oldest.astimezone(UTC) if elapsed else oldest) + per_days * DAY
+    return _span_end(oldest, per_days, tz) if elapsed else oldest + per_days * DAY
 
 
 def contact_blocked_until(
@@ -88,11 +101,11 @@ def contact_blocked_until(
     if cap is not None:
         if cap[0] == 0:
             return (datetime.max.replace(tzinfo=at.tzinfo), f"cap.{channel}.zero")
-        consider(_window_free(log, at, cap, channel, elapsed), f"cap.{channel}.{cap[0]}_per_{cap[1]}d")
+        consider(_window_free(log, at, cap, channel, tz, elapsed), f"cap.{channel}.{cap[0]}_per_{cap[1]}d")
     if rules.overall is not None:
         if rules.overall[0] == 0:
             return (datetime.max.replace(tzinfo=at.tzinfo), "cap.overall.zero")
-        consider(_window_free(log, at, rules.overall, None, elapsed),
+        consider(_window_free(log, at, rules.overall, None, tz, elapsed),
                  f"cap.overall.{rules.overall[0]}_per_{rules.overall[1]}d")
     if channel == "call":
         for until, name in _call_blocks(rules, log, at, tz, last_conversation_at, elapsed):
@@ -109,8 +122,10 @@ def _call_blocks(rules: Rules, log: Sequence[ContactLog], at: datetime, tz: Zone
     if waiting is not None:
         out.append((waiting.at + CALL_OUTCOME_TIMEOUT, "call_in_progress"))
     if rules.call_cooldown_days and last_conversation_at is not None:
-        since = last_conversation_at.astimezone(UTC) if elapsed else last_conversation_at
-        out.append((since + rules.call_cooldown_days * DAY, "call.cooldown_after_conversation"))
+        days = rules.call_cooldown_days
+        until = (_span_end(last_conversation_at, days, tz) if elapsed
+                 else last_conversation_at + days * DAY)
+        out.append((until, "call.cooldown_after_conversation"))
     if rules.calls_connected_per_day is not None or rules.calls_unanswered_per_day is not None:
         local_day = at.astimezone(tz).date()
         today = [c for c in log if c.channel == "call" and c.at.astimezone(tz).date() == local_day]

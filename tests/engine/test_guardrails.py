@@ -542,3 +542,39 @@ class TestReportOwedAcrossStages:
         assert (report.stage, report.at) == ("legal_referral", notice.at + timedelta(days=14))
         assert report.reason == "legal_referral: bureau report ordered in an earlier stage"
         assert not run.state.bureau_report_owed
+
+
+class TestDaylightSaving:
+    """A rule counted in days holds under both readings of "N days" across a DST change: N x 24
+    hours and the same local time N calendar days on (they differ by an hour)."""
+
+    NY = ZoneInfo("America/New_York")
+
+    def test_cooldown_after_a_conversation_ends_at_the_later_reading(self, us_policy: CompiledPolicy) -> None:
+        """Talked 2024-10-28 09:30 EDT; clocks go back on 3 November: 7 x 24 hours end at 13:30
+        UTC on 4 November, 09:30 local (EST) is 14:30 UTC. The call waits until 14:30 UTC."""
+        from engine.decision.caps import contact_blocked_until
+
+        talked = datetime(2024, 10, 28, 9, 30, tzinfo=self.NY)
+        at = datetime(2024, 11, 4, 13, 30, tzinfo=UTC)
+        blocked = contact_blocked_until(us_policy.rules, [], "call", at, self.NY, talked)
+        assert blocked == (datetime(2024, 11, 4, 14, 30, tzinfo=UTC), "call.cooldown_after_conversation")
+        later = contact_blocked_until(us_policy.rules, [], "call", datetime(2024, 11, 4, 14, 30, tzinfo=UTC),
+                                      self.NY, talked)
+        assert later is None
+
+    def test_rolling_window_reaches_back_the_longer_reading(self) -> None:
+        """3 SMS per 7 days; clocks go back on 3 November 2024. The oldest SMS went 30 October
+        09:00 EDT (13:00 UTC). On 6 November 08:30 EST (13:30 UTC) 7 x 24 hours reach back only to
+        13:30 UTC, but 7 local days reach back to 30 October 08:30 EDT: the SMS still counts, and
+        the window frees at 09:00 EST, the later of both readings."""
+        from engine.case.state import ContactLog
+        from engine.decision.caps import contact_blocked_until
+
+        cp = inline_policy("CN", guardrails={"caps": {"sms": {"max": 3, "per_days": 7}}})
+        sent = [datetime(2024, 10, 30, 9, 0, tzinfo=self.NY), datetime(2024, 10, 31, 10, 0, tzinfo=self.NY),
+                datetime(2024, 11, 1, 10, 0, tzinfo=self.NY)]
+        log = [ContactLog(at=t, channel="sms", action_id=f"a{i}", outcome="delivered") for i, t in enumerate(sent)]
+        at = datetime(2024, 11, 6, 8, 30, tzinfo=self.NY)
+        assert contact_blocked_until(cp.rules, log, "sms", at, self.NY, None) == (
+            datetime(2024, 11, 6, 9, 0, tzinfo=self.NY), "cap.sms.3_per_7d")
