@@ -16,7 +16,8 @@ from typing import Any
 
 from engine.case import events as ev
 from engine.case.state import CaseFile, CaseState
-from engine.decision.decide import copy_state, decide, open_case
+from engine.decision.decide import copy_state, decide
+from engine.decision.driver import Lane
 from engine.policy import registry
 from engine.policy.compiled import CompiledPolicy
 from engine.policy.files import POLICY_DIR, load_policy
@@ -49,20 +50,21 @@ def _case(cp: CompiledPolicy, i: int, due: date) -> CaseFile:
 
 
 def _lifecycle(cp: CompiledPolicy, case: CaseFile, start: datetime) -> Iterator[Sample]:
-    """Every decision of one case over `DAYS`, as (state before, event, moment)."""
+    """Every decision of one case over `DAYS`, as (state before, event, moment), driven by the
+    core's driver (`Lane`, which keeps every earlier state as it was)."""
     horizon = start + timedelta(days=DAYS)
-    d = open_case(cp, case, start)
+    lane, d = Lane.open(cp, case, start)
     while True:
         for a in d.actions:
             if a.kind == "contact" and a.channel == "call":
                 e = ev.ContactOutcome(action_id=a.action_id, outcome="unanswered")
-                yield d.state, e, a.at
-                d = decide(cp, d.state, e, a.at)
-        wake = d.next_wake_up
-        if d.state.closed or wake is None or wake > horizon:
+                yield lane.state, e, a.at
+                lane.decide(e, a.at)
+        wake = lane.wake
+        if lane.state.closed or wake is None or wake > horizon:
             return
-        yield d.state, None, wake
-        d = decide(cp, d.state, None, wake)
+        yield lane.state, None, wake
+        d = lane.tick()
 
 
 def lifecycle_samples(cp: CompiledPolicy, cases: int) -> list[Sample]:

@@ -23,15 +23,16 @@ from engine.case.actions import CONTACT_CHANNELS
 from engine.case.person import PersonLedger
 from engine.case.state import CaseFile, CaseState
 from engine.case.vocabulary import ActiveStage
-from engine.decision.decide import Decision, advance
-from engine.errors import EventRejected, OverdueError
+from engine.decision.decide import Decision
+from engine.decision.driver import Refused, Step, drive_person
+from engine.errors import OverdueError
 from engine.policy import registry
 from engine.policy.compiled import CompiledPolicy
 from engine.policy.files import resolve_policy
 from simulator.audit import limits_of
 from simulator.audit_person import PersonAuditor
-from simulator.behaviour import BehaviourSpec
-from simulator.person_run import CaseRun, Settled, open_run, person_event, settle
+from simulator.behaviour import BehaviourSpec, DebtorModel
+from simulator.person_run import CaseRun, open_run
 from simulator.portfolio import (
     PortfolioSpec,
     SimCase,
@@ -48,7 +49,6 @@ __all__ = ["CHUNK", "PolicyRun", "SimConfig", "SimResult", "run_case", "run_pers
 #: and traces are identical however many processes run.
 CHUNK = 200
 DAY = timedelta(days=1)
-_MAX_DECISIONS = 100_000  # per case: a runaway case is a bug, not a long simulation
 _STAGE_INDEX = {s: i for i, s in enumerate(SERIES_STAGES)}
 
 
@@ -140,10 +140,9 @@ def run_case(cp: CompiledPolicy, sc: SimCase, start: datetime, horizon: datetime
 def run_person(cp: CompiledPolicy, cases: list[SimCase], start: datetime, horizon: datetime, seed: int,
                spec: BehaviourSpec, tally: Tally, audit: bool = True, trace: TraceWriter | None = None,
                people: PersonAuditor | None = None) -> None:
-    """Simulate every case of one person, interleaved in time, sharing one contact ledger."""
-    ledger = PersonLedger(debtor_id=cases[0].case.debtor.id)
+    """Simulate every case of one person, interleaved in time, sharing one contact ledger (the
+    core's driver, `drive_person`, does the driving; this counts, traces and audits)."""
     runs: list[CaseRun | None] = [None] * len(cases)
-    unopened = set(range(len(cases)))
     if people is None and audit:
         people = PersonAuditor({cp.policy.name: limits_of(cp)})
 
@@ -151,102 +150,59 @@ def run_person(cp: CompiledPolicy, cases: list[SimCase], start: datetime, horizo
         if len(tally.rejected_samples) < SAMPLE_LIMIT:
             tally.rejected_samples.append(msg)
 
-    for _ in range(_MAX_DECISIONS * len(cases)):
-        k, moment = _pick(cases, runs, unopened, horizon)
-        if k is None or moment is None:
-            break
-        run = runs[k]
-        event: ev.Event | None = None
-        if run is None:
-            unopened.discard(k)
-            sc = cases[k]
+    def events_for(k: int, state: CaseState) -> DebtorModel:
+        run = runs[k] = open_run(cp, cases[k], state, horizon, seed, spec, audit)
+        return run.model
+
+    ledger = PersonLedger(debtor_id=cases[0].case.debtor.id)
+    openings = [(sc.case, sc.opened) for sc in cases]
+    for step in drive_person(cp, openings, horizon, events_for, ledger):
+        sc = cases[step.case]
+        if isinstance(step, Refused):
+            if step.event is None:
+                tally.cases += 1
+                tally.amount_due += sc.case.amount_due
+                tally.refused_cases += 1
+                reject(f"{sc.case.case_id}: not opened: {step.error}")
+            else:
+                tally.rejected_events += 1
+                reject(f"{sc.case.case_id} {step.at.isoformat()} {step.event.kind}: {step.error}")
+            continue
+        run = runs[step.case]
+        assert run is not None
+        if step.opened:
             tally.cases += 1
             tally.amount_due += sc.case.amount_due
-            try:
-                run, d = open_run(cp, sc, horizon, seed, spec, audit)
-            except EventRejected as e:
-                tally.refused_cases += 1
-                reject(f"{sc.case.case_id}: not opened: {e}")
-                continue
-            runs[k] = run
-        else:
-            step = _step(cp, run, moment, start, tally, reject)
-            if step is None:
-                continue
-            d, event = step
-            ledger = person_event(ledger, event, moment) if event is not None else ledger
+        elif step.event is not None:
+            tally.events[step.event.kind] += 1
+            if isinstance(step.event, ev.Payment):
+                tally.recovered_delta[_day(step.at, start, tally.days)] += step.event.amount
         tally.decisions += 1
-        settled, ledger = settle(run, d, moment, ledger, reject)
-        _observe(run, settled, moment, event, start, tally, trace, people)
+        for msg in step.refusals:
+            reject(msg)  # pragma: no cover - a deferral the case refused
+        _observe(run, step, start, tally, trace, people)
         if run.state.closed:
             run.done = True
             _finish(tally, run.state, run.contacts, run.violations)
-    else:  # pragma: no cover - a runaway case
-        raise RuntimeError(f"debtor {ledger.debtor_id} did not settle in {_MAX_DECISIONS} decisions a case")
-    for run in runs:
-        if run is not None and not run.done:
-            _finish(tally, run.state, run.contacts, run.violations)
+    for r in runs:
+        if r is not None and not r.done:
+            _finish(tally, r.state, r.contacts, r.violations)
 
 
-def _pick(cases: list[SimCase], runs: list[CaseRun | None], unopened: set[int],
-          horizon: datetime) -> tuple[int | None, datetime | None]:
-    """The case whose next moment (opening, the debtor's next intent, the core's wake-up) comes
-    first, before the horizon; ties go to the case listed first."""
-    best: tuple[int | None, datetime | None] = (None, None)
-    for k, run in enumerate(runs):
-        if run is None:
-            if k not in unopened:
-                continue
-            t: datetime | None = cases[k].opened
-        elif run.done:
-            continue
-        else:
-            nxt, wake = run.model.next_at(), run.wake
-            t = nxt if nxt is not None and (wake is None or nxt <= wake) else wake
-        if t is None or t >= horizon:
-            continue
-        if best[1] is None or t < best[1]:
-            best = (k, t)
-    return best
-
-
-def _step(cp: CompiledPolicy, run: CaseRun, moment: datetime, start: datetime, tally: Tally,
-          reject: Callable[[str], None]) -> tuple[Decision, ev.Event | None] | None:
-    """The case's next decision at `moment`: the debtor's intent due then (if it still fits) or
-    the core's wake-up. None: the intent no longer fits or was refused (nothing decided)."""
-    state, model = run.state, run.model
-    nxt = model.next_at()
-    if nxt is not None and nxt == moment and (run.wake is None or nxt <= run.wake):
-        at, event = model.pop(state)
-        if event is None:
-            return None
-        try:
-            decision = advance(cp, state, event, at)
-        except EventRejected as e:
-            tally.rejected_events += 1
-            reject(f"{state.case.case_id} {at.isoformat()} {event.kind}: {e}")
-            return None
-        tally.events[event.kind] += 1
-        model.on_accepted(event, state, at)
-        if isinstance(event, ev.Payment):
-            tally.recovered_delta[_day(at, start, tally.days)] += event.amount
-        return decision, event
-    return advance(cp, state, None, moment), None
-
-
-def _observe(run: CaseRun, settled: Settled, now: datetime, event: ev.Event | None, start: datetime,
-             tally: Tally, trace: TraceWriter | None, people: PersonAuditor | None) -> None:
+def _observe(run: CaseRun, step: Step, start: datetime, tally: Tally, trace: TraceWriter | None,
+             people: PersonAuditor | None) -> None:
     """Count, trace and audit one settled decision."""
     state = run.state
     case = state.case
-    d = Decision(state, settled.actions, settled.decision.next_wake_up, settled.records)
-    for a in settled.actions:
-        if a.action_id in settled.outcomes:
-            tally.calls[settled.outcomes[a.action_id]] += 1
-    if settled.records:
+    now = step.at
+    d = Decision(state, step.actions, step.decision.next_wake_up, step.records)
+    for a in step.actions:
+        if a.action_id in step.outcomes:
+            tally.calls[step.outcomes[a.action_id]] += 1
+    if step.records:
         _count(tally, d, run.contacts)
         if trace is not None or people is not None:
-            lines = list(trace_lines(case.case_id, case.debtor.id, run.tz, settled.records, settled.outcomes))
+            lines = list(trace_lines(case.case_id, case.debtor.id, run.tz, step.records, step.outcomes))
             if trace is not None:
                 trace.write_lines(lines)
             if people is not None:
@@ -257,7 +213,7 @@ def _observe(run: CaseRun, settled: Settled, now: datetime, event: ev.Event | No
                         room = SAMPLE_LIMIT - len(tally.violation_samples)
                         tally.violation_samples.extend(found[:max(0, room)])
     if run.auditor is not None:
-        found = run.auditor.observe(d, now, event)
+        found = run.auditor.observe(d, now, step.event)
         if found:
             run.violations += len(found)
             room = SAMPLE_LIMIT - len(tally.violation_samples)

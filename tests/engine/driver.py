@@ -5,7 +5,7 @@ action and record for the assertions."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 from engine.case import events as ev
 from engine.case.actions import Action, Record
 from engine.case.state import CaseFile, CaseState, Debtor
-from engine.decision.decide import Decision, decide, open_case
+from engine.decision.decide import Decision
+from engine.decision.driver import Lane
 from engine.policy import registry
 from engine.policy.compiled import CompiledPolicy
 from engine.policy.model import Policy
@@ -89,11 +90,11 @@ def calls(n: int, day: int = 1, first_hour: int = 9, **item: Any) -> list[dict[s
 
 @dataclass
 class Run:
-    """One case driven through time: every decision's actions and records, in order."""
+    """One case driven through time (by the core's driver, `Lane`): every decision's actions and
+    records, in order."""
 
-    cp: CompiledPolicy
+    lane: Lane
     decision: Decision
-    now: datetime
     actions: list[Action] = field(default_factory=list)
     records: list[Record] = field(default_factory=list)
     decisions: int = 0
@@ -101,20 +102,30 @@ class Run:
     @classmethod
     def open(cls, cp: CompiledPolicy, case: CaseFile, now: datetime) -> Run:
         """Open the case at `now`."""
-        d = open_case(cp, case, now)
-        run = cls(cp, d, now)
+        lane, d = Lane.open(cp, case, now)
+        run = cls(lane, d)
         run._take(d)
         return run
 
     @property
+    def cp(self) -> CompiledPolicy:
+        """The policy the case runs on."""
+        return self.lane.cp
+
+    @property
+    def now(self) -> datetime:
+        """The run's clock."""
+        return self.lane.now
+
+    @property
     def state(self) -> CaseState:
         """The case as it stands."""
-        return self.decision.state
+        return self.lane.state
 
     @property
     def wake(self) -> datetime | None:
         """The next wake-up the core asked for."""
-        return self.decision.next_wake_up
+        return self.lane.wake
 
     def _take(self, d: Decision) -> Decision:
         self.decision = d
@@ -125,28 +136,21 @@ class Run:
 
     def tick(self) -> Decision:
         """Fire the timer at the wake-up."""
-        assert self.wake is not None, "no wake-up to fire"
-        self.now = self.wake
-        return self._take(decide(self.cp, self.state, None, self.now))
+        return self._take(self.lane.tick())
 
     def until(self, end: datetime, max_steps: int = 5000) -> Run:
         """Fire timers up to and including `end` (and land the clock on `end`)."""
-        for _ in range(max_steps):
-            if self.wake is None or self.wake > end:
-                break
-            self.tick()
-        else:  # pragma: no cover - a runaway case is a failure
-            raise AssertionError("case did not settle")
-        self.now = max(self.now, end)
+        for d in self.lane.until(end, max_steps=max_steps):
+            self._take(d)
         return self
 
     def event(self, e: ev.Event, when: datetime | None = None) -> Decision:
         """Deliver an event at `when` (after firing every timer due before it)."""
         if when is not None:
             assert when >= self.now, f"{when} is before the run's clock {self.now}"
-            self.until(when - timedelta(microseconds=1))
-            self.now = when
-        return self._take(decide(self.cp, self.state, e, self.now))
+            for d in self.lane.until(when, inclusive=False):
+                self._take(d)
+        return self._take(self.lane.decide(e, when or self.now))
 
     def approve_all(self, when: datetime | None = None) -> None:
         """Approve everything the case is waiting for."""

@@ -282,7 +282,8 @@ class TestDeterminism:
                 continue
             assert dump(first) == dump(decide(cp, state.model_copy(deep=True), e, now))
             assert state.model_dump() == before
-            run.decision, run.now = first, now
+            run.decision = first
+            run.lane.state, run.lane.wake, run.lane.now = first.state, first.next_wake_up, now
             if run.state.closed:
                 break
 

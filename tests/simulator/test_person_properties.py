@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -19,13 +20,11 @@ from hypothesis import strategies as st
 from engine.case import events as ev
 from engine.case.person import PersonLedger
 from engine.decision.caps import CALL_OUTCOME_TIMEOUT
-from engine.decision.decide import Decision, advance
+from engine.decision.decide import Decision
+from engine.decision.driver import Lane, person_event, settle
 from engine.errors import EventRejected
-from simulator.audit import limits_of
+from simulator.audit import Auditor, limits_of
 from simulator.audit_person import PersonAuditor
-from simulator.behaviour import BehaviourSpec
-from simulator.person_run import CaseRun, open_run, person_event, settle
-from simulator.portfolio import SimCase
 from simulator.trace import trace_lines
 from tests.conftest import SHIPPED, load_shipped
 from tests.engine.driver import case_file
@@ -34,7 +33,7 @@ DAY = timedelta(days=1)
 START = datetime(2026, 3, 2, tzinfo=UTC)
 
 
-def _event(data: st.DataObject, run: CaseRun) -> ev.Event:
+def _event(data: st.DataObject, run: Lane) -> ev.Event:
     s = run.state
     choices: list[ev.Event] = [ev.AttitudeChange(attitude=data.draw(st.sampled_from(
         ["cooperative", "neutral", "evasive", "hostile"])))]
@@ -60,7 +59,8 @@ def test_no_rule_of_the_person_is_broken(data: st.DataObject) -> None:
     cases = [case_file(cp, case_id=f"C-{k}", due=due + timedelta(days=data.draw(st.integers(0, 4))),
                        amount="9000.00") for k in range(n)]
     ledger = PersonLedger(debtor_id="D-1")
-    runs: list[CaseRun] = []
+    runs: list[Lane] = []
+    auditors: list[Auditor] = []
     lines: list[dict[str, object]] = []
     calls: dict[str, tuple[int, datetime]] = {}  # unanswered-for call -> (case, when)
     outcomes: dict[str, str] = {}
@@ -69,18 +69,19 @@ def test_no_rule_of_the_person_is_broken(data: st.DataObject) -> None:
     def take(k: int, d: Decision, now: datetime, e: ev.Event | None) -> None:
         nonlocal ledger
         run = runs[k]
-        settled, ledger = settle(run, d, now, ledger, violations.append)
+        settled, ledger = settle(run, k, d, now, e, ledger)
+        violations.extend(settled.refusals)
         for a in settled.actions:
             if a.kind == "contact" and a.channel == "call":
                 calls[a.action_id] = (k, now)
-        assert run.auditor is not None
-        violations.extend(run.auditor.observe(
+        violations.extend(auditors[k].observe(
             Decision(run.state, settled.actions, settled.decision.next_wake_up, settled.records), now, e))
-        lines.extend(trace_lines(run.state.case.case_id, "D-1", run.tz, settled.records, {}))
+        lines.extend(trace_lines(run.state.case.case_id, "D-1", ZoneInfo(run.state.case.debtor.timezone), settled.records, {}))
 
     for k, c in enumerate(cases):
-        run, d = open_run(cp, SimCase(c, START), START + 120 * DAY, 7, BehaviourSpec(), audit=True)
+        run, d = Lane.open(cp, c, START, in_place=True)
         runs.append(run)
+        auditors.append(Auditor(cp, c))
         take(k, d, START, None)
 
     now = START
@@ -95,7 +96,7 @@ def test_no_rule_of_the_person_is_broken(data: st.DataObject) -> None:
             wake, k = min(due_runs)
             assert wake is not None
             now = max(now, wake)
-            take(k, advance(cp, runs[k].state, None, now), now, None)
+            take(k, runs[k].decide(None, now), now, None)
 
     for _ in range(data.draw(st.integers(5, 60), label="steps")):
         what = data.draw(st.sampled_from(["timer", "outcome", "outcome", "event"]))  # outcomes twice as often
@@ -113,7 +114,7 @@ def test_no_rule_of_the_person_is_broken(data: st.DataObject) -> None:
             outcome = data.draw(st.sampled_from(["connected", "unanswered"]))
             e: ev.Event = ev.ContactOutcome(action_id=aid, outcome=outcome)
             try:
-                d = advance(cp, runs[k].state, e, now)
+                d = runs[k].decide(e, now)
             except EventRejected:
                 continue
             outcomes[aid] = outcome
@@ -128,7 +129,7 @@ def test_no_rule_of_the_person_is_broken(data: st.DataObject) -> None:
                 continue
             e = _event(data, runs[k])
             try:
-                d = advance(cp, runs[k].state, e, now)
+                d = runs[k].decide(e, now)
             except EventRejected:
                 continue
             ledger = person_event(ledger, e, now)
@@ -148,7 +149,7 @@ def test_no_rule_of_the_person_is_broken(data: st.DataObject) -> None:
     assert CALL_OUTCOME_TIMEOUT > timedelta(minutes=110)
 
 
-def _action_of(line: dict[str, object], runs: list[CaseRun]) -> str:
+def _action_of(line: dict[str, object], runs: list[Lane]) -> str:
     """The action id of a traced call (trace lines carry the case and the plan item)."""
     stage_key = str(line["reason"])
     stage, key = stage_key.split(".", 1)

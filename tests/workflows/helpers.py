@@ -31,7 +31,8 @@ from temporalio.testing import WorkflowEnvironment
 from engine.case import events as ev
 from engine.case.actions import Action, Record
 from engine.case.state import CaseFile, CaseState, Debtor
-from engine.decision.decide import Decision, decide, open_case
+from engine.decision.decide import Decision
+from engine.decision.driver import Lane
 from engine.decision.status import CaseStatus, case_status
 from engine.policy.compiled import CompiledPolicy
 from workers.outbox import Outbox, OutboxRow
@@ -188,11 +189,10 @@ class Driver:
 # -- the oracle: the pure core alone ----------------------------------------------------------
 @dataclass
 class Oracle:
-    """A case driven by the core alone, the way the workflow drives it."""
+    """A case driven by the core alone (its driver, `Lane`), the way the workflow drives it."""
 
-    cp: CompiledPolicy
+    lane: Lane
     decision: Decision
-    now: datetime
     actions: list[Action] = field(default_factory=list)
     records: list[Record] = field(default_factory=list)
 
@@ -201,25 +201,34 @@ class Oracle:
             events: list[tuple[datetime, ev.Event]] = (), end: datetime | None = None) -> Oracle:  # type: ignore[assignment]
         """Open at `opened_at`, take `events` at their moments, let time run to `end`
         (or, without `end`, until the case closes or has nothing left to wait for)."""
-        d = open_case(cp, case, opened_at)
-        o = cls(cp, d, opened_at)
+        lane, d = Lane.open(cp, case, opened_at)
+        o = cls(lane, d)
         o._take(d)
         for at, e in events:
             o.until(at, inclusive=False)
-            o.now = at
-            o._take(decide(cp, o.state, e, at))
+            o._take(lane.decide(e, at))
         o.until(end)
         return o
 
     @property
+    def cp(self) -> CompiledPolicy:
+        """The policy the case runs on."""
+        return self.lane.cp
+
+    @property
+    def now(self) -> datetime:
+        """The oracle's clock."""
+        return self.lane.now
+
+    @property
     def state(self) -> CaseState:
         """The case as it stands."""
-        return self.decision.state
+        return self.lane.state
 
     @property
     def wake(self) -> datetime | None:
         """The next wake-up the core asked for."""
-        return self.decision.next_wake_up
+        return self.lane.wake
 
     def _take(self, d: Decision) -> None:
         self.decision = d
@@ -228,16 +237,8 @@ class Oracle:
 
     def until(self, end: datetime | None, *, inclusive: bool = True) -> None:
         """Fire every timer up to `end` (all of them when None)."""
-        for _ in range(100_000):
-            w = self.wake
-            if w is None or (end is not None and (w > end or (w == end and not inclusive))):
-                break
-            self.now = w
-            self._take(decide(self.cp, self.state, None, w))
-        else:  # pragma: no cover - a runaway case is a failure
-            raise AssertionError("oracle case did not settle")
-        if end is not None:
-            self.now = max(self.now, end)
+        for d in self.lane.until(end, inclusive=inclusive):
+            self._take(d)
 
     def status(self, now: datetime | None = None) -> CaseStatus:
         """The status the core gives at `now`."""
