@@ -24,6 +24,7 @@ from engine.case.actions import Action, Record
 from engine.case.person import PersonLedger
 from engine.case.state import CaseFile, CaseState
 from engine.decision.decide import Decision, advance, decide, open_case
+from engine.decision.migrate import migrate
 from engine.decision.person import ContactRequest, Deferred, grant, record_cease, record_outcome
 from engine.errors import EventRejected
 from engine.policy.compiled import CompiledPolicy
@@ -78,6 +79,13 @@ class Lane:
         is unchanged."""
         d = (advance if self.in_place else decide)(self.cp, self.state, event, now)
         self.state, self.wake, self.now = d.state, d.next_wake_up, now
+        return d
+
+    def migrate(self, to: CompiledPolicy, e: ev.MigratePolicy, now: datetime) -> Decision:
+        """Move the case onto `to` (`engine.decision.migrate`); every later decision is under it.
+        On `EventRejected` the lane is unchanged."""
+        d = migrate(to, self.state, e, now)
+        self.cp, self.state, self.wake, self.now = to, d.state, d.next_wake_up, now
         return d
 
     def tick(self) -> Decision:

@@ -72,9 +72,9 @@ def test_the_new_version_decides_from_then_on_without_resending() -> None:
                           "t": {"text": {"en-US": "New text for {name}: {amount} {currency}."}}})
     run = _open(v1)
     sent_before = {a.action_id for a in run.contacts()}
-    d = migrate(v2, run.state, _to(v2), run.now)
+    d = run.lane.migrate(v2, _to(v2), run.now)
     assert not d.actions  # nothing was due at the moment of the move
-    run.cp, run.decision = v2, d
+    run.decision = d
     run.until(run.now + timedelta(days=6))
     after = run.contacts()[len(sent_before):]
     assert after and all(a.action_id not in sent_before for a in after)
