@@ -19,22 +19,22 @@ from zoneinfo import ZoneInfo
 from engine.case import events as ev
 from engine.case.person import PersonLedger
 from engine.case.state import CaseState
-from engine.decision.decide import Decision, advance, copy_state
-from engine.decision.migrate import already_on, check_migration, migrate
+from engine.decision.decide import Decision, copy_state
+from engine.decision.driver import Lane, drive_person
+from engine.decision.driver import Refused as DriverRefused
+from engine.decision.migrate import already_on, check_migration
 from engine.errors import EventRejected
 from engine.policy.compiled import CompiledPolicy
 from simulator.behaviour import BehaviourSpec, DebtorModel
-from simulator.person_run import CaseRun, person_event, settle
+from simulator.person_run import CaseRun
 from simulator.portfolio import SimCase
 from simulator.run import (
-    _MAX_DECISIONS,
     _STAGE_INDEX,
     PolicyRun,
     SimConfig,
     SimResult,
     _finish,
-    _observe,
-    _step,
+    take,
 )
 from simulator.tally import SAMPLE_LIMIT, Tally
 
@@ -71,9 +71,10 @@ class LiveDryRun:
         return self.result.runs[1]
 
 
-def _drive(cp: CompiledPolicy, state: CaseState, first: Callable[[CaseState], Decision], now: datetime,
+def _drive(cp: CompiledPolicy, state: CaseState, first: Callable[[Lane], Decision], now: datetime,
            horizon: datetime, seed: int, spec: BehaviourSpec, tally: Tally) -> None:
-    """Drive one live case from `now` to the horizon (or its close), counting into `tally`.
+    """Drive one live case from `now` to the horizon (or its close) with the core's driver,
+    counting into `tally`.
 
     `first` is the decision taken at `now`: a timer (current) or the migration (proposed)."""
     def reject(msg: str) -> None:
@@ -83,47 +84,33 @@ def _drive(cp: CompiledPolicy, state: CaseState, first: Callable[[CaseState], De
     state = copy_state(state)
     case = state.case
     run = CaseRun(cp, SimCase(case, now), state, DebtorModel(cp, state, now, horizon, seed, spec), None,
-                  ZoneInfo(case.debtor.timezone), None, cur=str(state.stage))
+                  ZoneInfo(case.debtor.timezone), cur=str(state.stage))
     tally.cases += 1
     tally.amount_due += state.balance  # what is still owed is what this horizon can recover
     tally.stage_delta[0][_STAGE_INDEX[run.cur]] += 1
-    ledger = PersonLedger(debtor_id=case.debtor.id)
-    d, event = first(state), None
-    run.state = state = d.state
-    moment = now
-    for _ in range(_MAX_DECISIONS):
-        tally.decisions += 1
-        settled, ledger = settle(run, d, moment, ledger, reject)
-        _observe(run, settled, moment, event, now, tally, None, None)
-        if run.state.closed:
-            break
-        nxt, wake = run.model.next_at(), run.wake
-        t = nxt if nxt is not None and (wake is None or nxt <= wake) else wake
-        if t is None or t >= horizon:
-            break
-        moment = t
-        step = _step(cp, run, moment, now, tally, reject)
-        while step is None:  # the debtor's intent no longer fits: the next one, or the wake-up
-            nxt, wake = run.model.next_at(), run.wake
-            t = nxt if nxt is not None and (wake is None or nxt <= wake) else wake
-            if t is None or t >= horizon:
-                break
-            moment = t
-            step = _step(cp, run, moment, now, tally, reject)
-        if step is None:
-            break
-        d, event = step
-        if event is not None:
-            ledger = person_event(ledger, event, moment)
-    _finish(tally, run.state, run.contacts, run.violations)
+
+    def begin(k: int, at: datetime) -> tuple[Lane, Decision]:
+        lane = Lane(cp, state, None, at, in_place=True)
+        d = first(lane)
+        run.state = d.state
+        return lane, d
+
+    steps = drive_person(cp, [(case, now)], horizon, lambda k, s: run.model, PersonLedger(debtor_id=case.debtor.id),
+                         start=begin)
+    for step in steps:
+        if isinstance(step, DriverRefused) and step.event is None:
+            raise step.error  # pragma: no cover - checked by check_migration before
+        take(run, step, now, tally, None, None, reject)
+    if not run.done:
+        _finish(tally, run.state, run.contacts, run.violations)
 
 
-def _timer(cp: CompiledPolicy, now: datetime, state: CaseState) -> Decision:
-    return advance(cp, state, None, now)
+def _timer(lane: Lane) -> Decision:
+    return lane.decide(None, lane.now)
 
 
-def _move(to: CompiledPolicy, event: ev.MigratePolicy, now: datetime, state: CaseState) -> Decision:
-    return advance(to, state, None, now) if already_on(state, to) else migrate(to, state, event, now)
+def _move(to: CompiledPolicy, event: ev.MigratePolicy, lane: Lane) -> Decision:
+    return lane.decide(None, lane.now) if already_on(lane.state, to) else lane.migrate(to, event, lane.now)
 
 
 def dry_run(states: list[CaseState], to: CompiledPolicy, current: Callable[[str], CompiledPolicy], now: datetime,
@@ -155,8 +142,8 @@ def dry_run(states: list[CaseState], to: CompiledPolicy, current: Callable[[str]
             refused.append(Refused(state.case.case_id, str(e)))
             continue
         cp = current(state.policy.hash)
-        _drive(cp, state, partial(_timer, cp, now), now, horizon, seed, spec, cur_tally)
-        _drive(to, state, partial(_move, to, event, now), now, horizon, seed, spec, new_tally)
+        _drive(cp, state, _timer, now, horizon, seed, spec, cur_tally)
+        _drive(to, state, partial(_move, to, event), now, horizon, seed, spec, new_tally)
     cfg = SimConfig(policy=to.policy.name, days=days, seed=seed, cases=max(1, len(states)), audit=False,
                     workers=1, behaviour=spec)
     start = now.astimezone(UTC)

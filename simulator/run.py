@@ -43,7 +43,7 @@ from simulator.portfolio import (
 from simulator.tally import SAMPLE_LIMIT, SERIES_STAGES, Tally, VariantTally
 from simulator.trace import TraceWriter, trace_lines
 
-__all__ = ["CHUNK", "PolicyRun", "SimConfig", "SimResult", "run_case", "run_person", "simulate"]
+__all__ = ["CHUNK", "PolicyRun", "SimConfig", "SimResult", "run_case", "run_person", "simulate", "take"]
 
 #: Cases per chunk of work. Fixed (never derived from the number of processes) so that results
 #: and traces are identical however many processes run.
@@ -158,35 +158,42 @@ def run_person(cp: CompiledPolicy, cases: list[SimCase], start: datetime, horizo
     openings = [(sc.case, sc.opened) for sc in cases]
     for step in drive_person(cp, openings, horizon, events_for, ledger):
         sc = cases[step.case]
-        if isinstance(step, Refused):
-            if step.event is None:
-                tally.cases += 1
-                tally.amount_due += sc.case.amount_due
-                tally.refused_cases += 1
-                reject(f"{sc.case.case_id}: not opened: {step.error}")
-            else:
-                tally.rejected_events += 1
-                reject(f"{sc.case.case_id} {step.at.isoformat()} {step.event.kind}: {step.error}")
-            continue
-        run = runs[step.case]
-        assert run is not None
-        if step.opened:
+        if isinstance(step, Refused) and step.event is None:
             tally.cases += 1
             tally.amount_due += sc.case.amount_due
-        elif step.event is not None:
-            tally.events[step.event.kind] += 1
-            if isinstance(step.event, ev.Payment):
-                tally.recovered_delta[_day(step.at, start, tally.days)] += step.event.amount
-        tally.decisions += 1
-        for msg in step.refusals:
-            reject(msg)  # pragma: no cover - a deferral the case refused
-        _observe(run, step, start, tally, trace, people)
-        if run.state.closed:
-            run.done = True
-            _finish(tally, run.state, run.contacts, run.violations)
+            tally.refused_cases += 1
+            reject(f"{sc.case.case_id}: not opened: {step.error}")
+            continue
+        if isinstance(step, Step) and step.opened:
+            tally.cases += 1
+            tally.amount_due += sc.case.amount_due
+        take(runs[step.case], step, start, tally, trace, people, reject)
     for r in runs:
         if r is not None and not r.done:
             _finish(tally, r.state, r.contacts, r.violations)
+
+
+def take(run: CaseRun | None, step: Step | Refused, start: datetime, tally: Tally, trace: TraceWriter | None,
+         people: PersonAuditor | None, reject: Callable[[str], None]) -> None:
+    """Count, trace and audit one step of the driver of an open case (`start`: day 0 of the
+    figures); a case that closed is finished (`run.done`)."""
+    assert run is not None
+    if isinstance(step, Refused):
+        assert step.event is not None
+        tally.rejected_events += 1
+        reject(f"{run.state.case.case_id} {step.at.isoformat()} {step.event.kind}: {step.error}")
+        return
+    if step.event is not None:
+        tally.events[step.event.kind] += 1
+        if isinstance(step.event, ev.Payment):
+            tally.recovered_delta[_day(step.at, start, tally.days)] += step.event.amount
+    tally.decisions += 1
+    for msg in step.refusals:
+        reject(msg)  # pragma: no cover - a deferral the case refused
+    _observe(run, step, start, tally, trace, people)
+    if run.state.closed:
+        run.done = True
+        _finish(tally, run.state, run.contacts, run.violations)
 
 
 def _observe(run: CaseRun, step: Step, start: datetime, tally: Tally, trace: TraceWriter | None,

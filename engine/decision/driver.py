@@ -209,12 +209,15 @@ def _pick(openings: Sequence[tuple[CaseFile, datetime]], lanes: list[Lane | None
 
 def drive_person(cp: CompiledPolicy, openings: Sequence[tuple[CaseFile, datetime]], horizon: datetime,
                  events_for: Callable[[int, CaseState], Events | None], ledger: PersonLedger,
-                 max_decisions: int = MAX_DECISIONS) -> Iterator[Step | Refused]:
+                 max_decisions: int = MAX_DECISIONS,
+                 start: Callable[[int, datetime], tuple[Lane, Decision]] | None = None) -> Iterator[Step | Refused]:
     """Every case of one person (opened at its moment), interleaved in time up to `horizon`,
     sharing one contact ledger; yields each decision (or refusal) in time order.
 
-    `events_for(k, state)` gives the events source of case `k` once it is open. A case is done
-    once closed. States are changed in place.
+    `events_for(k, state)` gives the events source of case `k` once it is open. `start(k, at)`,
+    if given, replaces opening the case file: it returns the case's lane (in place) and its
+    first decision, e.g. a live state taken forward from its last decision. A case is done once
+    closed. States are changed in place.
     """
     lanes: list[Lane | None] = [None] * len(openings)
     unopened = set(range(len(openings)))
@@ -229,7 +232,7 @@ def drive_person(cp: CompiledPolicy, openings: Sequence[tuple[CaseFile, datetime
         if lane is None:
             unopened.discard(k)
             try:
-                lane, d = Lane.open(cp, openings[k][0], moment, in_place=True)
+                lane, d = start(k, moment) if start is not None else Lane.open(cp, openings[k][0], moment, in_place=True)
             except EventRejected as e:
                 yield Refused(k, moment, None, e)
                 continue
