@@ -25,8 +25,11 @@ with workflow.unsafe.imports_passed_through():
 
 __all__ = ["BareActivities", "BareWorkflow"]
 
-_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
-                     maximum_interval=timedelta(minutes=10))
+_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=10),
+)
 _ADDRESS = {"sms": "phone", "push": "id", "email": "email"}
 
 
@@ -48,25 +51,54 @@ class BareWorkflow:
             delay = c.at - workflow.now()
             if delay > timedelta(0):
                 await workflow.sleep(delay)
-            to = {"phone": case.debtor.phone, "email": case.debtor.email, "id": case.debtor.id}[_ADDRESS[c.channel]]
-            action = Action(action_id=f"{case.case_id}/0.reminder/{c.key}", case_id=case.case_id, kind="contact",
-                            at=c.at, stage="reminder", reason=f"reminder.{c.key}", channel=c.channel,
-                            template=c.template, locale=case.debtor.locale, message=c.message, to=to)
-            await workflow.execute_activity("bare_send", action, result_type=ActionResult,
-                                            start_to_close_timeout=timedelta(seconds=30), retry_policy=_RETRY)
+            to = {"phone": case.debtor.phone, "email": case.debtor.email, "id": case.debtor.id}[
+                _ADDRESS[c.channel]
+            ]
+            action = Action(
+                action_id=f"{case.case_id}/0.reminder/{c.key}",
+                case_id=case.case_id,
+                kind="contact",
+                at=c.at,
+                stage="reminder",
+                reason=f"reminder.{c.key}",
+                channel=c.channel,
+                template=c.template,
+                locale=case.debtor.locale,
+                message=c.message,
+                to=to,
+            )
+            await workflow.execute_activity(
+                "bare_send",
+                action,
+                result_type=ActionResult,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=_RETRY,
+            )
             self._sent += 1
         await workflow.wait_condition(lambda: self._paid is not None)
         paid = self._paid
         assert paid is not None
-        return CaseResult(case_id=case.case_id, stage="resolved", close_reason="paid_in_full", balance="0.00",
-                          paid=str(paid.amount), runs=1)
+        return CaseResult(
+            case_id=case.case_id,
+            stage="resolved",
+            close_reason="paid_in_full",
+            balance="0.00",
+            paid=str(paid.amount),
+            runs=1,
+        )
 
     @workflow.update
     async def pay(self, inp: Payment) -> EventResult:
         """Record the payment that ends the case."""
         self._paid = inp
-        return EventResult(case_id=self._case_id, stage="resolved", closed=True, balance="0.00", holds=[],
-                           reasons=[])
+        return EventResult(
+            case_id=self._case_id,
+            stage="resolved",
+            closed=True,
+            balance="0.00",
+            holds=[],
+            reasons=[],
+        )
 
     @workflow.query
     def status(self) -> BareStatus:
@@ -84,9 +116,16 @@ class BareActivities:
     @activity.defn(name="bare_send")
     async def send(self, action: Action) -> ActionResult:
         """Record `action` (the outbox is the embedded channel) and report it."""
-        new = await asyncio.to_thread(self.outbox.record, action, via="outbox",  # type: ignore[attr-defined]
-                                      provider_id=f"outbox:{action.action_id}")
+        new = await asyncio.to_thread(
+            self.outbox.record,  # type: ignore[attr-defined]
+            action,
+            via="outbox",
+            provider_id=f"outbox:{action.action_id}",
+        )
         if self.on_sent is not None:
             self.on_sent(action)
-        return ActionResult(action_id=action.action_id, status="delivered" if new else "duplicate",
-                            provider_id=f"outbox:{action.action_id}")
+        return ActionResult(
+            action_id=action.action_id,
+            status="delivered" if new else "duplicate",
+            provider_id=f"outbox:{action.action_id}",
+        )

@@ -47,13 +47,28 @@ _MB = 1024 * 1024
 def _start_worker(env: BenchEnv) -> subprocess.Popen[bytes]:
     """`overdue worker` on the benchmark's server and data folder."""
     # The benchmark's own server, whatever Temporal profile or channel the caller has configured.
-    environ = {k: v for k, v in os.environ.items()
-               if not k.startswith(("TEMPORAL_", "OVERDUE_SMTP_", "OVERDUE_WEBHOOK_", "OVERDUE_DATABASE_URL"))}
-    environ.update({"TEMPORAL_ADDRESS": env.server.address, "TEMPORAL_NAMESPACE": env.server.namespace,
-                    "RUST_LOG": "error"})
+    environ = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(
+            ("TEMPORAL_", "OVERDUE_SMTP_", "OVERDUE_WEBHOOK_", "OVERDUE_DATABASE_URL")
+        )
+    }
+    environ.update(
+        {
+            "TEMPORAL_ADDRESS": env.server.address,
+            "TEMPORAL_NAMESPACE": env.server.namespace,
+            "RUST_LOG": "error",
+        }
+    )
     with (env.folder / "capacity-worker.log").open("ab") as log:
-        return subprocess.Popen([sys.executable, "-m", "overdue.cli", "worker", "--data", str(env.folder)],
-                                env=environ, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
+        return subprocess.Popen(
+            [sys.executable, "-m", "overdue.cli", "worker", "--data", str(env.folder)],
+            env=environ,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
 
 
 def _db_tables(path: Path) -> dict[str, int]:
@@ -61,7 +76,9 @@ def _db_tables(path: Path) -> dict[str, int]:
     try:
         conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, timeout=30)
         try:
-            sizes = dict(conn.execute("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name").fetchall())
+            sizes = dict(
+                conn.execute("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name").fetchall()
+            )
             page = conn.execute("PRAGMA page_size").fetchone()[0]
             sizes["(free pages)"] = conn.execute("PRAGMA freelist_count").fetchone()[0] * page
         finally:
@@ -71,7 +88,9 @@ def _db_tables(path: Path) -> dict[str, int]:
     return {str(k): int(v) for k, v in sizes.items()}
 
 
-def _per_case(before: dict[str, int], after: dict[str, int], n: int, top: int = 10) -> dict[str, int]:
+def _per_case(
+    before: dict[str, int], after: dict[str, int], n: int, top: int = 10
+) -> dict[str, int]:
     """Where the database grew: bytes per case of the tables and indexes that grew most."""
     grown = {k: (after[k] - before.get(k, 0)) / n for k in after}
     # The visibility table has one index per search attribute column the server pre-allocates
@@ -108,8 +127,12 @@ async def _settled(env: BenchEnv, last_ids: list[str], limit_s: float) -> float:
     """Wait until the worker has taken every opened case's first task: the queue's workflow-task
     backlog is empty and none of the cases opened last still has a workflow task pending (tasks
     are taken roughly in order). The seconds it took."""
-    request = DescribeTaskQueueRequest(namespace=env.client.namespace, task_queue=TaskQueue(name=TASK_QUEUE),
-                                       task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, report_stats=True)
+    request = DescribeTaskQueueRequest(
+        namespace=env.client.namespace,
+        task_queue=TaskQueue(name=TASK_QUEUE),
+        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        report_stats=True,
+    )
     t0 = time.perf_counter()
 
     async def pending(cid: str) -> bool:
@@ -119,7 +142,9 @@ async def _settled(env: BenchEnv, last_ids: list[str], limit_s: float) -> float:
     backlog = -1
     while True:
         try:  # a busy server may drop a call (deadline, cancelled): ask again
-            backlog = (await env.client.workflow_service.describe_task_queue(request)).stats.approximate_backlog_count
+            backlog = (
+                await env.client.workflow_service.describe_task_queue(request)
+            ).stats.approximate_backlog_count
             if backlog == 0 and not any(await asyncio.gather(*map(pending, last_ids))):
                 return time.perf_counter() - t0
         except RPCError:
@@ -129,7 +154,9 @@ async def _settled(env: BenchEnv, last_ids: list[str], limit_s: float) -> float:
         await asyncio.sleep(1.0)
 
 
-async def _open_chunk(cases: Cases, batch: list[tuple[CaseFile, CompiledPolicy]], attempts: int = 5) -> None:
+async def _open_chunk(
+    cases: Cases, batch: list[tuple[CaseFile, CompiledPolicy]], attempts: int = 5
+) -> None:
     """Open a chunk; a call the busy server dropped is retried (cases already open count as open)."""
     for attempt in range(attempts):
         try:
@@ -141,7 +168,9 @@ async def _open_chunk(cases: Cases, batch: list[tuple[CaseFile, CompiledPolicy]]
             await asyncio.sleep(2.0)
 
 
-async def capacity_scenario(env: BenchEnv, n: int, progress: Callable[[str], None] = print) -> dict[str, Any]:
+async def capacity_scenario(
+    env: BenchEnv, n: int, progress: Callable[[str], None] = print
+) -> dict[str, Any]:
     """Open `n` sleeping cases; the start rate, the database per case and the worker's memory."""
     tz = zone_at_noon(datetime.now(UTC))
     due = datetime.now(UTC).date()
@@ -152,36 +181,51 @@ async def capacity_scenario(env: BenchEnv, n: int, progress: Callable[[str], Non
     points: list[dict[str, Any]] = []
     try:
         warm = max(1, min(100, n // 100))
-        await cases.open_many([(bench_case(f"W-{i:06d}", tz, due, cp.policy.name), cp) for i in range(warm)])
+        await cases.open_many(
+            [(bench_case(f"W-{i:06d}", tz, due, cp.policy.name), cp) for i in range(warm)]
+        )
         await _settled(env, [f"W-{i:06d}" for i in range(warm)], 120)
-        base = {"worker_rss_mb": round(worker.memory_info().rss / _MB, 1),
-                "server_rss_mb": round(env.server_rss() / _MB, 1), "db_mb": round(env.db_bytes() / _MB, 1)}
+        base = {
+            "worker_rss_mb": round(worker.memory_info().rss / _MB, 1),
+            "server_rss_mb": round(env.server_rss() / _MB, 1),
+            "db_mb": round(env.db_bytes() / _MB, 1),
+        }
         db0, main0 = env.db_bytes(), _main_db(env)
         tables0 = await asyncio.to_thread(_db_tables, env.server.db_path)
         server = psutil.Process(env.server.pid)
         cpu0, scpu0 = _cpu(worker), _cpu(server)
-        checkpoints = sorted({max(1, n // 10), max(1, n // 2), n} | ({CACHE} if CACHE < n else set()))
+        checkpoints = sorted(
+            {max(1, n // 10), max(1, n // 2), n} | ({CACHE} if CACHE < n else set())
+        )
         opened = 0
         open_seconds = 0.0
         t_start = time.perf_counter()
         for mark in checkpoints:
             while opened < mark:
                 size = min(CHUNK, mark - opened)
-                batch = [(bench_case(f"K-{opened + i:06d}", tz, due, cp.policy.name), cp) for i in range(size)]
+                batch = [
+                    (bench_case(f"K-{opened + i:06d}", tz, due, cp.policy.name), cp)
+                    for i in range(size)
+                ]
                 t0 = time.perf_counter()
                 await _open_chunk(cases, batch)
                 open_seconds += time.perf_counter() - t0
                 opened += size
             tail = [f"K-{i:06d}" for i in range(max(0, opened - 20), opened)]
             settle = await _settled(env, tail, 600 + opened / 20)
-            point = {"open_cases": opened, "elapsed_s": round(time.perf_counter() - t_start, 1),
-                     "settle_wait_s": round(settle, 1),
-                     "worker_rss_mb": round(worker.memory_info().rss / _MB, 1),
-                     "server_rss_mb": round(env.server_rss() / _MB, 1),
-                     "db_mb": round(env.db_bytes() / _MB, 1)}
+            point = {
+                "open_cases": opened,
+                "elapsed_s": round(time.perf_counter() - t_start, 1),
+                "settle_wait_s": round(settle, 1),
+                "worker_rss_mb": round(worker.memory_info().rss / _MB, 1),
+                "server_rss_mb": round(env.server_rss() / _MB, 1),
+                "db_mb": round(env.db_bytes() / _MB, 1),
+            }
             points.append(point)
-            progress(f"capacity: {opened} open cases, worker RSS {point['worker_rss_mb']} MB, "
-                     f"server RSS {point['server_rss_mb']} MB, database {point['db_mb']} MB")
+            progress(
+                f"capacity: {opened} open cases, worker RSS {point['worker_rss_mb']} MB, "
+                f"server RSS {point['server_rss_mb']} MB, database {point['db_mb']} MB"
+            )
         total = time.perf_counter() - t_start
         cpu, scpu = (_cpu(worker) - cpu0) * 1000 / n, (_cpu(server) - scpu0) * 1000 / n
     finally:
@@ -192,18 +236,34 @@ async def capacity_scenario(env: BenchEnv, n: int, progress: Callable[[str], Non
     full = [p for p in points if p["open_cases"] >= CACHE] or points
     mid = next((p for p in full if p["open_cases"] >= n // 2), full[0])
     last = points[-1]
-    growth = (last["worker_rss_mb"] - mid["worker_rss_mb"]) / mid["worker_rss_mb"] if mid["worker_rss_mb"] else 0.0
+    growth = (
+        (last["worker_rss_mb"] - mid["worker_rss_mb"]) / mid["worker_rss_mb"]
+        if mid["worker_rss_mb"]
+        else 0.0
+    )
     filling = full[0]
-    kb_filling = (filling["worker_rss_mb"] - base["worker_rss_mb"]) * 1024 / max(1, filling["open_cases"])
-    kb_after = (last["worker_rss_mb"] - mid["worker_rss_mb"]) * 1024 / max(1, last["open_cases"] - mid["open_cases"])
+    kb_filling = (
+        (filling["worker_rss_mb"] - base["worker_rss_mb"]) * 1024 / max(1, filling["open_cases"])
+    )
+    kb_after = (
+        (last["worker_rss_mb"] - mid["worker_rss_mb"])
+        * 1024
+        / max(1, last["open_cases"] - mid["open_cases"])
+    )
     return {
-        "cases": n, "seconds": round(total, 1), "open_seconds": round(open_seconds, 1),
+        "cases": n,
+        "seconds": round(total, 1),
+        "open_seconds": round(open_seconds, 1),
         "starts_per_s": round(n / open_seconds, 1) if open_seconds else 0.0,
-        "worker_cpu_ms_per_case": round(cpu, 1), "server_cpu_ms_per_case": round(scpu, 1),
+        "worker_cpu_ms_per_case": round(cpu, 1),
+        "server_cpu_ms_per_case": round(scpu, 1),
         "db_bytes_per_case": round((env.db_bytes() - db0) / n),
         "db_main_file_bytes_per_case": round((_main_db(env) - main0) / n),
-        "db_bytes_per_case_by_table": _per_case(tables0, await asyncio.to_thread(_db_tables, env.server.db_path), n),
-        "baseline": base, "points": points,
+        "db_bytes_per_case_by_table": _per_case(
+            tables0, await asyncio.to_thread(_db_tables, env.server.db_path), n
+        ),
+        "baseline": base,
+        "points": points,
         "worker_rss_growth_after_cache_full": round(growth, 3),
         "growth_from_cases": mid["open_cases"],
         "worker_rss_kb_per_case_until_cache_full": round(kb_filling, 1),

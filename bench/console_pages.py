@@ -37,13 +37,21 @@ from workflows.client import Cases
 
 __all__ = ["main", "measure"]
 
-PAGES = ("/queues/approvals", "/queues/issues", "/portfolio", "/api/queues/approvals", "/api/portfolio")
+PAGES = (
+    "/queues/approvals",
+    "/queues/issues",
+    "/portfolio",
+    "/api/queues/approvals",
+    "/api/portfolio",
+)
 
 
 def _policy(folder: Path) -> Path:
     text = (POLICY_DIR / "consumer-credit-line.yaml").read_text(encoding="utf-8")
     text = text.replace("name: consumer-credit-line", "name: bench-approval-now", 1)
-    text = text.replace("  escalation:\n    description:", "  escalation:\n    min_days: 0\n    description:", 1)
+    text = text.replace(
+        "  escalation:\n    description:", "  escalation:\n    min_days: 0\n    description:", 1
+    )
     path = folder / "bench-approval-now.yaml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -56,7 +64,9 @@ async def measure(n_cases: int, repeat: int) -> dict[str, object]:
         server = DevServer(folder / "server", port=free_port(), headless=True)
         await server.start()
         try:
-            client = await connect(data_converter(load_or_create_key(folder)), target_host=server.address)
+            client = await connect(
+                data_converter(load_or_create_key(folder)), target_host=server.address
+            )
             cp = PolicyCache(folder).store.put(load_policy(_policy(folder)))
             cases = demo_portfolio([cp], datetime.now(UTC).date(), n_cases, seed=12)
             t0 = time.perf_counter()
@@ -76,7 +86,9 @@ async def measure(n_cases: int, repeat: int) -> dict[str, object]:
                 async with httpx.AsyncClient(base_url=console.url, timeout=120) as web:
                     form = await web.get("/login")
                     csrf = form.text.split('name="csrf" value="')[1].split('"')[0]
-                    await web.post("/login", data={"name": "bench", "password": "bench-password", "csrf": csrf})
+                    await web.post(
+                        "/login", data={"name": "bench", "password": "bench-password", "csrf": csrf}
+                    )
                     headers = {"Authorization": f"Bearer {token}"}
                     for page in PAGES:
                         await web.get(page, headers=headers)  # warm-up
@@ -86,29 +98,43 @@ async def measure(n_cases: int, repeat: int) -> dict[str, object]:
                             timings.setdefault(page, []).append(time.perf_counter() - t)
                             r.raise_for_status()
                             sizes[page] = len(r.content)
-                    waiting = (await web.get("/api/queues/approvals", headers=headers)).json()["count"]
+                    waiting = (await web.get("/api/queues/approvals", headers=headers)).json()[
+                        "count"
+                    ]
             finally:
                 await console.stop()
                 users.close()
         finally:
             await server.stop()
     return {
-        "cases": n_cases, "repeat": repeat, "open_seconds": round(open_s, 1), "approvals_waiting": waiting,
-        "pages": {p: {"median_ms": round(1000 * statistics.median(ts), 1),
-                      "p95_ms": round(1000 * sorted(ts)[max(0, int(0.95 * len(ts)) - 1)], 1),
-                      "bytes": sizes[p]} for p, ts in timings.items()},
+        "cases": n_cases,
+        "repeat": repeat,
+        "open_seconds": round(open_s, 1),
+        "approvals_waiting": waiting,
+        "pages": {
+            p: {
+                "median_ms": round(1000 * statistics.median(ts), 1),
+                "p95_ms": round(1000 * sorted(ts)[max(0, int(0.95 * len(ts)) - 1)], 1),
+                "bytes": sizes[p],
+            }
+            for p, ts in timings.items()
+        },
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run and print the table and the JSON line."""
-    parser = argparse.ArgumentParser(prog="python -m bench.console_pages", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.console_pages", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--cases", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args(argv)
     result = asyncio.run(measure(args.cases, args.repeat))
-    print(f"{result['cases']} open cases (opened in {result['open_seconds']} s), "
-          f"{result['approvals_waiting']} awaiting approval; {result['repeat']} requests per page")
+    print(
+        f"{result['cases']} open cases (opened in {result['open_seconds']} s), "
+        f"{result['approvals_waiting']} awaiting approval; {result['repeat']} requests per page"
+    )
     print(f"{'PAGE':<24} {'MEDIAN ms':>10} {'P95 ms':>8} {'BYTES':>9}")
     pages = result["pages"]
     assert isinstance(pages, dict)

@@ -38,15 +38,28 @@ def shipped_policies() -> list[CompiledPolicy]:
 
 def _case(cp: CompiledPolicy, i: int, due: date) -> CaseFile:
     p = cp.policy
-    return CaseFile.model_validate({
-        "case_id": f"CORE-{i:04d}",
-        "debtor": {"id": f"D{i}", "name": f"Debtor {i}", "phone": "+15550000000", "email": f"d{i}@example.com",
-                   "address": f"{i} Bench Road", "timezone": p.timezone, "locale": p.locales[0],
-                   "third_party_phone": "+15550000001"},
-        "product": "credit_line" if p.currency == "CNY" else "instalment_loan",
-        "amount_due": _AMOUNTS[i % len(_AMOUNTS)], "currency": p.currency, "due_date": due.isoformat(),
-        "policy": p.name, "risk_score": 300 + 97 * i % 500, "attitude": _ATTITUDES[i % len(_ATTITUDES)],
-    })
+    return CaseFile.model_validate(
+        {
+            "case_id": f"CORE-{i:04d}",
+            "debtor": {
+                "id": f"D{i}",
+                "name": f"Debtor {i}",
+                "phone": "+15550000000",
+                "email": f"d{i}@example.com",
+                "address": f"{i} Bench Road",
+                "timezone": p.timezone,
+                "locale": p.locales[0],
+                "third_party_phone": "+15550000001",
+            },
+            "product": "credit_line" if p.currency == "CNY" else "instalment_loan",
+            "amount_due": _AMOUNTS[i % len(_AMOUNTS)],
+            "currency": p.currency,
+            "due_date": due.isoformat(),
+            "policy": p.name,
+            "risk_score": 300 + 97 * i % 500,
+            "attitude": _ATTITUDES[i % len(_ATTITUDES)],
+        }
+    )
 
 
 def _lifecycle(cp: CompiledPolicy, case: CaseFile, start: datetime) -> Iterator[Sample]:
@@ -70,7 +83,9 @@ def _lifecycle(cp: CompiledPolicy, case: CaseFile, start: datetime) -> Iterator[
 def lifecycle_samples(cp: CompiledPolicy, cases: int) -> list[Sample]:
     """The decisions of `cases` synthetic cases on `cp`, opened three days before their due date."""
     due = date(2026, 1, 15)
-    start = datetime.combine(due - timedelta(days=3), datetime.min.time(), tzinfo=UTC) + timedelta(hours=1)
+    start = datetime.combine(due - timedelta(days=3), datetime.min.time(), tzinfo=UTC) + timedelta(
+        hours=1
+    )
     return [s for i in range(cases) for s in _lifecycle(cp, _case(cp, i, due), start)]
 
 

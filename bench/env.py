@@ -59,8 +59,11 @@ class Tuning(TypedDict, total=False):
 
 
 #: The production worker's tuning (`build_worker` defaults), given to the bare worker too.
-TUNING: Tuning = {"max_cached_workflows": 2000, "max_concurrent_workflow_tasks": 50,
-                          "max_concurrent_activities": 100}
+TUNING: Tuning = {
+    "max_cached_workflows": 2000,
+    "max_concurrent_workflow_tasks": 50,
+    "max_concurrent_activities": 100,
+}
 
 
 class SentTracker:
@@ -113,7 +116,9 @@ class BenchEnv:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.server = DevServer(folder / "temporal", port=free_port(), ui_port=free_port(), headless=True)
+        self.server = DevServer(
+            folder / "temporal", port=free_port(), ui_port=free_port(), headless=True
+        )
         self.tracker = SentTracker()
         # The data plane at its default place in the folder, where `overdue worker --data folder`
         # (the capacity scenario's worker process) finds the benchmark's policies.
@@ -128,13 +133,20 @@ class BenchEnv:
     async def __aenter__(self) -> Self:
         await self.server.start()
         self._stack.push_async_callback(self.server.stop)
-        self.client = await Client.connect(self.server.address, namespace=self.server.namespace,
-                                           data_converter=data_converter(load_or_create_key(self.folder)))
+        self.client = await Client.connect(
+            self.server.address,
+            namespace=self.server.namespace,
+            data_converter=data_converter(load_or_create_key(self.folder)),
+        )
         registry.set_fetcher(self.store.get)
         self.cases = Cases(self.client, task_queue=OURS_QUEUE)
-        ours = build_worker(self.client, self.ours_outbox,
-                            ChannelRouter(TrackingChannel(OutboxChannel(self.ours_outbox), self.tracker)),
-                            task_queue=OURS_QUEUE, **TUNING)
+        ours = build_worker(
+            self.client,
+            self.ours_outbox,
+            ChannelRouter(TrackingChannel(OutboxChannel(self.ours_outbox), self.tracker)),
+            task_queue=OURS_QUEUE,
+            **TUNING,
+        )
         await self._stack.enter_async_context(ours)
         await self._stack.enter_async_context(self.bare_worker(BARE_QUEUE))
         return self
@@ -143,15 +155,25 @@ class BenchEnv:
         """A worker for the bare workflow, tuned as the case worker."""
         tuned: Tuning = {**TUNING, **tuning}
         acts = BareActivities(self.bare_outbox, self.tracker.sent)
-        return Worker(self.client, task_queue=task_queue, workflows=[BareWorkflow], activities=[acts.send],
-                      workflow_runner=sandbox_runner(), **tuned)
+        return Worker(
+            self.client,
+            task_queue=task_queue,
+            workflows=[BareWorkflow],
+            activities=[acts.send],
+            workflow_runner=sandbox_runner(),
+            **tuned,
+        )
 
     def case_worker(self, task_queue: str, **tuning: Unpack[Tuning]) -> Worker:
         """A case worker (the production `build_worker`) on another queue, e.g. a tiny cache."""
         tuned: Tuning = {**TUNING, **tuning}
-        return build_worker(self.client, self.ours_outbox,
-                            ChannelRouter(TrackingChannel(OutboxChannel(self.ours_outbox), self.tracker)),
-                            task_queue=task_queue, **tuned)
+        return build_worker(
+            self.client,
+            self.ours_outbox,
+            ChannelRouter(TrackingChannel(OutboxChannel(self.ours_outbox), self.tracker)),
+            task_queue=task_queue,
+            **tuned,
+        )
 
     def spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
         """Run a coroutine in the background, keeping a reference until it ends."""
@@ -169,8 +191,12 @@ class BenchEnv:
         pid = self.server.pid
         return psutil.Process(pid).memory_info().rss if pid else 0
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         for task in list(self._tasks):
             task.cancel()
         await self._stack.aclose()
@@ -182,4 +208,3 @@ class BenchEnv:
 def self_rss() -> int:
     """Resident memory of this process."""
     return int(psutil.Process(os.getpid()).memory_info().rss)
-

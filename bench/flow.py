@@ -66,8 +66,12 @@ class RunResult:
         return self.cases / self.seconds if self.seconds > 0 else 0.0
 
 
-async def start_bare(env: BenchEnv, items: list[tuple[str, Any]], task_queue: str = BARE_QUEUE,
-                     concurrency: int = CONCURRENCY) -> None:
+async def start_bare(
+    env: BenchEnv,
+    items: list[tuple[str, Any]],
+    task_queue: str = BARE_QUEUE,
+    concurrency: int = CONCURRENCY,
+) -> None:
     """Start bare workflows concurrently (`concurrency` in flight), as `open_many` does cases."""
     sem = asyncio.Semaphore(concurrency)
 
@@ -90,8 +94,17 @@ def _lags(outbox: Outbox, prefix: str, schedule: Schedule) -> list[float]:
     return out
 
 
-async def one_run(env: BenchEnv, kind: str, n: int, k: int, spacing: float, *,
-                  lead: float | None = None, pay_delay: float = 0.0, limit_s: float = 1800) -> RunResult:
+async def one_run(
+    env: BenchEnv,
+    kind: str,
+    n: int,
+    k: int,
+    spacing: float,
+    *,
+    lead: float | None = None,
+    pay_delay: float = 0.0,
+    limit_s: float = 1800,
+) -> RunResult:
     """One run: open `n` cases of `kind` ("ours" or "bare") with `k` contacts, pay each after its
     last contact, and time it from the first start to the last payment answered."""
     global _run_counter
@@ -99,17 +112,23 @@ async def one_run(env: BenchEnv, kind: str, n: int, k: int, spacing: float, *,
     tag = f"{'O' if kind == 'ours' else 'B'}{_run_counter}"
     schedule = Schedule.starting(datetime.now(UTC), k, spacing if lead is None else lead, spacing)
     cp = env.store.put(contact_policy(schedule, _run_counter))
-    cases = [bench_case(f"{tag}-{i:05d}", schedule.tz, schedule.due, cp.policy.name) for i in range(n)]
+    cases = [
+        bench_case(f"{tag}-{i:05d}", schedule.tz, schedule.due, cp.policy.name) for i in range(n)
+    ]
     all_paid = asyncio.Event()
     answered = 0
 
     if kind == "ours":
+
         def pay(cid: str) -> Awaitable[EventResult]:
             return env.cases.send(cid, Payment(amount=AMOUNT, currency=CURRENCY))
     else:
+
         def pay(cid: str) -> Awaitable[EventResult]:
             handle: WorkflowHandle[Any, Any] = env.client.get_workflow_handle(f"bare-{cid}")
-            return handle.execute_update(BareWorkflow.pay, Payment(amount=AMOUNT, currency=CURRENCY))
+            return handle.execute_update(
+                BareWorkflow.pay, Payment(amount=AMOUNT, currency=CURRENCY)
+            )
 
     async def pay_one(cid: str) -> None:
         nonlocal answered
@@ -145,8 +164,14 @@ def _cpu(proc: psutil.Process) -> float:
     return float(t.user + t.system)
 
 
-async def throughput_scenario(env: BenchEnv, n: int, k: int, spacing: float, pairs: int,
-                              progress: Callable[[str], None] = print) -> dict[str, Any]:
+async def throughput_scenario(
+    env: BenchEnv,
+    n: int,
+    k: int,
+    spacing: float,
+    pairs: int,
+    progress: Callable[[str], None] = print,
+) -> dict[str, Any]:
     """Scenario 1: alternate ours/bare runs (ABBA...), the median ratio of case throughput.
 
     With more than one pair, a small unmeasured run of each kind goes first, so first-time costs
@@ -161,8 +186,10 @@ async def throughput_scenario(env: BenchEnv, n: int, k: int, spacing: float, pai
         pair: dict[str, RunResult] = {}
         for kind in order:
             r = await one_run(env, kind, n, k, spacing)
-            progress(f"throughput {kind}: {n} cases x {k} contacts in {r.seconds:.1f}s = {r.rate:.1f} cases/s "
-                     f"(CPU per case: {r.cpu_ms:.0f} ms here, {r.server_cpu_ms:.0f} ms server)")
+            progress(
+                f"throughput {kind}: {n} cases x {k} contacts in {r.seconds:.1f}s = {r.rate:.1f} cases/s "
+                f"(CPU per case: {r.cpu_ms:.0f} ms here, {r.server_cpu_ms:.0f} ms server)"
+            )
             pair[kind] = r
             runs.append(r)
         ratios.append(pair["ours"].rate / pair["bare"].rate)
@@ -171,7 +198,10 @@ async def throughput_scenario(env: BenchEnv, n: int, k: int, spacing: float, pai
     ours_lag = [x for r in ours for x in r.lag_ms]
     bare_lag = [x for r in bare for x in r.lag_ms]
     return {
-        "cases": n, "contacts": k, "spacing_s": spacing, "pairs": pairs,
+        "cases": n,
+        "contacts": k,
+        "spacing_s": spacing,
+        "pairs": pairs,
         "ours_cases_per_s": round(statistics.median(r.rate for r in ours), 2),
         "bare_cases_per_s": round(statistics.median(r.rate for r in bare), 2),
         "ours_seconds": [round(r.seconds, 2) for r in ours],
@@ -182,9 +212,16 @@ async def throughput_scenario(env: BenchEnv, n: int, k: int, spacing: float, pai
         "bare_cpu_ms_per_case": round(statistics.median(r.cpu_ms for r in bare), 1),
         "ours_server_cpu_ms_per_case": round(statistics.median(r.server_cpu_ms for r in ours), 1),
         "bare_server_cpu_ms_per_case": round(statistics.median(r.server_cpu_ms for r in bare), 1),
-        "ours_contact_lag_ms": {"p50": round(pct(ours_lag, 50), 1), "p99": round(pct(ours_lag, 99), 1)},
-        "bare_contact_lag_ms": {"p50": round(pct(bare_lag, 50), 1), "p99": round(pct(bare_lag, 99), 1)},
-        "goal": 0.90, "met": statistics.median(ratios) >= 0.90,
+        "ours_contact_lag_ms": {
+            "p50": round(pct(ours_lag, 50), 1),
+            "p99": round(pct(ours_lag, 99), 1),
+        },
+        "bare_contact_lag_ms": {
+            "p50": round(pct(bare_lag, 50), 1),
+            "p99": round(pct(bare_lag, 99), 1),
+        },
+        "goal": 0.90,
+        "met": statistics.median(ratios) >= 0.90,
     }
 
 
@@ -212,17 +249,26 @@ async def history_scenario(env: BenchEnv, m: int, k: int, spacing: float) -> dic
         for _, _, ks, ss in stats:
             kinds.update(ks)
             sizes.update(ss)
-        per[kind] = (statistics.mean(s[0] for s in stats), statistics.mean(s[1] for s in stats), kinds, sizes)
+        per[kind] = (
+            statistics.mean(s[0] for s in stats),
+            statistics.mean(s[1] for s in stats),
+            kinds,
+            sizes,
+        )
     (oe, ob, ok, osz), (be, bb, bk, bsz) = per["ours"], per["bare"]
     names = sorted(set(ok) | set(bk))
-    out.update({
-        "ours_events": round(oe, 1), "bare_events": round(be, 1),
-        "ours_bytes": round(ob), "bare_bytes": round(bb),
-        "events_ratio": round(oe / be, 3), "bytes_ratio": round(ob / bb, 3),
-        "extra_events": {n: round((ok[n] - bk[n]) / m, 2) for n in names if ok[n] != bk[n]},
-        "extra_bytes": {n: round((osz[n] - bsz[n]) / m) for n in names if osz[n] != bsz[n]},
-        "goal": 1.10,
-    })
+    out.update(
+        {
+            "ours_events": round(oe, 1),
+            "bare_events": round(be, 1),
+            "ours_bytes": round(ob),
+            "bare_bytes": round(bb),
+            "events_ratio": round(oe / be, 3),
+            "bytes_ratio": round(ob / bb, 3),
+            "extra_events": {n: round((ok[n] - bk[n]) / m, 2) for n in names if ok[n] != bk[n]},
+            "extra_bytes": {n: round((osz[n] - bsz[n]) / m) for n in names if osz[n] != bsz[n]},
+            "goal": 1.10,
+        }
+    )
     out["met"] = out["events_ratio"] <= 1.10 and out["bytes_ratio"] <= 1.10
     return out
-

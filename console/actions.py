@@ -46,8 +46,17 @@ def _first_problem(e: ValidationError) -> str:
     return f"{field}: {err.get('msg', 'invalid')}" if field else str(err.get("msg", "invalid"))
 
 
-async def _do(request: Request, session: Session, case_id: str, csrf: str, back: str,
-              permission: Permission, action: str, make: Callable[[], Sequence[ev.Event]], done: str) -> Response:
+async def _do(
+    request: Request,
+    session: Session,
+    case_id: str,
+    csrf: str,
+    back: str,
+    permission: Permission,
+    action: str,
+    make: Callable[[], Sequence[ev.Event]],
+    done: str,
+) -> Response:
     check_csrf(session.csrf, csrf)
     require(session.user, permission)
     console: ConsoleState = request.app.state.console
@@ -62,47 +71,127 @@ async def _do(request: Request, session: Session, case_id: str, csrf: str, back:
 
 
 @router.post("/cases/{case_id}/deny")
-async def deny(request: Request, case_id: str, session: PageSession, action: FormStr, reason: FormStr = "",
-               csrf: FormStr = "", back: FormStr = "") -> Response:
+async def deny(
+    request: Request,
+    case_id: str,
+    session: PageSession,
+    action: FormStr,
+    reason: FormStr = "",
+    csrf: FormStr = "",
+    back: FormStr = "",
+) -> Response:
     """Refuse a step the case waits for, with a reason."""
-    return await _do(request, session, case_id, csrf, back, Permission.APPROVE, "deny",
-                     lambda: [ev.Deny(action=action, reason=reason.strip(), by=session.user.name)],
-                     f"{action} denied by {session.user.name}")
+    return await _do(
+        request,
+        session,
+        case_id,
+        csrf,
+        back,
+        Permission.APPROVE,
+        "deny",
+        lambda: [ev.Deny(action=action, reason=reason.strip(), by=session.user.name)],
+        f"{action} denied by {session.user.name}",
+    )
 
 
 @router.post("/cases/{case_id}/dispute-resolution")
-async def resolve_dispute(request: Request, case_id: str, session: PageSession, outcome: FormStr,
-                          csrf: FormStr = "", back: FormStr = "") -> Response:
+async def resolve_dispute(
+    request: Request,
+    case_id: str,
+    session: PageSession,
+    outcome: FormStr,
+    csrf: FormStr = "",
+    back: FormStr = "",
+) -> Response:
     """Resolve the case's dispute."""
-    return await _do(request, session, case_id, csrf, back, Permission.DISPUTES, "resolve_dispute",
-                     lambda: [ev.DisputeResolved.model_validate({"outcome": outcome})],
-                     f"dispute {outcome}")
+    return await _do(
+        request,
+        session,
+        case_id,
+        csrf,
+        back,
+        Permission.DISPUTES,
+        "resolve_dispute",
+        lambda: [ev.DisputeResolved.model_validate({"outcome": outcome})],
+        f"dispute {outcome}",
+    )
 
 
 @router.post("/cases/{case_id}/complaints")
-async def complain(request: Request, case_id: str, session: PageSession, category: FormStr, text: FormStr,
-                   channel: FormStr = "phone", csrf: FormStr = "", back: FormStr = "") -> Response:
+async def complain(
+    request: Request,
+    case_id: str,
+    session: PageSession,
+    category: FormStr,
+    text: FormStr,
+    channel: FormStr = "phone",
+    csrf: FormStr = "",
+    back: FormStr = "",
+) -> Response:
     """File a complaint the debtor made."""
-    permission = Permission.RECORD if Permission.RECORD.value in _perms(session) else Permission.DISPUTES
-    return await _do(request, session, case_id, csrf, back, permission, "complaint",
-                     lambda: [ev.Complaint.model_validate({"category": category.strip(), "text": text.strip(),
-                                                          "channel": channel, "by": session.user.name})],
-                     "complaint recorded")
+    permission = (
+        Permission.RECORD if Permission.RECORD.value in _perms(session) else Permission.DISPUTES
+    )
+    return await _do(
+        request,
+        session,
+        case_id,
+        csrf,
+        back,
+        permission,
+        "complaint",
+        lambda: [
+            ev.Complaint.model_validate(
+                {
+                    "category": category.strip(),
+                    "text": text.strip(),
+                    "channel": channel,
+                    "by": session.user.name,
+                }
+            )
+        ],
+        "complaint recorded",
+    )
 
 
 @router.post("/cases/{case_id}/complaint-resolution")
-async def resolve_complaint(request: Request, case_id: str, session: PageSession, outcome: FormStr,
-                            csrf: FormStr = "", back: FormStr = "") -> Response:
+async def resolve_complaint(
+    request: Request,
+    case_id: str,
+    session: PageSession,
+    outcome: FormStr,
+    csrf: FormStr = "",
+    back: FormStr = "",
+) -> Response:
     """Answer the oldest open complaint."""
-    return await _do(request, session, case_id, csrf, back, Permission.DISPUTES, "resolve_complaint",
-                     lambda: [ev.ComplaintResolved.model_validate({"outcome": outcome, "by": session.user.name})],
-                     f"complaint {outcome}")
+    return await _do(
+        request,
+        session,
+        case_id,
+        csrf,
+        back,
+        Permission.DISPUTES,
+        "resolve_complaint",
+        lambda: [
+            ev.ComplaintResolved.model_validate({"outcome": outcome, "by": session.user.name})
+        ],
+        f"complaint {outcome}",
+    )
 
 
 @router.post("/cases/{case_id}/outcomes")
-async def outcome(request: Request, case_id: str, session: PageSession, action_id: FormStr, result: FormStr,
-                  attitude: FormStr = "", promise_amount: FormStr = "", promise_date: FormStr = "",
-                  csrf: FormStr = "", back: FormStr = "") -> Response:
+async def outcome(
+    request: Request,
+    case_id: str,
+    session: PageSession,
+    action_id: FormStr,
+    result: FormStr,
+    attitude: FormStr = "",
+    promise_amount: FormStr = "",
+    promise_date: FormStr = "",
+    csrf: FormStr = "",
+    back: FormStr = "",
+) -> Response:
     """What happened on a call: result, attitude and a promise, in one step."""
 
     def make() -> list[ev.ContactOutcome | ev.AttitudeChange | ev.Promise]:
@@ -111,13 +200,25 @@ async def outcome(request: Request, case_id: str, session: PageSession, action_i
         promise = None
         if promise_amount.strip() or promise_date.strip():
             try:
-                promise = (Decimal(promise_amount.strip()), date.fromisoformat(promise_date.strip()))
+                promise = (
+                    Decimal(promise_amount.strip()),
+                    date.fromisoformat(promise_date.strip()),
+                )
             except (InvalidOperation, ValueError):
                 raise OverdueError("a promise needs an amount and a date (YYYY-MM-DD)") from None
         return ev.call_outcome(action_id, result, attitude or None, promise)  # type: ignore[arg-type]
 
-    return await _do(request, session, case_id, csrf, back, Permission.RECORD, "call_outcome", make,
-                     f"call {result} recorded" + (" with a promise" if promise_amount.strip() else ""))
+    return await _do(
+        request,
+        session,
+        case_id,
+        csrf,
+        back,
+        Permission.RECORD,
+        "call_outcome",
+        make,
+        f"call {result} recorded" + (" with a promise" if promise_amount.strip() else ""),
+    )
 
 
 def _perms(session: Session) -> set[str]:

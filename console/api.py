@@ -39,7 +39,11 @@ class PaymentRequest(BaseModel):
 
     amount: Decimal = Field(gt=0, examples=["10.00"])
     currency: str = Field(min_length=3, max_length=3, examples=["CNY"])
-    ref: str = Field(default="", max_length=128, description="the payment's reference; a repeat is not applied twice")
+    ref: str = Field(
+        default="",
+        max_length=128,
+        description="the payment's reference; a repeat is not applied twice",
+    )
 
 
 class ApprovalRequest(BaseModel):
@@ -112,16 +116,32 @@ class OutcomeRequest(BaseModel):
     promise: PromiseIn | None = None
 
 
-def _filter(stage: str | None, segment: str | None, min_amount: Decimal | None, max_amount: Decimal | None,
-            min_age: int | None, max_age: int | None) -> QueueFilter:
-    return QueueFilter(stage=stage or None, segment=segment or None, min_amount=min_amount,
-                       max_amount=max_amount, min_age=min_age, max_age=max_age)
+def _filter(
+    stage: str | None,
+    segment: str | None,
+    min_amount: Decimal | None,
+    max_amount: Decimal | None,
+    min_age: int | None,
+    max_age: int | None,
+) -> QueueFilter:
+    return QueueFilter(
+        stage=stage or None,
+        segment=segment or None,
+        min_amount=min_amount,
+        max_amount=max_amount,
+        min_age=min_age,
+        max_age=max_age,
+    )
 
 
-@router.get("/queues/issues", response_model=QueueOut, summary="Cases with a dispute or complaint open")
+@router.get(
+    "/queues/issues", response_model=QueueOut, summary="Cases with a dispute or complaint open"
+)
 async def issues(
-    user: ApiUser, request: Request,
-    stage: str | None = None, segment: str | None = None,
+    user: ApiUser,
+    request: Request,
+    stage: str | None = None,
+    segment: str | None = None,
     min_amount: Annotated[Decimal | None, Query(ge=0)] = None,
     max_amount: Annotated[Decimal | None, Query(ge=0)] = None,
     min_age: Annotated[int | None, Query(ge=0)] = None,
@@ -145,8 +165,10 @@ async def portfolio_figures(user: ApiUser, request: Request) -> dict[str, Any]:
 
 @router.get("/queues/approvals", response_model=QueueOut, summary="Cases waiting for an approval")
 async def approvals(
-    user: ApiUser, request: Request,
-    stage: str | None = None, segment: str | None = None,
+    user: ApiUser,
+    request: Request,
+    stage: str | None = None,
+    segment: str | None = None,
     min_amount: Annotated[Decimal | None, Query(ge=0)] = None,
     max_amount: Annotated[Decimal | None, Query(ge=0)] = None,
     min_age: Annotated[int | None, Query(ge=0, description="days overdue, at least")] = None,
@@ -169,11 +191,15 @@ async def pay(case_id: str, body: PaymentRequest, user: ApiUser, request: Reques
 
 
 @router.post("/cases/{case_id}/approvals", response_model=EventResult, summary="Approve a step")
-async def approve(case_id: str, body: ApprovalRequest, user: ApiUser, request: Request) -> EventResult:
+async def approve(
+    case_id: str, body: ApprovalRequest, user: ApiUser, request: Request
+) -> EventResult:
     """Approve a step the case waits for; the case history names the user."""
     require(user, Permission.APPROVE)
     console = _console(request)
-    return await console.act("approve", user, console.cases.send(case_id, ev.Approve(action=body.action, by=user.name)))
+    return await console.act(
+        "approve", user, console.cases.send(case_id, ev.Approve(action=body.action, by=user.name))
+    )
 
 
 @router.post("/cases/{case_id}/denials", response_model=EventResult, summary="Deny a step")
@@ -185,8 +211,12 @@ async def deny(case_id: str, body: DenialRequest, user: ApiUser, request: Reques
     return await console.act("deny", user, console.cases.send(case_id, event))
 
 
-@router.post("/cases/{case_id}/complaints", response_model=EventResult, summary="Record a complaint")
-async def complain(case_id: str, body: ComplaintRequest, user: ApiUser, request: Request) -> EventResult:
+@router.post(
+    "/cases/{case_id}/complaints", response_model=EventResult, summary="Record a complaint"
+)
+async def complain(
+    case_id: str, body: ComplaintRequest, user: ApiUser, request: Request
+) -> EventResult:
     """Record a complaint; the policy's `complaints:` section says when it must be answered."""
     if not (allowed(user.role, Permission.RECORD) or allowed(user.role, Permission.DISPUTES)):
         require(user, Permission.RECORD)
@@ -195,8 +225,14 @@ async def complain(case_id: str, body: ComplaintRequest, user: ApiUser, request:
     return await console.act("complaint", user, console.cases.send(case_id, event))
 
 
-@router.post("/cases/{case_id}/complaints/resolution", response_model=EventResult, summary="Answer a complaint")
-async def resolve_complaint(case_id: str, body: ResolutionRequest, user: ApiUser, request: Request) -> EventResult:
+@router.post(
+    "/cases/{case_id}/complaints/resolution",
+    response_model=EventResult,
+    summary="Answer a complaint",
+)
+async def resolve_complaint(
+    case_id: str, body: ResolutionRequest, user: ApiUser, request: Request
+) -> EventResult:
     """Answer the oldest open complaint."""
     require(user, Permission.DISPUTES)
     console = _console(request)
@@ -204,8 +240,12 @@ async def resolve_complaint(case_id: str, body: ResolutionRequest, user: ApiUser
     return await console.act("resolve_complaint", user, console.cases.send(case_id, event))
 
 
-@router.post("/cases/{case_id}/outcomes", response_model=EventResult, summary="Record a call outcome")
-async def outcome(case_id: str, body: OutcomeRequest, user: ApiUser, request: Request) -> EventResult:
+@router.post(
+    "/cases/{case_id}/outcomes", response_model=EventResult, summary="Record a call outcome"
+)
+async def outcome(
+    case_id: str, body: OutcomeRequest, user: ApiUser, request: Request
+) -> EventResult:
     """What happened on a call: result, attitude and a promise agreed, in one step."""
     require(user, Permission.RECORD)
     console = _console(request)

@@ -39,9 +39,13 @@ class _CodecCors:
 
     def __init__(self, app: ASGIApp, origins: tuple[str, ...]) -> None:
         self.app = app
-        self.cors = CORSMiddleware(app, allow_origins=list(origins), allow_credentials=True,
-                                   allow_methods=["POST", "OPTIONS"],
-                                   allow_headers=["Content-Type", "X-Namespace", "Authorization"])
+        self.cors = CORSMiddleware(
+            app,
+            allow_origins=list(origins),
+            allow_credentials=True,
+            allow_methods=["POST", "OPTIONS"],
+            allow_headers=["Content-Type", "X-Namespace", "Authorization"],
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and str(scope.get("path", "")).startswith("/codec/"):
@@ -55,7 +59,9 @@ def _wants_json(request: Request) -> bool:
     return path.startswith(("/api", "/codec", "/metrics"))
 
 
-def _error(request: Request, status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+def _error(
+    request: Request, status: int, message: str, headers: dict[str, str] | None = None
+) -> Response:
     if _wants_json(request):
         return JSONResponse({"error": message}, status_code=status, headers=headers)
     session = None
@@ -63,15 +69,22 @@ def _error(request: Request, status: int, message: str, headers: dict[str, str] 
         session = page_session(request)
     except NotSignedIn:
         pass
-    return pages.render(request, "error.html", session, status_code=status, status=status, message=message)
+    return pages.render(
+        request, "error.html", session, status_code=status, status=status, message=message
+    )
 
 
 def create_app(state: ConsoleState) -> FastAPI:
     """The console app on `state`'s client, users and codec."""
-    app = FastAPI(title="Overdue console API", version="1",
-                  description="Cases, work queues and payments of Overdue. Send `Authorization: Bearer TOKEN` "
-                              "(`overdue user token NAME`).",
-                  docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None)
+    app = FastAPI(
+        title="Overdue console API",
+        version="1",
+        description="Cases, work queues and payments of Overdue. Send `Authorization: Bearer TOKEN` "
+        "(`overdue user token NAME`).",
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        redoc_url=None,
+    )
     app.state.console = state
     app.include_router(api.router)
     app.include_router(codec.router)
@@ -126,7 +139,11 @@ def _handlers(app: FastAPI) -> None:
 
     @app.exception_handler(CsrfFailed)
     async def csrf_failed(request: Request, exc: CsrfFailed) -> Response:
-        return _error(request, 403, "This form expired or did not come from this console: reload the page and try again.")
+        return _error(
+            request,
+            403,
+            "This form expired or did not come from this console: reload the page and try again.",
+        )
 
     @app.exception_handler(CaseNotFound)
     async def not_found(request: Request, exc: CaseNotFound) -> Response:
@@ -147,7 +164,10 @@ def _handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in exc.errors())
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}"
+            for e in exc.errors()
+        )
         if _wants_json(request):
             return JSONResponse({"error": problems}, status_code=422)
         return _error(request, 422, problems)
@@ -155,4 +175,6 @@ def _handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.error("console.unexpected_error", error_type=type(exc).__name__, path=request.url.path)
-        return _error(request, 500, "Something went wrong on our side; the console's log has the error type.")
+        return _error(
+            request, 500, "Something went wrong on our side; the console's log has the error type."
+        )

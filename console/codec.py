@@ -41,7 +41,9 @@ async def _convert(request: Request, user: User, direction: str) -> Response:
             out = await codec.encode(payloads.payloads)
     except CodecError as e:
         return JSONResponse({"error": str(e)}, status_code=400)
-    return Response(json_format.MessageToJson(Payloads(payloads=out)), media_type="application/json")
+    return Response(
+        json_format.MessageToJson(Payloads(payloads=out)), media_type="application/json"
+    )
 
 
 @router.post("/decode", summary="Decrypt payloads (Temporal remote codec)")

@@ -17,20 +17,41 @@ class ConsoleMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("overdue_console_requests", "HTTP requests served by the console",
-                                ["route", "method", "status"], registry=self.registry)
-        self.latency = Histogram("overdue_console_request_seconds", "Console response time",
-                                 ["route"], registry=self.registry,
-                                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
-        self.actions = Counter("overdue_console_actions", "Human actions taken through the console",
-                               ["action", "role"], registry=self.registry)
-        self.rejected = Counter("overdue_console_actions_rejected",
-                                "Human actions a case refused (validation)", ["action"],
-                                registry=self.registry)
-        self.sign_in_failures = Counter("overdue_console_sign_in_failures",
-                                        "Sign-ins refused (wrong name or password)", registry=self.registry)
-        self.approvals_waiting = Gauge("overdue_approvals_waiting",
-                                       "Running cases waiting for a human approval", registry=self.registry)
+        self.requests = Counter(
+            "overdue_console_requests",
+            "HTTP requests served by the console",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "overdue_console_request_seconds",
+            "Console response time",
+            ["route"],
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+        )
+        self.actions = Counter(
+            "overdue_console_actions",
+            "Human actions taken through the console",
+            ["action", "role"],
+            registry=self.registry,
+        )
+        self.rejected = Counter(
+            "overdue_console_actions_rejected",
+            "Human actions a case refused (validation)",
+            ["action"],
+            registry=self.registry,
+        )
+        self.sign_in_failures = Counter(
+            "overdue_console_sign_in_failures",
+            "Sign-ins refused (wrong name or password)",
+            registry=self.registry,
+        )
+        self.approvals_waiting = Gauge(
+            "overdue_approvals_waiting",
+            "Running cases waiting for a human approval",
+            registry=self.registry,
+        )
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""

@@ -35,8 +35,13 @@ def _console(request: Request) -> ConsoleState:
     return state
 
 
-def render(request: Request, name: str, session: Session | None = None, status_code: int = 200,
-           **context: Any) -> HTMLResponse:
+def render(
+    request: Request,
+    name: str,
+    session: Session | None = None,
+    status_code: int = 200,
+    **context: Any,
+) -> HTMLResponse:
     """Render a page with what every page shows (user, role, CSRF token, messages)."""
     base: dict[str, Any] = {
         "user": session.user if session else None,
@@ -47,7 +52,8 @@ def render(request: Request, name: str, session: Session | None = None, status_c
     }
     base.update(context)
     response: HTMLResponse = _console(request).templates.TemplateResponse(
-        request, name, base, status_code=status_code)
+        request, name, base, status_code=status_code
+    )
     return response
 
 
@@ -68,17 +74,31 @@ def _back(path: str, **params: str) -> RedirectResponse:
 async def login_form(request: Request) -> Response:
     """The sign-in page (says so when a session expired)."""
     token = secrets.token_urlsafe(24)
-    response = render(request, "login.html", login_csrf=token,
-                      expired=request.query_params.get("expired") == "1",
-                      next=_safe_next(request.query_params.get("next")))
-    response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict",
-                        secure=_console(request).secure_cookies)
+    response = render(
+        request,
+        "login.html",
+        login_csrf=token,
+        expired=request.query_params.get("expired") == "1",
+        next=_safe_next(request.query_params.get("next")),
+    )
+    response.set_cookie(
+        CSRF_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=_console(request).secure_cookies,
+    )
     return response
 
 
 @router.post("/login")
-async def login(request: Request, name: Annotated[str, Form()], password: Annotated[str, Form()],
-                csrf: Annotated[str, Form()] = "", next: Annotated[str, Form()] = "/") -> Response:
+async def login(
+    request: Request,
+    name: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    csrf: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/",
+) -> Response:
     """Check the password; on success open a session and go where the user was heading."""
     check_csrf(request.cookies.get(CSRF_COOKIE, ""), csrf)
     console = _console(request)
@@ -86,20 +106,37 @@ async def login(request: Request, name: Annotated[str, Form()], password: Annota
     if user is None:
         console.metrics.sign_in_failures.inc()
         token = secrets.token_urlsafe(24)
-        response = render(request, "login.html", status_code=401, login_csrf=token, expired=False,
-                          next=_safe_next(next), error="Wrong user name or password.")
-        response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict", secure=console.secure_cookies)
+        response = render(
+            request,
+            "login.html",
+            status_code=401,
+            login_csrf=token,
+            expired=False,
+            next=_safe_next(next),
+            error="Wrong user name or password.",
+        )
+        response.set_cookie(
+            CSRF_COOKIE, token, httponly=True, samesite="strict", secure=console.secure_cookies
+        )
         return response
     sid, _ = console.users.open_session(user, console.session_ttl)
     redirect = RedirectResponse(_safe_next(next), status_code=303)
-    redirect.set_cookie(SESSION_COOKIE, sid, httponly=True, samesite="lax", secure=console.secure_cookies,
-                       max_age=int(console.session_ttl.total_seconds()))
+    redirect.set_cookie(
+        SESSION_COOKIE,
+        sid,
+        httponly=True,
+        samesite="lax",
+        secure=console.secure_cookies,
+        max_age=int(console.session_ttl.total_seconds()),
+    )
     redirect.delete_cookie(CSRF_COOKIE)
     return redirect
 
 
 @router.post("/logout")
-async def logout(request: Request, session: PageSession, csrf: Annotated[str, Form()] = "") -> Response:
+async def logout(
+    request: Request, session: PageSession, csrf: Annotated[str, Form()] = ""
+) -> Response:
     """Close the session."""
     check_csrf(session.csrf, csrf)
     sid = request.cookies.get(SESSION_COOKIE, "")
@@ -151,23 +188,44 @@ async def issues_page(request: Request, session: PageSession) -> Response:
 async def _queue_page(request: Request, session: Session, fetch: Any, template: str) -> Response:
     require(session.user, Permission.VIEW)
     q = request.query_params
-    values = {k: q.get(k, "") for k in ("stage", "segment", "min_amount", "max_amount", "min_age", "max_age")}
+    values = {
+        k: q.get(k, "")
+        for k in ("stage", "segment", "min_amount", "max_amount", "min_age", "max_age")
+    }
     problem = ""
     items = []
     try:
-        f = QueueFilter(stage=values["stage"] or None, segment=values["segment"] or None,
-                        min_amount=_decimal(values["min_amount"]), max_amount=_decimal(values["max_amount"]),
-                        min_age=_int(values["min_age"]), max_age=_int(values["max_age"]))
+        f = QueueFilter(
+            stage=values["stage"] or None,
+            segment=values["segment"] or None,
+            min_amount=_decimal(values["min_amount"]),
+            max_amount=_decimal(values["max_amount"]),
+            min_age=_int(values["min_age"]),
+            max_age=_int(values["max_age"]),
+        )
         items = await fetch(_console(request).client, f, datetime.now(UTC).date())
     except OverdueError as e:
         problem = str(e)
-    return render(request, template, session, items=items, filters=values, problem=problem,
-                  back=request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+    return render(
+        request,
+        template,
+        session,
+        items=items,
+        filters=values,
+        problem=problem,
+        back=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+    )
 
 
 @router.post("/cases/{case_id}/approve")
-async def approve(request: Request, case_id: str, session: PageSession, action: Annotated[str, Form()],
-                  csrf: Annotated[str, Form()] = "", back: Annotated[str, Form()] = "") -> Response:
+async def approve(
+    request: Request,
+    case_id: str,
+    session: PageSession,
+    action: Annotated[str, Form()],
+    csrf: Annotated[str, Form()] = "",
+    back: Annotated[str, Form()] = "",
+) -> Response:
     """Approve a step the case waits for; the history names the user."""
     check_csrf(session.csrf, csrf)
     require(session.user, Permission.APPROVE)
@@ -175,8 +233,11 @@ async def approve(request: Request, case_id: str, session: PageSession, action: 
     target = _safe_next(back or f"/cases/{case_id}")
     path, _, _ = target.partition("?")
     try:
-        await console.act("approve", session.user,
-                          console.cases.send(case_id, ev.Approve(action=action, by=session.user.name)))
+        await console.act(
+            "approve",
+            session.user,
+            console.cases.send(case_id, ev.Approve(action=action, by=session.user.name)),
+        )
     except EventRejected as e:
         return _back(path, error=f"{case_id}: {e}")
     return _back(path, msg=f"{case_id}: {action} approved by {session.user.name}")
@@ -190,11 +251,18 @@ async def portfolio_page(request: Request, session: PageSession) -> Response:
     p = await portfolio(_console(request).client)
     segments = sorted(p.by_segment)
     return render(
-        request, "portfolio.html", session, p=p, segments=segments,
+        request,
+        "portfolio.html",
+        session,
+        p=p,
+        segments=segments,
         approvals=sum(n for name, n in p.awaiting.items() if name in APPROVALS),
         stage_rows=[(s, f.cases, str(f.cases)) for s, f in p.by_stage.items()],
-        segment_rows=[(s, float(p.by_segment[s].balance), f"{p.by_segment[s].balance:.2f}") for s in segments],
-        age_rows=[(label, f.cases, str(f.cases)) for label, f in p.by_age.items()])
+        segment_rows=[
+            (s, float(p.by_segment[s].balance), f"{p.by_segment[s].balance:.2f}") for s in segments
+        ],
+        age_rows=[(label, f.cases, str(f.cases)) for label, f in p.by_age.items()],
+    )
 
 
 # -- the case page ----------------------------------------------------------------------------
@@ -207,15 +275,33 @@ async def case_page(request: Request, case_id: str, session: PageSession) -> Res
     history = await cases.history(case_id)
     payments = [r for r in history if r.kind == "payment"]
     # Calls whose outcome a collector may record: the latest first.
-    calls = [r.action_id for r in reversed(history) if r.kind == "contact" and r.channel == "call" and r.action_id]
-    return render(request, "case.html", session, status=status, history=list(reversed(history)),
-                  payments=payments, calls=calls, ui_url=_console(request).ui_url,
-                  today=datetime.now(UTC).date().isoformat())
+    calls = [
+        r.action_id
+        for r in reversed(history)
+        if r.kind == "contact" and r.channel == "call" and r.action_id
+    ]
+    return render(
+        request,
+        "case.html",
+        session,
+        status=status,
+        history=list(reversed(history)),
+        payments=payments,
+        calls=calls,
+        ui_url=_console(request).ui_url,
+        today=datetime.now(UTC).date().isoformat(),
+    )
 
 
 @router.post("/cases/{case_id}/payments")
-async def pay(request: Request, case_id: str, session: PageSession, amount: Annotated[str, Form()],
-              csrf: Annotated[str, Form()] = "", ref: Annotated[str, Form()] = "") -> Response:
+async def pay(
+    request: Request,
+    case_id: str,
+    session: PageSession,
+    amount: Annotated[str, Form()],
+    csrf: Annotated[str, Form()] = "",
+    ref: Annotated[str, Form()] = "",
+) -> Response:
     """Record a payment taken by a collector."""
     check_csrf(session.csrf, csrf)
     require(session.user, Permission.RECORD)
@@ -226,7 +312,11 @@ async def pay(request: Request, case_id: str, session: PageSession, amount: Anno
         if value is None or value <= 0:
             raise OverdueError("the amount must be positive")
         currency = (await console.cases.status(case_id)).currency
-        await console.act("payment", session.user, console.cases.send(case_id, ev.Payment(amount=value, currency=currency, ref=ref)))
+        await console.act(
+            "payment",
+            session.user,
+            console.cases.send(case_id, ev.Payment(amount=value, currency=currency, ref=ref)),
+        )
     except OverdueError as e:  # EventRejected included
         return _back(path, error=str(e))
     return _back(path, msg=f"payment of {value} {currency} recorded")

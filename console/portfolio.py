@@ -24,8 +24,12 @@ __all__ = ["AGE_BUCKETS", "Figures", "Portfolio", "portfolio"]
 _CENT = Decimal("0.01")
 #: Days-overdue buckets of the ageing table: (label, first day, last day or None).
 AGE_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
-    ("not yet due", -10_000, 0), ("1-30", 1, 30), ("31-60", 31, 60), ("61-90", 61, 90),
-    ("91-180", 91, 180), ("181+", 181, None),
+    ("not yet due", -10_000, 0),
+    ("1-30", 1, 30),
+    ("31-60", 31, 60),
+    ("61-90", 61, 90),
+    ("91-180", 91, 180),
+    ("181+", 181, None),
 )
 
 
@@ -70,15 +74,22 @@ class Portfolio:
 
     def to_json(self) -> dict[str, object]:
         """The document `GET /api/portfolio` returns."""
+
         def figs(d: dict[str, Figures]) -> dict[str, object]:
             return {k: v.to_json() for k, v in d.items()}
 
         return {
-            "as_of": self.as_of.isoformat(), "open": self.open.to_json(),
-            "by_stage": figs(self.by_stage), "by_segment": figs(self.by_segment),
+            "as_of": self.as_of.isoformat(),
+            "open": self.open.to_json(),
+            "by_stage": figs(self.by_stage),
+            "by_segment": figs(self.by_segment),
             "by_stage_segment": {s: figs(d) for s, d in self.by_stage_segment.items()},
-            "by_policy": figs(self.by_policy), "by_age": figs(self.by_age), "on_hold": self.on_hold,
-            "awaiting": dict(self.awaiting), "ended": dict(self.ended), "cure_rate": self.cure_rate,
+            "by_policy": figs(self.by_policy),
+            "by_age": figs(self.by_age),
+            "on_hold": self.on_hold,
+            "awaiting": dict(self.awaiting),
+            "ended": dict(self.ended),
+            "cure_rate": self.cure_rate,
         }
 
 

@@ -21,7 +21,15 @@ from engine.errors import OverdueError
 from engine.policy.model import ACTIVE_STAGES
 from workflows import search_attributes as sa
 
-__all__ = ["APPROVALS", "QueueFilter", "QueueItem", "approvals_queue", "count_awaiting", "filter_query", "issues_queue"]
+__all__ = [
+    "APPROVALS",
+    "QueueFilter",
+    "QueueItem",
+    "approvals_queue",
+    "count_awaiting",
+    "filter_query",
+    "issues_queue",
+]
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _CENT = Decimal("0.01")
@@ -68,10 +76,16 @@ class QueueItem:
 
     def to_json(self) -> dict[str, object]:
         """The item as the API returns it (amounts as decimal strings)."""
-        return {"case_id": self.case_id, "stage": self.stage, "segment": self.segment,
-                "balance": str(self.balance), "policy": self.policy, "awaiting": list(self.awaiting),
-                "overdue_since": self.overdue_since.isoformat() if self.overdue_since else None,
-                "age_days": self.age_days}
+        return {
+            "case_id": self.case_id,
+            "stage": self.stage,
+            "segment": self.segment,
+            "balance": str(self.balance),
+            "policy": self.policy,
+            "awaiting": list(self.awaiting),
+            "overdue_since": self.overdue_since.isoformat() if self.overdue_since else None,
+            "age_days": self.age_days,
+        }
 
 
 def filter_query(f: QueueFilter, today: date) -> str:
@@ -105,32 +119,40 @@ async def _list(client: Client, query: str, today: date, limit: int) -> list[Que
             attrs = wf.typed_search_attributes
             since = attrs.get(sa.OVERDUE_SINCE)
             since_day = since.date() if since is not None else None
-            items.append(QueueItem(
-                case_id=wf.id.removeprefix("case-"),
-                stage=attrs.get(sa.STAGE) or "",
-                segment=attrs.get(sa.SEGMENT) or "",
-                balance=Decimal(str(attrs.get(sa.AMOUNT_DUE) or 0)).quantize(_CENT),
-                policy=f"{attrs.get(sa.POLICY_NAME) or ''} v{attrs.get(sa.POLICY_VERSION) or ''}",
-                awaiting=tuple(attrs.get(sa.AWAITING) or ()),
-                overdue_since=since_day,
-                age_days=(today - since_day).days if since_day is not None else None,
-            ))
+            items.append(
+                QueueItem(
+                    case_id=wf.id.removeprefix("case-"),
+                    stage=attrs.get(sa.STAGE) or "",
+                    segment=attrs.get(sa.SEGMENT) or "",
+                    balance=Decimal(str(attrs.get(sa.AMOUNT_DUE) or 0)).quantize(_CENT),
+                    policy=f"{attrs.get(sa.POLICY_NAME) or ''} v{attrs.get(sa.POLICY_VERSION) or ''}",
+                    awaiting=tuple(attrs.get(sa.AWAITING) or ()),
+                    overdue_since=since_day,
+                    age_days=(today - since_day).days if since_day is not None else None,
+                )
+            )
     except RPCError as e:
         raise OverdueError(f"queue query rejected: {e.message}") from None
     return items
 
 
-async def approvals_queue(client: Client, f: QueueFilter, today: date, *, limit: int = 500) -> list[QueueItem]:
+async def approvals_queue(
+    client: Client, f: QueueFilter, today: date, *, limit: int = 500
+) -> list[QueueItem]:
     """Running cases waiting for a human approval, oldest debt first."""
     return await _queue(client, _APPROVALS, f, today, limit)
 
 
-async def issues_queue(client: Client, f: QueueFilter, today: date, *, limit: int = 500) -> list[QueueItem]:
+async def issues_queue(
+    client: Client, f: QueueFilter, today: date, *, limit: int = 500
+) -> list[QueueItem]:
     """Running cases with a dispute or a complaint open, oldest debt first."""
     return await _queue(client, _ISSUES, f, today, limit)
 
 
-async def _queue(client: Client, which: str, f: QueueFilter, today: date, limit: int) -> list[QueueItem]:
+async def _queue(
+    client: Client, which: str, f: QueueFilter, today: date, limit: int
+) -> list[QueueItem]:
     clauses = [_RUNNING_CASES, which]
     extra = filter_query(f, today)
     if extra:

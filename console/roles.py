@@ -37,8 +37,9 @@ class Permission(StrEnum):
 GRANTS: dict[Role, frozenset[Permission]] = {
     Role.VIEWER: frozenset({Permission.VIEW}),
     Role.COLLECTOR: frozenset({Permission.VIEW, Permission.PERSONAL_DATA, Permission.RECORD}),
-    Role.OPS: frozenset({Permission.VIEW, Permission.PERSONAL_DATA, Permission.RECORD,
-                         Permission.DISPUTES}),
+    Role.OPS: frozenset(
+        {Permission.VIEW, Permission.PERSONAL_DATA, Permission.RECORD, Permission.DISPUTES}
+    ),
     Role.MANAGER: frozenset({Permission.VIEW, Permission.APPROVE, Permission.DISPUTES}),
     Role.ADMIN: frozenset(Permission),
 }

@@ -38,8 +38,14 @@ def user_store(folder: Path) -> SqliteUserStore:
     return SqliteUserStore(folder / "console.db")
 
 
-def state_for(client: Client, folder: Path, *, ui_url: str | None = None,
-              users: UserStore | None = None, session_ttl: timedelta = timedelta(hours=8)) -> ConsoleState:
+def state_for(
+    client: Client,
+    folder: Path,
+    *,
+    ui_url: str | None = None,
+    users: UserStore | None = None,
+    session_ttl: timedelta = timedelta(hours=8),
+) -> ConsoleState:
     """The console's state on `client` (and the codec its converter carries), with the users of
     `folder`."""
     codec = client.data_converter.payload_codec
@@ -48,9 +54,14 @@ def state_for(client: Client, folder: Path, *, ui_url: str | None = None,
     origins: tuple[str, ...] = ()
     if ui_url:
         origins = (ui_url, ui_url.replace("127.0.0.1", "localhost"))
-    return ConsoleState(client=client, users=users or user_store(folder),
-                        codec=codec, session_ttl=session_ttl,
-                        ui_origins=origins, ui_url=ui_url)
+    return ConsoleState(
+        client=client,
+        users=users or user_store(folder),
+        codec=codec,
+        session_ttl=session_ttl,
+        ui_origins=origins,
+        ui_url=ui_url,
+    )
 
 
 def first_user(folder: Path, users: UserStore) -> tuple[str, str] | None:
@@ -103,10 +114,18 @@ async def start(state: ConsoleState, host: str = "127.0.0.1", port: int = 8080) 
         try:
             probe.bind((host, port))
         except OSError:
-            raise OverdueError(f"the console's port {host}:{port} is already in use "
-                               "(pick another with --console-port / --port)") from None
-    config = uvicorn.Config(create_app(state), host=host, port=port, log_level="warning",
-                            access_log=False, lifespan="off")
+            raise OverdueError(
+                f"the console's port {host}:{port} is already in use "
+                "(pick another with --console-port / --port)"
+            ) from None
+    config = uvicorn.Config(
+        create_app(state),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+    )
     server = _EmbeddedServer(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

@@ -41,7 +41,9 @@ class ConsoleState:
     ui_url: str | None = None
     secure_cookies: bool = False
     metrics: ConsoleMetrics = field(default_factory=ConsoleMetrics)
-    templates: Jinja2Templates = field(default_factory=lambda: Jinja2Templates(directory=str(TEMPLATES)))
+    templates: Jinja2Templates = field(
+        default_factory=lambda: Jinja2Templates(directory=str(TEMPLATES))
+    )
 
     @property
     def cases(self) -> Cases:

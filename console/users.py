@@ -143,8 +143,10 @@ class SqliteUserStore:
         hashed = _HASHER.hash(password)
         with self._lock:
             try:
-                self._db.execute("INSERT INTO users VALUES (?, ?, ?, ?)",
-                                 (name, role.value, hashed, datetime.now(UTC).isoformat()))
+                self._db.execute(
+                    "INSERT INTO users VALUES (?, ?, ?, ?)",
+                    (name, role.value, hashed, datetime.now(UTC).isoformat()),
+                )
             except sqlite3.IntegrityError:
                 raise UserError(f"user {name} already exists") from None
         return User(name, role)
@@ -157,7 +159,9 @@ class SqliteUserStore:
 
     def _user(self, name: str) -> tuple[User, str] | None:
         with self._lock:
-            row = self._db.execute("SELECT role, password FROM users WHERE name = ?", (name,)).fetchone()
+            row = self._db.execute(
+                "SELECT role, password FROM users WHERE name = ?", (name,)
+            ).fetchone()
         return None if row is None else (User(name, Role(row[0])), str(row[1]))
 
     def get(self, name: str) -> User | None:
@@ -185,8 +189,10 @@ class SqliteUserStore:
             raise UserError(f"no user {name}")
         token = "od_" + secrets.token_urlsafe(32)
         with self._lock:
-            self._db.execute("INSERT INTO tokens VALUES (?, ?, ?)",
-                             (_digest(token), name, datetime.now(UTC).isoformat()))
+            self._db.execute(
+                "INSERT INTO tokens VALUES (?, ?, ?)",
+                (_digest(token), name, datetime.now(UTC).isoformat()),
+            )
         return token
 
     def user_for_token(self, token: str) -> User | None:
@@ -194,7 +200,8 @@ class SqliteUserStore:
         with self._lock:
             row = self._db.execute(
                 "SELECT u.name, u.role FROM tokens t JOIN users u ON u.name = t.name WHERE t.digest = ?",
-                (_digest(token),)).fetchone()
+                (_digest(token),),
+            ).fetchone()
         return None if row is None else User(row[0], Role(row[1]))
 
     def open_session(self, user: User, ttl: timedelta) -> tuple[str, Session]:
@@ -202,8 +209,10 @@ class SqliteUserStore:
         sid = secrets.token_urlsafe(32)
         session = Session(user, secrets.token_urlsafe(24), datetime.now(UTC) + ttl)
         with self._lock:
-            self._db.execute("INSERT INTO sessions VALUES (?, ?, ?, ?)",
-                             (_digest(sid), user.name, session.csrf, session.expires.isoformat()))
+            self._db.execute(
+                "INSERT INTO sessions VALUES (?, ?, ?, ?)",
+                (_digest(sid), user.name, session.csrf, session.expires.isoformat()),
+            )
         return sid, session
 
     def session(self, sid: str) -> SessionLookup:
@@ -211,7 +220,9 @@ class SqliteUserStore:
         with self._lock:
             row = self._db.execute(
                 "SELECT u.name, u.role, s.csrf, s.expires FROM sessions s JOIN users u ON u.name = s.name"
-                " WHERE s.digest = ?", (_digest(sid),)).fetchone()
+                " WHERE s.digest = ?",
+                (_digest(sid),),
+            ).fetchone()
         if row is None:
             return None
         expires = datetime.fromisoformat(row[3])

@@ -36,7 +36,9 @@ _GROUPS = (cli_policy, cli_run, cli_case, cli_debtor, cli_simulate, cli_bench, c
 def build_parser() -> argparse.ArgumentParser:
     """The whole argument parser."""
     parser = argparse.ArgumentParser(
-        prog="overdue", description="Overdue: collection cases as durable workflows under YAML policies.")
+        prog="overdue",
+        description="Overdue: collection cases as durable workflows under YAML policies.",
+    )
     parser.add_argument("--version", action="version", version=f"overdue {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in _GROUPS:

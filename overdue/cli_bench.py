@@ -28,14 +28,25 @@ def _scenarios(text: str) -> tuple[str, ...]:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `bench`."""
-    p = sub.add_parser("bench", help="benchmark: ratios of the case workflow against a bare Temporal workflow",
-                       description="Runs every scenario of BENCHMARKS.md on a fresh embedded Temporal dev "
-                                   "server; prints a table and, last, one JSON line.")
-    p.add_argument("--quick", action="store_true", help="every scenario, small enough for CI (no goals judged)")
+    p = sub.add_parser(
+        "bench",
+        help="benchmark: ratios of the case workflow against a bare Temporal workflow",
+        description="Runs every scenario of BENCHMARKS.md on a fresh embedded Temporal dev "
+        "server; prints a table and, last, one JSON line.",
+    )
+    p.add_argument(
+        "--quick", action="store_true", help="every scenario, small enough for CI (no goals judged)"
+    )
     p.add_argument("--cases", type=positive_int, help="throughput: cases per run (default 500)")
     p.add_argument("--contacts", type=positive_int, help="contacts per case (default 5)")
-    p.add_argument("--capacity", type=positive_int, help="capacity: open sleeping cases (default 10000)")
-    p.add_argument("--pairs", type=positive_int, help="ours/bare pairs of runs for throughput and intake (default 4)")
+    p.add_argument(
+        "--capacity", type=positive_int, help="capacity: open sleeping cases (default 10000)"
+    )
+    p.add_argument(
+        "--pairs",
+        type=positive_int,
+        help="ours/bare pairs of runs for throughput and intake (default 4)",
+    )
     p.add_argument("--only", type=_scenarios, help="a comma-separated subset of the scenarios")
     p.add_argument("--json-out", metavar="PATH", help="also write the JSON figures to PATH")
     p.set_defaults(func=_bench)
@@ -47,8 +58,14 @@ def _bench(args: argparse.Namespace) -> int:
     from bench import SCENARIOS, BenchConfig, render, run_bench
     from workers.devserver import DevServerError
 
-    cfg = BenchConfig(quick=args.quick, cases=args.cases, contacts=args.contacts, capacity=args.capacity,
-                      pairs=args.pairs, only=args.only or SCENARIOS)
+    cfg = BenchConfig(
+        quick=args.quick,
+        cases=args.cases,
+        contacts=args.contacts,
+        capacity=args.capacity,
+        pairs=args.pairs,
+        only=args.only or SCENARIOS,
+    )
     try:
         out = run_bench(cfg)
     except (DevServerError, TimeoutError) as e:

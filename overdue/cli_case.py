@@ -48,52 +48,88 @@ def _arg(*flags: str, **options: Any) -> tuple[tuple[str, ...], dict[str, Any]]:
 #: an event. A new event of the core needs a line here and nothing in the workflow.
 EVENT_COMMANDS: dict[str, EventCommand] = {
     "pay": EventCommand(
-        "record a payment", (_arg("amount", type=amount), _arg("--ref", default="")),
-        lambda a: ev.Payment(amount=a.amount, currency=a.case_currency, ref=a.ref), needs_currency=True),
+        "record a payment",
+        (_arg("amount", type=amount), _arg("--ref", default="")),
+        lambda a: ev.Payment(amount=a.amount, currency=a.case_currency, ref=a.ref),
+        needs_currency=True,
+    ),
     "settle": EventCommand(
         "agree a settlement for less, within the policy's bounds; once paid the case closes settled",
-        (_arg("amount", type=amount), _arg("--until", type=iso_date, help="to be paid by (default: the latest allowed)")),
-        lambda a: ev.Settle(amount=a.amount, until=a.until)),
+        (
+            _arg("amount", type=amount),
+            _arg("--until", type=iso_date, help="to be paid by (default: the latest allowed)"),
+        ),
+        lambda a: ev.Settle(amount=a.amount, until=a.until),
+    ),
     "promise": EventCommand(
-        "record a promise to pay", (_arg("amount", type=amount), _arg("date", type=iso_date)),
-        lambda a: ev.Promise(amount=a.amount, due_date=a.date)),
+        "record a promise to pay",
+        (_arg("amount", type=amount), _arg("date", type=iso_date)),
+        lambda a: ev.Promise(amount=a.amount, due_date=a.date),
+    ),
     "dispute": EventCommand(
-        "hold collection for a dispute", (_arg("--reason", default=""),),
-        lambda a: ev.Dispute(reason=a.reason)),
+        "hold collection for a dispute",
+        (_arg("--reason", default=""),),
+        lambda a: ev.Dispute(reason=a.reason),
+    ),
     "resolve-dispute": EventCommand(
-        "resolve a dispute", (_arg("--outcome", required=True, choices=_words(DisputeOutcome)),),
-        lambda a: ev.DisputeResolved(outcome=a.outcome)),
+        "resolve a dispute",
+        (_arg("--outcome", required=True, choices=_words(DisputeOutcome)),),
+        lambda a: ev.DisputeResolved(outcome=a.outcome),
+    ),
     "hardship": EventCommand(
-        "pause collection for N days", (_arg("--days", type=int, required=True),),
-        lambda a: ev.Hardship(days=a.days)),
-    "cease": EventCommand(
-        "the debtor asked to stop communications", (),
-        lambda a: ev.Cease()),
+        "pause collection for N days",
+        (_arg("--days", type=int, required=True),),
+        lambda a: ev.Hardship(days=a.days),
+    ),
+    "cease": EventCommand("the debtor asked to stop communications", (), lambda a: ev.Cease()),
     "close": EventCommand(
         "end the case",
         (_arg("--reason", required=True, choices=_words(CloseReason)),),
-        lambda a: ev.Close(reason=a.reason)),
+        lambda a: ev.Close(reason=a.reason),
+    ),
     "approve": EventCommand(
         "approve a step the policy waits for",
-        (_arg("--action", required=True, help="legal_referral, field_visit, agency_placement or settlement"),
-         _arg("--by", default="")),
-        lambda a: ev.Approve(action=a.action, by=a.by)),
+        (
+            _arg(
+                "--action",
+                required=True,
+                help="legal_referral, field_visit, agency_placement or settlement",
+            ),
+            _arg("--by", default=""),
+        ),
+        lambda a: ev.Approve(action=a.action, by=a.by),
+    ),
     "deny": EventCommand(
         "refuse a step the policy waits for (not asked again in this stage)",
-        (_arg("--action", required=True, help="legal_referral, field_visit or agency_placement"),
-         _arg("--reason", required=True), _arg("--by", default="")),
-        lambda a: ev.Deny(action=a.action, reason=a.reason, by=a.by)),
+        (
+            _arg("--action", required=True, help="legal_referral, field_visit or agency_placement"),
+            _arg("--reason", required=True),
+            _arg("--by", default=""),
+        ),
+        lambda a: ev.Deny(action=a.action, reason=a.reason, by=a.by),
+    ),
     "complain": EventCommand(
         "record a complaint (answered within the policy's complaints.respond_within_days)",
-        (_arg("--category", required=True, help="what about: collector, agency, contact, amount..."),
-         _arg("--text", required=True, help="the complaint in the debtor's words"),
-         _arg("--channel", default="phone", choices=list(get_args(ev.ComplaintChannel))),
-         _arg("--by", default="")),
-        lambda a: ev.Complaint(category=a.category, text=a.text, channel=a.channel, by=a.by)),
+        (
+            _arg(
+                "--category",
+                required=True,
+                help="what about: collector, agency, contact, amount...",
+            ),
+            _arg("--text", required=True, help="the complaint in the debtor's words"),
+            _arg("--channel", default="phone", choices=list(get_args(ev.ComplaintChannel))),
+            _arg("--by", default=""),
+        ),
+        lambda a: ev.Complaint(category=a.category, text=a.text, channel=a.channel, by=a.by),
+    ),
     "resolve-complaint": EventCommand(
-        "answer the oldest open complaint", (_arg("--outcome", required=True, choices=["upheld", "rejected"]),
-                                             _arg("--by", default="")),
-        lambda a: ev.ComplaintResolved(outcome=a.outcome, by=a.by)),
+        "answer the oldest open complaint",
+        (
+            _arg("--outcome", required=True, choices=["upheld", "rejected"]),
+            _arg("--by", default=""),
+        ),
+        lambda a: ev.ComplaintResolved(outcome=a.outcome, by=a.by),
+    ),
 }
 
 
@@ -114,21 +150,28 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = add("import", "open many cases (JSON, JSON Lines or CSV)", _import)
     p.add_argument("file")
     p.add_argument("--reject", help="write rejected rows here (JSON Lines)")
-    for name, help in (("status", "where the case stands"), ("history", "every decision with its reason")):
+    for name, help in (
+        ("status", "where the case stands"),
+        ("history", "every decision with its reason"),
+    ):
         p = add(name, help, _status if name == "status" else _history)
         p.add_argument("case_id")
         p.add_argument("--json", action="store_true")
     p = add("list", "cases by stage or any Temporal list filter", _list)
     p.add_argument("--stage", choices=[*_words(ActiveStage), *_words(TerminalStage)])
-    p.add_argument("--query", help="a Temporal list filter, e.g. \"OverdueAmountDue > 5000\"")
+    p.add_argument("--query", help='a Temporal list filter, e.g. "OverdueAmountDue > 5000"')
     p.add_argument("--limit", type=int, default=1000)
     p.add_argument("--json", action="store_true")
-    p = add("outcome", "what happened on a call: result, attitude, a promise, in one step", _outcome)
+    p = add(
+        "outcome", "what happened on a call: result, attitude, a promise, in one step", _outcome
+    )
     p.add_argument("case_id")
     p.add_argument("--action-id", required=True, help="the call's action id (case history, outbox)")
     p.add_argument("--result", required=True, choices=list(get_args(ev.CallResult)))
     p.add_argument("--attitude", choices=["cooperative", "neutral", "evasive", "hostile"])
-    p.add_argument("--promise", nargs=2, metavar=("AMOUNT", "DATE"), help="a promise agreed on the call")
+    p.add_argument(
+        "--promise", nargs=2, metavar=("AMOUNT", "DATE"), help="a promise agreed on the call"
+    )
     for name, command in EVENT_COMMANDS.items():
         p = add(name, command.help, _event)
         p.add_argument("case_id")
@@ -175,7 +218,9 @@ async def _open(args: argparse.Namespace) -> int:
             print(f"{source}:{r.line}: {r.message}", file=sys.stderr)
         return 1
     if len(result.rows) != 1:
-        raise OverdueError(f"{source}: expected one case, found {len(result.rows)} (use case import)")
+        raise OverdueError(
+            f"{source}: expected one case, found {len(result.rows)} (use case import)"
+        )
     case = result.rows[0].case
     folder = data_folder(load_settings(), getattr(args, "data", None))
     cp = PolicyCache(folder, base).get(case.policy)  # before connecting
@@ -218,10 +263,16 @@ async def _import(args: argparse.Namespace) -> int:
         print(f"{source}:{line}: {message}", file=sys.stderr)
     if args.reject:
         # One command, one coroutine: nothing else waits on the loop while this small file is written.
-        Path(args.reject).write_text("".join(  # noqa: ASYNC240
-            json.dumps({"line": line, "reason": message}, ensure_ascii=False) + "\n"
-            for line, message in sorted(rejects)), encoding="utf-8")
-    print(f"opened {counts['opened']}, already open {counts['already_open']}, rejected {len(rejects)}")
+        Path(args.reject).write_text(  # noqa: ASYNC240
+            "".join(
+                json.dumps({"line": line, "reason": message}, ensure_ascii=False) + "\n"
+                for line, message in sorted(rejects)
+            ),
+            encoding="utf-8",
+        )
+    print(
+        f"opened {counts['opened']}, already open {counts['already_open']}, rejected {len(rejects)}"
+    )
     return 1 if rejects else 0  # the good rows opened all the same
 
 
@@ -248,8 +299,10 @@ async def _status(args: argparse.Namespace) -> int:
         lines.append(f"  STUCK        {st.stuck} (waits for a fix; events are refused)")
     if st.settlement is not None:
         sett = st.settlement
-        lines.append(f"  settlement   {sett.amount} by {sett.until}, {sett.paid} paid"
-                     + ("" if sett.approved else ", awaiting approval"))
+        lines.append(
+            f"  settlement   {sett.amount} by {sett.until}, {sett.paid} paid"
+            + ("" if sett.approved else ", awaiting approval")
+        )
     if st.refund_due is not None:
         lines.append(f"  refund due   {st.refund_due} {st.currency}")
     print("\n".join(lines))
@@ -264,8 +317,13 @@ async def _history(args: argparse.Namespace) -> int:
         return 0
     print(f"{'WHEN':<25}  {'KIND':<10} {'STAGE':<15} REASON  [CHANNEL OUTCOME GUARDRAIL]")
     for r in records:
-        extra = " ".join(x for x in (r.channel or "", r.outcome or "", r.detail.get("guardrail", "")) if x)
-        print(f"{r.at.isoformat()}  {r.kind:<10} {r.stage:<15} {r.reason}" + (f"  [{extra}]" if extra else ""))
+        extra = " ".join(
+            x for x in (r.channel or "", r.outcome or "", r.detail.get("guardrail", "")) if x
+        )
+        print(
+            f"{r.at.isoformat()}  {r.kind:<10} {r.stage:<15} {r.reason}"
+            + (f"  [{extra}]" if extra else "")
+        )
     return 0
 
 
@@ -277,8 +335,10 @@ async def _list(args: argparse.Namespace) -> int:
         return 0
     print(f"{'CASE':<16} {'STAGE':<15} {'SEGMENT':<12} {'BALANCE':>12}  POLICY")
     for c in rows:
-        print(f"{c.case_id:<16} {c.stage:<15} {c.segment:<12} {c.amount_due:>12}  {c.policy}"
-              + ("  on hold" if c.on_hold else ""))
+        print(
+            f"{c.case_id:<16} {c.stage:<15} {c.segment:<12} {c.amount_due:>12}  {c.policy}"
+            + ("  on hold" if c.on_hold else "")
+        )
     print(f"{len(rows)} case(s)")
     return 0
 
@@ -290,10 +350,15 @@ async def _event(args: argparse.Namespace) -> int:
         args.case_currency = (await cases.status(args.case_id)).currency
     r = await cases.send(args.case_id, command.make(args))
     if r.already_recorded:
-        print(f"case {r.case_id}: payment ref {args.ref} already recorded, not applied again "
-              f"(balance {r.balance})")
+        print(
+            f"case {r.case_id}: payment ref {args.ref} already recorded, not applied again "
+            f"(balance {r.balance})"
+        )
         return 0
-    print(f"case {r.case_id}: {r.stage}, balance {r.balance}" + (f", holds {', '.join(r.holds)}" if r.holds else ""))
+    print(
+        f"case {r.case_id}: {r.stage}, balance {r.balance}"
+        + (f", holds {', '.join(r.holds)}" if r.holds else "")
+    )
     for reason in r.reasons:
         print(f"  {reason}")
     return 0
@@ -318,7 +383,10 @@ async def _outcome(args: argparse.Namespace) -> int:
     events = ev.call_outcome(args.action_id, args.result, args.attitude, promise)
     cases = await _cases(args)
     r = await cases.send_all(args.case_id, events)
-    print(f"case {r.case_id}: {r.stage}, balance {r.balance}" + (f", holds {', '.join(r.holds)}" if r.holds else ""))
+    print(
+        f"case {r.case_id}: {r.stage}, balance {r.balance}"
+        + (f", holds {', '.join(r.holds)}" if r.holds else "")
+    )
     for reason in r.reasons:
         print(f"  {reason}")
     return 0
@@ -336,7 +404,9 @@ def _outbox(args: argparse.Namespace) -> int:
         return 0
     print(f"{'WHEN':<25}  {'CASE':<12} {'KIND':<16} {'CHANNEL':<11} ACTION ID")
     for r in rows:
-        print(f"{r.at.isoformat() if hasattr(r.at, 'isoformat') else r.at}  {r.case_id:<12} {r.kind:<16} "
-              f"{(r.channel or '-'):<11} {r.action_id}")
+        print(
+            f"{r.at.isoformat() if hasattr(r.at, 'isoformat') else r.at}  {r.case_id:<12} {r.kind:<16} "
+            f"{(r.channel or '-'):<11} {r.action_id}"
+        )
     print(f"{len(rows)} action(s)")
     return 0

@@ -23,12 +23,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     s.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
     s.add_argument("--data", help="data folder (codec key, console users)")
-    s.add_argument("--ui-url", help="the Temporal Web UI's address, allowed to call the codec endpoint")
+    s.add_argument(
+        "--ui-url", help="the Temporal Web UI's address, allowed to call the codec endpoint"
+    )
     s.set_defaults(func=lambda a: run(_serve(a)))
     u = sub.add_parser("user", help="console users")
     u.add_argument("--data", help="data folder (default .overdue/)")
     us = u.add_subparsers(dest="user_command", required=True, metavar="USER_COMMAND")
-    add = us.add_parser("add", help="add a user (prints a generated password unless --password-stdin)")
+    add = us.add_parser(
+        "add", help="add a user (prints a generated password unless --password-stdin)"
+    )
     add.add_argument("name")
     add.add_argument("--role", required=True, choices=_ROLES)
     add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
@@ -75,8 +79,11 @@ async def _serve(args: argparse.Namespace) -> int:
 
     configure_logging(json=True)
     session = await open_session(args.data)
-    console = await start(state_for(session.client, session.folder, ui_url=args.ui_url), host=args.host,
-                          port=args.port)
+    console = await start(
+        state_for(session.client, session.folder, ui_url=args.ui_url),
+        host=args.host,
+        port=args.port,
+    )
     print(f"Console          {console.url}/  (API docs {console.url}/api/docs)")
     sys.stdout.flush()
     stop = asyncio.Event()

@@ -37,28 +37,52 @@ async def _status(args: argparse.Namespace) -> int:
         except OverdueError:
             continue
         if not c.closed:
-            open_cases.append({"case_id": c.case_id, "stage": c.stage, "balance": c.balance,
-                               "currency": c.currency, "policy": c.policy.name})
-    contacts = [{"at": c.at.isoformat(), "channel": c.channel, "case_id": c.case_id,
-                 "action_id": c.action_id, "outcome": c.outcome} for c in st.contacts]
+            open_cases.append(
+                {
+                    "case_id": c.case_id,
+                    "stage": c.stage,
+                    "balance": c.balance,
+                    "currency": c.currency,
+                    "policy": c.policy.name,
+                }
+            )
+    contacts = [
+        {
+            "at": c.at.isoformat(),
+            "channel": c.channel,
+            "case_id": c.case_id,
+            "action_id": c.action_id,
+            "outcome": c.outcome,
+        }
+        for c in st.contacts
+    ]
     allowed = {ch: (t.isoformat() if t else None) for ch, t in st.next_allowed.items()}
     doc = {
         "debtor_id": st.debtor_id,
         "open_cases": open_cases,
         "ceased": st.ceased,
-        "last_conversation_at": st.last_conversation_at.isoformat() if st.last_conversation_at else None,
+        "last_conversation_at": st.last_conversation_at.isoformat()
+        if st.last_conversation_at
+        else None,
         "contacts": contacts,
         "next_allowed": allowed,
     }
     if args.json:
         print(json.dumps(doc, ensure_ascii=False))
         return 0
-    listed = ", ".join(f"{c['case_id']} ({c['stage']}, {c['balance']} {c['currency']})" for c in open_cases)
-    lines = [f"debtor {st.debtor_id}" + ("  (ceased: only legally required notices)" if st.ceased else ""),
-             f"  open cases   {listed or 'none'}",
-             "  recent contacts"]
-    lines += [f"    {c['at']}  {c['channel']:<11} {c['case_id']}  {c['outcome'] or 'awaiting outcome'}"
-              for c in contacts[-10:]] or ["    none"]
+    listed = ", ".join(
+        f"{c['case_id']} ({c['stage']}, {c['balance']} {c['currency']})" for c in open_cases
+    )
+    lines = [
+        f"debtor {st.debtor_id}"
+        + ("  (ceased: only legally required notices)" if st.ceased else ""),
+        f"  open cases   {listed or 'none'}",
+        "  recent contacts",
+    ]
+    lines += [
+        f"    {c['at']}  {c['channel']:<11} {c['case_id']}  {c['outcome'] or 'awaiting outcome'}"
+        for c in contacts[-10:]
+    ] or ["    none"]
     lines.append("  next allowed")
     lines += [f"    {ch:<11} {t or 'never'}" for ch, t in allowed.items()]
     print("\n".join(lines))

@@ -43,8 +43,11 @@ def schema_json() -> str:
     from engine.policy.model import Policy
 
     schema = Policy.model_json_schema()
-    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema",
-              "$id": "https://overdue.dev/policy.schema.json", **schema}
+    schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://overdue.dev/policy.schema.json",
+        **schema,
+    }
     return json.dumps(schema, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
 
 
@@ -115,13 +118,22 @@ async def _versions_main(args: argparse.Namespace) -> int:
     if not stored:
         raise OverdueError(f"no version of policy {args.name!r} was ever used (data plane {where})")
     cases = Cases((await open_session(args.data, check_keys=False)).client)
-    rows: list[dict[str, Any]] = [{"version": v.version, "hash": v.hash, "first_used": v.first_used.isoformat(),
-                                   "open_cases": await cases.count_open(v.name, v.version)} for v in stored]
+    rows: list[dict[str, Any]] = [
+        {
+            "version": v.version,
+            "hash": v.hash,
+            "first_used": v.first_used.isoformat(),
+            "open_cases": await cases.count_open(v.name, v.version),
+        }
+        for v in stored
+    ]
     if args.json:
         print(json.dumps({"policy": args.name, "versions": rows}, indent=2))
         return 0
     print(f"{args.name}: {len(rows)} version{'s' if len(rows) != 1 else ''}")
     print(f"  {'version':>7}  {'hash':<12}  {'first used':<25}  {'open cases':>10}")
     for r in rows:
-        print(f"  {r['version']:>7}  {r['hash'][:12]:<12}  {r['first_used']:<25}  {r['open_cases']:>10}")
+        print(
+            f"  {r['version']:>7}  {r['hash'][:12]:<12}  {r['first_used']:<25}  {r['open_cases']:>10}"
+        )
     return 0

@@ -33,14 +33,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--data", help="data folder (default OVERDUE_DATA_DIR, else .overdue/)")
     p.add_argument("--port", type=int, default=7233, help="Temporal gRPC port (default 7233)")
     p.add_argument("--ui-port", type=int, default=8233, help="Web UI port (default 8233)")
-    p.add_argument("--console-port", type=int, default=8080, help="operations console port (default 8080)")
-    p.add_argument("--demo", action="store_true", help="load the demo portfolio (cases already open are kept)")
+    p.add_argument(
+        "--console-port", type=int, default=8080, help="operations console port (default 8080)"
+    )
+    p.add_argument(
+        "--demo", action="store_true", help="load the demo portfolio (cases already open are kept)"
+    )
     p.add_argument("--demo-cases", type=int, default=300, help="size of the demo portfolio")
     p.set_defaults(func=_dev)
-    w = sub.add_parser("worker", help="a worker against the configured Temporal (run as many as you like)")
-    w.add_argument("--data", help="data folder holding the codec key and, unless OVERDUE_DATABASE_URL "
-                                  "names another database, the data plane (default OVERDUE_DATA_DIR, "
-                                  "else the running `overdue dev`'s)")
+    w = sub.add_parser(
+        "worker", help="a worker against the configured Temporal (run as many as you like)"
+    )
+    w.add_argument(
+        "--data",
+        help="data folder holding the codec key and, unless OVERDUE_DATABASE_URL "
+        "names another database, the data plane (default OVERDUE_DATA_DIR, "
+        "else the running `overdue dev`'s)",
+    )
     w.set_defaults(func=_worker)
 
 
@@ -65,8 +74,10 @@ async def _load_demo(folder: Path, client: Client, n: int) -> dict[str, int]:
     portfolio = demo_portfolio(shipped, datetime.now(UTC).date(), n)
     with Progress(transient=True) as bar:
         task = bar.add_task("opening demo cases", total=len(portfolio))
-        counts = await cases.open_many(((c, policies.get(c.policy)) for c in portfolio),
-                                       on_done=lambda _c, _o: bar.advance(task))
+        counts = await cases.open_many(
+            ((c, policies.get(c.policy)) for c in portfolio),
+            on_done=lambda _c, _o: bar.advance(task),
+        )
     return counts
 
 
@@ -81,19 +92,31 @@ async def _dev_main(args: argparse.Namespace) -> int:
         # Before the worker and the demo: both use the data plane at once.
         data_plane(folder, upgrade=True, settings=settings).close()
         console_url = f"http://127.0.0.1:{args.console_port}"
-        server = DevServer(folder, port=args.port, ui_port=args.ui_port, start_timeout=120,
-                           ui_codec_endpoint=f"{console_url}/codec")
+        server = DevServer(
+            folder,
+            port=args.port,
+            ui_port=args.ui_port,
+            start_timeout=120,
+            ui_codec_endpoint=f"{console_url}/codec",
+        )
         await server.start()
         try:
-            return await _serve(args, settings, server, data_converter(key, old_keys=old), console_url)
+            return await _serve(
+                args, settings, server, data_converter(key, old_keys=old), console_url
+            )
         finally:
             await server.stop()
     finally:
         lock.release()
 
 
-async def _serve(args: argparse.Namespace, settings: Settings, server: DevServer,
-                 converter: DataConverter, console_url: str) -> int:
+async def _serve(
+    args: argparse.Namespace,
+    settings: Settings,
+    server: DevServer,
+    converter: DataConverter,
+    console_url: str,
+) -> int:
     """Connect, record where we are, run the worker and the console until Ctrl-C or until the
     server dies."""
     from console.server import first_user, state_for, user_store
@@ -101,39 +124,64 @@ async def _serve(args: argparse.Namespace, settings: Settings, server: DevServer
 
     stop = _stop_event()
     folder = server.data_dir
-    client = await connect(converter, settings, target_host=server.address, namespace=server.namespace)
-    kid = client.data_converter.payload_codec.key_id if isinstance(
-        client.data_converter.payload_codec, EncryptionCodec) else "-"
-    write_dev_state(settings, DevState(
-        data_dir=folder, address=server.address, namespace=server.namespace, ui_url=server.ui_url,
-        pid=os.getpid(), key_id=kid, started=datetime.now(UTC)))
+    client = await connect(
+        converter, settings, target_host=server.address, namespace=server.namespace
+    )
+    kid = (
+        client.data_converter.payload_codec.key_id
+        if isinstance(client.data_converter.payload_codec, EncryptionCodec)
+        else "-"
+    )
+    write_dev_state(
+        settings,
+        DevState(
+            data_dir=folder,
+            address=server.address,
+            namespace=server.namespace,
+            ui_url=server.ui_url,
+            pid=os.getpid(),
+            key_id=kid,
+            started=datetime.now(UTC),
+        ),
+    )
     worker = asyncio.create_task(run_worker(client, folder, settings, stop=stop))
     died = asyncio.create_task(server.wait_exit())
     users = user_store(folder)
     credentials = first_user(folder, users)
-    console = await start_console(state_for(client, folder, ui_url=server.ui_url, users=users),
-                                  port=args.console_port)
+    console = await start_console(
+        state_for(client, folder, ui_url=server.ui_url, users=users), port=args.console_port
+    )
     try:
         await asyncio.sleep(0)
-        print(f"Temporal server  {server.address}  (SQLite {server.db_path}, journal_mode={server.journal_mode()})")
-        print(f"Temporal Web UI  {server.ui_url}/namespaces/default/workflows  (codec {console_url}/codec)")
+        print(
+            f"Temporal server  {server.address}  (SQLite {server.db_path}, journal_mode={server.journal_mode()})"
+        )
+        print(
+            f"Temporal Web UI  {server.ui_url}/namespaces/default/workflows  (codec {console_url}/codec)"
+        )
         print(f"worker           task queue overdue-cases, data in {folder}/ (key {kid})")
         print(f"data plane       {display_url(database_url(folder, settings))}")
         print(f"console          {console.url}/  (API docs {console.url}/api/docs)")
         if credentials is not None:
             print(f"                 sign in as {credentials[0]} / {credentials[1]}")
-        print(f"settings         recorded in {settings.dev_state}: `overdue case ...` finds this server "
-              "from any directory")
+        print(
+            f"settings         recorded in {settings.dev_state}: `overdue case ...` finds this server "
+            "from any directory"
+        )
         if args.demo:
             counts = await _load_demo(folder, client, args.demo_cases)
-            print(f"demo portfolio   {counts['opened']} opened, {counts['already_open']} already open")
+            print(
+                f"demo portfolio   {counts['opened']} opened, {counts['already_open']} already open"
+            )
             print("try:")
             print("  overdue case list --stage escalation")
             print("  overdue case status DEMO-0001 --json")
             print("  overdue case history DEMO-0002")
             print("  overdue case pay DEMO-0001 100.00")
             print("  overdue outbox --case DEMO-0001")
-        print("Ctrl-C stops the worker and the server; run again on the same folder and every case goes on.")
+        print(
+            "Ctrl-C stops the worker and the server; run again on the same folder and every case goes on."
+        )
         sys.stdout.flush()
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait({stopping, worker, died}, return_when=asyncio.FIRST_COMPLETED)
@@ -142,8 +190,10 @@ async def _serve(args: argparse.Namespace, settings: Settings, server: DevServer
             worker.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await worker
-            raise ConfigError(f"the Temporal server stopped unexpectedly (exit code {died.result()}); "
-                              f"its log: {server.log_path}")
+            raise ConfigError(
+                f"the Temporal server stopped unexpectedly (exit code {died.result()}); "
+                f"its log: {server.log_path}"
+            )
         died.cancel()
         await worker  # re-raises if the worker died
     finally:

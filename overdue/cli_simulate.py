@@ -16,21 +16,47 @@ __all__ = ["register", "run"]
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `simulate`."""
     p = sub.add_parser(
-        "simulate", help="run a policy over a synthetic portfolio or a case file, without Temporal",
+        "simulate",
+        help="run a policy over a synthetic portfolio or a case file, without Temporal",
         description="Run the policy's own core over a portfolio (synthetic from the seed, or a case "
-                    "file) for D days, with a debtor model, and count what it does.")
+        "file) for D days, with a debtor model, and count what it does.",
+    )
     p.add_argument("policy", metavar="POLICY", help="a policy file or the name of one in policies/")
-    p.add_argument("--compare", metavar="POLICY2", help="a second policy, on the same portfolio and seed")
-    p.add_argument("--cases", type=positive_int, default=1000, help="synthetic cases (default 1000)")
+    p.add_argument(
+        "--compare", metavar="POLICY2", help="a second policy, on the same portfolio and seed"
+    )
+    p.add_argument(
+        "--cases", type=positive_int, default=1000, help="synthetic cases (default 1000)"
+    )
     p.add_argument("--days", type=positive_int, default=180, help="days simulated (default 180)")
-    p.add_argument("--seed", type=int, default=7, help="seed of the portfolio and the debtors (default 7)")
-    p.add_argument("--portfolio", metavar="FILE", help="simulate the cases of this file (JSON, JSON Lines, CSV)")
-    p.add_argument("--start", type=iso_date, help="first simulated day (default 2026-03-02, or the "
-                                                "first reminder day of the portfolio file)")
-    p.add_argument("--approve-delay", type=float, default=0.0, metavar="DAYS",
-                   help="days a human takes to approve what the policy waits for (default 0)")
-    p.add_argument("--shared-debtors", type=_share, default=0.25, metavar="F",
-                   help="share of synthetic debtors holding more than one account (default 0.25)")
+    p.add_argument(
+        "--seed", type=int, default=7, help="seed of the portfolio and the debtors (default 7)"
+    )
+    p.add_argument(
+        "--portfolio",
+        metavar="FILE",
+        help="simulate the cases of this file (JSON, JSON Lines, CSV)",
+    )
+    p.add_argument(
+        "--start",
+        type=iso_date,
+        help="first simulated day (default 2026-03-02, or the "
+        "first reminder day of the portfolio file)",
+    )
+    p.add_argument(
+        "--approve-delay",
+        type=float,
+        default=0.0,
+        metavar="DAYS",
+        help="days a human takes to approve what the policy waits for (default 0)",
+    )
+    p.add_argument(
+        "--shared-debtors",
+        type=_share,
+        default=0.25,
+        metavar="F",
+        help="share of synthetic debtors holding more than one account (default 0.25)",
+    )
     p.add_argument("--trace", metavar="PATH", help="write every decision as JSON Lines")
     p.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
     p.add_argument("--html", metavar="PATH", help="write a self-contained HTML report")
@@ -82,17 +108,33 @@ def run(args: argparse.Namespace) -> int:
     _writable(args.trace)
     _writable(args.html)
     cases = load_portfolio(args.portfolio) if args.portfolio else None
-    cfg = SimConfig(policy=args.policy, compare=args.compare, cases=len(cases) if cases else args.cases,
-                    days=args.days, seed=args.seed, start=args.start, portfolio=args.portfolio,
-                    trace=args.trace, workers=args.workers,
-                    behaviour=replace(BehaviourSpec(), approve_delay_days=args.approve_delay),
-                    portfolio_spec=PortfolioSpec(shared_debtors=args.shared_debtors))
+    cfg = SimConfig(
+        policy=args.policy,
+        compare=args.compare,
+        cases=len(cases) if cases else args.cases,
+        days=args.days,
+        seed=args.seed,
+        start=args.start,
+        portfolio=args.portfolio,
+        trace=args.trace,
+        workers=args.workers,
+        behaviour=replace(BehaviourSpec(), approve_delay_days=args.approve_delay),
+        portfolio_spec=PortfolioSpec(shared_debtors=args.shared_debtors),
+    )
     err = Console(stderr=True)
     show = not args.json and sys.stderr.isatty()
     total = cfg.cases * (2 if cfg.compare else 1)
-    with Progress(TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TextColumn("cases"),
-                  TimeRemainingColumn(), console=err, transient=True, disable=not show,
-                  auto_refresh=False) as bar:
+    with Progress(
+        TextColumn("simulating"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("cases"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not show,
+        auto_refresh=False,
+    ) as bar:
         # Refreshed by hand: no display thread may be running when the worker processes fork.
         task = bar.add_task("simulate", total=total)
 

@@ -21,8 +21,9 @@ __all__ = ["DEMO_SPEC", "demo_portfolio"]
 DEMO_SPEC = PortfolioSpec(backlog_share=0.97, backlog_max_dpd=150, arrival_days=5)
 
 
-def demo_portfolio(policies: Sequence[CompiledPolicy], today: date, n: int = 300,
-                   seed: int = 2026) -> list[CaseFile]:
+def demo_portfolio(
+    policies: Sequence[CompiledPolicy], today: date, n: int = 300, seed: int = 2026
+) -> list[CaseFile]:
     """`n` cases `DEMO-0001`..., case i on policy `i mod len(policies)`.
 
     Args:

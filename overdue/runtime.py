@@ -47,15 +47,17 @@ async def open_session(explicit_folder: str | None = None, *, check_keys: bool =
     settings = load_settings()
     folder = data_folder(settings, explicit_folder)
     key, old = codec_keys(settings, folder)
-    client = await connect(data_converter(key, old_keys=old), settings,
-                           fallback_address=dev_address(settings, folder))
+    client = await connect(
+        data_converter(key, old_keys=old), settings, fallback_address=dev_address(settings, folder)
+    )
     if check_keys:
         await check_worker_keys(client, TASK_QUEUE)
     return Session(settings, folder, client)
 
 
-def data_plane(folder: Path, *, upgrade: bool = False, create: bool = False,
-               settings: Settings | None = None) -> DataPlane:
+def data_plane(
+    folder: Path, *, upgrade: bool = False, create: bool = False, settings: Settings | None = None
+) -> DataPlane:
     """The configured data plane (`OVERDUE_DATABASE_URL`, else a SQLite file in `folder`).
 
     Only `overdue dev`, `overdue worker` and `overdue db upgrade` upgrade its schema; commands that
@@ -77,7 +79,9 @@ class PolicyCache:
     policies); this only keeps the store written, so every worker finds the policy a case pins.
     """
 
-    def __init__(self, folder: Path, base: Path | None = None, *, plane: DataPlane | None = None) -> None:
+    def __init__(
+        self, folder: Path, base: Path | None = None, *, plane: DataPlane | None = None
+    ) -> None:
         self.store = PolicyStore(plane if plane is not None else data_plane(folder, create=True))
         self.base = base
         self._stored: set[str] = set()

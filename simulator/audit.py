@@ -72,14 +72,20 @@ def limits_of(cp: CompiledPolicy) -> Limits:
     cooldowns = [f.calls.cooldown_days_after_conversation for f in floors]
     cooldowns.append(g.call_cooldown_days_after_conversation)
     return Limits(
-        window_start=max([f.window_start for f in floors] + ([g.window_start] if g.window_start else [])),
+        window_start=max(
+            [f.window_start for f in floors] + ([g.window_start] if g.window_start else [])
+        ),
         window_end=min([f.window_end for f in floors] + ([g.window_end] if g.window_end else [])),
         calendars=tuple(sorted({c for f in floors for c in f.holidays} | set(g.holidays))),
         caps=caps,
         overall=[(g.overall.max, g.overall.per_days)] if g.overall else [],
         call_cooldown_days=max((c for c in cooldowns if c), default=None),
-        connected_per_day=_least(*(f.calls.max_connected_per_day for f in floors), g.calls_connected_per_day),
-        unanswered_per_day=_least(*(f.calls.max_unanswered_per_day for f in floors), g.calls_unanswered_per_day),
+        connected_per_day=_least(
+            *(f.calls.max_connected_per_day for f in floors), g.calls_connected_per_day
+        ),
+        unanswered_per_day=_least(
+            *(f.calls.max_unanswered_per_day for f in floors), g.calls_unanswered_per_day
+        ),
         third_party_allowed=all(f.third_party_allowed for f in floors) and g.third_party_contact,
         third_party_after_failed=max(3, g.third_party_after_failed),
     )
@@ -100,7 +106,13 @@ class _Plan:
 
 
 #: The debtor field each channel reaches (push goes to the app: never refused as an address).
-_ADDRESS = {"sms": "phone", "call": "phone", "email": "email", "letter": "address", "field_visit": "address"}
+_ADDRESS = {
+    "sms": "phone",
+    "call": "phone",
+    "email": "email",
+    "letter": "address",
+    "field_visit": "address",
+}
 
 
 @dataclass
@@ -217,12 +229,16 @@ class Auditor:
             out.append("promise")
         if self.plan is not None:
             out.append("plan")
-        if any(since <= now and (until is None or now < until) for since, until in self.pauses.items()):
+        if any(
+            since <= now and (until is None or now < until) for since, until in self.pauses.items()
+        ):
             out.append("pause")
         return out
 
     # -- judging ---------------------------------------------------------------------------
-    def observe(self, decision: Decision, now: datetime, event: ev.Event | None = None) -> list[str]:
+    def observe(
+        self, decision: Decision, now: datetime, event: ev.Event | None = None
+    ) -> list[str]:
         """Judge one decision made at `now` (after `event`, if one was fed); returns the violations
         it holds (also kept in `violations`)."""
         found: list[str] = []
@@ -231,8 +247,10 @@ class Auditor:
             return found
         if self.closed:
             if decision.actions or decision.records:
-                found.append(f"{self.case.case_id}: decided after the case closed at {now.isoformat()}: "
-                             + ", ".join(r.reason for r in decision.records))
+                found.append(
+                    f"{self.case.case_id}: decided after the case closed at {now.isoformat()}: "
+                    + ", ".join(r.reason for r in decision.records)
+                )
             self.violations.extend(found)
             return found
         if event is not None:
@@ -243,24 +261,39 @@ class Auditor:
                 self.pauses[h.since] = h.until
         for r in decision.records:
             if not r.reason.strip():
-                found.append(f"{self.case.case_id}: a {r.kind} record without a reason at {r.at.isoformat()}")
+                found.append(
+                    f"{self.case.case_id}: a {r.kind} record without a reason at {r.at.isoformat()}"
+                )
         for a in decision.actions:
             if a.kind == "contact":
-                found.extend(f"{a.action_id}: {v}" for v in self._contact(a.channel or "", a.template or "",
-                                                                          a.third_party, a.stage, a.at, a.action_id))
+                found.extend(
+                    f"{a.action_id}: {v}"
+                    for v in self._contact(
+                        a.channel or "", a.template or "", a.third_party, a.stage, a.at, a.action_id
+                    )
+                )
         if decision.state.closed:
             self.closed = True
         self.violations.extend(found)
         return found
 
-    def _contact(self, channel: str, template: str, third_party: bool, stage: str, at: datetime,
-                 action_id: str) -> list[str]:
+    def _contact(
+        self,
+        channel: str,
+        template: str,
+        third_party: bool,
+        stage: str,
+        at: datetime,
+        action_id: str,
+    ) -> list[str]:
         lim = self.limits
         out: list[str] = []
         local = at.astimezone(self.tz)
         if not lim.window_start <= local.time() < lim.window_end:
-            out.append(f"{channel} at {local.isoformat()} local, outside {lim.window_start:%H:%M}-"
-                       f"{lim.window_end:%H:%M}")
+            out.append(
+                f"{channel} at {local.isoformat()} local, outside {lim.window_start:%H:%M}-"
+                f"{lim.window_end:%H:%M}"
+            )
         if lim.calendars and local.date() in _days_off(lim.calendars, local.year):
             out.append(f"{channel} on a public holiday ({local.date()}, {'+'.join(lim.calendars)})")
         holds = self._holds(at)
@@ -290,8 +323,10 @@ class Auditor:
             elif not self.case.debtor.third_party_phone:
                 out.append("third-party contact without a named contact person")
             elif self.failed < lim.third_party_after_failed:
-                out.append(f"third-party contact after only {self.failed} failed attempts "
-                           f"(needs {lim.third_party_after_failed})")
+                out.append(
+                    f"third-party contact after only {self.failed} failed attempts "
+                    f"(needs {lim.third_party_after_failed})"
+                )
         if channel == "field_visit":
             if stage != "escalation":
                 out.append(f"field visit in {stage}")
@@ -323,16 +358,22 @@ class Auditor:
         if lim.call_cooldown_days and self.last_conversation is not None:
             until = self.last_conversation.astimezone(UTC) + lim.call_cooldown_days * DAY
             if at < until:
-                out.append(f"call within {lim.call_cooldown_days} days of a conversation "
-                           f"({self.last_conversation.isoformat()})")
+                out.append(
+                    f"call within {lim.call_cooldown_days} days of a conversation "
+                    f"({self.last_conversation.isoformat()})"
+                )
         calls = self.call_days.setdefault(day, _Calls())
         # The call may connect or not: both per-day caps must still have room for it.
         if lim.connected_per_day is not None and calls.connected >= lim.connected_per_day:
-            out.append(f"call on {day} after {calls.connected} connected calls that day "
-                       f"(cap {lim.connected_per_day})")
+            out.append(
+                f"call on {day} after {calls.connected} connected calls that day "
+                f"(cap {lim.connected_per_day})"
+            )
         if lim.unanswered_per_day is not None and calls.other >= lim.unanswered_per_day:
-            out.append(f"call on {day} after {calls.other} unanswered calls that day "
-                       f"(cap {lim.unanswered_per_day})")
+            out.append(
+                f"call on {day} after {calls.other} unanswered calls that day "
+                f"(cap {lim.unanswered_per_day})"
+            )
         calls.other += 1
         self.call_day_of[action_id] = day
         return out

@@ -64,7 +64,9 @@ class PersonAuditor:
         for mx, per in lim.caps.get(channel, []):
             n = bisect_right(times, at) - bisect_right(times, at - per * DAY)
             if n > mx:
-                found.append(f"{who}: {n} {channel} contacts to one person in {per} days (cap {mx})")
+                found.append(
+                    f"{who}: {n} {channel} contacts to one person in {per} days (cap {mx})"
+                )
         for mx, per in lim.overall:
             n = bisect_right(person.all_times, at) - bisect_right(person.all_times, at - per * DAY)
             if n > mx:
@@ -74,13 +76,17 @@ class PersonAuditor:
         self.violations.extend(found)
         return found
 
-    def _call(self, person: _Person, lim: Limits, line: dict[str, Any], at: datetime, who: str) -> list[str]:
+    def _call(
+        self, person: _Person, lim: Limits, line: dict[str, Any], at: datetime, who: str
+    ) -> list[str]:
         found = []
         if lim.call_cooldown_days:
             recent = [t for t in person.conversations if t <= at < t + lim.call_cooldown_days * DAY]
             if recent:
-                found.append(f"{who}: call within {lim.call_cooldown_days} days of a conversation "
-                             f"with the person ({recent[-1].isoformat()})")
+                found.append(
+                    f"{who}: call within {lim.call_cooldown_days} days of a conversation "
+                    f"with the person ({recent[-1].isoformat()})"
+                )
         outcome = line.get("outcome") or ""
         if outcome == "connected":
             person.conversations.append(at)
@@ -90,7 +96,11 @@ class PersonAuditor:
         connected = sum(1 for o in calls if o == "connected")
         other = len(calls) - connected
         if lim.connected_per_day is not None and connected > lim.connected_per_day:
-            found.append(f"{who}: {connected} connected calls to one person on {day} (cap {lim.connected_per_day})")
+            found.append(
+                f"{who}: {connected} connected calls to one person on {day} (cap {lim.connected_per_day})"
+            )
         if lim.unanswered_per_day is not None and other > lim.unanswered_per_day:
-            found.append(f"{who}: {other} unanswered calls to one person on {day} (cap {lim.unanswered_per_day})")
+            found.append(
+                f"{who}: {other} unanswered calls to one person on {day} (cap {lim.unanswered_per_day})"
+            )
         return found

@@ -67,24 +67,61 @@ class BehaviourSpec:
         approve_delay_days: days a human takes to approve what the policy waits for.
     """
 
-    respond: dict[Channel, float] = field(default_factory=lambda: {
-        Channel.SMS: 0.06, Channel.PUSH: 0.04, Channel.EMAIL: 0.04, Channel.CALL: 0.30, Channel.LETTER: 0.08,
-        Channel.FIELD_VISIT: 0.35})
-    stage_factor: dict[Stage, float] = field(default_factory=lambda: {
-        ActiveStage.REMINDER: 1.2, ActiveStage.NEGOTIATION: 1.0, ActiveStage.ESCALATION: 0.8,
-        ActiveStage.LEGAL_REFERRAL: 0.6})
-    attitude_factor: dict[Attitude, float] = field(default_factory=lambda: {
-        Attitude.COOPERATIVE: 1.6, Attitude.NEUTRAL: 1.0, Attitude.EVASIVE: 0.5, Attitude.HOSTILE: 0.3})
-    answer: dict[Attitude, float] = field(default_factory=lambda: {
-        Attitude.COOPERATIVE: 0.65, Attitude.NEUTRAL: 0.5, Attitude.EVASIVE: 0.25, Attitude.HOSTILE: 0.35})
+    respond: dict[Channel, float] = field(
+        default_factory=lambda: {
+            Channel.SMS: 0.06,
+            Channel.PUSH: 0.04,
+            Channel.EMAIL: 0.04,
+            Channel.CALL: 0.30,
+            Channel.LETTER: 0.08,
+            Channel.FIELD_VISIT: 0.35,
+        }
+    )
+    stage_factor: dict[Stage, float] = field(
+        default_factory=lambda: {
+            ActiveStage.REMINDER: 1.2,
+            ActiveStage.NEGOTIATION: 1.0,
+            ActiveStage.ESCALATION: 0.8,
+            ActiveStage.LEGAL_REFERRAL: 0.6,
+        }
+    )
+    attitude_factor: dict[Attitude, float] = field(
+        default_factory=lambda: {
+            Attitude.COOPERATIVE: 1.6,
+            Attitude.NEUTRAL: 1.0,
+            Attitude.EVASIVE: 0.5,
+            Attitude.HOSTILE: 0.3,
+        }
+    )
+    answer: dict[Attitude, float] = field(
+        default_factory=lambda: {
+            Attitude.COOPERATIVE: 0.65,
+            Attitude.NEUTRAL: 0.5,
+            Attitude.EVASIVE: 0.25,
+            Attitude.HOSTILE: 0.35,
+        }
+    )
     third_party_answer: float = 0.5
-    mix: dict[str, float] = field(default_factory=lambda: {"full": 0.38, "partial": 0.19, "promise": 0.27,
-                                                           "plan": 0.11, "settle": 0.05})
+    mix: dict[str, float] = field(
+        default_factory=lambda: {
+            "full": 0.38,
+            "partial": 0.19,
+            "promise": 0.27,
+            "plan": 0.11,
+            "settle": 0.05,
+        }
+    )
     settle_keep: float = 0.8
     partial: tuple[float, float] = (0.2, 0.6)
     pay_lag_days: tuple[int, int] = (0, 3)
-    promise_keep: dict[Attitude, float] = field(default_factory=lambda: {
-        Attitude.COOPERATIVE: 0.85, Attitude.NEUTRAL: 0.65, Attitude.EVASIVE: 0.35, Attitude.HOSTILE: 0.25})
+    promise_keep: dict[Attitude, float] = field(
+        default_factory=lambda: {
+            Attitude.COOPERATIVE: 0.85,
+            Attitude.NEUTRAL: 0.65,
+            Attitude.EVASIVE: 0.35,
+            Attitude.HOSTILE: 0.25,
+        }
+    )
     plan_keep: float = 0.9
     plan_every_days: int = 14
     self_cure: float = 0.15
@@ -114,8 +151,15 @@ class _Intent:
 class DebtorModel:
     """One debtor's intentions, due in time order; deterministic per (seed, case_id)."""
 
-    def __init__(self, cp: CompiledPolicy, state: CaseState, opened: datetime, horizon: datetime,
-                 seed: int, spec: BehaviourSpec) -> None:
+    def __init__(
+        self,
+        cp: CompiledPolicy,
+        state: CaseState,
+        opened: datetime,
+        horizon: datetime,
+        seed: int,
+        spec: BehaviourSpec,
+    ) -> None:
         case = state.case
         self.cp = cp
         self.spec = spec
@@ -138,7 +182,10 @@ class DebtorModel:
         if rng.random() < spec.close and horizon > opened:
             at = opened + (horizon - opened) * rng.random()
             self._add(at, "close", rng.choice((CloseReason.BANKRUPT, CloseReason.DECEASED)))
-        if rng.random() < spec.self_cure * spec.attitude_factor.get(case.attitude, 1.0) * self.risk_factor:
+        if (
+            rng.random()
+            < spec.self_cure * spec.attitude_factor.get(case.attitude, 1.0) * self.risk_factor
+        ):
             day = case.due_date + timedelta(days=rng.randint(0, spec.self_cure_days))
             at = self._local(day, rng.randint(7 * 60, 22 * 60))
             if at >= opened:
@@ -166,7 +213,9 @@ class DebtorModel:
     def on_action(self, a: Action, state: CaseState, now: datetime) -> str | None:
         """React to one action of a decision; returns a call's outcome (for the trace)."""
         if a.kind == "approval_request":
-            self._add(now + self.spec.approve_delay_days * DAY, "approve", a.detail.get("approval", ""))
+            self._add(
+                now + self.spec.approve_delay_days * DAY, "approve", a.detail.get("approval", "")
+            )
             return None
         if a.kind != "contact":
             return None
@@ -175,7 +224,9 @@ class DebtorModel:
         outcome: str | None = None
         talked = channel in _CONVERSATION
         if channel == "call":
-            chance = spec.third_party_answer if a.third_party else spec.answer.get(state.attitude, 0.5)
+            chance = (
+                spec.third_party_answer if a.third_party else spec.answer.get(state.attitude, 0.5)
+            )
             outcome = "connected" if rng.random() < chance else "unanswered"
             self._add(now, "outcome", (a.action_id, outcome))
             if a.third_party:
@@ -188,24 +239,38 @@ class DebtorModel:
             i = _ATTITUDES.index(state.attitude) if state.attitude in _ATTITUDES else 1
             self._add(now, "attitude", _ATTITUDES[max(0, min(3, i + rng.choice((-1, 1))))])
         if self.contacts == self.dispute_after:
-            self._add(now + rng.randint(0, 2) * DAY + rng.randint(30, 600) * timedelta(minutes=1), "dispute")
+            self._add(
+                now + rng.randint(0, 2) * DAY + rng.randint(30, 600) * timedelta(minutes=1),
+                "dispute",
+            )
             return outcome
         if self.contacts == self.hardship_after:
             days = rng.randint(*spec.hardship_days)
             self._add(now + rng.randint(60, 24 * 60) * timedelta(minutes=1), "hardship", days)
         if self.contacts == self.cease_after:
             self._add(now + rng.randint(10, 24 * 60) * timedelta(minutes=1), "cease")
-        if self.paying or state.promise is not None or state.plan is not None or state.settlement is not None:
+        if (
+            self.paying
+            or state.promise is not None
+            or state.plan is not None
+            or state.settlement is not None
+        ):
             return outcome
-        chance = ((spec.respond.get(a.channel, 0.0) if a.channel else 0.0) * spec.stage_factor.get(a.stage, 1.0)
-                  * spec.attitude_factor.get(state.attitude, 1.0) * self.risk_factor)
+        chance = (
+            (spec.respond.get(a.channel, 0.0) if a.channel else 0.0)
+            * spec.stage_factor.get(a.stage, 1.0)
+            * spec.attitude_factor.get(state.attitude, 1.0)
+            * self.risk_factor
+        )
         if rng.random() < chance:
             self._respond(now, talked)
         return outcome
 
     def _respond(self, now: datetime, talked: bool) -> None:
         spec, rng = self.spec, self.rng
-        mix = spec.mix if talked else {k: v for k, v in spec.mix.items() if k in ("full", "partial")}
+        mix = (
+            spec.mix if talked else {k: v for k, v in spec.mix.items() if k in ("full", "partial")}
+        )
         if self.cp.policy.settlement is None:
             mix = {k: v for k, v in mix.items() if k != "settle"}
         choice = rng.choices(list(mix), weights=list(mix.values()))[0]
@@ -223,8 +288,14 @@ class DebtorModel:
         if isinstance(e, ev.Promise):
             if rng.random() < spec.promise_keep.get(state.attitude, 0.5):
                 days = (e.due_date - today).days
-                self._add(self._local(today + timedelta(days=rng.randint(1, max(1, days))),
-                                      rng.randint(8 * 60, 20 * 60)), "promise_pay", now)
+                self._add(
+                    self._local(
+                        today + timedelta(days=rng.randint(1, max(1, days))),
+                        rng.randint(8 * 60, 20 * 60),
+                    ),
+                    "promise_pay",
+                    now,
+                )
         elif isinstance(e, ev.Plan):
             for k, (_, due) in enumerate(e.instalments):
                 if rng.random() >= spec.plan_keep:
@@ -235,11 +306,21 @@ class DebtorModel:
             st = state.settlement
             if st is not None and rng.random() < spec.settle_keep:
                 days = (st.until - today).days
-                self._add(self._local(today + timedelta(days=rng.randint(0, max(0, days))),
-                                      rng.randint(8 * 60, 20 * 60)), "settle_pay", now)
+                self._add(
+                    self._local(
+                        today + timedelta(days=rng.randint(0, max(0, days))),
+                        rng.randint(8 * 60, 20 * 60),
+                    ),
+                    "settle_pay",
+                    now,
+                )
         elif isinstance(e, ev.Dispute):
             upheld = rng.random() < spec.dispute_upheld
-            self._add(now + rng.randint(*spec.dispute_days) * DAY, "resolve", DisputeOutcome.UPHELD if upheld else DisputeOutcome.REJECTED)
+            self._add(
+                now + rng.randint(*spec.dispute_days) * DAY,
+                "resolve",
+                DisputeOutcome.UPHELD if upheld else DisputeOutcome.REJECTED,
+            )
 
     # -- intents to events -----------------------------------------------------------------
     def _money(self, x: Decimal, rounding: str = ROUND_DOWN) -> Decimal:
@@ -252,10 +333,16 @@ class DebtorModel:
         if kind == "outcome":
             return ev.ContactOutcome(action_id=i.data[0], outcome=i.data[1])
         if kind == "approve":
-            return ev.Approve(action=i.data, by="simulator") if i.data in s.approvals_pending else None
+            return (
+                ev.Approve(action=i.data, by="simulator") if i.data in s.approvals_pending else None
+            )
         if kind == "pay":
             self.paying = False
-            amount = s.balance if i.data == "full" else max(self.unit, self._money(s.balance * Decimal(str(i.data))))
+            amount = (
+                s.balance
+                if i.data == "full"
+                else max(self.unit, self._money(s.balance * Decimal(str(i.data))))
+            )
             return self._payment(min(amount, s.balance), s)
         if kind == "promise_pay":
             p = s.promise
@@ -281,9 +368,13 @@ class DebtorModel:
         if kind == "attitude":
             return ev.AttitudeChange(attitude=i.data) if i.data != s.attitude else None
         if kind == "dispute":
-            return ev.Dispute(reason="simulated dispute") if s.hold(HoldKind.DISPUTE) is None else None
+            return (
+                ev.Dispute(reason="simulated dispute") if s.hold(HoldKind.DISPUTE) is None else None
+            )
         if kind == "resolve":
-            return ev.DisputeResolved(outcome=i.data) if s.hold(HoldKind.DISPUTE) is not None else None
+            return (
+                ev.DisputeResolved(outcome=i.data) if s.hold(HoldKind.DISPUTE) is not None else None
+            )
         if kind == "hardship":
             if s.hold(HoldKind.HARDSHIP) is not None:
                 return None
@@ -318,11 +409,16 @@ class DebtorModel:
             return None
         low = float(rules.min_ratio)
         ratio = Decimal(str(round(self.rng.uniform(low, min(0.95, low + 0.25)), 4)))
-        amount = max(self._money(s.balance * rules.min_ratio, ROUND_CEILING), self._money(s.balance * ratio, ROUND_CEILING))
+        amount = max(
+            self._money(s.balance * rules.min_ratio, ROUND_CEILING),
+            self._money(s.balance * ratio, ROUND_CEILING),
+        )
         if amount >= s.balance or amount <= 0:
             return None
         today = now.astimezone(self.tz).date()
-        return ev.Settle(amount=amount, until=today + timedelta(days=self.rng.randint(3, rules.max_days)))
+        return ev.Settle(
+            amount=amount, until=today + timedelta(days=self.rng.randint(3, rules.max_days))
+        )
 
     def _plan(self, now: datetime, s: CaseState) -> ev.Plan | None:
         if s.plan is not None or s.promise is not None or s.balance <= 0:
@@ -335,4 +431,6 @@ class DebtorModel:
         amounts = [each] * (n - 1) + [s.balance - each * (n - 1)]
         today = now.astimezone(self.tz).date()
         every = self.spec.plan_every_days
-        return ev.Plan(instalments=[(a, today + timedelta(days=7 + every * k)) for k, a in enumerate(amounts)])
+        return ev.Plan(
+            instalments=[(a, today + timedelta(days=7 + every * k)) for k, a in enumerate(amounts)]
+        )

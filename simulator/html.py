@@ -17,12 +17,24 @@ from simulator.tally import SERIES_STAGES
 __all__ = ["CHART_IDS", "render_html", "write_html"]
 
 #: The id of each chart and table on the page.
-CHART_IDS = ("chart-stages", "chart-recovery", "chart-contacts", "chart-deferrals", "table-variants",
-             "table-summary")
+CHART_IDS = (
+    "chart-stages",
+    "chart-recovery",
+    "chart-contacts",
+    "chart-deferrals",
+    "table-variants",
+    "table-summary",
+)
 
 _STAGE_COLOURS = {
-    "not_open": "#d9d9d9", "reminder": "#9ecae1", "negotiation": "#4292c6", "escalation": "#fd8d3c",
-    "legal_referral": "#d94801", "resolved": "#41ab5d", "settled": "#a1d99b", "written_off": "#969696",
+    "not_open": "#d9d9d9",
+    "reminder": "#9ecae1",
+    "negotiation": "#4292c6",
+    "escalation": "#fd8d3c",
+    "legal_referral": "#d94801",
+    "resolved": "#41ab5d",
+    "settled": "#a1d99b",
+    "written_off": "#969696",
     "closed": "#525252",
 }
 _POLICY_COLOURS = ("#2b6cb0", "#dd6b20")
@@ -53,8 +65,10 @@ def _nice(top: float) -> float:
 
 
 def _axes(ymax: float, days: int, label: str) -> list[str]:
-    out = [f'<line x1="{_L}" y1="{_H - _B}" x2="{_W - _R}" y2="{_H - _B}" stroke="#4a5568"/>',
-           f'<line x1="{_L}" y1="{_T}" x2="{_L}" y2="{_H - _B}" stroke="#4a5568"/>']
+    out = [
+        f'<line x1="{_L}" y1="{_H - _B}" x2="{_W - _R}" y2="{_H - _B}" stroke="#4a5568"/>',
+        f'<line x1="{_L}" y1="{_T}" x2="{_L}" y2="{_H - _B}" stroke="#4a5568"/>',
+    ]
     for k in range(5):
         v = ymax * k / 4
         y = _H - _B - (_H - _T - _B) * k / 4
@@ -86,9 +100,12 @@ def _y(v: float, ymax: float) -> float:
 
 
 def _svg(id_: str, body: list[str], title: str, height: int = _H) -> str:
-    return (f'<svg id="{id_}" xmlns="http://www.w3.org/2000/svg" width="{_W}" height="{height}" '
-            f'viewBox="0 0 {_W} {height}" role="img" aria-label="{escape(title)}"><title>{escape(title)}</title>'
-            + "".join(body) + "</svg>")
+    return (
+        f'<svg id="{id_}" xmlns="http://www.w3.org/2000/svg" width="{_W}" height="{height}" '
+        f'viewBox="0 0 {_W} {height}" role="img" aria-label="{escape(title)}"><title>{escape(title)}</title>'
+        + "".join(body)
+        + "</svg>"
+    )
 
 
 def _stages_chart(id_: str, run: PolicyRun) -> str:
@@ -104,15 +121,19 @@ def _stages_chart(id_: str, run: PolicyRun) -> str:
         top = [b + v for b, v in zip(base, values, strict=True)]
         pts = [f"{_x(d, days):.1f},{_y(top[d], ymax):.1f}" for d in range(days)]
         pts += [f"{_x(d, days):.1f},{_y(base[d], ymax):.1f}" for d in reversed(range(days))]
-        body.append(f'<polygon points="{" ".join(pts)}" fill="{_STAGE_COLOURS[stage]}" stroke="none">'
-                    f'<title>{stage}: {values[-1]} cases at the end</title></polygon>')
+        body.append(
+            f'<polygon points="{" ".join(pts)}" fill="{_STAGE_COLOURS[stage]}" stroke="none">'
+            f"<title>{stage}: {values[-1]} cases at the end</title></polygon>"
+        )
         base = top
     legend = [s for s in SERIES_STAGES if any(series[s])]
     for i, stage in enumerate(legend):
         x = _L + 8 + (i % 5) * 128
         y = _H + 4 + (i // 5) * 16
-        body.append(f'<rect x="{x}" y="{y}" width="10" height="10" fill="{_STAGE_COLOURS[stage]}"/>'
-                    f'<text class="legend" x="{x + 14}" y="{y + 9}">{stage} ({series[stage][-1]})</text>')
+        body.append(
+            f'<rect x="{x}" y="{y}" width="10" height="10" fill="{_STAGE_COLOURS[stage]}"/>'
+            f'<text class="legend" x="{x + 14}" y="{y + 9}">{stage} ({series[stage][-1]})</text>'
+        )
     return _svg(id_, body, f"{run.name}: cases per stage at the end of each day", _H + 40)
 
 
@@ -123,17 +144,27 @@ def _recovery_chart(runs: list[PolicyRun]) -> str:
     body = _axes(ymax, days, f"recovered ({runs[0].currency})")
     for i, (r, c) in enumerate(zip(runs, curves, strict=True)):
         pts = " ".join(f"{_x(d, days):.1f},{_y(v, ymax):.1f}" for d, v in enumerate(c))
-        body.append(f'<polyline points="{pts}" fill="none" stroke="{_POLICY_COLOURS[i]}" stroke-width="2">'
-                    f'<title>{escape(r.name)}: {c[-1]:,.2f} {r.currency}</title></polyline>')
+        body.append(
+            f'<polyline points="{pts}" fill="none" stroke="{_POLICY_COLOURS[i]}" stroke-width="2">'
+            f"<title>{escape(r.name)}: {c[-1]:,.2f} {r.currency}</title></polyline>"
+        )
         x = _L + 8 + 330 * i
-        body.append(f'<rect x="{x}" y="{_H + 4}" width="10" height="10" fill="{_POLICY_COLOURS[i]}"/>'
-                    f'<text class="legend" x="{x + 14}" y="{_H + 13}">{escape(r.name)}: '
-                    f'{c[-1]:,.2f} {r.currency}</text>')
+        body.append(
+            f'<rect x="{x}" y="{_H + 4}" width="10" height="10" fill="{_POLICY_COLOURS[i]}"/>'
+            f'<text class="legend" x="{x + 14}" y="{_H + 13}">{escape(r.name)}: '
+            f"{c[-1]:,.2f} {r.currency}</text>"
+        )
     return _svg("chart-recovery", body, "cumulative recovery", _H + 24)
 
 
-def _bars(id_: str, title: str, labels: Sequence[str], values: list[list[float]], names: list[str],
-          fmt: str = "{:.2f}") -> str:
+def _bars(
+    id_: str,
+    title: str,
+    labels: Sequence[str],
+    values: list[list[float]],
+    names: list[str],
+    fmt: str = "{:.2f}",
+) -> str:
     """Horizontal grouped bars: one group per label, one bar per policy."""
     n = max(1, len(values))
     band = 14 * n + 10
@@ -143,51 +174,101 @@ def _bars(id_: str, title: str, labels: Sequence[str], values: list[list[float]]
     body = []
     for j, label in enumerate(labels):
         y0 = _T + j * band
-        body.append(f'<text x="{left - 6}" y="{y0 + 7 * n + 4}" text-anchor="end">{escape(label)}</text>')
+        body.append(
+            f'<text x="{left - 6}" y="{y0 + 7 * n + 4}" text-anchor="end">{escape(label)}</text>'
+        )
         for i in range(n):
             v = values[i][j]
             w = (_W - left - 80) * (v / vmax if vmax else 0)
-            body.append(f'<rect x="{left}" y="{y0 + 14 * i}" width="{w:.1f}" height="12" fill="{_POLICY_COLOURS[i]}">'
-                        f'<title>{escape(names[i])}: {fmt.format(v)}</title></rect>'
-                        f'<text x="{left + w + 4:.1f}" y="{y0 + 14 * i + 10}">{fmt.format(v)}</text>')
+            body.append(
+                f'<rect x="{left}" y="{y0 + 14 * i}" width="{w:.1f}" height="12" fill="{_POLICY_COLOURS[i]}">'
+                f"<title>{escape(names[i])}: {fmt.format(v)}</title></rect>"
+                f'<text x="{left + w + 4:.1f}" y="{y0 + 14 * i + 10}">{fmt.format(v)}</text>'
+            )
     if not labels:
         body.append(f'<text x="{left}" y="{_T + 12}">none</text>')
     for i, name in enumerate(names):
-        body.append(f'<rect x="{left + 170 * i}" y="{height - 16}" width="10" height="10" fill="{_POLICY_COLOURS[i]}"/>'
-                    f'<text class="legend" x="{left + 14 + 170 * i}" y="{height - 7}">{escape(name)}</text>')
+        body.append(
+            f'<rect x="{left + 170 * i}" y="{height - 16}" width="10" height="10" fill="{_POLICY_COLOURS[i]}"/>'
+            f'<text class="legend" x="{left + 14 + 170 * i}" y="{height - 7}">{escape(name)}</text>'
+        )
     return _svg(id_, body, title, height)
 
 
 def _summary_table(result: SimResult) -> str:
     sums = [summary(result, r) for r in result.runs]
     head = "".join(f"<th>{escape(s['policy'])}</th>" for s in sums)
-    rows = [("cases", [str(s["cases"]) for s in sums]),
-            ("owed", [f"{s['amount_due']} {s['currency']}" for s in sums]),
-            ("recovered", [f"{s['recovered']} {s['currency']}" for s in sums]),
-            ("recovery rate", [f"{s['recovery_rate']:.1%}" for s in sums]),
-            ("resolved", [str(s["final_stages"]["resolved"]) for s in sums]),
-            ("contacts", [str(sum(s["contacts"].values())) for s in sums]),
-            ("deferred", [str(s["deferred"]) for s in sums]),
-            ("promises made / kept / broken", ["/".join(str(s["promises"][k]) for k in ("made", "kept", "broken"))
-                                               for s in sums])]
-    body = "".join(f"<tr><th>{escape(k)}</th>" + "".join(f'<td class="n">{escape(v)}</td>' for v in vs) + "</tr>"
-                   for k, vs in rows)
-    body += "<tr><th>violations</th>" + "".join(
-        f'<td class="n {"bad" if s["violations"] else "ok"}">{s["violations"]}</td>' for s in sums) + "</tr>"
+    rows = [
+        ("cases", [str(s["cases"]) for s in sums]),
+        ("owed", [f"{s['amount_due']} {s['currency']}" for s in sums]),
+        ("recovered", [f"{s['recovered']} {s['currency']}" for s in sums]),
+        ("recovery rate", [f"{s['recovery_rate']:.1%}" for s in sums]),
+        ("resolved", [str(s["final_stages"]["resolved"]) for s in sums]),
+        ("contacts", [str(sum(s["contacts"].values())) for s in sums]),
+        ("deferred", [str(s["deferred"]) for s in sums]),
+        (
+            "promises made / kept / broken",
+            ["/".join(str(s["promises"][k]) for k in ("made", "kept", "broken")) for s in sums],
+        ),
+    ]
+    body = "".join(
+        f"<tr><th>{escape(k)}</th>"
+        + "".join(f'<td class="n">{escape(v)}</td>' for v in vs)
+        + "</tr>"
+        for k, vs in rows
+    )
+    body += (
+        "<tr><th>violations</th>"
+        + "".join(
+            f'<td class="n {"bad" if s["violations"] else "ok"}">{s["violations"]}</td>'
+            for s in sums
+        )
+        + "</tr>"
+    )
     return f'<table id="table-summary"><tr><th></th>{head}</tr>{body}</table>'
 
 
 def _variant_table(result: SimResult) -> str:
-    cols = ("policy", "segment", "variant", "cases", "owed", "recovered", "rate", "resolved", "contacts/case")
+    cols = (
+        "policy",
+        "segment",
+        "variant",
+        "cases",
+        "owed",
+        "recovered",
+        "rate",
+        "resolved",
+        "contacts/case",
+    )
     rows = []
     for r in result.runs:
         for v in variant_rows(r):
-            cells = [r.name, v["segment"], v["variant"] or "-", str(v["cases"]), v["amount_due"], v["recovered"],
-                     f"{v['recovery_rate']:.1%}", str(v["resolved"]), f"{v['contacts_per_case']:.2f}"]
-            rows.append("<tr>" + "".join(
-                f'<td{" class=n" if i >= 3 else ""}>{escape(c)}</td>' for i, c in enumerate(cells)) + "</tr>")
-    return ('<table id="table-variants"><tr>' + "".join(f"<th>{c}</th>" for c in cols) + "</tr>"
-            + "".join(rows) + "</table>")
+            cells = [
+                r.name,
+                v["segment"],
+                v["variant"] or "-",
+                str(v["cases"]),
+                v["amount_due"],
+                v["recovered"],
+                f"{v['recovery_rate']:.1%}",
+                str(v["resolved"]),
+                f"{v['contacts_per_case']:.2f}",
+            ]
+            rows.append(
+                "<tr>"
+                + "".join(
+                    f"<td{' class=n' if i >= 3 else ''}>{escape(c)}</td>"
+                    for i, c in enumerate(cells)
+                )
+                + "</tr>"
+            )
+    return (
+        '<table id="table-variants"><tr>'
+        + "".join(f"<th>{c}</th>" for c in cols)
+        + "</tr>"
+        + "".join(rows)
+        + "</table>"
+    )
 
 
 def render_html(result: SimResult) -> str:
@@ -198,16 +279,33 @@ def render_html(result: SimResult) -> str:
     title = " vs ".join(names)
     stage_charts = "".join(
         f'<div class="card">{_stages_chart("chart-stages" if i == 0 else f"chart-stages-{i + 1}", r)}</div>'
-        for i, r in enumerate(runs))
+        for i, r in enumerate(runs)
+    )
     channels = [ch for ch in CONTACT_CHANNELS if any(r.tally.contacts.get(ch) for r in runs)]
-    contacts = _bars("chart-contacts", "contacts per case by channel", channels,
-                     [[r.tally.mean_contacts()[ch] for ch in channels] for r in runs], names)
-    guards = sorted({g for r in runs for g in r.tally.deferred_by_guardrail},
-                    key=lambda g: -sum(r.tally.deferred_by_guardrail.get(g, 0) for r in runs))
-    deferrals = _bars("chart-deferrals", "deferrals by guardrail", guards,
-                      [[float(r.tally.deferred_by_guardrail.get(g, 0)) for g in guards] for r in runs], names,
-                      "{:,.0f}")
-    source = f"portfolio {escape(cfg.portfolio)}" if cfg.portfolio else f"{runs[0].tally.cases} synthetic cases"
+    contacts = _bars(
+        "chart-contacts",
+        "contacts per case by channel",
+        channels,
+        [[r.tally.mean_contacts()[ch] for ch in channels] for r in runs],
+        names,
+    )
+    guards = sorted(
+        {g for r in runs for g in r.tally.deferred_by_guardrail},
+        key=lambda g: -sum(r.tally.deferred_by_guardrail.get(g, 0) for r in runs),
+    )
+    deferrals = _bars(
+        "chart-deferrals",
+        "deferrals by guardrail",
+        guards,
+        [[float(r.tally.deferred_by_guardrail.get(g, 0)) for g in guards] for r in runs],
+        names,
+        "{:,.0f}",
+    )
+    source = (
+        f"portfolio {escape(cfg.portfolio)}"
+        if cfg.portfolio
+        else f"{runs[0].tally.cases} synthetic cases"
+    )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Overdue simulation: {escape(title)}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"><style>{_CSS}</style></head>

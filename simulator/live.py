@@ -71,20 +71,36 @@ class LiveDryRun:
         return self.result.runs[1]
 
 
-def _drive(cp: CompiledPolicy, state: CaseState, first: Callable[[Lane], Decision], now: datetime,
-           horizon: datetime, seed: int, spec: BehaviourSpec, tally: Tally) -> None:
+def _drive(
+    cp: CompiledPolicy,
+    state: CaseState,
+    first: Callable[[Lane], Decision],
+    now: datetime,
+    horizon: datetime,
+    seed: int,
+    spec: BehaviourSpec,
+    tally: Tally,
+) -> None:
     """Drive one live case from `now` to the horizon (or its close) with the core's driver,
     counting into `tally`.
 
     `first` is the decision taken at `now`: a timer (current) or the migration (proposed)."""
+
     def reject(msg: str) -> None:
         if len(tally.rejected_samples) < SAMPLE_LIMIT:
             tally.rejected_samples.append(msg)
 
     state = copy_state(state)
     case = state.case
-    run = CaseRun(cp, SimCase(case, now), state, DebtorModel(cp, state, now, horizon, seed, spec), None,
-                  ZoneInfo(case.debtor.timezone), cur=str(state.stage))
+    run = CaseRun(
+        cp,
+        SimCase(case, now),
+        state,
+        DebtorModel(cp, state, now, horizon, seed, spec),
+        None,
+        ZoneInfo(case.debtor.timezone),
+        cur=str(state.stage),
+    )
     tally.cases += 1
     tally.amount_due += state.balance  # what is still owed is what this horizon can recover
     tally.stage_delta[0][_STAGE_INDEX[run.cur]] += 1
@@ -95,8 +111,14 @@ def _drive(cp: CompiledPolicy, state: CaseState, first: Callable[[Lane], Decisio
         run.state = d.state
         return lane, d
 
-    steps = drive_person(cp, [(case, now)], horizon, lambda k, s: run.model, PersonLedger(debtor_id=case.debtor.id),
-                         start=begin)
+    steps = drive_person(
+        cp,
+        [(case, now)],
+        horizon,
+        lambda k, s: run.model,
+        PersonLedger(debtor_id=case.debtor.id),
+        start=begin,
+    )
     for step in steps:
         if isinstance(step, DriverRefused) and step.event is None:
             raise step.error  # pragma: no cover - checked by check_migration before
@@ -110,11 +132,22 @@ def _timer(lane: Lane) -> Decision:
 
 
 def _move(to: CompiledPolicy, event: ev.MigratePolicy, lane: Lane) -> Decision:
-    return lane.decide(None, lane.now) if already_on(lane.state, to) else lane.migrate(to, event, lane.now)
+    return (
+        lane.decide(None, lane.now)
+        if already_on(lane.state, to)
+        else lane.migrate(to, event, lane.now)
+    )
 
 
-def dry_run(states: list[CaseState], to: CompiledPolicy, current: Callable[[str], CompiledPolicy], now: datetime,
-            days: int = 90, seed: int = 7, spec: BehaviourSpec | None = None) -> LiveDryRun:
+def dry_run(
+    states: list[CaseState],
+    to: CompiledPolicy,
+    current: Callable[[str], CompiledPolicy],
+    now: datetime,
+    days: int = 90,
+    seed: int = 7,
+    spec: BehaviourSpec | None = None,
+) -> LiveDryRun:
     """What moving `states` onto `to` would change over `days` from `now`.
 
     Args:
@@ -144,12 +177,31 @@ def dry_run(states: list[CaseState], to: CompiledPolicy, current: Callable[[str]
         cp = current(state.policy.hash)
         _drive(cp, state, _timer, now, horizon, seed, spec, cur_tally)
         _drive(to, state, partial(_move, to, event), now, horizon, seed, spec, new_tally)
-    cfg = SimConfig(policy=to.policy.name, days=days, seed=seed, cases=max(1, len(states)), audit=False,
-                    workers=1, behaviour=spec)
+    cfg = SimConfig(
+        policy=to.policy.name,
+        days=days,
+        seed=seed,
+        cases=max(1, len(states)),
+        audit=False,
+        workers=1,
+        behaviour=spec,
+    )
     start = now.astimezone(UTC)
-    result = SimResult(cfg, start, [
-        PolicyRun(to.policy.name, "current", to.policy.currency, cur_tally),
-        PolicyRun(to.policy.name, f"v{to.policy.version}", to.policy.currency, new_tally),
-    ], clock.perf_counter() - t0, 1)
-    return LiveDryRun(to, len(states), dict(sorted(versions.items())), refused, result,
-                      movable=len(states) - len(refused))
+    result = SimResult(
+        cfg,
+        start,
+        [
+            PolicyRun(to.policy.name, "current", to.policy.currency, cur_tally),
+            PolicyRun(to.policy.name, f"v{to.policy.version}", to.policy.currency, new_tally),
+        ],
+        clock.perf_counter() - t0,
+        1,
+    )
+    return LiveDryRun(
+        to,
+        len(states),
+        dict(sorted(versions.items())),
+        refused,
+        result,
+        movable=len(states) - len(refused),
+    )

@@ -39,8 +39,22 @@ class CaseRun:
     done: bool = False
 
 
-def open_run(cp: CompiledPolicy, sc: SimCase, state: CaseState, horizon: datetime, seed: int,
-             spec: BehaviourSpec, audit: bool) -> CaseRun:
+def open_run(
+    cp: CompiledPolicy,
+    sc: SimCase,
+    state: CaseState,
+    horizon: datetime,
+    seed: int,
+    spec: BehaviourSpec,
+    audit: bool,
+) -> CaseRun:
     """The simulator's side of a case the driver just opened (`state`, as opened)."""
     model = DebtorModel(cp, state, sc.opened, horizon, seed, spec)
-    return CaseRun(cp, sc, state, model, Auditor(cp, sc.case) if audit else None, ZoneInfo(sc.case.debtor.timezone))
+    return CaseRun(
+        cp,
+        sc,
+        state,
+        model,
+        Auditor(cp, sc.case) if audit else None,
+        ZoneInfo(sc.case.debtor.timezone),
+    )

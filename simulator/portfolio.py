@@ -25,21 +25,50 @@ from engine.case.vocabulary import ActiveStage, Attitude
 from engine.errors import OverdueError
 from engine.policy.compiled import CompiledPolicy
 
-__all__ = ["DEFAULT_START", "PortfolioSpec", "SimCase", "case_rng", "group_by_debtor", "load_portfolio",
-           "open_moment", "synthetic_case", "synthetic_cases", "synthetic_people"]
+__all__ = [
+    "DEFAULT_START",
+    "PortfolioSpec",
+    "SimCase",
+    "case_rng",
+    "group_by_debtor",
+    "load_portfolio",
+    "open_moment",
+    "synthetic_case",
+    "synthetic_cases",
+    "synthetic_people",
+]
 
 #: The first day of a simulation unless told otherwise (fixed, so runs never depend on today).
 DEFAULT_START = date(2026, 3, 2)
 
-_NAMES_EN = ("Alex Lee", "Sam Carter", "Jordan Diaz", "Taylor Kim", "Morgan Patel", "Casey Nguyen",
-             "Riley Brooks", "Jamie Ortiz", "Avery Chen", "Quinn Walker")
+_NAMES_EN = (
+    "Alex Lee",
+    "Sam Carter",
+    "Jordan Diaz",
+    "Taylor Kim",
+    "Morgan Patel",
+    "Casey Nguyen",
+    "Riley Brooks",
+    "Jamie Ortiz",
+    "Avery Chen",
+    "Quinn Walker",
+)
 _NAMES_ZH = ("王伟", "李娜", "张敏", "刘洋", "陈静", "杨磊", "赵婷", "黄勇", "周杰", "吴芳")
 
 
 def _default_zones() -> dict[str, float]:
-    return {"Asia/Shanghai": 0.40, "America/New_York": 0.18, "America/Los_Angeles": 0.10,
-            "America/Chicago": 0.08, "Asia/Jakarta": 0.08, "Asia/Manila": 0.04, "Europe/London": 0.04,
-            "Asia/Kathmandu": 0.03, "America/St_Johns": 0.02, "Australia/Sydney": 0.03}
+    return {
+        "Asia/Shanghai": 0.40,
+        "America/New_York": 0.18,
+        "America/Los_Angeles": 0.10,
+        "America/Chicago": 0.08,
+        "Asia/Jakarta": 0.08,
+        "Asia/Manila": 0.04,
+        "Europe/London": 0.04,
+        "Asia/Kathmandu": 0.03,
+        "America/St_Johns": 0.02,
+        "Australia/Sydney": 0.03,
+    }
 
 
 @dataclass(frozen=True)
@@ -65,18 +94,30 @@ class PortfolioSpec:
             `shared_due_spread` days of the first, reached through the same phone and address.
     """
 
-    products: dict[str, float] = field(default_factory=lambda: {"credit_line": 0.6, "instalment_loan": 0.4})
-    amount_median: dict[str, float] = field(default_factory=lambda: {"credit_line": 1200.0,
-                                                                     "instalment_loan": 4500.0})
-    amount_sigma: dict[str, float] = field(default_factory=lambda: {"credit_line": 0.9, "instalment_loan": 0.8})
+    products: dict[str, float] = field(
+        default_factory=lambda: {"credit_line": 0.6, "instalment_loan": 0.4}
+    )
+    amount_median: dict[str, float] = field(
+        default_factory=lambda: {"credit_line": 1200.0, "instalment_loan": 4500.0}
+    )
+    amount_sigma: dict[str, float] = field(
+        default_factory=lambda: {"credit_line": 0.9, "instalment_loan": 0.8}
+    )
     amount_bounds: tuple[float, float] = (50.0, 200_000.0)
     home_zone_share: float = 0.5
     zones: dict[str, float] = field(default_factory=_default_zones)
     risk_mode: int = 450
-    attitudes: dict[Attitude, float] = field(default_factory=lambda: {
-        Attitude.COOPERATIVE: 0.30, Attitude.NEUTRAL: 0.45, Attitude.EVASIVE: 0.17, Attitude.HOSTILE: 0.08})
-    refuse: dict[str, float] = field(default_factory=lambda: {"sms": 0.05, "email": 0.03, "push": 0.04,
-                                                              "call": 0.02})
+    attitudes: dict[Attitude, float] = field(
+        default_factory=lambda: {
+            Attitude.COOPERATIVE: 0.30,
+            Attitude.NEUTRAL: 0.45,
+            Attitude.EVASIVE: 0.17,
+            Attitude.HOSTILE: 0.08,
+        }
+    )
+    refuse: dict[str, float] = field(
+        default_factory=lambda: {"sms": 0.05, "email": 0.03, "push": 0.04, "call": 0.02}
+    )
     missing_email: float = 0.05
     third_party: float = 0.3
     backlog_share: float = 0.25
@@ -117,8 +158,14 @@ def open_moment(cp: CompiledPolicy, case: CaseFile, start: datetime) -> datetime
     return max(moment, start)
 
 
-def synthetic_case(cp: CompiledPolicy, seed: int, index: int, start: datetime, days: int,
-                   spec: PortfolioSpec | None = None) -> SimCase:
+def synthetic_case(
+    cp: CompiledPolicy,
+    seed: int,
+    index: int,
+    start: datetime,
+    days: int,
+    spec: PortfolioSpec | None = None,
+) -> SimCase:
     """Case number `index` (0-based) of the synthetic portfolio of `seed`."""
     spec = spec or PortfolioSpec()
     rng = case_rng(seed, str(index))
@@ -131,8 +178,11 @@ def synthetic_case(cp: CompiledPolicy, seed: int, index: int, start: datetime, d
     amount = Decimal(round(min(max(raw, lo), hi) * 10**digits)).scaleb(-digits)
     zone = p.timezone if rng.random() < spec.home_zone_share else _pick(rng, spec.zones)
     chinese = zone in ("Asia/Shanghai", "Asia/Urumqi")
-    locale = "zh-CN" if chinese and "zh-CN" in p.locales else (
-        "en-US" if "en-US" in p.locales else p.locales[0])
+    locale = (
+        "zh-CN"
+        if chinese and "zh-CN" in p.locales
+        else ("en-US" if "en-US" in p.locales else p.locales[0])
+    )
     if rng.random() < spec.backlog_share:
         due = start.date() - timedelta(days=rng.randint(1, spec.backlog_max_dpd))
     else:
@@ -142,42 +192,81 @@ def synthetic_case(cp: CompiledPolicy, seed: int, index: int, start: datetime, d
     case = CaseFile(
         case_id=f"S-{index + 1}",
         debtor=Debtor(
-            id=f"D-{index + 1}", name=name, phone=f"+1555{index:07d}"[:16],
+            id=f"D-{index + 1}",
+            name=name,
+            phone=f"+1555{index:07d}"[:16],
             email="" if rng.random() < spec.missing_email else f"d{index + 1}@example.com",
-            address=f"{index + 1} Example Road", timezone=zone, locale=locale,
+            address=f"{index + 1} Example Road",
+            timezone=zone,
+            locale=locale,
             third_party_phone=f"+1666{index:07d}"[:16] if rng.random() < spec.third_party else "",
         ),
-        product=product, amount_due=amount, currency=p.currency, due_date=due, policy=p.name,
+        product=product,
+        amount_due=amount,
+        currency=p.currency,
+        due_date=due,
+        policy=p.name,
         risk_score=min(1000, max(0, round(rng.triangular(0, 1000, spec.risk_mode)))),
-        consent=consent, attitude=_pick(rng, spec.attitudes),
+        consent=consent,
+        attitude=_pick(rng, spec.attitudes),
     )
     return SimCase(case, open_moment(cp, case, start))
 
 
-def synthetic_cases(cp: CompiledPolicy, seed: int, first: int, count: int, start: datetime, days: int,
-                    spec: PortfolioSpec | None = None) -> list[SimCase]:
+def synthetic_cases(
+    cp: CompiledPolicy,
+    seed: int,
+    first: int,
+    count: int,
+    start: datetime,
+    days: int,
+    spec: PortfolioSpec | None = None,
+) -> list[SimCase]:
     """Cases `first` .. `first + count - 1` of the synthetic portfolio of `seed`."""
     return [synthetic_case(cp, seed, i, start, days, spec) for i in range(first, first + count)]
 
 
-def _account_of(cp: CompiledPolicy, first: SimCase, seed: int, index: int, start: datetime,
-                spec: PortfolioSpec, k: int) -> SimCase:
+def _account_of(
+    cp: CompiledPolicy,
+    first: SimCase,
+    seed: int,
+    index: int,
+    start: datetime,
+    spec: PortfolioSpec,
+    k: int,
+) -> SimCase:
     """Case `index` as the `k`-th further account of the debtor of `first`: same person (name,
     phone, address, time zone, refusals, attitude), another product, amount and due date."""
     own = synthetic_case(cp, seed, index, start, 1, spec)
     rng = case_rng(seed, str(index), "account")
     products = list(spec.products)
-    product = products[(products.index(first.case.product) + k) % len(products)] if (
-        first.case.product in products) else own.case.product
+    product = (
+        products[(products.index(first.case.product) + k) % len(products)]
+        if (first.case.product in products)
+        else own.case.product
+    )
     due = first.case.due_date + timedelta(days=rng.randint(0, spec.shared_due_spread))
-    case = own.case.model_copy(update={
-        "debtor": first.case.debtor, "product": product, "due_date": due,
-        "consent": dict(first.case.consent), "attitude": first.case.attitude})
+    case = own.case.model_copy(
+        update={
+            "debtor": first.case.debtor,
+            "product": product,
+            "due_date": due,
+            "consent": dict(first.case.consent),
+            "attitude": first.case.attitude,
+        }
+    )
     return SimCase(case, open_moment(cp, case, start))
 
 
-def synthetic_people(cp: CompiledPolicy, seed: int, first: int, count: int, start: datetime, days: int,
-                     spec: PortfolioSpec | None = None) -> list[list[SimCase]]:
+def synthetic_people(
+    cp: CompiledPolicy,
+    seed: int,
+    first: int,
+    count: int,
+    start: datetime,
+    days: int,
+    spec: PortfolioSpec | None = None,
+) -> list[list[SimCase]]:
     """Cases `first` .. `first + count - 1` grouped by person: a share `spec.shared_debtors` of
     the people hold two or three of them. The grouping depends only on (seed, first), so a chunk
     of cases always holds whole people, however many processes run."""
@@ -191,7 +280,9 @@ def synthetic_people(cp: CompiledPolicy, seed: int, first: int, count: int, star
             n = 3 if rng.random() < spec.three_accounts else 2
         n = min(n, end - i)
         head = synthetic_case(cp, seed, i, start, days, spec)
-        people.append([head] + [_account_of(cp, head, seed, i + k, start, spec, k) for k in range(1, n)])
+        people.append(
+            [head] + [_account_of(cp, head, seed, i + k, start, spec, k) for k in range(1, n)]
+        )
         i += n
     return people
 

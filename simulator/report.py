@@ -28,14 +28,19 @@ def variant_rows(run: PolicyRun) -> list[dict[str, Any]]:
     for key in sorted(run.tally.variants):
         v = run.tally.variants[key]
         segment, variant = key.split("/", 1)
-        rows.append({
-            "segment": segment, "variant": None if variant == "-" else variant, "cases": v.cases,
-            "amount_due": format_amount(v.amount_due, run.currency),
-            "recovered": format_amount(v.recovered, run.currency),
-            "recovery_rate": rate(v.recovered, v.amount_due), "resolved": v.resolved,
-            "contacts_per_case": round(v.contacts / v.cases, 2) if v.cases else 0.0,
-            "violations": v.violations,
-        })
+        rows.append(
+            {
+                "segment": segment,
+                "variant": None if variant == "-" else variant,
+                "cases": v.cases,
+                "amount_due": format_amount(v.amount_due, run.currency),
+                "recovered": format_amount(v.recovered, run.currency),
+                "recovery_rate": rate(v.recovered, v.amount_due),
+                "resolved": v.resolved,
+                "contacts_per_case": round(v.contacts / v.cases, 2) if v.cases else 0.0,
+                "violations": v.violations,
+            }
+        )
     return rows
 
 
@@ -90,7 +95,9 @@ def print_summary(result: SimResult, console: Console) -> None:
     """The readable summary: one column per policy, then the variants."""
     runs = result.runs
     sums = [summary(result, r) for r in runs]
-    table = Table(title=f"{result.config.days} days from {result.start.date()}, seed {result.config.seed}")
+    table = Table(
+        title=f"{result.config.days} days from {result.start.date()}, seed {result.config.seed}"
+    )
     table.add_column("")
     for r in runs:
         table.add_column(r.name, justify="right")
@@ -105,32 +112,59 @@ def print_summary(result: SimResult, console: Console) -> None:
     row("owed", *(f"{s['amount_due']} {s['currency']}" for s in sums))
     row("recovered", *(f"{s['recovered']} {s['currency']}" for s in sums), style="bold")
     row("recovery rate", *(f"{s['recovery_rate']:.1%}" for s in sums))
-    row("promises made/kept/broken", *("/".join(str(s["promises"][k]) for k in ("made", "kept", "broken"))
-                                       for s in sums))
+    row(
+        "promises made/kept/broken",
+        *("/".join(str(s["promises"][k]) for k in ("made", "kept", "broken")) for s in sums),
+    )
     for ch in CONTACT_CHANNELS:
         if any(s["contacts"][ch] for s in sums):
-            row(f"contacts {ch}", *(f"{s['contacts'][ch]} ({s['contacts'][ch] / max(1, s['cases']):.2f}/case)"
-                                    for s in sums))
+            row(
+                f"contacts {ch}",
+                *(
+                    f"{s['contacts'][ch]} ({s['contacts'][ch] / max(1, s['cases']):.2f}/case)"
+                    for s in sums
+                ),
+            )
     row("deferred", *(s["deferred"] for s in sums))
     guards = sorted({g for s in sums for g in s["deferred_by_guardrail"]})
     for g in guards:
         row(f"  {g}", *(s["deferred_by_guardrail"].get(g, 0) for s in sums))
-    row("violations", *(s["violations"] for s in sums),
-        style="bold red" if any(s["violations"] for s in sums) else "green")
+    row(
+        "violations",
+        *(s["violations"] for s in sums),
+        style="bold red" if any(s["violations"] for s in sums) else "green",
+    )
     if any(s["rejected_events"] for s in sums):
         row("rejected events", *(s["rejected_events"] for s in sums), style="yellow")
     console.print(table)
     for r, s in zip(runs, sums, strict=True):
         vt = Table(title=f"{r.name}: segments and variants")
-        for col in ("segment", "variant", "cases", "recovered", "rate", "resolved", "contacts/case"):
+        for col in (
+            "segment",
+            "variant",
+            "cases",
+            "recovered",
+            "rate",
+            "resolved",
+            "contacts/case",
+        ):
             vt.add_column(col, justify="left" if col in ("segment", "variant") else "right")
         for v in s["variants"]:
-            vt.add_row(v["segment"], v["variant"] or "-", str(v["cases"]), v["recovered"],
-                       f"{v['recovery_rate']:.1%}", str(v["resolved"]), f"{v['contacts_per_case']:.2f}")
+            vt.add_row(
+                v["segment"],
+                v["variant"] or "-",
+                str(v["cases"]),
+                v["recovered"],
+                f"{v['recovery_rate']:.1%}",
+                str(v["resolved"]),
+                f"{v['contacts_per_case']:.2f}",
+            )
         console.print(vt)
         for example in s.get("violation_examples", [])[:5]:
             console.print(f"[red]violation[/red] {example}", highlight=False)
     n = sum(s["cases"] for s in sums)
-    console.print(f"{n} case lifecycles in {result.elapsed:.2f} s: "
-                  f"{result.lifecycles_per_minute:,.0f} per minute on {result.workers} process(es)",
-                  highlight=False)
+    console.print(
+        f"{n} case lifecycles in {result.elapsed:.2f} s: "
+        f"{result.lifecycles_per_minute:,.0f} per minute on {result.workers} process(es)",
+        highlight=False,
+    )

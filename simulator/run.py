@@ -43,7 +43,16 @@ from simulator.portfolio import (
 from simulator.tally import SAMPLE_LIMIT, SERIES_STAGES, Tally, VariantTally
 from simulator.trace import TraceWriter, trace_lines
 
-__all__ = ["CHUNK", "PolicyRun", "SimConfig", "SimResult", "run_case", "run_person", "simulate", "take"]
+__all__ = [
+    "CHUNK",
+    "PolicyRun",
+    "SimConfig",
+    "SimResult",
+    "run_case",
+    "run_person",
+    "simulate",
+    "take",
+]
 
 #: Cases per chunk of work. Fixed (never derived from the number of processes) so that results
 #: and traces are identical however many processes run.
@@ -131,15 +140,33 @@ def _count(tally: Tally, d: Decision, contacts: dict[str, int]) -> None:
             tally.actions[r.detail.get("kind", "?")] += 1
 
 
-def run_case(cp: CompiledPolicy, sc: SimCase, start: datetime, horizon: datetime, seed: int,
-             spec: BehaviourSpec, tally: Tally, audit: bool = True, trace: TraceWriter | None = None) -> None:
+def run_case(
+    cp: CompiledPolicy,
+    sc: SimCase,
+    start: datetime,
+    horizon: datetime,
+    seed: int,
+    spec: BehaviourSpec,
+    tally: Tally,
+    audit: bool = True,
+    trace: TraceWriter | None = None,
+) -> None:
     """Simulate one case (a person with one account) from its opening to the horizon or its close."""
     run_person(cp, [sc], start, horizon, seed, spec, tally, audit, trace)
 
 
-def run_person(cp: CompiledPolicy, cases: list[SimCase], start: datetime, horizon: datetime, seed: int,
-               spec: BehaviourSpec, tally: Tally, audit: bool = True, trace: TraceWriter | None = None,
-               people: PersonAuditor | None = None) -> None:
+def run_person(
+    cp: CompiledPolicy,
+    cases: list[SimCase],
+    start: datetime,
+    horizon: datetime,
+    seed: int,
+    spec: BehaviourSpec,
+    tally: Tally,
+    audit: bool = True,
+    trace: TraceWriter | None = None,
+    people: PersonAuditor | None = None,
+) -> None:
     """Simulate every case of one person, interleaved in time, sharing one contact ledger (the
     core's driver, `drive_person`, does the driving; this counts, traces and audits)."""
     runs: list[CaseRun | None] = [None] * len(cases)
@@ -173,8 +200,15 @@ def run_person(cp: CompiledPolicy, cases: list[SimCase], start: datetime, horizo
             _finish(tally, r.state, r.contacts, r.violations)
 
 
-def take(run: CaseRun | None, step: Step | Refused, start: datetime, tally: Tally, trace: TraceWriter | None,
-         people: PersonAuditor | None, reject: Callable[[str], None]) -> None:
+def take(
+    run: CaseRun | None,
+    step: Step | Refused,
+    start: datetime,
+    tally: Tally,
+    trace: TraceWriter | None,
+    people: PersonAuditor | None,
+    reject: Callable[[str], None],
+) -> None:
     """Count, trace and audit one step of the driver of an open case (`start`: day 0 of the
     figures); a case that closed is finished (`run.done`)."""
     assert run is not None
@@ -196,8 +230,14 @@ def take(run: CaseRun | None, step: Step | Refused, start: datetime, tally: Tall
         _finish(tally, run.state, run.contacts, run.violations)
 
 
-def _observe(run: CaseRun, step: Step, start: datetime, tally: Tally, trace: TraceWriter | None,
-             people: PersonAuditor | None) -> None:
+def _observe(
+    run: CaseRun,
+    step: Step,
+    start: datetime,
+    tally: Tally,
+    trace: TraceWriter | None,
+    people: PersonAuditor | None,
+) -> None:
     """Count, trace and audit one settled decision."""
     state = run.state
     case = state.case
@@ -209,7 +249,9 @@ def _observe(run: CaseRun, step: Step, start: datetime, tally: Tally, trace: Tra
     if step.records:
         _count(tally, d, run.contacts)
         if trace is not None or people is not None:
-            lines = list(trace_lines(case.case_id, case.debtor.id, run.tz, step.records, step.outcomes))
+            lines = list(
+                trace_lines(case.case_id, case.debtor.id, run.tz, step.records, step.outcomes)
+            )
             if trace is not None:
                 trace.write_lines(lines)
             if people is not None:
@@ -218,13 +260,13 @@ def _observe(run: CaseRun, step: Step, start: datetime, tally: Tally, trace: Tra
                     if found:
                         run.violations += len(found)
                         room = SAMPLE_LIMIT - len(tally.violation_samples)
-                        tally.violation_samples.extend(found[:max(0, room)])
+                        tally.violation_samples.extend(found[: max(0, room)])
     if run.auditor is not None:
         found = run.auditor.observe(d, now, step.event)
         if found:
             run.violations += len(found)
             room = SAMPLE_LIMIT - len(tally.violation_samples)
-            tally.violation_samples.extend(found[:max(0, room)])
+            tally.violation_samples.extend(found[: max(0, room)])
     if state.stage != run.cur:
         k = _day(now, start, tally.days)
         tally.stage_delta[k][_STAGE_INDEX[run.cur]] -= 1
@@ -289,7 +331,9 @@ def _run_job(job: _Job) -> Tally:
     if job.cases is not None:
         people = group_by_debtor([_adapt(cp, base, c, job.start) for c in job.cases])
     else:
-        people = synthetic_people(base, job.seed, job.first, job.count, job.start, job.days, job.portfolio)
+        people = synthetic_people(
+            base, job.seed, job.first, job.count, job.start, job.days, job.portfolio
+        )
         if base is not cp:
             people = [[_adapt(cp, base, sc.case, job.start) for sc in p] for p in people]
     out = open(job.trace_path, "w", encoding="utf-8") if job.trace_path else None
@@ -297,7 +341,18 @@ def _run_job(job: _Job) -> Tally:
     try:
         trace = TraceWriter(out, job.label) if out is not None else None
         for person in people:
-            run_person(cp, person, job.start, horizon, job.seed, job.behaviour, tally, job.audit, trace, auditor)
+            run_person(
+                cp,
+                person,
+                job.start,
+                horizon,
+                job.seed,
+                job.behaviour,
+                tally,
+                job.audit,
+                trace,
+                auditor,
+            )
     finally:
         if out is not None:
             out.close()
@@ -311,18 +366,33 @@ def _resolve(name: str) -> str:
         raise OverdueError(str(e)) from None
 
 
-def _jobs(cfg: SimConfig, paths: list[str], start: datetime, cases: list[CaseFile] | None,
-          tmp: str | None) -> Iterator[_Job]:
+def _jobs(
+    cfg: SimConfig, paths: list[str], start: datetime, cases: list[CaseFile] | None, tmp: str | None
+) -> Iterator[_Job]:
     total = len(cases) if cases is not None else cfg.cases
-    chunks = _person_chunks(cases) if cases is not None else [
-        (first, min(CHUNK, total - first)) for first in range(0, total, CHUNK)]
+    chunks = (
+        _person_chunks(cases)
+        if cases is not None
+        else [(first, min(CHUNK, total - first)) for first in range(0, total, CHUNK)]
+    )
     for p, path in enumerate(paths):
         label = registry.load(path).policy.name if len(paths) > 1 else None
         for k, (first, count) in enumerate(chunks):
-            yield _Job(policy=path, base_policy=paths[0], label=label, first=first, count=count,
-                       cases=cases[first:first + count] if cases is not None else None, start=start,
-                       days=cfg.days, seed=cfg.seed, behaviour=cfg.behaviour, portfolio=cfg.portfolio_spec,
-                       audit=cfg.audit, trace_path=os.path.join(tmp, f"{p}-{k:06d}.jsonl") if tmp else None)
+            yield _Job(
+                policy=path,
+                base_policy=paths[0],
+                label=label,
+                first=first,
+                count=count,
+                cases=cases[first : first + count] if cases is not None else None,
+                start=start,
+                days=cfg.days,
+                seed=cfg.seed,
+                behaviour=cfg.behaviour,
+                portfolio=cfg.portfolio_spec,
+                audit=cfg.audit,
+                trace_path=os.path.join(tmp, f"{p}-{k:06d}.jsonl") if tmp else None,
+            )
 
 
 def _by_person(cases: list[CaseFile]) -> list[CaseFile]:
@@ -345,8 +415,11 @@ def _person_chunks(cases: list[CaseFile]) -> list[tuple[int, int]]:
     return out
 
 
-def simulate(cfg: SimConfig, progress: Callable[[int], None] | None = None,
-             cases: list[CaseFile] | None = None) -> SimResult:
+def simulate(
+    cfg: SimConfig,
+    progress: Callable[[int], None] | None = None,
+    cases: list[CaseFile] | None = None,
+) -> SimResult:
     """Run the simulation described by `cfg`.
 
     Args:
@@ -389,12 +462,20 @@ def simulate(cfg: SimConfig, progress: Callable[[int], None] | None = None,
                     os.remove(j.trace_path)
             os.rmdir(tmp)
     elapsed = clock.perf_counter() - t0
-    runs = [PolicyRun(cp.policy.name, p, cp.policy.currency, t) for cp, p, t in zip(compiled, paths, tallies, strict=True)]
+    runs = [
+        PolicyRun(cp.policy.name, p, cp.policy.currency, t)
+        for cp, p, t in zip(compiled, paths, tallies, strict=True)
+    ]
     return SimResult(cfg, start, runs, elapsed, workers)
 
 
-def _collect(jobs: list[_Job], results: Iterator[Tally], tallies: list[Tally], index: dict[str, int],
-             progress: Callable[[int], None] | None) -> None:
+def _collect(
+    jobs: list[_Job],
+    results: Iterator[Tally],
+    tallies: list[Tally],
+    index: dict[str, int],
+    progress: Callable[[int], None] | None,
+) -> None:
     for job, t in zip(jobs, results, strict=True):
         tallies[index[job.policy]].merge(t)
         if progress is not None:
@@ -420,4 +501,3 @@ def _default_start(cases: list[CaseFile] | None, cp: CompiledPolicy) -> date:
         return DEFAULT_START
     spec = cp.policy.stages.get(ActiveStage.REMINDER)
     return min(c.due_date for c in cases) + timedelta(days=spec.enter_at_day if spec else 0)
-

@@ -68,7 +68,9 @@ class Tally:
     calls: Counter[str] = field(default_factory=Counter)
     actions: Counter[str] = field(default_factory=Counter)
     variants: dict[str, VariantTally] = field(default_factory=dict)
-    contacts_per_case: dict[str, Counter[int]] = field(default_factory=dict)  # channel -> n -> cases
+    contacts_per_case: dict[str, Counter[int]] = field(
+        default_factory=dict
+    )  # channel -> n -> cases
     stage_delta: list[list[int]] = field(default_factory=list)  # [day][SERIES_STAGES index]
     recovered_delta: list[Decimal] = field(default_factory=list)  # [day]
 
@@ -90,9 +92,13 @@ class Tally:
         self.deferred_by_guardrail.update(o.deferred_by_guardrail)
         self.suppressed_by_guardrail.update(o.suppressed_by_guardrail)
         self.violations += o.violations
-        self.violation_samples.extend(o.violation_samples[: SAMPLE_LIMIT - len(self.violation_samples)])
+        self.violation_samples.extend(
+            o.violation_samples[: SAMPLE_LIMIT - len(self.violation_samples)]
+        )
         self.rejected_events += o.rejected_events
-        self.rejected_samples.extend(o.rejected_samples[: SAMPLE_LIMIT - len(self.rejected_samples)])
+        self.rejected_samples.extend(
+            o.rejected_samples[: SAMPLE_LIMIT - len(self.rejected_samples)]
+        )
         self.decisions += o.decisions
         self.events.update(o.events)
         self.promises.update(o.promises)
@@ -105,7 +111,9 @@ class Tally:
         for mine, theirs in zip(self.stage_delta, o.stage_delta, strict=True):
             for i, d in enumerate(theirs):
                 mine[i] += d
-        self.recovered_delta = [a + b for a, b in zip(self.recovered_delta, o.recovered_delta, strict=True)]
+        self.recovered_delta = [
+            a + b for a, b in zip(self.recovered_delta, o.recovered_delta, strict=True)
+        ]
 
     # -- views -----------------------------------------------------------------------------
     def stage_series(self) -> dict[str, list[int]]:

@@ -19,19 +19,47 @@ from engine.case.actions import Record
 __all__ = ["TRACE_KINDS", "TraceWriter", "trace_kind", "trace_lines"]
 
 #: The kinds a trace line may have (CLI.md, Simulation).
-TRACE_KINDS = frozenset({
-    "contact", "deferred", "skipped", "stage", "hold", "release", "payment", "promise", "plan",
-    "settlement", "fee", "placement", "recall", "bureau_report", "bureau_update", "approval",
-    "legal_referral", "complaint", "close",
-})
+TRACE_KINDS = frozenset(
+    {
+        "contact",
+        "deferred",
+        "skipped",
+        "stage",
+        "hold",
+        "release",
+        "payment",
+        "promise",
+        "plan",
+        "settlement",
+        "fee",
+        "placement",
+        "recall",
+        "bureau_report",
+        "bureau_update",
+        "approval",
+        "legal_referral",
+        "complaint",
+        "close",
+    }
+)
 
 #: The core's action kinds (recorded as `action` records), as trace kinds.
-_ACTION_KINDS = {"agency_placement": "placement", "agency_recall": "recall", "bureau_report": "bureau_report",
-                 "bureau_update": "bureau_update", "legal_referral": "legal_referral",
-                 "approval_request": "approval"}
+_ACTION_KINDS = {
+    "agency_placement": "placement",
+    "agency_recall": "recall",
+    "bureau_report": "bureau_report",
+    "bureau_update": "bureau_update",
+    "legal_referral": "legal_referral",
+    "approval_request": "approval",
+}
 
 #: Record kinds with another name in the trace; `None`: not traced (the core's own bookkeeping).
-_RENAMED: dict[str, str | None] = {"suppressed": "skipped", "segment": None, "outcome": None, "opened": None}
+_RENAMED: dict[str, str | None] = {
+    "suppressed": "skipped",
+    "segment": None,
+    "outcome": None,
+    "opened": None,
+}
 
 
 def trace_kind(r: Record) -> str | None:
@@ -44,8 +72,14 @@ def trace_kind(r: Record) -> str | None:
     return kind if kind in TRACE_KINDS else None
 
 
-def trace_lines(case_id: str, debtor_id: str, tz: ZoneInfo, records: Iterable[Record],
-                outcomes: dict[str, str], policy: str | None = None) -> Iterator[dict[str, Any]]:
+def trace_lines(
+    case_id: str,
+    debtor_id: str,
+    tz: ZoneInfo,
+    records: Iterable[Record],
+    outcomes: dict[str, str],
+    policy: str | None = None,
+) -> Iterator[dict[str, Any]]:
     """The trace lines of some records (`outcomes`: call outcomes by action id)."""
     for r in records:
         kind = trace_kind(r)
@@ -55,9 +89,16 @@ def trace_lines(case_id: str, debtor_id: str, tz: ZoneInfo, records: Iterable[Re
         if r.kind == "contact" and r.channel == "call":
             outcome = outcomes.get(r.action_id or "", outcome)
         line: dict[str, Any] = {
-            "case_id": case_id, "debtor_id": debtor_id, "at": r.at.astimezone(UTC).isoformat(),
-            "local_at": r.at.astimezone(tz).isoformat(), "kind": kind, "channel": r.channel,
-            "stage": r.stage, "outcome": outcome, "reason": r.reason}
+            "case_id": case_id,
+            "debtor_id": debtor_id,
+            "at": r.at.astimezone(UTC).isoformat(),
+            "local_at": r.at.astimezone(tz).isoformat(),
+            "kind": kind,
+            "channel": r.channel,
+            "stage": r.stage,
+            "outcome": outcome,
+            "reason": r.reason,
+        }
         guardrail = r.detail.get("guardrail")
         if guardrail:
             line["guardrail"] = guardrail

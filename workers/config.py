@@ -108,7 +108,8 @@ def data_folder(settings: Settings, explicit: str | None = None) -> Path:
         state = read_dev_state(settings)
         if state is None:
             raise ConfigError(
-                "no data folder: set OVERDUE_DATA_DIR (or pass --data), or start `overdue dev` first")
+                "no data folder: set OVERDUE_DATA_DIR (or pass --data), or start `overdue dev` first"
+            )
         folder, origin = state.data_dir, f"the folder of `overdue dev` ({settings.dev_state})"
     if not folder.is_dir():
         raise ConfigError(f"data folder {folder} does not exist (from {origin})")
@@ -122,7 +123,9 @@ def dev_folder(settings: Settings, explicit: str | None = None) -> Path:
     return settings.data_dir.expanduser() if settings.data_dir is not None else _DEV_FOLDER
 
 
-def codec_keys(settings: Settings, folder: Path, *, create: bool = False) -> tuple[bytes, list[bytes]]:
+def codec_keys(
+    settings: Settings, folder: Path, *, create: bool = False
+) -> tuple[bytes, list[bytes]]:
     """The codec key and the retired keys still accepted for decoding.
 
     Args:
@@ -134,7 +137,10 @@ def codec_keys(settings: Settings, folder: Path, *, create: bool = False) -> tup
         ConfigError: No key, or a key that is not base64 of 32 bytes (naming where it came from).
     """
     try:
-        old = [decode_key(k.get_secret_value(), "OVERDUE_CODEC_OLD_KEYS") for k in settings.codec_old_keys]
+        old = [
+            decode_key(k.get_secret_value(), "OVERDUE_CODEC_OLD_KEYS")
+            for k in settings.codec_old_keys
+        ]
         if settings.codec_key is not None:
             return decode_key(settings.codec_key.get_secret_value(), "OVERDUE_CODEC_KEY"), old
         path = folder / KEY_FILE_NAME
@@ -143,7 +149,8 @@ def codec_keys(settings: Settings, folder: Path, *, create: bool = False) -> tup
         if not path.is_file():
             raise ConfigError(
                 f"no codec key: {path} does not exist; set OVERDUE_CODEC_KEY to the workers' key, "
-                "or OVERDUE_DATA_DIR to the folder `overdue dev` uses")
+                "or OVERDUE_DATA_DIR to the folder `overdue dev` uses"
+            )
         return read_key_file(path), old
     except CodecError as e:
         raise ConfigError(str(e)) from None
@@ -185,7 +192,8 @@ class FolderLock:
             fh.close()
             raise ConfigError(
                 f"data folder {self.folder} is in use by another `overdue dev` (pid {holder}); "
-                "stop it or pass another --data") from None
+                "stop it or pass another --data"
+            ) from None
         fh.seek(0)
         fh.truncate()
         fh.write(f"{os.getpid()}\n")
@@ -199,4 +207,3 @@ class FolderLock:
                 fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
             self._fh.close()
             self._fh = None
-

@@ -131,7 +131,10 @@ def search_attribute_flags() -> list[str]:
     """
     flags: list[str] = []
     for key in ALL_KEYS:
-        flags += ["--search-attribute", f"{key.name}={SEARCH_ATTRIBUTE_TYPE_NAMES[key.indexed_value_type]}"]
+        flags += [
+            "--search-attribute",
+            f"{key.name}={SEARCH_ATTRIBUTE_TYPE_NAMES[key.indexed_value_type]}",
+        ]
     return flags
 
 
@@ -273,11 +276,17 @@ class DevServer:
         """
         binary = self._binary or find_temporal_binary()
         args = [
-            str(binary), "server", "start-dev",
-            "--db-filename", str(self.db_path),
-            "--ip", self.host,
-            "--port", str(self.port),
-            "--log-level", self.log_level,
+            str(binary),
+            "server",
+            "start-dev",
+            "--db-filename",
+            str(self.db_path),
+            "--ip",
+            self.host,
+            "--port",
+            str(self.port),
+            "--log-level",
+            self.log_level,
         ]
         for pragma in _SQLITE_PRAGMAS:
             args += ["--sqlite-pragma", pragma]
@@ -337,8 +346,11 @@ class DevServer:
                     "(another Temporal server still running? pick other ports or stop it)"
                 )
         private_dir(self.data_dir)
-        for existing in (self.db_path, self.db_path.with_name("temporal.db-wal"),
-                         self.db_path.with_name("temporal.db-shm")):
+        for existing in (
+            self.db_path,
+            self.db_path.with_name("temporal.db-wal"),
+            self.db_path.with_name("temporal.db-shm"),
+        ):
             if existing.exists():  # files of an earlier version, made 0644
                 private_file(existing)
         self._log = private_file(self.log_path).open("ab")
@@ -384,12 +396,15 @@ class DevServer:
                     Client.connect(self.address, namespace=self.namespace), timeout=5
                 )
                 response = await client.operator_service.list_search_attributes(
-                    ListSearchAttributesRequest(namespace=self.namespace), timeout=timedelta(seconds=5)
+                    ListSearchAttributesRequest(namespace=self.namespace),
+                    timeout=timedelta(seconds=5),
                 )
                 missing = wanted - set(response.custom_attributes)
                 if not missing:
                     return
-                last_error = DevServerError(f"search attributes not registered yet: {sorted(missing)}")
+                last_error = DevServerError(
+                    f"search attributes not registered yet: {sorted(missing)}"
+                )
             except Exception as exc:  # not up yet: keep polling until the deadline
                 last_error = exc
             if time.monotonic() > deadline:
@@ -485,4 +500,3 @@ class DevServer:
         tb: TracebackType | None,
     ) -> None:
         await self.stop()
-

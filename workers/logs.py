@@ -147,4 +147,3 @@ def configure_logging(
     root.addHandler(handler)
     root.setLevel(numeric)
     _configured = True
-

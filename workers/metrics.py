@@ -30,7 +30,9 @@ def metrics_runtime(address: str) -> Runtime:
         filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
         forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")),
     )
-    return Runtime(telemetry=TelemetryConfig(
-        logging=logging_config,
-        metrics=PrometheusConfig(bind_address=address, counters_total_suffix=True),
-    ))
+    return Runtime(
+        telemetry=TelemetryConfig(
+            logging=logging_config,
+            metrics=PrometheusConfig(bind_address=address, counters_total_suffix=True),
+        )
+    )

@@ -44,9 +44,18 @@ from workers.dataplane.schema import outbox as _table
 __all__ = ["Outbox", "OutboxRow"]
 
 _COLUMNS = (
-    _table.c.action_id, _table.c.case_id, _table.c.kind, _table.c.channel, _table.c.template,
-    _table.c.recipient, _table.c.message, _table.c.detail_json, _table.c.at, _table.c.recorded_at,
-    _table.c.via, _table.c.provider_id,
+    _table.c.action_id,
+    _table.c.case_id,
+    _table.c.kind,
+    _table.c.channel,
+    _table.c.template,
+    _table.c.recipient,
+    _table.c.message,
+    _table.c.detail_json,
+    _table.c.at,
+    _table.c.recorded_at,
+    _table.c.via,
+    _table.c.provider_id,
 )
 
 
@@ -109,19 +118,23 @@ class _Sealer:
         if value is None or self.current is None:
             return None  # without a key the outbox keeps no personal data at all
         nonce = os.urandom(_NONCE_BYTES)
-        sealed = self._aead[self.current].encrypt(nonce, value.encode("utf-8"), f"{action_id}:{column}".encode())
+        sealed = self._aead[self.current].encrypt(
+            nonce, value.encode("utf-8"), f"{action_id}:{column}".encode()
+        )
         return f"{_SEALED}{self.current}:{base64.b64encode(nonce + sealed).decode('ascii')}"
 
     def open(self, value: str | None, action_id: str, column: str) -> str | None:
         if value is None or not value.startswith(_SEALED):
             return None  # a clear value of an old file is never shown: sealed on open with a key
-        kid, _, data = value[len(_SEALED):].partition(":")
+        kid, _, data = value[len(_SEALED) :].partition(":")
         aead = self._aead.get(kid)
         if aead is None:
             return None
         try:
             raw = base64.b64decode(data, validate=True)
-            return aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], f"{action_id}:{column}".encode()).decode()
+            return aead.decrypt(
+                raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], f"{action_id}:{column}".encode()
+            ).decode()
         except (binascii.Error, ValueError, InvalidTag):
             return None
 
@@ -131,8 +144,20 @@ def _aware(value: datetime) -> datetime:
 
 
 def _row(values: Any, sealer: _Sealer) -> OutboxRow:
-    (action_id, case_id, kind, channel, template, recipient, message, detail_json, at,
-     recorded_at, via, provider_id) = values
+    (
+        action_id,
+        case_id,
+        kind,
+        channel,
+        template,
+        recipient,
+        message,
+        detail_json,
+        at,
+        recorded_at,
+        via,
+        provider_id,
+    ) = values
     return OutboxRow(
         action_id=action_id,
         case_id=case_id,
@@ -152,8 +177,13 @@ def _row(values: Any, sealer: _Sealer) -> OutboxRow:
 class Outbox:
     """The outbox ledger in the data plane; safe across threads, processes and machines."""
 
-    def __init__(self, target: DataPlane | str | os.PathLike[str], *, keys: Sequence[bytes] = (),
-                 busy_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        target: DataPlane | str | os.PathLike[str],
+        *,
+        keys: Sequence[bytes] = (),
+        busy_timeout: float = 30.0,
+    ) -> None:
         """Open the ledger.
 
         Args:
@@ -169,7 +199,9 @@ class Outbox:
             self.path = Path(target)
             self.plane = DataPlane(sqlite_url(self.path), busy_timeout=busy_timeout)
             self._owns_plane = True
-        self._insert = (postgresql.insert if self.plane.dialect == "postgresql" else sqlite.insert)(_table)
+        self._insert = (postgresql.insert if self.plane.dialect == "postgresql" else sqlite.insert)(
+            _table
+        )
         self._sealer = _Sealer(keys)
         self._closed = False
         if keys:
@@ -178,17 +210,28 @@ class Outbox:
     def _seal_clear_rows(self) -> None:
         """Seal recipients and messages a row keeps in clear (written by an older release)."""
         c = _table.c
-        clear = sa.or_(sa.and_(c.recipient.is_not(None), c.recipient.not_like(f"{_SEALED}%")),
-                       sa.and_(c.message.is_not(None), c.message.not_like(f"{_SEALED}%")))
+        clear = sa.or_(
+            sa.and_(c.recipient.is_not(None), c.recipient.not_like(f"{_SEALED}%")),
+            sa.and_(c.message.is_not(None), c.message.not_like(f"{_SEALED}%")),
+        )
         with self._engine().begin() as conn:
             rows = conn.execute(sa.select(c.action_id, c.recipient, c.message).where(clear)).all()
             for action_id, recipient, message in rows:
-                conn.execute(_table.update().where(c.action_id == action_id).values(
-                    recipient=recipient if recipient is None or recipient.startswith(_SEALED)
-                    else self._sealer.seal(recipient, action_id, "recipient"),
-                    message=message if message is None or message.startswith(_SEALED)
-                    else self._sealer.seal(message, action_id, "message")))
-        if rows and self.plane.dialect == "sqlite":  # the clear values leave the write-ahead log too
+                conn.execute(
+                    _table.update()
+                    .where(c.action_id == action_id)
+                    .values(
+                        recipient=recipient
+                        if recipient is None or recipient.startswith(_SEALED)
+                        else self._sealer.seal(recipient, action_id, "recipient"),
+                        message=message
+                        if message is None or message.startswith(_SEALED)
+                        else self._sealer.seal(message, action_id, "message"),
+                    )
+                )
+        if (
+            rows and self.plane.dialect == "sqlite"
+        ):  # the clear values leave the write-ahead log too
             with self._engine().connect() as conn:
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
@@ -197,7 +240,9 @@ class Outbox:
             raise RuntimeError(f"outbox on {self.plane.url} is closed")
         return self.plane.engine
 
-    def record(self, action: Action, *, via: str = "outbox", provider_id: str | None = None) -> bool:
+    def record(
+        self, action: Action, *, via: str = "outbox", provider_id: str | None = None
+    ) -> bool:
         """Record an action once.
 
         Args:
@@ -208,20 +253,24 @@ class Outbox:
         Returns:
             True if it was new, False if that action id was already recorded (nothing changed).
         """
-        stmt = self._insert.values(
-            action_id=action.action_id,
-            case_id=action.case_id,
-            kind=action.kind,
-            channel=action.channel,
-            template=action.template,
-            recipient=self._sealer.seal(action.to, action.action_id, "recipient"),
-            message=self._sealer.seal(action.message, action.action_id, "message"),
-            detail_json=json.dumps(action.detail, sort_keys=True, ensure_ascii=False),
-            at=_aware(action.at),
-            recorded_at=datetime.now(UTC),
-            via=via,
-            provider_id=provider_id,
-        ).on_conflict_do_nothing(index_elements=["action_id"]).returning(_table.c.action_id)
+        stmt = (
+            self._insert.values(
+                action_id=action.action_id,
+                case_id=action.case_id,
+                kind=action.kind,
+                channel=action.channel,
+                template=action.template,
+                recipient=self._sealer.seal(action.to, action.action_id, "recipient"),
+                message=self._sealer.seal(action.message, action.action_id, "message"),
+                detail_json=json.dumps(action.detail, sort_keys=True, ensure_ascii=False),
+                at=_aware(action.at),
+                recorded_at=datetime.now(UTC),
+                via=via,
+                provider_id=provider_id,
+            )
+            .on_conflict_do_nothing(index_elements=["action_id"])
+            .returning(_table.c.action_id)
+        )
         # RETURNING says whether this insert wrote the row on both databases (psycopg may not
         # report a row count); a conflicting id returns nothing.
         with self._engine().begin() as conn:
@@ -237,7 +286,9 @@ class Outbox:
             The row, or None when that action has not left.
         """
         with self._engine().connect() as conn:
-            found = conn.execute(sa.select(*_COLUMNS).where(_table.c.action_id == action_id)).first()
+            found = conn.execute(
+                sa.select(*_COLUMNS).where(_table.c.action_id == action_id)
+            ).first()
         return _row(found, self._sealer) if found is not None else None
 
     def __contains__(self, action_id: object) -> bool:

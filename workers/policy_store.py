@@ -65,7 +65,9 @@ class PolicyStore:
             self.plane, self._owns_plane = target, False
         else:
             self.plane, self._owns_plane = DataPlane(sqlite_url(Path(target))), True
-        self._insert = (postgresql.insert if self.plane.dialect == "postgresql" else sqlite.insert)(_table)
+        self._insert = (postgresql.insert if self.plane.dialect == "postgresql" else sqlite.insert)(
+            _table
+        )
 
     def put(self, policy: Policy, *, now: datetime | None = None) -> CompiledPolicy:
         """Store a snapshot (once; a stored version keeps its first use) and register it here.
@@ -84,23 +86,31 @@ class PolicyStore:
         # No conflict target: a row with this hash, or with this name and version, already there
         # leaves the table as it is; the first writer wins, on one machine or many.
         stmt = self._insert.values(
-            hash=cp.hash, name=policy.name, version=policy.version,
-            canonical=canonical_json(policy), first_used=now or datetime.now(UTC),
+            hash=cp.hash,
+            name=policy.name,
+            version=policy.version,
+            canonical=canonical_json(policy),
+            first_used=now or datetime.now(UTC),
         ).on_conflict_do_nothing()
-        pinned = sa.select(_table.c.hash).where(_table.c.name == policy.name, _table.c.version == policy.version)
+        pinned = sa.select(_table.c.hash).where(
+            _table.c.name == policy.name, _table.c.version == policy.version
+        )
         with self.plane.engine.begin() as conn:
             conn.execute(stmt)
             known = conn.execute(pinned).scalar_one()
         if known != cp.hash:
             raise PolicyVersionChanged(
                 f"policy {policy.name} v{policy.version} changed without a new version: the store holds "
-                f"hash {known[:12]}, this file has {cp.hash[:12]}; give it version {policy.version + 1}")
+                f"hash {known[:12]}, this file has {cp.hash[:12]}; give it version {policy.version + 1}"
+            )
         return cp
 
     def get(self, policy_hash: str) -> Policy | None:
         """The snapshot with this hash, if stored."""
         with self.plane.engine.connect() as conn:
-            text = conn.execute(sa.select(_table.c.canonical).where(_table.c.hash == policy_hash)).scalar()
+            text = conn.execute(
+                sa.select(_table.c.canonical).where(_table.c.hash == policy_hash)
+            ).scalar()
         return None if text is None else Policy.model_validate(json.loads(text))
 
     def versions(self, name: str) -> list[StoredVersion]:
@@ -112,8 +122,11 @@ class PolicyStore:
         Returns:
             The versions, by version number.
         """
-        query = (sa.select(_table.c.name, _table.c.version, _table.c.hash, _table.c.first_used)
-                 .where(_table.c.name == name).order_by(_table.c.version))
+        query = (
+            sa.select(_table.c.name, _table.c.version, _table.c.hash, _table.c.first_used)
+            .where(_table.c.name == name)
+            .order_by(_table.c.version)
+        )
         with self.plane.engine.connect() as conn:
             return [StoredVersion(*row) for row in conn.execute(query)]
 

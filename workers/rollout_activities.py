@@ -67,7 +67,10 @@ class RolloutActivities:
             async with gate:
                 try:
                     r = await cases.send(case_id, event)
-                except (EventRejected, OverdueError) as e:  # closed, gone, or the version cannot take it
+                except (
+                    EventRejected,
+                    OverdueError,
+                ) as e:  # closed, gone, or the version cannot take it
                     result.refused.append((case_id, str(e)))
                 else:
                     (result.moved if r.reasons else result.already).append(case_id)
@@ -91,13 +94,26 @@ class RolloutActivities:
         assert self.dataplane is not None
         p = rec.progress
         values = {
-            "policy": p.policy, "from_versions": p.from_versions, "to_version": p.to.version, "to_hash": p.to.hash,
-            "state": f"{p.mode}:{p.state}", "percent": p.percent, "query": p.where, "selected": p.selected,
-            "moved": p.moved, "refused": p.refused_count, "failed": 0, "requested_by": p.by, "reason": p.reason,
-            "updated_at": rec.updated_at, "finished_at": p.finished_at,
+            "policy": p.policy,
+            "from_versions": p.from_versions,
+            "to_version": p.to.version,
+            "to_hash": p.to.hash,
+            "state": f"{p.mode}:{p.state}",
+            "percent": p.percent,
+            "query": p.where,
+            "selected": p.selected,
+            "moved": p.moved,
+            "refused": p.refused_count,
+            "failed": 0,
+            "requested_by": p.by,
+            "reason": p.reason,
+            "updated_at": rec.updated_at,
+            "finished_at": p.finished_at,
         }
         with self.dataplane.engine.begin() as conn:
-            done = conn.execute(rollouts.update().where(rollouts.c.id == rec.id).values(**values)).rowcount
+            done = conn.execute(
+                rollouts.update().where(rollouts.c.id == rec.id).values(**values)
+            ).rowcount
             if not done:
                 created: datetime = p.started_at or rec.updated_at
                 conn.execute(rollouts.insert().values(id=rec.id, created_at=created, **values))
@@ -106,8 +122,16 @@ class RolloutActivities:
 def latest_rollout(dataplane: DataPlane, policy: str) -> dict[str, object] | None:
     """The data plane's row of the latest rollout of `policy`, if any."""
     with dataplane.engine.connect() as conn:
-        row = conn.execute(sa.select(rollouts).where(rollouts.c.policy == policy)
-                           .order_by(rollouts.c.created_at.desc()).limit(1)).mappings().first()
+        row = (
+            conn.execute(
+                sa.select(rollouts)
+                .where(rollouts.c.policy == policy)
+                .order_by(rollouts.c.created_at.desc())
+                .limit(1)
+            )
+            .mappings()
+            .first()
+        )
     return dict(row) if row is not None else None
 
 

@@ -66,7 +66,10 @@ class Settings(BaseSettings):
     """
 
     model_config = SettingsConfigDict(
-        env_prefix="OVERDUE_", extra="ignore", frozen=True, populate_by_name=True,
+        env_prefix="OVERDUE_",
+        extra="ignore",
+        frozen=True,
+        populate_by_name=True,
         hide_input_in_errors=True,
     )
 
@@ -91,11 +94,18 @@ class Settings(BaseSettings):
     webhook_token: SecretStr | None = None
     webhook_channels: Annotated[tuple[str, ...], NoDecode] = ("sms", "call")
 
-    temporal_address: str | None = Field(default=None, validation_alias=AliasChoices("TEMPORAL_ADDRESS"))
-    temporal_namespace: str | None = Field(default=None, validation_alias=AliasChoices("TEMPORAL_NAMESPACE"))
-    temporal_profile: str | None = Field(default=None, validation_alias=AliasChoices("TEMPORAL_PROFILE"))
+    temporal_address: str | None = Field(
+        default=None, validation_alias=AliasChoices("TEMPORAL_ADDRESS")
+    )
+    temporal_namespace: str | None = Field(
+        default=None, validation_alias=AliasChoices("TEMPORAL_NAMESPACE")
+    )
+    temporal_profile: str | None = Field(
+        default=None, validation_alias=AliasChoices("TEMPORAL_PROFILE")
+    )
     temporal_config_file: Path | None = Field(
-        default=None, validation_alias=AliasChoices("TEMPORAL_CONFIG_FILE"))
+        default=None, validation_alias=AliasChoices("TEMPORAL_CONFIG_FILE")
+    )
 
     @field_validator("codec_old_keys", "webhook_channels", mode="before")
     @classmethod
@@ -107,9 +117,19 @@ class Settings(BaseSettings):
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("data_dir", "codec_key", "database_url", "smtp_user", "smtp_password", "webhook_token",
-                     "temporal_address", "temporal_namespace", "temporal_profile", "temporal_config_file",
-                     mode="before")
+    @field_validator(
+        "data_dir",
+        "codec_key",
+        "database_url",
+        "smtp_user",
+        "smtp_password",
+        "webhook_token",
+        "temporal_address",
+        "temporal_namespace",
+        "temporal_profile",
+        "temporal_config_file",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

@@ -48,7 +48,12 @@ def sandbox_runner() -> SandboxedWorkflowRunner:
     """
     return SandboxedWorkflowRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules(
-            "engine", "holidays", "transitions", "pydantic", "pydantic_core", "annotated_types",
+            "engine",
+            "holidays",
+            "transitions",
+            "pydantic",
+            "pydantic_core",
+            "annotated_types",
         )
     )
 
@@ -85,8 +90,14 @@ def build_worker(
     )
 
 
-async def run_worker(client: Client, data_dir: Path, settings: Settings, *, task_queue: str = TASK_QUEUE,
-                     stop: asyncio.Event | None = None) -> None:
+async def run_worker(
+    client: Client,
+    data_dir: Path,
+    settings: Settings,
+    *,
+    task_queue: str = TASK_QUEUE,
+    stop: asyncio.Event | None = None,
+) -> None:
     """Run a worker until SIGTERM/SIGINT (or `stop` is set), then shut down gracefully:
     in-flight activities finish or are retried elsewhere, nothing is lost.
 

@@ -40,15 +40,22 @@ __all__ = ["CaseWorkflow"]
 #: because the contacts it sends leave now.
 TIMER_SLACK = timedelta(minutes=1)
 
-_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
-                     maximum_interval=timedelta(minutes=10))
+_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=10),
+)
 
 #: A contact whose channel keeps failing for a while (a server down, an SMTP 4xx) is given up,
 #: and the case records it as a failed contact: one contact that cannot leave must not hold back
 #: every later step of the case behind it. Ten tries over about ten minutes, and never more than
 #: half an hour in all.
-CONTACT_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
-                            maximum_interval=timedelta(minutes=5), maximum_attempts=10)
+CONTACT_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=5),
+    maximum_attempts=10,
+)
 CONTACT_GIVE_UP = timedelta(minutes=30)
 
 #: A case whose decision raised retries it after this, doubling up to `STUCK_RETRY_MAX`: a fixed
@@ -79,18 +86,22 @@ def _count(records: list[Record]) -> None:
     for r in records:
         if r.kind == "contact":
             meter.create_counter("overdue_contacts", "Contacts sent").add(
-                1, {"channel": r.channel or "", "outcome": r.outcome or ""})
+                1, {"channel": r.channel or "", "outcome": r.outcome or ""}
+            )
         elif r.kind == "deferred":
-            meter.create_counter("overdue_deferrals", "Contacts and steps deferred by a guardrail").add(
-                1, {"guardrail": r.detail.get("guardrail", "")})
+            meter.create_counter(
+                "overdue_deferrals", "Contacts and steps deferred by a guardrail"
+            ).add(1, {"guardrail": r.detail.get("guardrail", "")})
         elif r.kind in ("stage", "close"):
             meter.create_counter("overdue_stage_moves", "Cases entering a stage").add(
-                1, {"to": r.detail.get("to", "")})
+                1, {"to": r.detail.get("to", "")}
+            )
         elif r.kind == "payment":
             meter.create_counter("overdue_payments", "Payments recorded").add(1)
         elif r.kind == "approval" and "outcome" not in r.detail:
             meter.create_counter("overdue_approvals_requested", "Approvals asked for").add(
-                1, {"approval": r.detail.get("approval", "")})
+                1, {"approval": r.detail.get("approval", "")}
+            )
         elif r.kind == "error":
             meter.create_counter("overdue_decisions_failed", "Decisions that raised").add(1)
 
@@ -144,7 +155,9 @@ class CaseWorkflow:
         # workflow.patched(): a patch marker would cost the very history event this saves.
         if inp.attributes_at_start:
             started_with = workflow.info().typed_search_attributes
-            self._indexed = {k.name: v for k in sa.ALL_KEYS if (v := started_with.get(k)) is not None}
+            self._indexed = {
+                k.name: v for k in sa.ALL_KEYS if (v := started_with.get(k)) is not None
+            }
         self._index()
         self._indexing = True
         while True:
@@ -168,7 +181,9 @@ class CaseWorkflow:
                 timeout = max(wake - workflow.now(), timedelta(0))
             self._changed = False
             try:
-                await workflow.wait_condition(lambda: self._changed or bool(self._queue), timeout=timeout)
+                await workflow.wait_condition(
+                    lambda: self._changed or bool(self._queue), timeout=timeout
+                )
             except TimeoutError:
                 # the current state, not `state`: an update handled in the same activation as
                 # the timer has already moved it on, and deciding on the old one would lose it
@@ -178,9 +193,14 @@ class CaseWorkflow:
         state = self._state
         assert state is not None
         cur = state.case.currency
-        return CaseResult(case_id=state.case.case_id, stage=state.stage, close_reason=state.close_reason,
-                          balance=format_amount(state.balance, cur), paid=format_amount(state.paid_total, cur),
-                          runs=inp.runs)
+        return CaseResult(
+            case_id=state.case.case_id,
+            stage=state.stage,
+            close_reason=state.close_reason,
+            balance=format_amount(state.balance, cur),
+            paid=format_amount(state.paid_total, cur),
+            runs=inp.runs,
+        )
 
     def _timer_moment(self) -> datetime:
         """The moment to decide a fired timer at: the wake-up asked for, if the timer is on time."""
@@ -219,8 +239,11 @@ class CaseWorkflow:
             self._got_stuck(err, event)
             return None
         if self._stuck is not None:
-            workflow.logger.warning("case %s: decisions work again after %d failure(s)",
-                                    self._state.case.case_id, self._stuck_retries)
+            workflow.logger.warning(
+                "case %s: decisions work again after %d failure(s)",
+                self._state.case.case_id,
+                self._stuck_retries,
+            )
             self._stuck, self._stuck_retries, self._retry_at = None, 0, None
         self._apply(d)
         return d
@@ -237,13 +260,24 @@ class CaseWorkflow:
         self._stuck_retries += 1
         self._raised = True
         self._retry_at = workflow.now() + self._retry_delay()
-        self._history.append(Record(at=workflow.now(), kind=RecordKind.ERROR, stage=self._state.stage,
-                                    reason=f"decision on {what} failed: {text}",
-                                    detail={"error": type(err).__name__, "on": what}))
+        self._history.append(
+            Record(
+                at=workflow.now(),
+                kind=RecordKind.ERROR,
+                stage=self._state.stage,
+                reason=f"decision on {what} failed: {text}",
+                detail={"error": type(err).__name__, "on": what},
+            )
+        )
         self._changed = True
         # the alert names the error's type and place only: its message may quote the debtor
-        workflow.logger.error("case %s is stuck: the decision on %s raised %s at %s; it waits for a fix",
-                              self._state.case.case_id, what, type(err).__name__, where)
+        workflow.logger.error(
+            "case %s is stuck: the decision on %s raised %s at %s; it waits for a fix",
+            self._state.case.case_id,
+            what,
+            type(err).__name__,
+            where,
+        )
 
     def _retry_delay(self) -> timedelta:
         doublings: int = min(max(self._stuck_retries - 1, 0), 10)
@@ -253,7 +287,10 @@ class CaseWorkflow:
         assert self._state is not None
         return ApplicationError(
             f"case {self._state.case.case_id} is stuck after an internal error ({self._stuck}); "
-            "it takes events again once a fix is deployed", type="CaseStuck", non_retryable=True)
+            "it takes events again once a fix is deployed",
+            type="CaseStuck",
+            non_retryable=True,
+        )
 
     async def _carry_out(self) -> None:
         """Run queued actions in order, one activity each; ids make retries harmless.
@@ -266,7 +303,8 @@ class CaseWorkflow:
             contact = action.kind == "contact"
             try:
                 result = await workflow.execute_activity_method(
-                    ACTIVITY_FOR[action.kind], action,
+                    ACTIVITY_FOR[action.kind],
+                    action,
                     start_to_close_timeout=timedelta(seconds=30),
                     retry_policy=CONTACT_RETRY if contact else _RETRY,
                     schedule_to_close_timeout=CONTACT_GIVE_UP if contact else None,
@@ -275,8 +313,11 @@ class CaseWorkflow:
             except ActivityError as err:
                 if not contact:
                     raise
-                result = ActionResult(action_id=action.action_id, status="failed",
-                                      reason=f"gave up retrying: {_give_up_reason(err)}")
+                result = ActionResult(
+                    action_id=action.action_id,
+                    status="failed",
+                    reason=f"gave up retrying: {_give_up_reason(err)}",
+                )
             self._queue.pop(0)
             if result.status == "failed":
                 self._contact_failed(action, result)
@@ -286,10 +327,15 @@ class CaseWorkflow:
     def _contact_failed(self, action: Action, result: ActionResult) -> None:
         """Record a contact that did not leave; a closed case only logs it."""
         assert self._state is not None and self._cp is not None
-        workflow.logger.warning("case %s: contact %s failed: %s", action.case_id, action.action_id,
-                                result.reason)
-        outcome = ev.ContactOutcome(action_id=action.action_id, outcome="failed",
-                                    reason=result.reason[:200], address_unusable=result.address_unusable)
+        workflow.logger.warning(
+            "case %s: contact %s failed: %s", action.case_id, action.action_id, result.reason
+        )
+        outcome = ev.ContactOutcome(
+            action_id=action.action_id,
+            outcome="failed",
+            reason=result.reason[:200],
+            address_unusable=result.address_unusable,
+        )
         try:
             self._decide(outcome, workflow.now())
         except EventRejected as err:
@@ -300,7 +346,9 @@ class CaseWorkflow:
         the contact back and waits (`ContactDeferred`). A debtor with one account never gets
         here, so pays no extra history event for the shared ledger."""
         assert self._state is not None and self._cp is not None
-        deferred = ev.ContactDeferred(action_id=action.action_id, until=result.until, guardrail=result.guardrail)
+        deferred = ev.ContactDeferred(
+            action_id=action.action_id, until=result.until, guardrail=result.guardrail
+        )
         try:
             d = self._decide(deferred, workflow.now())
         except EventRejected as err:
@@ -310,8 +358,11 @@ class CaseWorkflow:
             return
         # The contact did not happen: its record leaves the trail, the deferral takes its place.
         new = {id(r) for r in d.records}
-        self._history = [r for r in self._history
-                         if id(r) in new or not (r.kind == "contact" and r.action_id == action.action_id)]
+        self._history = [
+            r
+            for r in self._history
+            if id(r) in new or not (r.kind == "contact" and r.action_id == action.action_id)
+        ]
 
     def _should_continue_as_new(self, inp: CaseInput) -> bool:
         info = workflow.info()
@@ -322,13 +373,22 @@ class CaseWorkflow:
     def _continue_as_new(self, inp: CaseInput) -> None:
         assert self._state is not None
         dropped = max(0, len(self._history) - HISTORY_LIMIT)
-        workflow.continue_as_new(CaseInput(
-            policy=self._state.policy, state=self._state, history=self._history[dropped:],
-            history_dropped=self._dropped + dropped, next_wake_up=self._wake,
-            pending_actions=self._queue, max_history_events=inp.max_history_events, runs=inp.runs + 1,
-            attributes_at_start=inp.attributes_at_start, conduct=inp.conduct, stuck=self._stuck,
-            stuck_retries=self._stuck_retries,
-        ))
+        workflow.continue_as_new(
+            CaseInput(
+                policy=self._state.policy,
+                state=self._state,
+                history=self._history[dropped:],
+                history_dropped=self._dropped + dropped,
+                next_wake_up=self._wake,
+                pending_actions=self._queue,
+                max_history_events=inp.max_history_events,
+                runs=inp.runs + 1,
+                attributes_at_start=inp.attributes_at_start,
+                conduct=inp.conduct,
+                stuck=self._stuck,
+                stuck_retries=self._stuck_retries,
+            )
+        )
 
     def _index(self) -> None:
         """Upsert the search attributes that changed (each upsert is a history event)."""
@@ -338,11 +398,13 @@ class CaseWorkflow:
         # so. An unset keyword list reads as empty, so a new case with nothing awaited costs no
         # upsert either.
         keys = sa.ALL_KEYS if workflow.patched("index-awaiting") else sa.KEYS_BEFORE_AWAITING
-        changed = [k for k in keys
-                   if self._indexed.get(k.name, [] if k is sa.AWAITING else None) != values[k.name]]
+        changed = [
+            k
+            for k in keys
+            if self._indexed.get(k.name, [] if k is sa.AWAITING else None) != values[k.name]
+        ]
         if changed:
-            workflow.upsert_search_attributes(
-                [k.value_set(values[k.name]) for k in changed])
+            workflow.upsert_search_attributes([k.value_set(values[k.name]) for k in changed])
             self._indexed.update({k.name: values[k.name] for k in changed})
 
     # -- events: one update for every event of the core, validated first, then applied ------
@@ -364,12 +426,23 @@ class CaseWorkflow:
         if d is None:
             raise ApplicationError(
                 f"case {self._state.case.case_id} could not take this event: {self._stuck}; the error "
-                "is recorded and the case waits for a fix", type="DecisionFailed", non_retryable=True)
+                "is recorded and the case waits for a fix",
+                type="DecisionFailed",
+                non_retryable=True,
+            )
         s = d.state
-        return EventResult(case_id=s.case.case_id, stage=s.stage, closed=s.closed,
-                           balance=format_amount(s.balance, s.case.currency),
-                           holds=[h.kind for h in s.holds], reasons=d.reasons, debtor_id=s.case.debtor.id,
-                           already_recorded=any(r.kind == "payment" and r.outcome == "duplicate" for r in d.records))
+        return EventResult(
+            case_id=s.case.case_id,
+            stage=s.stage,
+            closed=s.closed,
+            balance=format_amount(s.balance, s.case.currency),
+            holds=[h.kind for h in s.holds],
+            reasons=d.reasons,
+            debtor_id=s.case.debtor.id,
+            already_recorded=any(
+                r.kind == "payment" and r.outcome == "duplicate" for r in d.records
+            ),
+        )
 
     @event.validator
     def _valid(self, e: ev.Event) -> None:
@@ -407,9 +480,15 @@ class CaseWorkflow:
             self._cp = to
             self._apply(d)
         s = self._state
-        return EventResult(case_id=s.case.case_id, stage=s.stage, closed=s.closed,
-                           balance=format_amount(s.balance, s.case.currency),
-                           holds=[h.kind for h in s.holds], reasons=d.reasons, debtor_id=s.case.debtor.id)
+        return EventResult(
+            case_id=s.case.case_id,
+            stage=s.stage,
+            closed=s.closed,
+            balance=format_amount(s.balance, s.case.currency),
+            holds=[h.kind for h in s.holds],
+            reasons=d.reasons,
+            debtor_id=s.case.debtor.id,
+        )
 
     # -- queries ---------------------------------------------------------------------------
     @workflow.query
@@ -430,5 +509,3 @@ class CaseWorkflow:
     def history(self) -> list[Record]:
         """Every decision with its reason (the oldest may have been dropped on long cases)."""
         return self._history
-
-

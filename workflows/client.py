@@ -43,8 +43,15 @@ from workflows.debtor_types import DebtorOutcome, DebtorStatus, debtor_workflow_
 from workflows.debtor_workflow import DebtorWorkflow
 from workflows.types import CaseInput, EventResult
 
-__all__ = ["TASK_QUEUE", "CaseAlreadyOpen", "CaseNotFound", "CaseSummary", "Cases", "query_failure_message",
-           "workflow_id"]
+__all__ = [
+    "TASK_QUEUE",
+    "CaseAlreadyOpen",
+    "CaseNotFound",
+    "CaseSummary",
+    "Cases",
+    "query_failure_message",
+    "workflow_id",
+]
 
 TASK_QUEUE = "overdue-cases"
 #: The message Temporal's encrypting failure converter leaves in clear.
@@ -88,8 +95,9 @@ class Cases:
         """The workflow handle of a case."""
         return self.client.get_workflow_handle_for(CaseWorkflow.run, workflow_id(case_id))
 
-    async def open(self, case: CaseFile, cp: CompiledPolicy, *,
-                   max_history_events: int | None = None) -> WorkflowHandle[CaseWorkflow, Any]:
+    async def open(
+        self, case: CaseFile, cp: CompiledPolicy, *, max_history_events: int | None = None
+    ) -> WorkflowHandle[CaseWorkflow, Any]:
         """Open a case as a new workflow pinned to `cp` (which must be in the policy store).
 
         Raises:
@@ -105,8 +113,13 @@ class Cases:
         try:
             return await self.client.start_workflow(
                 CaseWorkflow.run,
-                CaseInput(policy=cp.ref, case=case, max_history_events=max_history_events,
-                          attributes_at_start=True, conduct=CONDUCT),
+                CaseInput(
+                    policy=cp.ref,
+                    case=case,
+                    max_history_events=max_history_events,
+                    attributes_at_start=True,
+                    conduct=CONDUCT,
+                ),
                 id=workflow_id(case.case_id),
                 task_queue=self.task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
@@ -118,7 +131,10 @@ class Cases:
             raise CaseAlreadyOpen(f"case {case.case_id} is already open") from None
 
     async def open_many(
-        self, items: Iterable[tuple[CaseFile, CompiledPolicy]], *, concurrency: int = 64,
+        self,
+        items: Iterable[tuple[CaseFile, CompiledPolicy]],
+        *,
+        concurrency: int = 64,
         on_done: Callable[[CaseFile, str], Awaitable[None] | None] | None = None,
     ) -> dict[str, int]:
         """Open many cases concurrently; returns counts of `opened` and `already_open`.
@@ -171,9 +187,17 @@ class Cases:
                     if isinstance(event, ev.Payment) and await self._ref_recorded(case_id, event):
                         # A bank feed retrying the payment that closed the case: acknowledge it.
                         st = await self.status(case_id)
-                        return EventResult(case_id=case_id, stage=st.stage, closed=True, balance=st.balance,
-                                           holds=[], reasons=[f"payment ref {event.ref} already recorded: "
-                                                              "not applied again"], already_recorded=True)
+                        return EventResult(
+                            case_id=case_id,
+                            stage=st.stage,
+                            closed=True,
+                            balance=st.balance,
+                            holds=[],
+                            reasons=[
+                                f"payment ref {event.ref} already recorded: not applied again"
+                            ],
+                            already_recorded=True,
+                        )
                     raise EventRejected(f"case {case_id} is closed ({closed})") from None
             raise _not_found(case_id, e) from None
 
@@ -186,8 +210,10 @@ class Cases:
         handle = self.client.get_workflow_handle(debtor_workflow_id(debtor_id))
         try:
             if isinstance(event, ContactOutcome) and event.outcome != "delivered":
-                await handle.signal(DebtorWorkflow.outcome, DebtorOutcome(action_id=event.action_id,
-                                                                          outcome=event.outcome))
+                await handle.signal(
+                    DebtorWorkflow.outcome,
+                    DebtorOutcome(action_id=event.action_id, outcome=event.outcome),
+                )
             elif isinstance(event, Cease):
                 await handle.signal(DebtorWorkflow.cease)
         except RPCError as e:
@@ -201,13 +227,17 @@ class Cases:
             OverdueError: no ledger for this debtor (none of their cases has sent a contact).
         """
         try:
-            return await self.client.get_workflow_handle(debtor_workflow_id(debtor_id)).query(DebtorWorkflow.status)
+            return await self.client.get_workflow_handle(debtor_workflow_id(debtor_id)).query(
+                DebtorWorkflow.status
+            )
         except WorkflowQueryFailedError as e:
             raise OverdueError(f"debtor {debtor_id}: {e}") from None
         except RPCError as e:
             if e.status == RPCStatusCode.NOT_FOUND:
-                raise OverdueError(f"no contact ledger for debtor {debtor_id} (unknown debtor, or "
-                                   "none of their cases has contacted them yet)") from None
+                raise OverdueError(
+                    f"no contact ledger for debtor {debtor_id} (unknown debtor, or "
+                    "none of their cases has contacted them yet)"
+                ) from None
             raise
 
     async def _ref_recorded(self, case_id: str, payment: ev.Payment) -> bool:
@@ -215,9 +245,16 @@ class Cases:
         if not payment.ref:
             return False
         st = await self.status(case_id)
-        amount = format_amount(payment.amount, st.currency) if payment.currency == st.currency else None
-        return any(r.kind == "payment" and r.outcome is None and r.detail.get("ref") == payment.ref
-                   and r.detail.get("amount") == amount for r in await self.history(case_id))
+        amount = (
+            format_amount(payment.amount, st.currency) if payment.currency == st.currency else None
+        )
+        return any(
+            r.kind == "payment"
+            and r.outcome is None
+            and r.detail.get("ref") == payment.ref
+            and r.detail.get("amount") == amount
+            for r in await self.history(case_id)
+        )
 
     async def send_all(self, case_id: str, events: Sequence[Event]) -> EventResult:
         """Send several events in order (a call's outcome, attitude and promise); stops at the
@@ -253,7 +290,9 @@ class Cases:
         try:
             return await self.handle(case_id).query(CaseWorkflow.status)
         except WorkflowQueryFailedError as e:
-            raise OverdueError(f"case {case_id}: {await query_failure_message(self.client, e)}") from None
+            raise OverdueError(
+                f"case {case_id}: {await query_failure_message(self.client, e)}"
+            ) from None
         except RPCError as e:
             raise _not_found(case_id, e) from None
 
@@ -266,7 +305,9 @@ class Cases:
         try:
             return await self.handle(case_id).query(CaseWorkflow.state)
         except WorkflowQueryFailedError as e:
-            raise OverdueError(f"case {case_id}: {await query_failure_message(self.client, e)}") from None
+            raise OverdueError(
+                f"case {case_id}: {await query_failure_message(self.client, e)}"
+            ) from None
         except RPCError as e:
             raise _not_found(case_id, e) from None
 
@@ -275,12 +316,15 @@ class Cases:
         try:
             return await self.handle(case_id).query(CaseWorkflow.history)
         except WorkflowQueryFailedError as e:
-            raise OverdueError(f"case {case_id}: {await query_failure_message(self.client, e)}") from None
+            raise OverdueError(
+                f"case {case_id}: {await query_failure_message(self.client, e)}"
+            ) from None
         except RPCError as e:
             raise _not_found(case_id, e) from None
 
-    async def list(self, *, stage: str | None = None, query: str | None = None,
-                   limit: int = 1000) -> AsyncIterator[CaseSummary]:
+    async def list(
+        self, *, stage: str | None = None, query: str | None = None, limit: int = 1000
+    ) -> AsyncIterator[CaseSummary]:
         """Cases by stage or by any Temporal list filter, each case once (its latest run: the runs
         a case continued-as-new from are skipped)."""
         parts = ["WorkflowType = 'Case'"]
@@ -311,7 +355,6 @@ class Cases:
         except RPCError as e:
             raise OverdueError(f"list query rejected: {e.message}") from None
 
-
     async def count_open(self, policy: str, version: int) -> int:
         """How many open cases run on one policy version (one visibility count, no case queried).
 
@@ -324,8 +367,10 @@ class Cases:
         """
         if not POLICY_NAME_PATTERN.fullmatch(policy):
             raise OverdueError(f"not a policy name: {policy!r}")
-        query = (f"WorkflowType = 'Case' AND ExecutionStatus = 'Running' AND {sa.POLICY_NAME.name} = '{policy}' "
-                 f"AND {sa.POLICY_VERSION.name} = {int(version)}")
+        query = (
+            f"WorkflowType = 'Case' AND ExecutionStatus = 'Running' AND {sa.POLICY_NAME.name} = '{policy}' "
+            f"AND {sa.POLICY_VERSION.name} = {int(version)}"
+        )
         try:
             return (await self.client.count_workflows(query)).count
         except RPCError as e:

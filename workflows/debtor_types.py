@@ -10,7 +10,14 @@ from pydantic import BaseModel
 
 from engine.case.person import PersonContact, PersonLedger
 
-__all__ = ["DebtorInput", "DebtorOutcome", "DebtorStatus", "GrantInput", "GrantResult", "debtor_workflow_id"]
+__all__ = [
+    "DebtorInput",
+    "DebtorOutcome",
+    "DebtorStatus",
+    "GrantInput",
+    "GrantResult",
+    "debtor_workflow_id",
+]
 
 
 def debtor_workflow_id(debtor_id: str) -> str:

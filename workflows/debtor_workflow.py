@@ -53,8 +53,14 @@ class DebtorWorkflow:
         while True:
             await workflow.wait_condition(lambda: self._should_continue(inp))
             await workflow.wait_condition(workflow.all_handlers_finished)
-            workflow.continue_as_new(DebtorInput(debtor_id=inp.debtor_id, timezone=self._tz, ledger=self._ledger,
-                                                 max_history_events=inp.max_history_events))
+            workflow.continue_as_new(
+                DebtorInput(
+                    debtor_id=inp.debtor_id,
+                    timezone=self._tz,
+                    ledger=self._ledger,
+                    max_history_events=inp.max_history_events,
+                )
+            )
 
     def _should_continue(self, inp: DebtorInput) -> bool:
         info = workflow.info()
@@ -64,7 +70,9 @@ class DebtorWorkflow:
 
     def _current(self, debtor_id: str = "") -> PersonLedger:
         if self._ledger is None:  # an update delivered with the start, before `run` began
-            self._ledger = PersonLedger(debtor_id=debtor_id or workflow.info().workflow_id.removeprefix("debtor-"))
+            self._ledger = PersonLedger(
+                debtor_id=debtor_id or workflow.info().workflow_id.removeprefix("debtor-")
+            )
         return self._ledger
 
     @workflow.update
@@ -73,12 +81,24 @@ class DebtorWorkflow:
         ledger = self._current()
         self._tz = inp.timezone
         rules = registry.get(inp.policy_hash).rules
-        verdict = grant(ledger, ContactRequest(
-            action_id=inp.action_id, case_id=inp.case_id, channel=inp.channel, at=inp.at or workflow.now(),
-            timezone=inp.timezone, legally_required=inp.legally_required), rules, inp.policy_hash)
+        verdict = grant(
+            ledger,
+            ContactRequest(
+                action_id=inp.action_id,
+                case_id=inp.case_id,
+                channel=inp.channel,
+                at=inp.at or workflow.now(),
+                timezone=inp.timezone,
+                legally_required=inp.legally_required,
+            ),
+            rules,
+            inp.policy_hash,
+        )
         self._ledger = verdict.ledger
         if isinstance(verdict, Deferred):
-            workflow.logger.info("debtor %s: %s deferred: %s", ledger.debtor_id, inp.action_id, verdict.guardrail)
+            workflow.logger.info(
+                "debtor %s: %s deferred: %s", ledger.debtor_id, inp.action_id, verdict.guardrail
+            )
             return GrantResult(granted=False, until=verdict.until, guardrail=verdict.guardrail)
         return GrantResult(granted=True)
 
@@ -97,8 +117,14 @@ class DebtorWorkflow:
         """The person's cases, recent contacts and the next allowed moment per channel."""
         ledger = self._current()
         rules = [registry.get(h).rules for h in sorted(set(ledger.cases.values())) if h]
-        nxt = next_allowed_per_channel(ledger, rules, zone(self._tz), workflow.now()) if rules else {}
-        return DebtorStatus(debtor_id=ledger.debtor_id, cases=sorted(ledger.cases),
-                            contacts=ledger.contacts[-STATUS_CONTACTS:],
-                            last_conversation_at=ledger.last_conversation_at, ceased=ledger.ceased,
-                            next_allowed=nxt)
+        nxt = (
+            next_allowed_per_channel(ledger, rules, zone(self._tz), workflow.now()) if rules else {}
+        )
+        return DebtorStatus(
+            debtor_id=ledger.debtor_id,
+            cases=sorted(ledger.cases),
+            contacts=ledger.contacts[-STATUS_CONTACTS:],
+            last_conversation_at=ledger.last_conversation_at,
+            ceased=ledger.ceased,
+            next_allowed=nxt,
+        )

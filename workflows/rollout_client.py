@@ -27,25 +27,45 @@ class Rollouts:
         """The policy's rollout workflow (its latest run)."""
         return self.client.get_workflow_handle_for(RolloutWorkflow.run, rollout_workflow_id(policy))
 
-    async def start(self, policy: str, to: PolicyRef, mode: RolloutMode, *, percent: int = 100,
-                    where: str | None = None, by: str = "", reason: str = "", batch_size: int = 25,
-                    pause_seconds: float = 1.0) -> WorkflowHandle[RolloutWorkflow, RolloutProgress]:
+    async def start(
+        self,
+        policy: str,
+        to: PolicyRef,
+        mode: RolloutMode,
+        *,
+        percent: int = 100,
+        where: str | None = None,
+        by: str = "",
+        reason: str = "",
+        batch_size: int = 25,
+        pause_seconds: float = 1.0,
+    ) -> WorkflowHandle[RolloutWorkflow, RolloutProgress]:
         """Start a rollout; the version must already be in the policy store (every worker finds it).
 
         Raises:
             OverdueError: a rollout of this policy is still running.
         """
-        inp = RolloutInput(RolloutProgress(policy=policy, to=to, mode=mode, percent=percent, where=where,
-                                           by=by, reason=reason),
-                           batch_size=batch_size, pause_seconds=pause_seconds)
+        inp = RolloutInput(
+            RolloutProgress(
+                policy=policy, to=to, mode=mode, percent=percent, where=where, by=by, reason=reason
+            ),
+            batch_size=batch_size,
+            pause_seconds=pause_seconds,
+        )
         try:
             return await self.client.start_workflow(
-                RolloutWorkflow.run, inp, id=rollout_workflow_id(policy), task_queue=self.task_queue,
+                RolloutWorkflow.run,
+                inp,
+                id=rollout_workflow_id(policy),
+                task_queue=self.task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-                static_summary=f"{mode} {policy} v{to.version}")
+                static_summary=f"{mode} {policy} v{to.version}",
+            )
         except WorkflowAlreadyStartedError:
-            raise OverdueError(f"a rollout of {policy} is running: see `overdue policy rollout-status {policy}`, "
-                               "or abort it first") from None
+            raise OverdueError(
+                f"a rollout of {policy} is running: see `overdue policy rollout-status {policy}`, "
+                "or abort it first"
+            ) from None
 
     async def progress(self, policy: str) -> RolloutProgress:
         """Where the policy's latest rollout stands (running or finished).
@@ -67,8 +87,11 @@ class Rollouts:
             OverdueError: no rollout of this policy is running.
         """
         handle = self.handle(policy)
-        method = {"pause": RolloutWorkflow.pause, "resume": RolloutWorkflow.resume,
-                  "abort": RolloutWorkflow.abort}[what]
+        method = {
+            "pause": RolloutWorkflow.pause,
+            "resume": RolloutWorkflow.resume,
+            "abort": RolloutWorkflow.abort,
+        }[what]
         try:
             await handle.signal(method)
         except RPCError as e:
@@ -79,4 +102,6 @@ class Rollouts:
     async def wait(self, policy: str) -> RolloutProgress:
         """The end of the policy's latest rollout (its final progress)."""
         desc = await self.handle(policy).describe()
-        return await self.client.get_workflow_handle_for(RolloutWorkflow.run, desc.id, run_id=desc.run_id).result()
+        return await self.client.get_workflow_handle_for(
+            RolloutWorkflow.run, desc.id, run_id=desc.run_id
+        ).result()

@@ -30,10 +30,15 @@ def rollout_query(policy: str, where: str | None = None) -> str:
     return " AND ".join(parts)
 
 
-async def select_case_ids(cases: Cases, policy: str, where: str | None = None, percent: int = 100) -> list[str]:
+async def select_case_ids(
+    cases: Cases, policy: str, where: str | None = None, percent: int = 100
+) -> list[str]:
     """The ids of the running cases of `policy` the rollout takes, in a stable order."""
-    ids = [c.case_id async for c in cases.list(query=rollout_query(policy, where), limit=MAX_SELECTED)
-           if c.running]
+    ids = [
+        c.case_id
+        async for c in cases.list(query=rollout_query(policy, where), limit=MAX_SELECTED)
+        if c.running
+    ]
     return sorted(i for i in ids if in_percent(i, percent))
 
 

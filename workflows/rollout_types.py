@@ -8,8 +8,17 @@ from typing import Literal
 
 from engine.case.state import PolicyRef
 
-__all__ = ["BatchResult", "ListRequest", "Listed", "MoveBatch", "RolloutInput", "RolloutMode", "RolloutProgress",
-           "RolloutRecord", "rollout_workflow_id"]
+__all__ = [
+    "BatchResult",
+    "ListRequest",
+    "Listed",
+    "MoveBatch",
+    "RolloutInput",
+    "RolloutMode",
+    "RolloutProgress",
+    "RolloutRecord",
+    "rollout_workflow_id",
+]
 
 #: canary: the `percent` % a stable hash picks; promote: every case left; rollback: every case
 #: back to an earlier version; rollout: every selected case at once.

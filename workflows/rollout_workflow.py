@@ -35,8 +35,11 @@ REFUSED_KEPT = 100
 #: Batches per run before continuing as new (keeps the history short for large portfolios).
 BATCHES_PER_RUN = 200
 
-_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
-                     maximum_interval=timedelta(seconds=30))
+_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+)
 
 
 @workflow.defn(name="Rollout")
@@ -58,9 +61,17 @@ class RolloutWorkflow:
         ids = inp.case_ids
         if ids is None:
             listed: Listed = await workflow.execute_activity(
-                "rollout_list", ListRequest(p.policy, p.where, p.percent,
-                                            skip_version=p.to.version if p.mode == "promote" else None),
-                result_type=Listed, start_to_close_timeout=timedelta(minutes=5), retry_policy=_RETRY)
+                "rollout_list",
+                ListRequest(
+                    p.policy,
+                    p.where,
+                    p.percent,
+                    skip_version=p.to.version if p.mode == "promote" else None,
+                ),
+                result_type=Listed,
+                start_to_close_timeout=timedelta(minutes=5),
+                retry_policy=_RETRY,
+            )
             ids = listed.case_ids
             p.selected, p.from_versions = len(ids), listed.from_versions
         p.state = "paused" if self._paused else "moving"
@@ -75,26 +86,34 @@ class RolloutWorkflow:
                     break
                 p.state = "moving"
                 await self._record()
-            batch = ids[p.done:p.done + inp.batch_size]
+            batch = ids[p.done : p.done + inp.batch_size]
             result: BatchResult = await workflow.execute_activity(
-                "rollout_move", MoveBatch(batch, p.to, p.by, p.reason), result_type=BatchResult,
-                start_to_close_timeout=timedelta(minutes=5), heartbeat_timeout=timedelta(seconds=10),
-                retry_policy=_RETRY)
+                "rollout_move",
+                MoveBatch(batch, p.to, p.by, p.reason),
+                result_type=BatchResult,
+                start_to_close_timeout=timedelta(minutes=5),
+                heartbeat_timeout=timedelta(seconds=10),
+                retry_policy=_RETRY,
+            )
             p.done += len(batch)
             p.moved += len(result.moved)
             p.already += len(result.already)
             p.refused_count += len(result.refused)
-            p.refused.extend(result.refused[:max(0, REFUSED_KEPT - len(p.refused))])
+            p.refused.extend(result.refused[: max(0, REFUSED_KEPT - len(p.refused))])
             await self._record()
             batches += 1
             if p.done < len(ids) and inp.pause_seconds > 0:
                 # the bound on the rate; an abort or a pause does not wait for it
                 with contextlib.suppress(TimeoutError):
-                    await workflow.wait_condition(lambda: self._aborted or self._paused,
-                                                  timeout=timedelta(seconds=inp.pause_seconds))
+                    await workflow.wait_condition(
+                        lambda: self._aborted or self._paused,
+                        timeout=timedelta(seconds=inp.pause_seconds),
+                    )
             if batches >= BATCHES_PER_RUN and p.done < len(ids) and not self._aborted:
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(replace(inp, progress=p, case_ids=ids, paused=self._paused))
+                workflow.continue_as_new(
+                    replace(inp, progress=p, case_ids=ids, paused=self._paused)
+                )
         p.state = "aborted" if self._aborted and p.done < len(ids) else "done"
         p.finished_at = workflow.now()
         await self._record()
@@ -104,8 +123,11 @@ class RolloutWorkflow:
         assert self._p is not None
         # one row per rollout: its first run's id (continue-as-new keeps it)
         await workflow.execute_activity(
-            "rollout_record", RolloutRecord(workflow.info().first_execution_run_id, self._p, workflow.now()),
-            start_to_close_timeout=timedelta(seconds=30), retry_policy=_RETRY)
+            "rollout_record",
+            RolloutRecord(workflow.info().first_execution_run_id, self._p, workflow.now()),
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=_RETRY,
+        )
 
     @workflow.signal
     def pause(self) -> None:

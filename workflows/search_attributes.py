@@ -45,7 +45,13 @@ AWAITING = SearchAttributeKey.for_keyword_list("OverdueAwaiting")
 #: The keys cases indexed before `AWAITING` existed; runs without the workflow's
 #: `index-awaiting` patch upsert only these, so their histories replay unchanged.
 KEYS_BEFORE_AWAITING: tuple[SearchAttributeKey[Any], ...] = (
-    STAGE, SEGMENT, AMOUNT_DUE, POLICY_NAME, POLICY_VERSION, ON_HOLD, OVERDUE_SINCE,
+    STAGE,
+    SEGMENT,
+    AMOUNT_DUE,
+    POLICY_NAME,
+    POLICY_VERSION,
+    ON_HOLD,
+    OVERDUE_SINCE,
 )
 ALL_KEYS: tuple[SearchAttributeKey[Any], ...] = (*KEYS_BEFORE_AWAITING, AWAITING)
 
@@ -77,5 +83,6 @@ def awaiting(state: CaseState) -> list[str]:
 def typed(values: dict[str, Any]) -> TypedSearchAttributes:
     """The values as the typed collection `start_workflow` takes (an empty list is left unset,
     which is what visibility stores for it anyway)."""
-    return TypedSearchAttributes([SearchAttributePair(k, values[k.name]) for k in ALL_KEYS
-                                  if values[k.name] != []])
+    return TypedSearchAttributes(
+        [SearchAttributePair(k, values[k.name]) for k in ALL_KEYS if values[k.name] != []]
+    )

@@ -70,10 +70,17 @@ class BoundedCase(CaseFile):
 def control_characters(case: CaseFile) -> list[str]:
     """The fields of a case that hold control characters (a CR/LF in an e-mail address travels
     into message headers; no field of a case is more than one line)."""
-    fields = {"case_id": case.case_id, "product": case.product, "policy": case.policy,
-              **{f"debtor.{k}": v for k, v in case.debtor.model_dump().items()}}
-    return [name for name, v in fields.items()
-            if isinstance(v, str) and any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in v)]
+    fields = {
+        "case_id": case.case_id,
+        "product": case.product,
+        "policy": case.policy,
+        **{f"debtor.{k}": v for k, v in case.debtor.model_dump().items()},
+    }
+    return [
+        name
+        for name, v in fields.items()
+        if isinstance(v, str) and any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in v)
+    ]
 
 
 def check_bounds(case: CaseFile) -> None:
@@ -85,6 +92,8 @@ def check_bounds(case: CaseFile) -> None:
     try:
         BoundedCase.model_validate(case.model_dump())
     except ValidationError as e:
-        problems = [f"{'.'.join(str(x) for x in err['loc'])}: {err['msg'][0].lower()}{err['msg'][1:]}"
-                    for err in e.errors(include_url=False)]
+        problems = [
+            f"{'.'.join(str(x) for x in err['loc'])}: {err['msg'][0].lower()}{err['msg'][1:]}"
+            for err in e.errors(include_url=False)
+        ]
         raise OverdueError(f"case {case.case_id[:128]}: " + "; ".join(problems)) from None

@@ -141,7 +141,9 @@ class Complaint(_Event):
     `text` is the debtor's words: personal data, kept in the case (encrypted) and never logged."""
 
     kind: Literal["complaint"] = "complaint"
-    category: str = Field(pattern=r"^[a-z][a-z_]{0,31}$", examples=["collector", "contact", "amount"])
+    category: str = Field(
+        pattern=r"^[a-z][a-z_]{0,31}$", examples=["collector", "contact", "amount"]
+    )
     text: str = Field(min_length=1, max_length=2000)
     channel: ComplaintChannel = "phone"
     by: str = ""
@@ -190,13 +192,21 @@ class AttitudeChange(_Event):
 CallResult = Literal["connected", "unanswered", "wrong_number"]
 
 
-def call_outcome(action_id: str, result: CallResult, attitude: str | None = None,
-                 promise: tuple[Decimal, date] | None = None) -> list[ContactOutcome | AttitudeChange | Promise]:
+def call_outcome(
+    action_id: str,
+    result: CallResult,
+    attitude: str | None = None,
+    promise: tuple[Decimal, date] | None = None,
+) -> list[ContactOutcome | AttitudeChange | Promise]:
     """The events of one call as a collector records it in one step: what happened (a wrong
     number makes the phone unusable for this case), the debtor's attitude, a promise agreed."""
     events: list[ContactOutcome | AttitudeChange | Promise] = [
-        ContactOutcome(action_id=action_id, outcome="failed", reason="wrong number", address_unusable=True)
-        if result == "wrong_number" else ContactOutcome(action_id=action_id, outcome=result)]
+        ContactOutcome(
+            action_id=action_id, outcome="failed", reason="wrong number", address_unusable=True
+        )
+        if result == "wrong_number"
+        else ContactOutcome(action_id=action_id, outcome=result)
+    ]
     if attitude is not None:
         events.append(AttitudeChange.model_validate({"attitude": attitude}))
     if promise is not None:
@@ -221,8 +231,26 @@ class MigratePolicy(_Event):
 
 #: Any event. A named alias (not a bare `Annotated`), so the discriminator survives where type
 #: hints are read without extras, as Temporal does for the parameters of an update.
-Event = TypeAliasType("Event", Annotated[
-    Payment | Promise | Plan | Settle | Dispute | DisputeResolved | Hardship | Cease | Close | Approve
-    | Deny | Complaint | ComplaintResolved | ContactOutcome | AttitudeChange | ContactDeferred | MigratePolicy,
-    Field(discriminator="kind"),
-])
+Event = TypeAliasType(
+    "Event",
+    Annotated[
+        Payment
+        | Promise
+        | Plan
+        | Settle
+        | Dispute
+        | DisputeResolved
+        | Hardship
+        | Cease
+        | Close
+        | Approve
+        | Deny
+        | Complaint
+        | ComplaintResolved
+        | ContactOutcome
+        | AttitudeChange
+        | ContactDeferred
+        | MigratePolicy,
+        Field(discriminator="kind"),
+    ],
+)

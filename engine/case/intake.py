@@ -43,17 +43,52 @@ __all__ = [
 #: The case-file formats: one JSON document (object or array), JSON Lines, CSV.
 Format: TypeAlias = Literal["json", "jsonl", "csv"]
 
-_EXTENSIONS: dict[str, Format] = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
-_DEBTOR_FIELDS = ("id", "name", "phone", "email", "address", "timezone", "locale", "third_party_phone")
-_CASE_FIELDS = ("case_id", "product", "amount_due", "currency", "due_date", "policy", "risk_score", "attitude")
+_EXTENSIONS: dict[str, Format] = {
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".csv": "csv",
+}
+_DEBTOR_FIELDS = (
+    "id",
+    "name",
+    "phone",
+    "email",
+    "address",
+    "timezone",
+    "locale",
+    "third_party_phone",
+)
+_CASE_FIELDS = (
+    "case_id",
+    "product",
+    "amount_due",
+    "currency",
+    "due_date",
+    "policy",
+    "risk_score",
+    "attitude",
+)
 _CHANNELS = tuple(Channel)
 #: Every column a CSV case file may have (flat names for the nested JSON fields).
 CSV_COLUMNS: tuple[str, ...] = (
-    *_CASE_FIELDS[:1], *(f"debtor_{f}" for f in _DEBTOR_FIELDS), *_CASE_FIELDS[1:],
+    *_CASE_FIELDS[:1],
+    *(f"debtor_{f}" for f in _DEBTOR_FIELDS),
+    *_CASE_FIELDS[1:],
     *(f"consent_{c}" for c in _CHANNELS),
 )
-_REQUIRED_COLUMNS = ("case_id", "debtor_id", "debtor_name", "debtor_timezone", "debtor_locale", "product",
-                     "amount_due", "currency", "due_date", "policy")
+_REQUIRED_COLUMNS = (
+    "case_id",
+    "debtor_id",
+    "debtor_name",
+    "debtor_timezone",
+    "debtor_locale",
+    "product",
+    "amount_due",
+    "currency",
+    "due_date",
+    "policy",
+)
 #: The longest row (one CSV line, one JSON line, one object of a JSON array) read as a case. The
 #: fields of a case are bounded (`engine.case.state`), so a longer row is not a case; refusing it
 #: before parsing keeps a huge row from costing anything.
@@ -146,7 +181,9 @@ def parse_cases(text: str, source: str = "<input>", fmt: Format | None = None) -
             continue
         seen = first_seen.get(case.case_id)
         if seen is not None:
-            result.rejects.append(Reject(line, f"duplicate case_id {case.case_id} (first on line {seen})"))
+            result.rejects.append(
+                Reject(line, f"duplicate case_id {case.case_id} (first on line {seen})")
+            )
             continue
         first_seen[case.case_id] = line
         result.rows.append(Row(line, case))
@@ -166,8 +203,10 @@ def decode_text(data: bytes, source: str) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
-        raise OverdueError(f"{source}:{line}: not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}); "
-                           "case files must be UTF-8") from None
+        raise OverdueError(
+            f"{source}:{line}: not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}); "
+            "case files must be UTF-8"
+        ) from None
 
 
 def read_case_file(path: str | Path) -> IntakeResult:
@@ -218,8 +257,14 @@ def _json_rows(text: str) -> _RawRows:
             rest = text[end:].lstrip(ws)
             if rest:
                 line = _line_of(text, len(text) - len(rest))
-                yield line, Reject(line, "unexpected text after the JSON object (use JSON Lines or an "
-                                         "array for several cases)")
+                yield (
+                    line,
+                    Reject(
+                        line,
+                        "unexpected text after the JSON object (use JSON Lines or an "
+                        "array for several cases)",
+                    ),
+                )
             return
         pos += 1
         while True:
@@ -280,7 +325,9 @@ def _csv_line(line: str) -> list[str]:
     """The cells of one physical CSV line (a quoted cell may not span lines: no case field holds a
     line break, and a stray quote must not swallow the rows after it)."""
     if len(line) > MAX_ROW_CHARS:
-        raise csv.Error(f"the row is {len(line)} characters long; a case may be at most {MAX_ROW_CHARS}")
+        raise csv.Error(
+            f"the row is {len(line)} characters long; a case may be at most {MAX_ROW_CHARS}"
+        )
     rows = list(csv.reader([line], strict=True))
     if len(rows) != 1:  # pragma: no cover - one line without a line break is one row
         raise csv.Error("expected one row")
@@ -302,9 +349,11 @@ def _csv_rows(text: str) -> _RawRows:
     unknown = [c for c in names if c not in CSV_COLUMNS]
     missing = [c for c in _REQUIRED_COLUMNS if c not in names]
     dup = sorted({c for c in names if names.count(c) > 1})
-    problems = ([f"unknown column(s) {', '.join(unknown)}"] if unknown else []) + (
-        [f"missing column(s) {', '.join(missing)}"] if missing else []) + (
-        [f"repeated column(s) {', '.join(dup)}"] if dup else [])
+    problems = (
+        ([f"unknown column(s) {', '.join(unknown)}"] if unknown else [])
+        + ([f"missing column(s) {', '.join(missing)}"] if missing else [])
+        + ([f"repeated column(s) {', '.join(dup)}"] if dup else [])
+    )
     if problems:
         yield n, Reject(n, "; ".join(problems) + " (the file is not read)")
         return
@@ -397,8 +446,10 @@ def _to_case(data: dict[str, Any]) -> CaseFile:
     except ValidationError as e:
         problems.extend(_describe(err) for err in e.errors())
         raise _RowError("; ".join(dict.fromkeys(problems))) from None
-    problems += [f"{name}: control characters (such as line breaks) are not allowed"
-                 for name in control_characters(case)]
+    problems += [
+        f"{name}: control characters (such as line breaks) are not allowed"
+        for name in control_characters(case)
+    ]
     if problems:
         raise _RowError("; ".join(problems))
     try:
@@ -409,7 +460,11 @@ def _to_case(data: dict[str, Any]) -> CaseFile:
         exact = parse_amount(str(case.amount_due), case.currency)
     except OverdueError as e:
         raise _RowError(f"amount_due: {e}") from None
-    return case.model_copy(update={"amount_due": exact}) if exact.as_tuple() != case.amount_due.as_tuple() else case
+    return (
+        case.model_copy(update={"amount_due": exact})
+        if exact.as_tuple() != case.amount_due.as_tuple()
+        else case
+    )
 
 
 def _describe(err: Any) -> str:
@@ -423,8 +478,12 @@ def _describe(err: Any) -> str:
     if kind == "extra_forbidden":
         return f"{where}: unknown field"
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
-        words = {"greater_than": "greater than", "greater_than_equal": "at least",
-                 "less_than": "less than", "less_than_equal": "at most"}[kind]
+        words = {
+            "greater_than": "greater than",
+            "greater_than_equal": "at least",
+            "less_than": "less than",
+            "less_than_equal": "at most",
+        }[kind]
         limit = next(iter(ctx.values())) if ctx else "?"
         return f"{where}: must be {words} {limit}"
     if kind.startswith(("date_", "datetime_")):

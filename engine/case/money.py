@@ -13,12 +13,31 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 from engine.errors import OverdueError
 
-__all__ = ["CURRENCIES", "MAX_AMOUNT", "MAX_AMOUNT_TEXT", "check_amount", "format_amount", "parse_amount"]
+__all__ = [
+    "CURRENCIES",
+    "MAX_AMOUNT",
+    "MAX_AMOUNT_TEXT",
+    "check_amount",
+    "format_amount",
+    "parse_amount",
+]
 
 #: ISO 4217 codes we accept, with their number of minor-unit digits.
 CURRENCIES: dict[str, int] = {
-    "CNY": 2, "USD": 2, "EUR": 2, "GBP": 2, "HKD": 2, "SGD": 2, "JPY": 0, "IDR": 2, "PHP": 2,
-    "MXN": 2, "BRL": 2, "INR": 2, "KRW": 0, "VND": 0,
+    "CNY": 2,
+    "USD": 2,
+    "EUR": 2,
+    "GBP": 2,
+    "HKD": 2,
+    "SGD": 2,
+    "JPY": 0,
+    "IDR": 2,
+    "PHP": 2,
+    "MXN": 2,
+    "BRL": 2,
+    "INR": 2,
+    "KRW": 0,
+    "VND": 0,
 }
 
 #: Every amount is below this (a thousand billion units: 15 integer digits, 17 significant
@@ -31,7 +50,9 @@ MAX_AMOUNT_TEXT = 40
 def _quantum(currency: str) -> Decimal:
     digits = CURRENCIES.get(currency)
     if digits is None:
-        raise OverdueError(f"unknown currency {currency!r} (known: {', '.join(sorted(CURRENCIES))})")
+        raise OverdueError(
+            f"unknown currency {currency!r} (known: {', '.join(sorted(CURRENCIES))})"
+        )
     return Decimal(1).scaleb(-digits)
 
 
@@ -50,7 +71,9 @@ def check_amount(amount: Decimal, currency: str, shown: str | None = None) -> De
     what = shown or _shown(str(amount))
     if not amount.is_finite():
         raise OverdueError(f"amount {what} is not a finite number")
-    if amount.copy_abs() >= MAX_AMOUNT:  # copy_abs, not abs(): abs() rounds, and 1E+999999999 overflows
+    if (
+        amount.copy_abs() >= MAX_AMOUNT
+    ):  # copy_abs, not abs(): abs() rounds, and 1E+999999999 overflows
         raise OverdueError(f"amount {what} is too large (at most {MAX_AMOUNT - 1})")
     q = _quantum(currency)
     rounded = amount.quantize(q, rounding=ROUND_HALF_EVEN)  # cannot overflow below MAX_AMOUNT

@@ -181,7 +181,9 @@ class CaseState(BaseModel):
     conduct: int = 1  # see CONDUCT; `open_case` sets the current version
     paid_total: Decimal = Decimal(0)
     fees_total: Decimal = Decimal(0)
-    last_payment_on: date | None = None  # debtor's local date; restarts limitation where the law says
+    last_payment_on: date | None = (
+        None  # debtor's local date; restarts limitation where the law says
+    )
     #: What was paid beyond what the case owed: owed back to the debtor (never a negative balance).
     refund_due: Decimal = Decimal(0)
     #: Reference -> amount of the payments recorded with a reference (oldest first, bounded by

@@ -55,8 +55,14 @@ def _span_start(end: datetime, days: int, tz: ZoneInfo) -> datetime:
     return min(end.astimezone(UTC) - days * DAY, end.astimezone(tz) - days * DAY)
 
 
-def _window_free(log: Sequence[ContactLog], at: datetime, cap: tuple[int, int],
-                 channel: str | None, tz: ZoneInfo, elapsed: bool = True) -> datetime | None:
+def _window_free(
+    log: Sequence[ContactLog],
+    at: datetime,
+    cap: tuple[int, int],
+    channel: str | None,
+    tz: ZoneInfo,
+    elapsed: bool = True,
+) -> datetime | None:
     mx, per_days = cap
     # Conduct 2 on: a window reaches back the longer of per_days x 24 hours and per_days local
     # calendar days, so neither reading of "N days" across a daylight-saving change is broken
@@ -101,20 +107,31 @@ def contact_blocked_until(
     if cap is not None:
         if cap[0] == 0:
             return (datetime.max.replace(tzinfo=at.tzinfo), f"cap.{channel}.zero")
-        consider(_window_free(log, at, cap, channel, tz, elapsed), f"cap.{channel}.{cap[0]}_per_{cap[1]}d")
+        consider(
+            _window_free(log, at, cap, channel, tz, elapsed),
+            f"cap.{channel}.{cap[0]}_per_{cap[1]}d",
+        )
     if rules.overall is not None:
         if rules.overall[0] == 0:
             return (datetime.max.replace(tzinfo=at.tzinfo), "cap.overall.zero")
-        consider(_window_free(log, at, rules.overall, None, tz, elapsed),
-                 f"cap.overall.{rules.overall[0]}_per_{rules.overall[1]}d")
+        consider(
+            _window_free(log, at, rules.overall, None, tz, elapsed),
+            f"cap.overall.{rules.overall[0]}_per_{rules.overall[1]}d",
+        )
     if channel == "call":
         for until, name in _call_blocks(rules, log, at, tz, last_conversation_at, elapsed):
             consider(until, name)
     return worst
 
 
-def _call_blocks(rules: Rules, log: Sequence[ContactLog], at: datetime, tz: ZoneInfo,
-                 last_conversation_at: datetime | None, elapsed: bool) -> list[tuple[datetime, str]]:
+def _call_blocks(
+    rules: Rules,
+    log: Sequence[ContactLog],
+    at: datetime,
+    tz: ZoneInfo,
+    last_conversation_at: datetime | None,
+    elapsed: bool,
+) -> list[tuple[datetime, str]]:
     """What holds a call at `at`: the previous call's outcome, the cooldown after a
     conversation, the daily limits (each with the moment it ends)."""
     out: list[tuple[datetime, str]] = []
@@ -123,8 +140,11 @@ def _call_blocks(rules: Rules, log: Sequence[ContactLog], at: datetime, tz: Zone
         out.append((waiting.at + CALL_OUTCOME_TIMEOUT, "call_in_progress"))
     if rules.call_cooldown_days and last_conversation_at is not None:
         days = rules.call_cooldown_days
-        until = (_span_end(last_conversation_at, days, tz) if elapsed
-                 else last_conversation_at + days * DAY)
+        until = (
+            _span_end(last_conversation_at, days, tz)
+            if elapsed
+            else last_conversation_at + days * DAY
+        )
         out.append((until, "call.cooldown_after_conversation"))
     if rules.calls_connected_per_day is not None or rules.calls_unanswered_per_day is not None:
         local_day = at.astimezone(tz).date()
@@ -136,6 +156,9 @@ def _call_blocks(rules: Rules, log: Sequence[ContactLog], at: datetime, tz: Zone
         tomorrow = datetime.combine(local_day + DAY, time(0), tzinfo=tz)
         if rules.calls_connected_per_day is not None and connected >= rules.calls_connected_per_day:
             out.append((tomorrow, "call.connected_per_day"))
-        if rules.calls_unanswered_per_day is not None and unanswered >= rules.calls_unanswered_per_day:
+        if (
+            rules.calls_unanswered_per_day is not None
+            and unanswered >= rules.calls_unanswered_per_day
+        ):
             out.append((tomorrow, "call.unanswered_per_day"))
     return out

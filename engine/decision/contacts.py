@@ -15,11 +15,23 @@ from engine.policy.contact_window import next_allowed
 from engine.policy.model import ContactItem
 from engine.policy.templates import render
 
-__all__ = ["address_field", "next_contact_time", "occurrences", "send_bureau_notice", "send_due_contacts",
-           "take_back"]
+__all__ = [
+    "address_field",
+    "next_contact_time",
+    "occurrences",
+    "send_bureau_notice",
+    "send_due_contacts",
+    "take_back",
+]
 
-_ADDRESS = {"sms": "phone", "call": "phone", "push": "id", "email": "email",
-            "letter": "address", "field_visit": "address"}
+_ADDRESS = {
+    "sms": "phone",
+    "call": "phone",
+    "push": "id",
+    "email": "email",
+    "letter": "address",
+    "field_visit": "address",
+}
 
 
 def address_field(channel: str, third_party: bool = False) -> str:
@@ -41,8 +53,16 @@ def _earliest_allowed(ctx: Ctx, channel: str, late: bool = True) -> tuple[dateti
         if w != t:
             holiday = t.astimezone(ctx.tz).date() in r.days_off
             t, why = w, why or ("holiday" if holiday else "contact_window")
-        blocked = contact_blocked_until(r, s.contacts, channel, t, ctx.tz, s.last_conversation_at, s.conduct,
-                                        SPACING if late or t != ctx.now else INSTANT)
+        blocked = contact_blocked_until(
+            r,
+            s.contacts,
+            channel,
+            t,
+            ctx.tz,
+            s.last_conversation_at,
+            s.conduct,
+            SPACING if late or t != ctx.now else INSTANT,
+        )
         if blocked is None:
             break
         t, why = blocked[0], blocked[1]
@@ -58,8 +78,12 @@ def _settle(ctx: Ctx, key: str) -> None:
 
 def _suppress(ctx: Ctx, key: str, item: ContactItem, guardrail: str) -> None:
     _settle(ctx, key)
-    ctx.record("suppressed", f"{ctx.state.stage}.{key}", channel=item.channel,
-               detail={"guardrail": guardrail})
+    ctx.record(
+        "suppressed",
+        f"{ctx.state.stage}.{key}",
+        channel=item.channel,
+        detail={"guardrail": guardrail},
+    )
 
 
 def _check(ctx: Ctx, item: ContactItem) -> str | None:
@@ -98,23 +122,55 @@ def _send(ctx: Ctx, key: str, item: ContactItem, reason: str | None = None) -> N
     s, case = ctx.state, ctx.state.case
     template = ctx.policy.templates[item.template]
     locale = case.debtor.locale if case.debtor.locale in template.text else ctx.policy.locales[0]
-    to = case.debtor.third_party_phone if item.third_party else {
-        "phone": case.debtor.phone, "email": case.debtor.email, "address": case.debtor.address,
-        "id": case.debtor.id}[_ADDRESS[item.channel]]
+    to = (
+        case.debtor.third_party_phone
+        if item.third_party
+        else {
+            "phone": case.debtor.phone,
+            "email": case.debtor.email,
+            "address": case.debtor.address,
+            "id": case.debtor.id,
+        }[_ADDRESS[item.channel]]
+    )
     action_id = ctx.action_id(key)
     detail = {"collectors": "2"} if item.channel == "field_visit" else {}
     reason = reason or f"{s.stage}.{key}"
-    ctx.actions.append(Action(
-        action_id=action_id, case_id=case.case_id, kind="contact", at=ctx.now, stage=s.stage,
-        reason=reason, channel=item.channel, template=item.template, locale=locale,
-        message=render(ctx.policy, s, item.template, locale, ctx.calendar_dpd()), to=to,
-        third_party=item.third_party, legally_required=template.legally_required, detail=detail,
-        **({"debtor_id": case.debtor.id, "debtor_timezone": case.debtor.timezone, "policy_hash": s.policy.hash}
-           if s.conduct >= 2 else {}),
-    ))
-    s.contacts.append(ContactLog(
-        at=ctx.now, channel=item.channel, action_id=action_id,
-        outcome=None if item.channel == "call" else "delivered", third_party=item.third_party))
+    ctx.actions.append(
+        Action(
+            action_id=action_id,
+            case_id=case.case_id,
+            kind="contact",
+            at=ctx.now,
+            stage=s.stage,
+            reason=reason,
+            channel=item.channel,
+            template=item.template,
+            locale=locale,
+            message=render(ctx.policy, s, item.template, locale, ctx.calendar_dpd()),
+            to=to,
+            third_party=item.third_party,
+            legally_required=template.legally_required,
+            detail=detail,
+            **(
+                {
+                    "debtor_id": case.debtor.id,
+                    "debtor_timezone": case.debtor.timezone,
+                    "policy_hash": s.policy.hash,
+                }
+                if s.conduct >= 2
+                else {}
+            ),
+        )
+    )
+    s.contacts.append(
+        ContactLog(
+            at=ctx.now,
+            channel=item.channel,
+            action_id=action_id,
+            outcome=None if item.channel == "call" else "delivered",
+            third_party=item.third_party,
+        )
+    )
     keep = ctx.now - timedelta(days=ctx.rules.longest_window_days + 1)
     if s.contacts[0].at < keep:
         s.contacts = [c for c in s.contacts if c.at >= keep]
@@ -125,9 +181,14 @@ def _send(ctx: Ctx, key: str, item: ContactItem, reason: str | None = None) -> N
     if item.channel == "field_visit" and "field_visit" in s.approvals_granted:
         s.approvals_granted.remove("field_visit")
     _settle(ctx, key)
-    ctx.record("contact", reason, channel=item.channel, action_id=action_id,
-               outcome="sent" if item.channel == "call" else "delivered",
-               detail={"template": item.template})
+    ctx.record(
+        "contact",
+        reason,
+        channel=item.channel,
+        action_id=action_id,
+        outcome="sent" if item.channel == "call" else "delivered",
+        detail={"template": item.template},
+    )
 
 
 def send_due_contacts(ctx: Ctx) -> None:
@@ -157,8 +218,12 @@ def send_due_contacts(ctx: Ctx) -> None:
                 continue
         if latest.get(item.key, key) != key:
             _settle(ctx, key)
-            ctx.record("skipped", f"{s.stage}.{key}", channel=item.channel,
-                       detail={"guardrail": "catch_up", "superseded_by": latest[item.key]})
+            ctx.record(
+                "skipped",
+                f"{s.stage}.{key}",
+                channel=item.channel,
+                detail={"guardrail": "catch_up", "superseded_by": latest[item.key]},
+            )
             continue
         p = pending.get(key)
         if p is not None and p.not_before > ctx.now:
@@ -181,8 +246,12 @@ def send_due_contacts(ctx: Ctx) -> None:
                 s.pending = [q for q in s.pending if q.key != key]
                 s.pending.append(Pending(key=key, not_before=later[0], guardrail=later[1]))
                 s.deferred_total += 1
-                ctx.record("deferred", f"{s.stage}.{key}", channel=item.channel,
-                           detail={"guardrail": later[1], "until": later[0].isoformat()})
+                ctx.record(
+                    "deferred",
+                    f"{s.stage}.{key}",
+                    channel=item.channel,
+                    detail={"guardrail": later[1], "until": later[0].isoformat()},
+                )
             continue
         _send(ctx, key, item)
 
@@ -248,11 +317,21 @@ def take_back(ctx: Ctx, action_id: str, until: datetime | None, guardrail: str) 
     if until is None or not current:
         if current:
             s.done.append(key)
-        ctx.record("skipped", f"{s.stage}.{key}", channel=log.channel, action_id=action_id,
-                   detail={"guardrail": guardrail})
+        ctx.record(
+            "skipped",
+            f"{s.stage}.{key}",
+            channel=log.channel,
+            action_id=action_id,
+            detail={"guardrail": guardrail},
+        )
         return
     s.pending = [q for q in s.pending if q.key != key]
     s.pending.append(Pending(key=key, not_before=until, guardrail=guardrail))
     s.deferred_total += 1
-    ctx.record("deferred", f"{s.stage}.{key}", channel=log.channel, action_id=action_id,
-               detail={"guardrail": guardrail, "until": until.isoformat()})
+    ctx.record(
+        "deferred",
+        f"{s.stage}.{key}",
+        channel=log.channel,
+        action_id=action_id,
+        detail={"guardrail": guardrail, "until": until.isoformat()},
+    )

@@ -29,8 +29,17 @@ __all__ = ["CONTACT_STOPPING", "Ctx", "local_midnight"]
 _day = itemgetter(0)
 
 #: Holds during which no contact goes out and no stage moves.
-CONTACT_STOPPING = frozenset({HoldKind.DISPUTE, HoldKind.HARDSHIP, HoldKind.PAUSE, HoldKind.PROMISE, HoldKind.PLAN,
-                              HoldKind.SETTLEMENT, HoldKind.COMPLAINT})
+CONTACT_STOPPING = frozenset(
+    {
+        HoldKind.DISPUTE,
+        HoldKind.HARDSHIP,
+        HoldKind.PAUSE,
+        HoldKind.PROMISE,
+        HoldKind.PLAN,
+        HoldKind.SETTLEMENT,
+        HoldKind.COMPLAINT,
+    }
+)
 
 
 def local_midnight(d: date, tz: ZoneInfo) -> datetime:
@@ -70,7 +79,11 @@ class Ctx:
         """The day the limitation period runs from: the due date, or the last payment where the
         jurisdiction restarts the period on a payment."""
         s = self.state
-        if self.rules.limitation_restarts_on_payment and s.last_payment_on is not None and s.conduct >= 3:
+        if (
+            self.rules.limitation_restarts_on_payment
+            and s.last_payment_on is not None
+            and s.conduct >= 3
+        ):
             return max(s.case.due_date, s.last_payment_on)
         return s.case.due_date
 
@@ -81,7 +94,9 @@ class Ctx:
 
     def time_barred_at(self) -> datetime:
         """The first moment the debt is time-barred (if nothing restarts the period before)."""
-        return local_midnight(self.limitation_start() + timedelta(days=self.rules.limitation_days + 1), self.tz)
+        return local_midnight(
+            self.limitation_start() + timedelta(days=self.rules.limitation_days + 1), self.tz
+        )
 
     def clock_pausing(self, h: Hold) -> bool:
         """Whether this hold stops the collection clock."""
@@ -142,14 +157,19 @@ class Ctx:
         settled = set(s.done)
         if start:
             required = self.cp.legally_required
-            missed = [(s.stage_entered_at, k, item) for _, k, item, _ in plan[:start]
-                      if item.template in required and k not in settled]
+            missed = [
+                (s.stage_entered_at, k, item)
+                for _, k, item, _ in plan[:start]
+                if item.template in required and k not in settled
+            ]
             if missed:
                 yield from merge(missed, self._planned(plan[start:], settled), key=_day)
                 return
         yield from self._planned(plan[start:] if start else plan, settled)
 
-    def _planned(self, plan: Sequence[PlanEntry], settled: set[str]) -> Iterator[tuple[datetime, str, ContactItem]]:
+    def _planned(
+        self, plan: Sequence[PlanEntry], settled: set[str]
+    ) -> Iterator[tuple[datetime, str, ContactItem]]:
         base = self.state.case.due_date + timedelta(days=self.state.paused_days)
         tz = self.tz
         combine = datetime.combine
@@ -184,8 +204,11 @@ class Ctx:
     def record(self, kind: str, reason: str, **kw: object) -> None:
         """Add a line to the audit trail."""
         detail = kw.pop("detail", None) or {}
-        self.records.append(Record(at=self.now, kind=kind, stage=self.state.stage,
-                                   reason=reason, detail=detail, **kw))
+        self.records.append(
+            Record(
+                at=self.now, kind=kind, stage=self.state.stage, reason=reason, detail=detail, **kw
+            )
+        )
 
     def action_id(self, key: str) -> str:
         """The deterministic id of an action: same case, stage entry and plan item, same id."""

@@ -46,7 +46,9 @@ class Decision:
 def _variant(seg: Segment, case_id: str) -> str | None:
     if not seg.variants:
         return None
-    bucket = int.from_bytes(hashlib.sha256(f"{seg.name}:{case_id}".encode()).digest()[:8], "big") % 100
+    bucket = (
+        int.from_bytes(hashlib.sha256(f"{seg.name}:{case_id}".encode()).digest()[:8], "big") % 100
+    )
     total = 0
     for v in seg.variants:
         total += v.weight
@@ -73,8 +75,11 @@ def _classify(ctx: Ctx) -> None:
             previous = s.segment
             s.segment = seg.name
             s.variant = _variant(seg, s.case.case_id)
-            ctx.record("segment", f"segments.{seg.name}" + (f" (was {previous})" if previous else ""),
-                       detail={"segment": seg.name, "variant": s.variant or ""})
+            ctx.record(
+                "segment",
+                f"segments.{seg.name}" + (f" (was {previous})" if previous else ""),
+                detail={"segment": seg.name, "variant": s.variant or ""},
+            )
         return
 
 
@@ -110,7 +115,9 @@ def _let_time_pass(ctx: Ctx) -> None:
         elif what == "plan":
             plan = s.plan
             assert plan is not None
-            owed = sum((i.amount for i in plan.instalments[: plan.checked + 1]), start=plan.paid * 0)
+            owed = sum(
+                (i.amount for i in plan.instalments[: plan.checked + 1]), start=plan.paid * 0
+            )
             if plan.paid >= owed:
                 plan.checked += 1
                 if plan.checked == len(plan.instalments):
@@ -132,7 +139,11 @@ def _let_time_pass(ctx: Ctx) -> None:
             if fee.day <= day and fee.name not in s.fees_applied and day > ctx.policy.grace_days:
                 s.fees_applied.append(fee.name)  # settled for good: charged, or never on this debt
                 if s.conduct >= 3 and time_barred(ctx):
-                    ctx.record("suppressed", f"fees.{fee.name}: debt is time-barred", detail={"guardrail": "time_barred"})
+                    ctx.record(
+                        "suppressed",
+                        f"fees.{fee.name}: debt is time-barred",
+                        detail={"guardrail": "time_barred"},
+                    )
                     continue
                 s.balance += fee.amount
                 s.fees_total += fee.amount
@@ -216,7 +227,9 @@ def _run(ctx: Ctx, event: ev.Event | None) -> Decision:
     return Decision(ctx.state, ctx.actions, _next_wake_up(ctx), ctx.records)
 
 
-def advance(cp: CompiledPolicy, state: CaseState, event: ev.Event | None, now: datetime) -> Decision:
+def advance(
+    cp: CompiledPolicy, state: CaseState, event: ev.Event | None, now: datetime
+) -> Decision:
     """`decide`, but changing `state` in place (the simulator's fast path; same logic).
 
     On `EventRejected` the state may be partly validated but is never changed: validation runs
@@ -285,7 +298,9 @@ def validate(cp: CompiledPolicy, state: CaseState, event: ev.Event, now: datetim
 
 def _gate_into(cp: CompiledPolicy, stage: str) -> str | None:
     """The approval every exit into `stage` waits for, if they all wait for one."""
-    gates = [ex.approval for spec in cp.policy.stages.values() for ex in spec.exits if ex.to == stage]
+    gates = [
+        ex.approval for spec in cp.policy.stages.values() for ex in spec.exits if ex.to == stage
+    ]
     return gates[0] if gates and all(gates) else None
 
 
@@ -296,7 +311,9 @@ def check_case(cp: CompiledPolicy, case: CaseFile) -> None:
         EventRejected: a currency other than the policy's, or an unknown time zone.
     """
     if case.currency != cp.policy.currency:
-        raise EventRejected(f"currency {case.currency} differs from policy {cp.policy.name}'s {cp.policy.currency}")
+        raise EventRejected(
+            f"currency {case.currency} differs from policy {cp.policy.name}'s {cp.policy.currency}"
+        )
     try:
         from engine.policy.contact_window import zone
 
@@ -305,7 +322,9 @@ def check_case(cp: CompiledPolicy, case: CaseFile) -> None:
         raise EventRejected(f"unknown time zone {case.debtor.timezone!r}") from None
 
 
-def open_case(cp: CompiledPolicy, case: CaseFile, now: datetime, conduct: int = CONDUCT) -> Decision:
+def open_case(
+    cp: CompiledPolicy, case: CaseFile, now: datetime, conduct: int = CONDUCT
+) -> Decision:
     """Open a case: pin the policy, start in the stage its age calls for, and decide once.
 
     A case opened late starts where its days past due put it (the last stage whose
@@ -319,8 +338,16 @@ def open_case(cp: CompiledPolicy, case: CaseFile, now: datetime, conduct: int = 
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     check_case(cp, case)
-    state = CaseState(case=case, policy=cp.ref, opened_at=now, balance=case.amount_due,
-                      stage=ActiveStage.REMINDER, stage_entered_at=now, attitude=case.attitude, conduct=conduct)
+    state = CaseState(
+        case=case,
+        policy=cp.ref,
+        opened_at=now,
+        balance=case.amount_due,
+        stage=ActiveStage.REMINDER,
+        stage_entered_at=now,
+        attitude=case.attitude,
+        conduct=conduct,
+    )
     ctx = Ctx(cp, state, now)
     day = ctx.clock_day()
     start = ActiveStage.REMINDER
@@ -342,13 +369,23 @@ def open_case(cp: CompiledPolicy, case: CaseFile, now: datetime, conduct: int = 
             start = ACTIVE_STAGES[ACTIVE_STAGES.index(start) - 1]
     state.stage = start
     state.stage_entered_day = day
-    ctx.record("opened", f"opened at day {day}: starts in {start}"
-               + (f" (stages.{start}.enter_at_day {cp.policy.stages[start].enter_at_day})"
-                  if start != "reminder" else "") + gated,
-               detail={"days_past_due": str(day)})
+    ctx.record(
+        "opened",
+        f"opened at day {day}: starts in {start}"
+        + (
+            f" (stages.{start}.enter_at_day {cp.policy.stages[start].enter_at_day})"
+            if start != "reminder"
+            else ""
+        )
+        + gated,
+        detail={"days_past_due": str(day)},
+    )
     if barred:
-        ctx.record("suppressed", f"opened at day {day}: debt is time-barred, no legal referral",
-                   detail={"guardrail": "time_barred"})
+        ctx.record(
+            "suppressed",
+            f"opened at day {day}: debt is time-barred, no legal referral",
+            detail={"guardrail": "time_barred"},
+        )
     return _run(ctx, None)
 
 

@@ -69,7 +69,9 @@ class Lane:
     done: bool = False
 
     @classmethod
-    def open(cls, cp: CompiledPolicy, case: CaseFile, now: datetime, *, in_place: bool = False) -> tuple[Lane, Decision]:
+    def open(
+        cls, cp: CompiledPolicy, case: CaseFile, now: datetime, *, in_place: bool = False
+    ) -> tuple[Lane, Decision]:
         """Open `case` at `now` (raises `EventRejected` if it does not fit its policy)."""
         d = open_case(cp, case, now)
         return cls(cp, d.state, d.next_wake_up, now, in_place), d
@@ -94,8 +96,9 @@ class Lane:
             raise ValueError("no wake-up to fire")
         return self.decide(None, self.wake)
 
-    def until(self, end: datetime | None, *, inclusive: bool = True,
-              max_steps: int = MAX_DECISIONS) -> Iterator[Decision]:
+    def until(
+        self, end: datetime | None, *, inclusive: bool = True, max_steps: int = MAX_DECISIONS
+    ) -> Iterator[Decision]:
         """Fire every timer up to `end` (before it, unless `inclusive`; all of them when None),
         then land the clock on `end`."""
         for _ in range(max_steps):
@@ -104,7 +107,9 @@ class Lane:
                 break
             yield self.tick()
         else:
-            raise RuntimeError(f"case {self.state.case.case_id} did not settle in {max_steps} decisions")
+            raise RuntimeError(
+                f"case {self.state.case.case_id} did not settle in {max_steps} decisions"
+            )
         if end is not None:
             self.now = max(self.now, end)
 
@@ -148,8 +153,15 @@ def person_event(ledger: PersonLedger, e: ev.Event, now: datetime) -> PersonLedg
     return ledger
 
 
-def settle(lane: Lane, case: int, d: Decision, now: datetime, event: ev.Event | None,
-           ledger: PersonLedger, opened: bool = False) -> tuple[Step, PersonLedger]:
+def settle(
+    lane: Lane,
+    case: int,
+    d: Decision,
+    now: datetime,
+    event: ev.Event | None,
+    ledger: PersonLedger,
+    opened: bool = False,
+) -> tuple[Step, PersonLedger]:
     """Ask the person's ledger for every contact `d` decided, feed each refusal back to the case
     as `ContactDeferred` (which may decide further contacts, asked for in turn), and tell the
     events source what went out."""
@@ -162,18 +174,30 @@ def settle(lane: Lane, case: int, d: Decision, now: datetime, event: ev.Event | 
     while todo:
         a = todo.pop(0)
         if a.kind == "contact":
-            request = ContactRequest(action_id=a.action_id, case_id=cf.case_id, channel=a.channel or "",
-                                     at=now, timezone=cf.debtor.timezone, legally_required=a.legally_required)
+            request = ContactRequest(
+                action_id=a.action_id,
+                case_id=cf.case_id,
+                channel=a.channel or "",
+                at=now,
+                timezone=cf.debtor.timezone,
+                legally_required=a.legally_required,
+            )
             verdict = grant(ledger, request, lane.cp.rules, lane.cp.hash)
             ledger = verdict.ledger
             if isinstance(verdict, Deferred):
                 try:
-                    d = lane.decide(ev.ContactDeferred(
-                        action_id=a.action_id, until=verdict.until, guardrail=verdict.guardrail), now)
+                    d = lane.decide(
+                        ev.ContactDeferred(
+                            action_id=a.action_id, until=verdict.until, guardrail=verdict.guardrail
+                        ),
+                        now,
+                    )
                 except EventRejected as e:  # pragma: no cover - the contact was just decided
                     refusals.append(f"{cf.case_id}: {e}")
                     continue
-                records = [r for r in records if not (r.kind == "contact" and r.action_id == a.action_id)]
+                records = [
+                    r for r in records if not (r.kind == "contact" and r.action_id == a.action_id)
+                ]
                 records.extend(d.records)
                 todo.extend(d.actions)
                 continue
@@ -186,8 +210,12 @@ def settle(lane: Lane, case: int, d: Decision, now: datetime, event: ev.Event | 
     return Step(case, now, event, d, actions, records, outcomes, opened, refusals), ledger
 
 
-def _pick(openings: Sequence[tuple[CaseFile, datetime]], lanes: list[Lane | None], unopened: set[int],
-          horizon: datetime) -> tuple[int, datetime] | None:
+def _pick(
+    openings: Sequence[tuple[CaseFile, datetime]],
+    lanes: list[Lane | None],
+    unopened: set[int],
+    horizon: datetime,
+) -> tuple[int, datetime] | None:
     """The case whose next moment (opening, next event, wake-up) comes first, before the
     horizon; ties go to the case listed first."""
     best: tuple[int, datetime] | None = None
@@ -207,10 +235,15 @@ def _pick(openings: Sequence[tuple[CaseFile, datetime]], lanes: list[Lane | None
     return best
 
 
-def drive_person(cp: CompiledPolicy, openings: Sequence[tuple[CaseFile, datetime]], horizon: datetime,
-                 events_for: Callable[[int, CaseState], Events | None], ledger: PersonLedger,
-                 max_decisions: int = MAX_DECISIONS,
-                 start: Callable[[int, datetime], tuple[Lane, Decision]] | None = None) -> Iterator[Step | Refused]:
+def drive_person(
+    cp: CompiledPolicy,
+    openings: Sequence[tuple[CaseFile, datetime]],
+    horizon: datetime,
+    events_for: Callable[[int, CaseState], Events | None],
+    ledger: PersonLedger,
+    max_decisions: int = MAX_DECISIONS,
+    start: Callable[[int, datetime], tuple[Lane, Decision]] | None = None,
+) -> Iterator[Step | Refused]:
     """Every case of one person (opened at its moment), interleaved in time up to `horizon`,
     sharing one contact ledger; yields each decision (or refusal) in time order.
 
@@ -232,7 +265,11 @@ def drive_person(cp: CompiledPolicy, openings: Sequence[tuple[CaseFile, datetime
         if lane is None:
             unopened.discard(k)
             try:
-                lane, d = start(k, moment) if start is not None else Lane.open(cp, openings[k][0], moment, in_place=True)
+                lane, d = (
+                    start(k, moment)
+                    if start is not None
+                    else Lane.open(cp, openings[k][0], moment, in_place=True)
+                )
             except EventRejected as e:
                 yield Refused(k, moment, None, e)
                 continue
@@ -241,7 +278,12 @@ def drive_person(cp: CompiledPolicy, openings: Sequence[tuple[CaseFile, datetime
         else:
             src = lane.events
             nxt = src.next_at() if src is not None else None
-            if src is not None and nxt is not None and nxt == moment and (lane.wake is None or nxt <= lane.wake):
+            if (
+                src is not None
+                and nxt is not None
+                and nxt == moment
+                and (lane.wake is None or nxt <= lane.wake)
+            ):
                 at, event = src.pop(lane.state)
                 if event is None:
                     continue
@@ -258,4 +300,6 @@ def drive_person(cp: CompiledPolicy, openings: Sequence[tuple[CaseFile, datetime
         if lane.state.closed:
             lane.done = True
         yield step
-    raise RuntimeError(f"debtor {ledger.debtor_id} did not settle in {max_decisions} decisions a case")
+    raise RuntimeError(
+        f"debtor {ledger.debtor_id} did not settle in {max_decisions} decisions a case"
+    )

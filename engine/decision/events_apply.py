@@ -34,8 +34,15 @@ from engine.decision.stages import HELD_GOTO, apply_effect, bureau_update, enter
 from engine.errors import EventRejected
 from engine.policy.model import ComplaintRules
 
-__all__ = ["MAX_EVENT_TEXT", "PLAN_DAYS_PER_INSTALMENT", "already_recorded", "apply_event", "plan_horizon",
-           "release", "validate_event"]
+__all__ = [
+    "MAX_EVENT_TEXT",
+    "PLAN_DAYS_PER_INSTALMENT",
+    "already_recorded",
+    "apply_event",
+    "plan_horizon",
+    "release",
+    "validate_event",
+]
 
 #: A plan may run at most this many days per instalment the policy allows (`plan.max_instalments`
 #: months): the policy's limit on a plan's length, so a plan date can never be absurd (9999-12-31).
@@ -44,7 +51,9 @@ PLAN_DAYS_PER_INSTALMENT = 31
 
 def plan_horizon(ctx: Ctx) -> date:
     """The latest date a repayment plan's last instalment may fall on."""
-    return ctx.local_date() + timedelta(days=PLAN_DAYS_PER_INSTALMENT * ctx.policy.plan.max_instalments)
+    return ctx.local_date() + timedelta(
+        days=PLAN_DAYS_PER_INSTALMENT * ctx.policy.plan.max_instalments
+    )
 
 
 def _amount(ctx: Ctx, value: object, what: str) -> None:
@@ -64,15 +73,21 @@ def _check_payment(ctx: Ctx, e: ev.Payment) -> None:
     recorded = ctx.state.payment_refs.get(e.ref) if e.ref else None
     if recorded is not None and recorded != e.amount:
         cur = ctx.state.case.currency
-        raise EventRejected(f"payment ref {e.ref!r} was recorded for {format_amount(recorded, cur)}, "
-                            f"not {format_amount(e.amount, cur)}")
+        raise EventRejected(
+            f"payment ref {e.ref!r} was recorded for {format_amount(recorded, cur)}, "
+            f"not {format_amount(e.amount, cur)}"
+        )
 
 
 def already_recorded(ctx: Ctx, e: ev.Event) -> bool:
     """Whether `e` is a payment whose reference the case has already recorded (same amount): it is
     acknowledged and changes nothing, even on a closed case, so a retried bank feed is harmless."""
-    return (isinstance(e, ev.Payment) and bool(e.ref)
-            and ctx.state.payment_refs.get(e.ref) == e.amount and e.currency == ctx.state.case.currency)
+    return (
+        isinstance(e, ev.Payment)
+        and bool(e.ref)
+        and ctx.state.payment_refs.get(e.ref) == e.amount
+        and e.currency == ctx.state.case.currency
+    )
 
 
 def _check_promise(ctx: Ctx, e: ev.Promise) -> None:
@@ -107,9 +122,11 @@ def _check_plan(ctx: Ctx, e: ev.Plan) -> None:
         raise EventRejected("instalment dates must be from today on and strictly increasing")
     last = plan_horizon(ctx)
     if dates[-1] > last:
-        raise EventRejected(f"the last instalment ({dates[-1]}) is after {last}: a plan runs at most "
-                            f"{ctx.policy.plan.max_instalments} months ({PLAN_DAYS_PER_INSTALMENT} days "
-                            "per allowed instalment)")
+        raise EventRejected(
+            f"the last instalment ({dates[-1]}) is after {last}: a plan runs at most "
+            f"{ctx.policy.plan.max_instalments} months ({PLAN_DAYS_PER_INSTALMENT} days "
+            "per allowed instalment)"
+        )
     if sum((a for a, _ in e.instalments), start=s.balance * 0) != s.balance:
         raise EventRejected(f"instalments must add up to the balance {s.balance}")
 
@@ -126,7 +143,9 @@ def _check_resolved(ctx: Ctx, e: ev.DisputeResolved) -> None:
 
 def _check_hardship(ctx: Ctx, e: ev.Hardship) -> None:
     if not 1 <= e.days <= ctx.policy.hardship.max_days:
-        raise EventRejected(f"hardship days must be 1..{ctx.policy.hardship.max_days}, not {e.days}")
+        raise EventRejected(
+            f"hardship days must be 1..{ctx.policy.hardship.max_days}, not {e.days}"
+        )
     if ctx.state.hold(HoldKind.HARDSHIP):
         raise EventRejected("a hardship pause is already running")
 
@@ -173,11 +192,20 @@ def _check_migrate(ctx: Ctx, e: ev.MigratePolicy) -> None:
 
 
 _CHECKS: dict[type, Callable[[Ctx, Any], None]] = {
-    ev.Payment: _check_payment, ev.Promise: _check_promise, ev.Plan: _check_plan,
-    ev.Dispute: _check_dispute, ev.DisputeResolved: _check_resolved, ev.Hardship: _check_hardship,
-    ev.Cease: _check_cease, ev.Approve: _check_approve, ev.ContactOutcome: _check_outcome,
-    ev.ContactDeferred: _check_deferred, ev.Settle: check_settle, ev.Close: _check_close,
-    ev.Deny: _check_deny, ev.ComplaintResolved: _check_complaint_resolved,
+    ev.Payment: _check_payment,
+    ev.Promise: _check_promise,
+    ev.Plan: _check_plan,
+    ev.Dispute: _check_dispute,
+    ev.DisputeResolved: _check_resolved,
+    ev.Hardship: _check_hardship,
+    ev.Cease: _check_cease,
+    ev.Approve: _check_approve,
+    ev.ContactOutcome: _check_outcome,
+    ev.ContactDeferred: _check_deferred,
+    ev.Settle: check_settle,
+    ev.Close: _check_close,
+    ev.Deny: _check_deny,
+    ev.ComplaintResolved: _check_complaint_resolved,
     ev.MigratePolicy: _check_migrate,
 }
 
@@ -239,8 +267,12 @@ def _payment(ctx: Ctx, e: ev.Payment) -> None:
     s = ctx.state
     if e.ref:
         if already_recorded(ctx, e):
-            ctx.record("payment", f"payment ref {e.ref} already recorded: not applied again",
-                       outcome="duplicate", detail={"amount": format_amount(e.amount, e.currency), "ref": e.ref})
+            ctx.record(
+                "payment",
+                f"payment ref {e.ref} already recorded: not applied again",
+                outcome="duplicate",
+                detail={"amount": format_amount(e.amount, e.currency), "ref": e.ref},
+            )
             return
         _remember_ref(ctx, e)
     s.balance -= e.amount
@@ -249,9 +281,15 @@ def _payment(ctx: Ctx, e: ev.Payment) -> None:
     surplus = -s.balance if s.balance < 0 else None
     if surplus is not None:
         s.balance = (s.balance * 0).copy_abs()  # 0.00, never -0.00
-    ctx.record("payment", f"payment {format_amount(e.amount, e.currency)}",
-               detail={"amount": format_amount(e.amount, e.currency), "ref": e.ref,
-                       "balance": format_amount(s.balance, e.currency)})
+    ctx.record(
+        "payment",
+        f"payment {format_amount(e.amount, e.currency)}",
+        detail={
+            "amount": format_amount(e.amount, e.currency),
+            "ref": e.ref,
+            "balance": format_amount(s.balance, e.currency),
+        },
+    )
     if pay_towards(ctx, e.amount):
         return
     if s.balance <= 0:
@@ -259,8 +297,12 @@ def _payment(ctx: Ctx, e: ev.Payment) -> None:
             overpaid(ctx, surplus)
         enter(ctx, ctx.cp.machine.fire(s.stage, "paid_in_full"), "paid in full")
         return
-    bureau_update(ctx, "partial_payment", f"payment {format_amount(e.amount, e.currency)}: "
-                  f"balance now {format_amount(s.balance, e.currency)}")
+    bureau_update(
+        ctx,
+        "partial_payment",
+        f"payment {format_amount(e.amount, e.currency)}: "
+        f"balance now {format_amount(s.balance, e.currency)}",
+    )
     if s.promise is not None:
         s.promise.paid += e.amount
         if s.promise.paid >= s.promise.amount:
@@ -279,7 +321,11 @@ def _dispute_resolved(ctx: Ctx, e: ev.DisputeResolved) -> None:
     s = ctx.state
     if e.outcome == DisputeOutcome.UPHELD:
         release(ctx, HoldKind.DISPUTE, "dispute upheld")
-        enter(ctx, ctx.cp.machine.fire(s.stage, "dispute_upheld"), "dispute upheld: the debt is not owed")
+        enter(
+            ctx,
+            ctx.cp.machine.fire(s.stage, "dispute_upheld"),
+            "dispute upheld: the debt is not owed",
+        )
     else:
         release(ctx, HoldKind.DISPUTE, "dispute rejected: collection resumes")
         bureau_update(ctx, "dispute_resolved", "dispute rejected: the debt stands")
@@ -307,8 +353,14 @@ def _contact_outcome(ctx: Ctx, e: ev.ContactOutcome) -> None:
     elif e.outcome in ("unanswered", "failed"):
         s.failed_contacts += 1
     reason = f"contact {e.outcome}" + (f": {e.reason}" if e.reason else "")
-    ctx.record("outcome", reason, outcome=e.outcome, action_id=e.action_id, detail=detail,
-               channel=channel if detail else None)
+    ctx.record(
+        "outcome",
+        reason,
+        outcome=e.outcome,
+        action_id=e.action_id,
+        detail=detail,
+        channel=channel if detail else None,
+    )
     # A call that waited for this outcome is judged again now, not at the outcome timeout.
     s.pending = [p for p in s.pending if not p.guardrail.endswith("call_in_progress")]
 
@@ -316,8 +368,11 @@ def _contact_outcome(ctx: Ctx, e: ev.ContactOutcome) -> None:
 def _approve(ctx: Ctx, e: ev.Approve) -> None:
     s = ctx.state
     s.approvals_pending.remove(e.action)
-    ctx.record("approval", f"approved {e.action}" + (f" by {e.by}" if e.by else ""),
-               detail={"approval": e.action, "outcome": "granted"})
+    ctx.record(
+        "approval",
+        f"approved {e.action}" + (f" by {e.by}" if e.by else ""),
+        detail={"approval": e.action, "outcome": "granted"},
+    )
     if e.action == SETTLEMENT_APPROVAL and s.settlement is not None:
         approve_settlement(ctx)
     else:
@@ -331,23 +386,42 @@ def _complaint(ctx: Ctx, e: ev.Complaint) -> None:
     rules = ctx.policy.complaints or ComplaintRules()
     cid = f"complaint-{len(s.complaints) + 1}"
     respond_by = ctx.local_date() + timedelta(days=rules.respond_within_days)
-    s.complaints.append(ComplaintState(id=cid, category=e.category, channel=e.channel, text=e.text,
-                                       filed_at=ctx.now, respond_by=respond_by, by=e.by))
-    ctx.record("complaint", f"{cid} about {e.category} by {e.channel}: answer by {respond_by}"
-               + (f" (recorded by {e.by})" if e.by else ""),
-               detail={"complaint": cid, "category": e.category, "respond_by": respond_by.isoformat()})
+    s.complaints.append(
+        ComplaintState(
+            id=cid,
+            category=e.category,
+            channel=e.channel,
+            text=e.text,
+            filed_at=ctx.now,
+            respond_by=respond_by,
+            by=e.by,
+        )
+    )
+    ctx.record(
+        "complaint",
+        f"{cid} about {e.category} by {e.channel}: answer by {respond_by}"
+        + (f" (recorded by {e.by})" if e.by else ""),
+        detail={"complaint": cid, "category": e.category, "respond_by": respond_by.isoformat()},
+    )
     if rules.hold and s.hold(HoldKind.COMPLAINT) is None:
         s.holds.append(Hold(kind=HoldKind.COMPLAINT, since=ctx.now, reason=f"{cid} open"))
-        ctx.record("hold", f"{cid}: collection held until it is answered (complaints.hold)",
-                   detail={"hold": "complaint"})
+        ctx.record(
+            "hold",
+            f"{cid}: collection held until it is answered (complaints.hold)",
+            detail={"hold": "complaint"},
+        )
 
 
 def _complaint_resolved(ctx: Ctx, e: ev.ComplaintResolved) -> None:
     s = ctx.state
     c = next(c for c in s.complaints if c.open)
     c.resolved_at, c.outcome, c.resolved_by = ctx.now, e.outcome, e.by
-    ctx.record("complaint", f"{c.id} {e.outcome}" + (f" by {e.by}" if e.by else ""),
-               outcome=e.outcome, detail={"complaint": c.id, "category": c.category})
+    ctx.record(
+        "complaint",
+        f"{c.id} {e.outcome}" + (f" by {e.by}" if e.by else ""),
+        outcome=e.outcome,
+        detail={"complaint": c.id, "category": c.category},
+    )
     if not any(x.open for x in s.complaints):
         release(ctx, HoldKind.COMPLAINT, f"{c.id} answered: collection resumes")
 
@@ -356,14 +430,20 @@ def _deny(ctx: Ctx, e: ev.Deny) -> None:
     s = ctx.state
     s.approvals_pending.remove(e.action)
     s.approvals_denied.append(e.action)
-    ctx.record("approval", f"denied {e.action}" + (f" by {e.by}" if e.by else "") + f": {e.reason}",
-               detail={"approval": e.action, "outcome": "denied"})
+    ctx.record(
+        "approval",
+        f"denied {e.action}" + (f" by {e.by}" if e.by else "") + f": {e.reason}",
+        detail={"approval": e.action, "outcome": "denied"},
+    )
 
 
 #: Events handled by one function each (the older ones are the branches of `apply_event`).
 _APPLY: dict[type, Callable[[Ctx, Any], None]] = {
-    ev.Deny: _deny, ev.Complaint: _complaint, ev.ComplaintResolved: _complaint_resolved,
-    ev.Approve: _approve, ev.Settle: settle,
+    ev.Deny: _deny,
+    ev.Complaint: _complaint,
+    ev.ComplaintResolved: _complaint_resolved,
+    ev.Approve: _approve,
+    ev.Settle: settle,
     ev.ContactDeferred: lambda ctx, e: take_back(ctx, e.action_id, e.until, e.guardrail),
 }
 
@@ -381,27 +461,50 @@ def apply_event(ctx: Ctx, e: ev.Event) -> None:
     elif isinstance(e, ev.Promise):
         s.promise = PromiseState(amount=e.amount, due=e.due_date, made_at=now)
         s.holds.append(Hold(kind=HoldKind.PROMISE, since=now, reason=f"promise until {e.due_date}"))
-        ctx.record("promise", f"promise of {e.amount} by {e.due_date}", outcome="made",
-                   detail={"amount": str(e.amount), "due": e.due_date.isoformat()})
+        ctx.record(
+            "promise",
+            f"promise of {e.amount} by {e.due_date}",
+            outcome="made",
+            detail={"amount": str(e.amount), "due": e.due_date.isoformat()},
+        )
     elif isinstance(e, ev.Plan):
-        s.plan = PlanState(instalments=[Instalment(amount=a, due=d) for a, d in e.instalments], started_at=now)
-        s.holds.append(Hold(kind=HoldKind.PLAN, since=now, reason=f"plan of {len(e.instalments)} instalments"))
-        ctx.record("plan", f"repayment plan of {len(e.instalments)} instalments",
-                   detail={"instalments": str(len(e.instalments))})
+        s.plan = PlanState(
+            instalments=[Instalment(amount=a, due=d) for a, d in e.instalments], started_at=now
+        )
+        s.holds.append(
+            Hold(kind=HoldKind.PLAN, since=now, reason=f"plan of {len(e.instalments)} instalments")
+        )
+        ctx.record(
+            "plan",
+            f"repayment plan of {len(e.instalments)} instalments",
+            detail={"instalments": str(len(e.instalments))},
+        )
         bureau_update(ctx, "plan", f"repayment plan of {len(e.instalments)} instalments agreed")
     elif isinstance(e, ev.Dispute):
         s.holds.append(Hold(kind=HoldKind.DISPUTE, since=now, reason=e.reason))
-        ctx.record("hold", f"dispute: {e.reason}" if e.reason else "dispute", detail={"hold": "dispute"})
+        ctx.record(
+            "hold", f"dispute: {e.reason}" if e.reason else "dispute", detail={"hold": "dispute"}
+        )
         bureau_update(ctx, "disputed", "the debtor disputes the debt")
     elif isinstance(e, ev.DisputeResolved):
         _dispute_resolved(ctx, e)
     elif isinstance(e, ev.Hardship):
-        s.holds.append(Hold(kind=HoldKind.HARDSHIP, since=now, until=now + timedelta(days=e.days),
-                            reason=f"hardship {e.days} days"))
+        s.holds.append(
+            Hold(
+                kind=HoldKind.HARDSHIP,
+                since=now,
+                until=now + timedelta(days=e.days),
+                reason=f"hardship {e.days} days",
+            )
+        )
         ctx.record("hold", f"hardship: pause {e.days} days", detail={"hold": "hardship"})
     elif isinstance(e, ev.Cease):
         s.holds.append(Hold(kind=HoldKind.CEASE, since=now, reason="cease-communication request"))
-        ctx.record("hold", "cease-communication request: only legally required notices", detail={"hold": "cease"})
+        ctx.record(
+            "hold",
+            "cease-communication request: only legally required notices",
+            detail={"hold": "cease"},
+        )
     elif isinstance(e, ev.Close):
         enter(ctx, ctx.cp.machine.fire(s.stage, f"close_{e.reason}"), f"closed: {e.reason}")
     elif isinstance(e, ev.ContactOutcome):

@@ -45,8 +45,10 @@ def check_migration(state: CaseState, to: CompiledPolicy, e: ev.MigratePolicy) -
     A move to the version the case is already on is accepted (it changes nothing), even closed.
     """
     if e.to.hash != to.hash or e.to.version != to.policy.version or e.to.name != to.policy.name:
-        raise EventRejected(f"the event names {e.to.name} v{e.to.version} ({e.to.hash[:12]}) but the policy "
-                            f"given is {to.policy.name} v{to.policy.version} ({to.hash[:12]})")
+        raise EventRejected(
+            f"the event names {e.to.name} v{e.to.version} ({e.to.hash[:12]}) but the policy "
+            f"given is {to.policy.name} v{to.policy.version} ({to.hash[:12]})"
+        )
     if already_on(state, to):
         return
     if state.closed:
@@ -54,11 +56,15 @@ def check_migration(state: CaseState, to: CompiledPolicy, e: ev.MigratePolicy) -
     if to.policy.name != state.policy.name:
         raise EventRejected(f"the case runs policy {state.policy.name}, not {to.policy.name}")
     if state.case.currency != to.policy.currency:
-        raise EventRejected(f"currency {state.case.currency} differs from {to.policy.name} "
-                            f"v{to.policy.version}'s {to.policy.currency}")
+        raise EventRejected(
+            f"currency {state.case.currency} differs from {to.policy.name} "
+            f"v{to.policy.version}'s {to.policy.currency}"
+        )
     if target_stage(state, to) is None:
-        raise EventRejected(f"{to.policy.name} v{to.policy.version} has no stage {state.stage} and no "
-                            f"migrate.stages entry for it")
+        raise EventRejected(
+            f"{to.policy.name} v{to.policy.version} has no stage {state.stage} and no "
+            f"migrate.stages entry for it"
+        )
 
 
 def migrate(to: CompiledPolicy, state: CaseState, e: ev.MigratePolicy, now: datetime) -> Decision:
@@ -85,15 +91,27 @@ def migrate(to: CompiledPolicy, state: CaseState, e: ev.MigratePolicy, now: date
     previous = s.policy
     s.policy = to.ref
     ctx = Ctx(to, s, now)
-    detail = {"from": f"{previous.name}@{previous.version}", "to": f"{to.policy.name}@{to.policy.version}",
-              "from_hash": previous.hash, "to_hash": to.hash, "by": e.by}
+    detail = {
+        "from": f"{previous.name}@{previous.version}",
+        "to": f"{to.policy.name}@{to.policy.version}",
+        "from_hash": previous.hash,
+        "to_hash": to.hash,
+        "by": e.by,
+    }
     why = f": {e.reason}" if e.reason else ""
-    ctx.record("migrated", f"policy {previous.name} v{previous.version} -> v{to.policy.version}"
-               + (f" by {e.by}" if e.by else "") + why, detail=detail)
+    ctx.record(
+        "migrated",
+        f"policy {previous.name} v{previous.version} -> v{to.policy.version}"
+        + (f" by {e.by}" if e.by else "")
+        + why,
+        detail=detail,
+    )
     stage = target_stage(s, to)
     assert stage is not None  # check_migration
     if stage != s.stage:
-        enter(ctx, stage, f"migrate.stages.{s.stage}: continues in {stage} under v{to.policy.version}")
+        enter(
+            ctx, stage, f"migrate.stages.{s.stage}: continues in {stage} under v{to.policy.version}"
+        )
     return _run(ctx, None)
 
 

@@ -69,8 +69,9 @@ class Deferred:
 Verdict = Granted | Deferred
 
 
-def earliest_allowed(ledger: PersonLedger, rules: Rules, channel: str, at: datetime,
-                     tz: ZoneInfo) -> tuple[datetime, str] | None:
+def earliest_allowed(
+    ledger: PersonLedger, rules: Rules, channel: str, at: datetime, tz: ZoneInfo
+) -> tuple[datetime, str] | None:
     """The earliest moment from `at` the window, holidays and every cap judged on the person's
     ledger allow a contact on `channel`, with the rule that held it; None if `at` itself."""
     t, why = at, ""
@@ -79,7 +80,9 @@ def earliest_allowed(ledger: PersonLedger, rules: Rules, channel: str, at: datet
         if w != t:
             holiday = t.astimezone(tz).date() in rules.days_off
             t, why = w, why or ("holiday" if holiday else "contact_window")
-        blocked = contact_blocked_until(rules, ledger.contacts, channel, t, tz, ledger.last_conversation_at)
+        blocked = contact_blocked_until(
+            rules, ledger.contacts, channel, t, tz, ledger.last_conversation_at
+        )
         if blocked is None:
             break
         t, why = blocked[0], blocked[1]
@@ -95,7 +98,9 @@ def _pruned(contacts: list[PersonContact], now: datetime, keep_days: int) -> lis
     return [c for c in contacts if c.at >= keep]
 
 
-def grant(ledger: PersonLedger, request: ContactRequest, rules: Rules, policy_hash: str = "") -> Verdict:
+def grant(
+    ledger: PersonLedger, request: ContactRequest, rules: Rules, policy_hash: str = ""
+) -> Verdict:
     """Whether the person's ledger has room for `request` now (at `request.at`).
 
     Args:
@@ -108,11 +113,19 @@ def grant(ledger: PersonLedger, request: ContactRequest, rules: Rules, policy_ha
         `Granted` with the ledger that counts the contact, or `Deferred` with the earliest moment
         it may go (None: never) and the per-person rule that holds it.
     """
-    cases = ledger.cases if ledger.cases.get(request.case_id) == policy_hash else {
-        **ledger.cases, request.case_id: policy_hash}
+    cases = (
+        ledger.cases
+        if ledger.cases.get(request.case_id) == policy_hash
+        else {**ledger.cases, request.case_id: policy_hash}
+    )
     keep_days = max(ledger.keep_days, rules.longest_window_days + 1)
-    base = ledger.model_copy(update={"cases": cases, "keep_days": keep_days,
-                                     "contacts": _pruned(ledger.contacts, request.at, keep_days)})
+    base = ledger.model_copy(
+        update={
+            "cases": cases,
+            "keep_days": keep_days,
+            "contacts": _pruned(ledger.contacts, request.at, keep_days),
+        }
+    )
     if any(c.action_id == request.action_id for c in base.contacts):
         return Granted(base)
     if not request.legally_required:
@@ -123,15 +136,24 @@ def grant(ledger: PersonLedger, request: ContactRequest, rules: Rules, policy_ha
     later = earliest_allowed(base, rules, request.channel, request.at, zone(request.timezone))
     if later is not None:
         return Deferred(base, None if later[0].year >= 9999 else later[0], f"person.{later[1]}")
-    entry = PersonContact(at=request.at, channel=request.channel, action_id=request.action_id,
-                          case_id=request.case_id, outcome=None if request.channel == "call" else "delivered")
+    entry = PersonContact(
+        at=request.at,
+        channel=request.channel,
+        action_id=request.action_id,
+        case_id=request.case_id,
+        outcome=None if request.channel == "call" else "delivered",
+    )
     return Granted(base.model_copy(update={"contacts": [*base.contacts, entry]}))
 
 
-def record_outcome(ledger: PersonLedger, action_id: str, outcome: str, now: datetime) -> PersonLedger:
+def record_outcome(
+    ledger: PersonLedger, action_id: str, outcome: str, now: datetime
+) -> PersonLedger:
     """A call's outcome reached the person: a conversation starts the cooldown for every case."""
-    contacts = [c.model_copy(update={"outcome": outcome}) if c.action_id == action_id else c
-                for c in ledger.contacts]
+    contacts = [
+        c.model_copy(update={"outcome": outcome}) if c.action_id == action_id else c
+        for c in ledger.contacts
+    ]
     last = now if outcome == "connected" else ledger.last_conversation_at
     return ledger.model_copy(update={"contacts": contacts, "last_conversation_at": last})
 
@@ -149,11 +171,14 @@ def forget_case(ledger: PersonLedger, case_id: str) -> PersonLedger:
     """A case of the person closed: it no longer counts as open (its contacts still do)."""
     if case_id not in ledger.cases:
         return ledger
-    return ledger.model_copy(update={"cases": {k: v for k, v in ledger.cases.items() if k != case_id}})
+    return ledger.model_copy(
+        update={"cases": {k: v for k, v in ledger.cases.items() if k != case_id}}
+    )
 
 
-def next_allowed_per_channel(ledger: PersonLedger, rules: list[Rules], tz: ZoneInfo,
-                             now: datetime) -> dict[str, datetime | None]:
+def next_allowed_per_channel(
+    ledger: PersonLedger, rules: list[Rules], tz: ZoneInfo, now: datetime
+) -> dict[str, datetime | None]:
     """For each channel, the next moment a contact may reach the person under every one of the
     rules given (the strictest wins); None if none ever may."""
     out: dict[str, datetime | None] = {}

@@ -20,8 +20,15 @@ from engine.decision.stages import enter, request_approval
 from engine.errors import EventRejected
 
 __all__ = [
-    "SETTLEMENT_APPROVAL", "approve_settlement", "check_close_settled", "check_settle", "lapse",
-    "lapse_deadline", "overpaid", "pay_towards", "settle",
+    "SETTLEMENT_APPROVAL",
+    "approve_settlement",
+    "check_close_settled",
+    "check_settle",
+    "lapse",
+    "lapse_deadline",
+    "overpaid",
+    "pay_towards",
+    "settle",
 ]
 
 #: The approval a settlement waits for when the policy's `settlement.approval` is set.
@@ -36,7 +43,9 @@ def check_settle(ctx: Ctx, e: ev.Settle) -> None:
     """Refuse a settlement the policy does not allow, with the bound it breaks."""
     s, rules = ctx.state, ctx.policy.settlement
     if rules is None:
-        raise EventRejected(f"policy {ctx.policy.name} offers no settlement (no settlement: section)")
+        raise EventRejected(
+            f"policy {ctx.policy.name} offers no settlement (no settlement: section)"
+        )
     try:
         amount = parse_amount(e.amount, s.case.currency)
     except ValueError as err:
@@ -44,19 +53,25 @@ def check_settle(ctx: Ctx, e: ev.Settle) -> None:
     if amount <= 0:
         raise EventRejected(f"settlement must be positive, not {_fmt(ctx, amount)}")
     if s.settlement is not None:
-        raise EventRejected(f"a settlement of {_fmt(ctx, s.settlement.amount)} is already agreed "
-                            f"until {s.settlement.until}")
+        raise EventRejected(
+            f"a settlement of {_fmt(ctx, s.settlement.amount)} is already agreed "
+            f"until {s.settlement.until}"
+        )
     if s.plan is not None:
         raise EventRejected("a repayment plan is open")
     if s.promise is not None:
         raise EventRejected(f"a promise is open until {s.promise.due}")
     if amount >= s.balance:
-        raise EventRejected(f"a settlement must be less than the balance {_fmt(ctx, s.balance)} "
-                            "(paying it in full needs none)")
+        raise EventRejected(
+            f"a settlement must be less than the balance {_fmt(ctx, s.balance)} "
+            "(paying it in full needs none)"
+        )
     floor = (s.balance * rules.min_ratio).quantize(s.balance, rounding=ROUND_CEILING)
     if amount < floor:
-        raise EventRejected(f"settlement must be at least {rules.min_ratio:%} of the balance "
-                            f"({_fmt(ctx, floor)}), not {_fmt(ctx, amount)}")
+        raise EventRejected(
+            f"settlement must be at least {rules.min_ratio:%} of the balance "
+            f"({_fmt(ctx, floor)}), not {_fmt(ctx, amount)}"
+        )
     today = ctx.local_date()
     if e.until is not None and e.until < today:
         raise EventRejected(f"settlement date {e.until} is in the past (today is {today})")
@@ -68,11 +83,15 @@ def check_close_settled(ctx: Ctx) -> None:
     """`close settled` is refused: a case closes settled by itself, once a settlement is paid."""
     st = ctx.state.settlement
     if st is None:
-        raise EventRejected("no settlement is agreed: a case closes settled only once an agreed "
-                            "settlement is paid (agree one with settle)")
+        raise EventRejected(
+            "no settlement is agreed: a case closes settled only once an agreed "
+            "settlement is paid (agree one with settle)"
+        )
     waiting = "" if st.approved else ", and it awaits approval"
-    raise EventRejected(f"the settlement of {_fmt(ctx, st.amount)} is not paid yet "
-                        f"({_fmt(ctx, st.paid)} paid{waiting}): the case closes settled once it is")
+    raise EventRejected(
+        f"the settlement of {_fmt(ctx, st.amount)} is not paid yet "
+        f"({_fmt(ctx, st.paid)} paid{waiting}): the case closes settled once it is"
+    )
 
 
 def settle(ctx: Ctx, e: ev.Settle) -> None:
@@ -81,15 +100,29 @@ def settle(ctx: Ctx, e: ev.Settle) -> None:
     assert rules is not None
     until = e.until or ctx.local_date() + timedelta(days=rules.max_days)
     amount = parse_amount(e.amount, s.case.currency)
-    s.settlement = SettlementState(amount=amount, until=until, agreed_at=ctx.now, balance_at=s.balance,
-                                   approved=not rules.approval)
-    s.holds.append(Hold(kind=HoldKind.SETTLEMENT, since=ctx.now, reason=f"settlement until {until}"))
+    s.settlement = SettlementState(
+        amount=amount,
+        until=until,
+        agreed_at=ctx.now,
+        balance_at=s.balance,
+        approved=not rules.approval,
+    )
+    s.holds.append(
+        Hold(kind=HoldKind.SETTLEMENT, since=ctx.now, reason=f"settlement until {until}")
+    )
     waived = s.balance - amount
-    ctx.record("settlement", f"settlement of {_fmt(ctx, amount)} by {until} agreed "
-               f"({_fmt(ctx, waived)} of {_fmt(ctx, s.balance)} waived once paid)"
-               + ("; waits for approval" if rules.approval else ""),
-               outcome="proposed" if rules.approval else "agreed",
-               detail={"amount": _fmt(ctx, amount), "until": until.isoformat(), "waived": _fmt(ctx, waived)})
+    ctx.record(
+        "settlement",
+        f"settlement of {_fmt(ctx, amount)} by {until} agreed "
+        f"({_fmt(ctx, waived)} of {_fmt(ctx, s.balance)} waived once paid)"
+        + ("; waits for approval" if rules.approval else ""),
+        outcome="proposed" if rules.approval else "agreed",
+        detail={
+            "amount": _fmt(ctx, amount),
+            "until": until.isoformat(),
+            "waived": _fmt(ctx, waived),
+        },
+    )
     if rules.approval:
         request_approval(ctx, SETTLEMENT_APPROVAL, f"settlement of {_fmt(ctx, amount)}")
 
@@ -119,11 +152,17 @@ def _close_if_paid(ctx: Ctx) -> bool:
     surplus = st.paid - st.amount
     waived = st.balance_at - st.amount
     s.balance = (s.balance * 0).copy_abs()
-    ctx.record("settlement", f"settlement of {_fmt(ctx, st.amount)} paid: {_fmt(ctx, waived)} waived",
-               outcome="paid", detail={"amount": _fmt(ctx, st.amount), "waived": _fmt(ctx, waived)})
+    ctx.record(
+        "settlement",
+        f"settlement of {_fmt(ctx, st.amount)} paid: {_fmt(ctx, waived)} waived",
+        outcome="paid",
+        detail={"amount": _fmt(ctx, st.amount), "waived": _fmt(ctx, waived)},
+    )
     if surplus > 0:
         overpaid(ctx, surplus)
-    enter(ctx, ctx.cp.machine.fire(s.stage, "close_settled"), "settled: the agreed settlement is paid")
+    enter(
+        ctx, ctx.cp.machine.fire(s.stage, "close_settled"), "settled: the agreed settlement is paid"
+    )
     return True
 
 
@@ -131,8 +170,12 @@ def overpaid(ctx: Ctx, surplus: Decimal) -> None:
     """Record money received beyond what was owed: it is owed back, and the balance stays 0.00."""
     s = ctx.state
     s.refund_due += surplus
-    ctx.record("payment", f"overpayment of {_fmt(ctx, surplus)}: owed back to the debtor",
-               outcome="overpaid", detail={"refund_due": _fmt(ctx, s.refund_due), "surplus": _fmt(ctx, surplus)})
+    ctx.record(
+        "payment",
+        f"overpayment of {_fmt(ctx, surplus)}: owed back to the debtor",
+        outcome="overpaid",
+        detail={"refund_due": _fmt(ctx, s.refund_due), "surplus": _fmt(ctx, surplus)},
+    )
 
 
 def lapse_deadline(ctx: Ctx) -> datetime | None:
@@ -151,7 +194,11 @@ def lapse(ctx: Ctx, at: datetime) -> None:
     s.settlement = None
     if SETTLEMENT_APPROVAL in s.approvals_pending:
         s.approvals_pending.remove(SETTLEMENT_APPROVAL)
-    ctx.record("settlement", f"settlement of {_fmt(ctx, st.amount)} lapsed unpaid "
-               f"({_fmt(ctx, st.paid)} paid): the balance {_fmt(ctx, s.balance)} stands",
-               outcome="lapsed", detail={"amount": _fmt(ctx, st.amount), "paid": _fmt(ctx, st.paid)})
+    ctx.record(
+        "settlement",
+        f"settlement of {_fmt(ctx, st.amount)} lapsed unpaid "
+        f"({_fmt(ctx, st.paid)} paid): the balance {_fmt(ctx, s.balance)} stands",
+        outcome="lapsed",
+        detail={"amount": _fmt(ctx, st.amount), "paid": _fmt(ctx, st.paid)},
+    )
     release(ctx, HoldKind.SETTLEMENT, "settlement lapsed", at)

@@ -13,14 +13,28 @@ from engine.policy.machine import exit_trigger, goto_trigger
 from engine.policy.model import ACTIVE_STAGES, ActionSpec, EventEffect
 
 __all__ = [
-    "HELD_GOTO", "apply_effect", "bureau_update", "close", "enter", "request_approval", "run_exits", "run_held_gotos", "run_steps",
-    "step_action", "time_barred",
+    "HELD_GOTO",
+    "apply_effect",
+    "bureau_update",
+    "close",
+    "enter",
+    "request_approval",
+    "run_exits",
+    "run_held_gotos",
+    "run_steps",
+    "step_action",
+    "time_barred",
 ]
 
 #: Prefix of the `Pending` entry that keeps an event's `goto` until the holds stopping it end.
 HELD_GOTO = "goto."
 
-_BUREAU_STATUS = {"resolved": "paid", "settled": "settled", "written_off": "written_off", "closed": "closed"}
+_BUREAU_STATUS = {
+    "resolved": "paid",
+    "settled": "settled",
+    "written_off": "written_off",
+    "closed": "closed",
+}
 #: Why a case closes `closed`, as the bureau must hear it (an upheld dispute: not owed at all).
 _CLOSED_STATUS = {"dispute upheld": "not_owed"}
 
@@ -32,14 +46,24 @@ def enter(ctx: Ctx, target: Stage, reason: str) -> None:
         close(ctx, target, reason)
         return
     previous = s.stage
-    if s.conduct >= 3 and not s.bureau_reported and any(
-            p.key.rsplit(".", 1)[-1] == StepAction.BUREAU_REPORT and p.guardrail.startswith("bureau.") for p in s.pending):
+    if (
+        s.conduct >= 3
+        and not s.bureau_reported
+        and any(
+            p.key.rsplit(".", 1)[-1] == StepAction.BUREAU_REPORT
+            and p.guardrail.startswith("bureau.")
+            for p in s.pending
+        )
+    ):
         s.bureau_report_owed = True  # carried into the next stage: see run_steps
     # What the old stage still had waiting ends with it; say so, so no deferral just vanishes.
     for p in s.pending:
         if not p.key.startswith(HELD_GOTO):
-            ctx.record("suppressed", f"{previous}.{p.key}: stage changed to {target}",
-                       detail={"guardrail": "stage_change", "was": p.guardrail})
+            ctx.record(
+                "suppressed",
+                f"{previous}.{p.key}: stage changed to {target}",
+                detail={"guardrail": "stage_change", "was": p.guardrail},
+            )
     s.stage = target
     s.stage_seq += 1
     s.stage_entered_at = ctx.now
@@ -59,16 +83,31 @@ def close(ctx: Ctx, terminal: TerminalStage, reason: str) -> None:
     previous = s.stage
     # One id per action: the channel drops a repeated id as a duplicate.
     if s.agency_placed:
-        step_action(ctx, "agency_recall", f"close.{terminal}.agency_recall", "closed: recall from agency")
+        step_action(
+            ctx, "agency_recall", f"close.{terminal}.agency_recall", "closed: recall from agency"
+        )
         s.agency_placed = False
     if s.bureau_reported:
         if s.conduct < 3:
-            step_action(ctx, "bureau_update", f"close.{terminal}.bureau_update", "closed: tell the bureau",
-                        detail={"status": _BUREAU_STATUS[terminal]})
+            step_action(
+                ctx,
+                "bureau_update",
+                f"close.{terminal}.bureau_update",
+                "closed: tell the bureau",
+                detail={"status": _BUREAU_STATUS[terminal]},
+            )
         else:
-            status = next((v for k, v in _CLOSED_STATUS.items() if reason.startswith(k)), _BUREAU_STATUS[terminal])
-            step_action(ctx, "bureau_update", f"close.{terminal}.bureau_update", f"closed ({reason}): tell the bureau",
-                        detail={"status": status})
+            status = next(
+                (v for k, v in _CLOSED_STATUS.items() if reason.startswith(k)),
+                _BUREAU_STATUS[terminal],
+            )
+            step_action(
+                ctx,
+                "bureau_update",
+                f"close.{terminal}.bureau_update",
+                f"closed ({reason}): tell the bureau",
+                detail={"status": status},
+            )
     s.stage = terminal
     s.closed = True
     s.close_reason = reason
@@ -81,12 +120,21 @@ def close(ctx: Ctx, terminal: TerminalStage, reason: str) -> None:
     ctx.record("close", reason, detail={"from": previous, "to": terminal})
 
 
-def step_action(ctx: Ctx, kind: str, key: str, reason: str, detail: dict[str, str] | None = None) -> None:
+def step_action(
+    ctx: Ctx, kind: str, key: str, reason: str, detail: dict[str, str] | None = None
+) -> None:
     """Emit one non-contact action with its deterministic id."""
-    ctx.actions.append(Action(
-        action_id=ctx.action_id(key), case_id=ctx.state.case.case_id, kind=kind,
-        at=ctx.now, stage=ctx.state.stage, reason=reason, detail=detail or {},
-    ))
+    ctx.actions.append(
+        Action(
+            action_id=ctx.action_id(key),
+            case_id=ctx.state.case.case_id,
+            kind=kind,
+            at=ctx.now,
+            stage=ctx.state.stage,
+            reason=reason,
+            detail=detail or {},
+        )
+    )
     ctx.record("action", reason, detail={"kind": kind, **(detail or {})})
 
 
@@ -97,11 +145,17 @@ def request_approval(ctx: Ctx, name: str, reason: str, key: str | None = None) -
     if name in s.approvals_pending:
         return
     s.approvals_pending.append(name)
-    ctx.actions.append(Action(
-        action_id=ctx.action_id(f"approval.{name}" + (f".{key}" if key else "")), case_id=s.case.case_id,
-        kind="approval_request",
-        at=ctx.now, stage=s.stage, reason=reason, detail={"approval": name},
-    ))
+    ctx.actions.append(
+        Action(
+            action_id=ctx.action_id(f"approval.{name}" + (f".{key}" if key else "")),
+            case_id=s.case.case_id,
+            kind="approval_request",
+            at=ctx.now,
+            stage=s.stage,
+            reason=reason,
+            detail={"approval": name},
+        )
+    )
     ctx.record("approval", f"{reason}: waiting for approval of {name}", detail={"approval": name})
 
 
@@ -115,7 +169,9 @@ def _step(ctx: Ctx, spec: ActionSpec, key: str, reason: str) -> bool:
     """Try one step; True once it is settled (done or refused for good)."""
     s = ctx.state
     if spec.requires_approval and spec.kind in s.approvals_denied:
-        ctx.record("suppressed", f"{reason}: approval denied", detail={"guardrail": "approval_denied"})
+        ctx.record(
+            "suppressed", f"{reason}: approval denied", detail={"guardrail": "approval_denied"}
+        )
         return True
     if spec.requires_approval and spec.kind not in s.approvals_granted:
         request_approval(ctx, spec.kind, reason)
@@ -126,13 +182,17 @@ def _step(ctx: Ctx, spec: ActionSpec, key: str, reason: str) -> bool:
             return ready
         s.bureau_reported = True
     elif spec.kind == "legal_referral" and time_barred(ctx):
-        ctx.record("suppressed", f"{reason}: debt is time-barred", detail={"guardrail": "time_barred"})
+        ctx.record(
+            "suppressed", f"{reason}: debt is time-barred", detail={"guardrail": "time_barred"}
+        )
         return True
     elif spec.kind == "agency_placement":
         if s.agency_placed:
             return True
         if time_barred(ctx) and s.conduct >= 3:
-            ctx.record("suppressed", f"{reason}: debt is time-barred", detail={"guardrail": "time_barred"})
+            ctx.record(
+                "suppressed", f"{reason}: debt is time-barred", detail={"guardrail": "time_barred"}
+            )
             return True
         s.agency_placed = True
     elif spec.kind == "agency_recall":
@@ -162,14 +222,19 @@ def _bureau_ready(ctx: Ctx, key: str, reason: str) -> bool | None:
     if s.bureau_notice_at is None:
         forbidden = _notice_first(ctx, key, reason)
         if forbidden is not None:
-            ctx.record("suppressed", f"{reason}: no bureau notice can lawfully reach the debtor, so no report",
-                       detail={"guardrail": forbidden})
+            ctx.record(
+                "suppressed",
+                f"{reason}: no bureau notice can lawfully reach the debtor, so no report",
+                detail={"guardrail": forbidden},
+            )
             return True
         if s.bureau_notice_at is None:
             return False  # the notice waits for the window or a cap; the report after it
     ready = s.bureau_notice_at + timedelta(days=ctx.rules.bureau_notice_days)
     if ready > ctx.now or ctx.clock_day() <= ctx.policy.grace_days:
-        _defer_step(ctx, key, max(ready, ctx.day_start(ctx.policy.grace_days + 1)), "bureau.notice_wait")
+        _defer_step(
+            ctx, key, max(ready, ctx.day_start(ctx.policy.grace_days + 1)), "bureau.notice_wait"
+        )
         return False
     return None
 
@@ -198,8 +263,13 @@ def bureau_update(ctx: Ctx, status: str, reason: str) -> None:
     if not s.bureau_reported or s.closed or s.conduct < 3:
         return
     s.bureau_updates += 1
-    step_action(ctx, "bureau_update", f"bureau_update.{s.bureau_updates}", reason,
-                detail={"status": status, "balance": str(s.balance)})
+    step_action(
+        ctx,
+        "bureau_update",
+        f"bureau_update.{s.bureau_updates}",
+        reason,
+        detail={"status": status, "balance": str(s.balance)},
+    )
 
 
 def _defer_step(ctx: Ctx, key: str, until: object, guardrail: str) -> None:
@@ -228,8 +298,12 @@ def run_steps(ctx: Ctx) -> None:
     spec = ctx.policy.stage(s.stage)
     if spec is None:
         return
-    if s.bureau_report_owed and _step(ctx, _OWED_REPORT, "owed.bureau_report",
-                                      f"{s.stage}: bureau report ordered in an earlier stage"):
+    if s.bureau_report_owed and _step(
+        ctx,
+        _OWED_REPORT,
+        "owed.bureau_report",
+        f"{s.stage}: bureau report ordered in an earlier stage",
+    ):
         s.bureau_report_owed = False
         s.pending = [p for p in s.pending if p.key != "owed.bureau_report"]
     facts = None
@@ -259,8 +333,11 @@ def _goto(ctx: Ctx, event: str, source: str) -> None:
     s = ctx.state
     target = ctx.cp.machine.fire(s.stage, goto_trigger(s.stage, event))
     if target == "legal_referral" and time_barred(ctx):
-        ctx.record("suppressed", f"{source}: debt is time-barred, no legal referral",
-                   detail={"guardrail": "time_barred"})
+        ctx.record(
+            "suppressed",
+            f"{source}: debt is time-barred, no legal referral",
+            detail={"guardrail": "time_barred"},
+        )
         return
     enter(ctx, target, f"{source}: goto {target}")
 
@@ -283,10 +360,16 @@ def apply_effect(ctx: Ctx, event: str) -> None:
         pause = s.hold(HoldKind.PAUSE)
         if pause is None:
             s.holds.append(Hold(kind=HoldKind.PAUSE, since=ctx.now, until=until, reason=source))
-            ctx.record("hold", f"{source}: pause {effect.pause_days} days", detail={"hold": "pause"})
+            ctx.record(
+                "hold", f"{source}: pause {effect.pause_days} days", detail={"hold": "pause"}
+            )
         elif pause.until is not None and pause.until < until:
             pause.until = until  # a second pause runs its full length too
-            ctx.record("hold", f"{source}: pause extended by {effect.pause_days} days", detail={"hold": "pause"})
+            ctx.record(
+                "hold",
+                f"{source}: pause extended by {effect.pause_days} days",
+                detail={"hold": "pause"},
+            )
     for i, spec in enumerate(effect.actions):
         _step(ctx, spec, f"{event}.{s.stage_seq}.{i}.{spec.kind}", source)
     if effect.goto and effect.goto != s.stage:
@@ -296,9 +379,14 @@ def apply_effect(ctx: Ctx, event: str) -> None:
             from engine.case.state import Pending
 
             holds = "+".join(sorted(h.kind for h in s.holds if h.kind != "cease"))
-            s.pending.append(Pending(key=HELD_GOTO + event, not_before=ctx.now, guardrail=f"hold.{holds}"))
-            ctx.record("deferred", f"{source}: goto {effect.goto} waits for the {holds} hold to end",
-                       detail={"guardrail": f"hold.{holds}"})
+            s.pending.append(
+                Pending(key=HELD_GOTO + event, not_before=ctx.now, guardrail=f"hold.{holds}")
+            )
+            ctx.record(
+                "deferred",
+                f"{source}: goto {effect.goto} waits for the {holds} hold to end",
+                detail={"guardrail": f"hold.{holds}"},
+            )
 
 
 def run_held_gotos(ctx: Ctx) -> None:
@@ -338,8 +426,11 @@ def run_exits(ctx: Ctx) -> None:
                 key = f"{name}.time_barred"
                 if key not in s.done:
                     s.done.append(key)
-                    ctx.record("suppressed", f"{name}: debt is time-barred, no legal referral",
-                               detail={"guardrail": "time_barred"})
+                    ctx.record(
+                        "suppressed",
+                        f"{name}: debt is time-barred, no legal referral",
+                        detail={"guardrail": "time_barred"},
+                    )
                 continue
             if ex.approval and ex.approval in s.approvals_denied:
                 continue  # refused in this stage; its other exits still apply
@@ -349,7 +440,9 @@ def run_exits(ctx: Ctx) -> None:
             if ex.approval:
                 s.approvals_granted.remove(ex.approval)
             target = ctx.cp.machine.fire(s.stage, exit_trigger(s.stage, i))
-            why = f"{name}: {ctx.explain(ex.when, facts)}" + (f" ({ex.reason})" if ex.reason else "")
+            why = f"{name}: {ctx.explain(ex.when, facts)}" + (
+                f" ({ex.reason})" if ex.reason else ""
+            )
             enter(ctx, target, why)
             fired = True
             break

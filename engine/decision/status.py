@@ -78,7 +78,9 @@ class CaseStatus(BaseModel):
     settlement: SettlementStatus | None = None
 
 
-def case_status(cp: CompiledPolicy, state: CaseState, now: datetime, next_wake_up: datetime | None) -> CaseStatus:
+def case_status(
+    cp: CompiledPolicy, state: CaseState, now: datetime, next_wake_up: datetime | None
+) -> CaseStatus:
     """The status of a case at `now`; times are shown in the debtor's local offset."""
     ctx = Ctx(cp, state, now)
     nxt: NextAction | None = None
@@ -91,25 +93,54 @@ def case_status(cp: CompiledPolicy, state: CaseState, now: datetime, next_wake_u
         for due, key, item in occurrences(ctx):
             at = max(due, pending.get(key, due), now)
             if next_wake_up is None or at <= next_wake_up or at == max(due, now):
-                nxt = NextAction(kind="contact", channel=item.channel, at=at.astimezone(ctx.tz), detail=key)
+                nxt = NextAction(
+                    kind="contact", channel=item.channel, at=at.astimezone(ctx.tz), detail=key
+                )
                 break
     if nxt is None and next_wake_up is not None and not state.closed:
         kind = "deadline" if ctx.stopped or state.promise or state.plan else "stage_check"
         nxt = NextAction(kind=kind, at=next_wake_up.astimezone(ctx.tz))
     cur = state.case.currency
     return CaseStatus(
-        case_id=state.case.case_id, debtor_id=state.case.debtor.id, stage=state.stage, closed=state.closed, close_reason=state.close_reason,
-        days_past_due=ctx.calendar_dpd(), clock_day=ctx.clock_day(),
-        balance=format_amount(state.balance, cur), amount_due=format_amount(state.case.amount_due, cur),
-        paid=format_amount(state.paid_total, cur), currency=cur, segment=state.segment,
-        variant=state.variant, attitude=state.attitude, holds=[h.kind for h in state.holds],
-        approvals_pending=list(state.approvals_pending), next_action=nxt, policy=state.policy,
-        contacts=state.contacts_total, broken_promises=state.broken_promises,
-        complaints=[ComplaintInfo(id=c.id, category=c.category, channel=c.channel, filed_at=c.filed_at,
-                                  respond_by=c.respond_by, outcome=c.outcome) for c in state.complaints],
+        case_id=state.case.case_id,
+        debtor_id=state.case.debtor.id,
+        stage=state.stage,
+        closed=state.closed,
+        close_reason=state.close_reason,
+        days_past_due=ctx.calendar_dpd(),
+        clock_day=ctx.clock_day(),
+        balance=format_amount(state.balance, cur),
+        amount_due=format_amount(state.case.amount_due, cur),
+        paid=format_amount(state.paid_total, cur),
+        currency=cur,
+        segment=state.segment,
+        variant=state.variant,
+        attitude=state.attitude,
+        holds=[h.kind for h in state.holds],
+        approvals_pending=list(state.approvals_pending),
+        next_action=nxt,
+        policy=state.policy,
+        contacts=state.contacts_total,
+        broken_promises=state.broken_promises,
+        complaints=[
+            ComplaintInfo(
+                id=c.id,
+                category=c.category,
+                channel=c.channel,
+                filed_at=c.filed_at,
+                respond_by=c.respond_by,
+                outcome=c.outcome,
+            )
+            for c in state.complaints
+        ],
         addresses_unusable=list(state.unusable),
         refund_due=format_amount(state.refund_due, cur) if state.refund_due > 0 else None,
-        settlement=None if (st := state.settlement) is None else SettlementStatus(
-            amount=format_amount(st.amount, cur), until=st.until, paid=format_amount(st.paid, cur),
-            approved=st.approved),
+        settlement=None
+        if (st := state.settlement) is None
+        else SettlementStatus(
+            amount=format_amount(st.amount, cur),
+            until=st.until,
+            paid=format_amount(st.paid, cur),
+            approved=st.approved,
+        ),
     )

@@ -25,12 +25,27 @@ __all__ = ["check_policy"]
 
 _TEXT_FIELDS = frozenset({"attitude", "product", "segment", "variant"})
 _NUMERIC_FIELDS = frozenset(FIELDS) - _TEXT_FIELDS - BOOL_FIELDS
-_EVENTS = ("partial_payment", "promise_kept", "promise_broken", "plan_missed", "dispute_rejected", "hostile")
+_EVENTS = (
+    "partial_payment",
+    "promise_kept",
+    "promise_broken",
+    "plan_missed",
+    "dispute_rejected",
+    "hostile",
+)
 
 
 def check_policy(p: Policy) -> list[Problem]:
     """Every meaning error of a validated policy."""
-    return [*_stages(p), *_segments(p), *_templates(p), *_guardrails(p), *_fees(p), *_conditions(p), *_migrate(p)]
+    return [
+        *_stages(p),
+        *_segments(p),
+        *_templates(p),
+        *_guardrails(p),
+        *_fees(p),
+        *_conditions(p),
+        *_migrate(p),
+    ]
 
 
 def _gotos(p: Policy, stage: ActiveStage) -> Iterator[tuple[tuple[str | int, ...], Stage]]:
@@ -41,7 +56,9 @@ def _gotos(p: Policy, stage: ActiveStage) -> Iterator[tuple[tuple[str | int, ...
         eff = getattr(spec.on, name) or getattr(p.events, name)
         if eff is not None and eff.goto:
             where: tuple[str | int, ...] = (
-                ("stages", stage, "on", name, "goto") if getattr(spec.on, name) else ("events", name, "goto")
+                ("stages", stage, "on", name, "goto")
+                if getattr(spec.on, name)
+                else ("events", name, "goto")
             )
             yield where, eff.goto
 
@@ -60,7 +77,9 @@ def _reached(p: Policy) -> set[ActiveStage]:
 
 def _stages(p: Policy) -> Iterator[Problem]:
     if "reminder" not in p.stages:
-        yield Problem(("stages",), "the policy needs a 'reminder' stage: every case starts there", on_key=True)
+        yield Problem(
+            ("stages",), "the policy needs a 'reminder' stage: every case starts there", on_key=True
+        )
         return
     reached = _reached(p)
     last_enter = None
@@ -69,42 +88,73 @@ def _stages(p: Policy) -> Iterator[Problem]:
             continue
         spec = p.stages[stage]
         if stage not in reached:
-            yield Problem(("stages", stage), f"stage '{stage}' is never reached: no exit or event leads to it", on_key=True)
+            yield Problem(
+                ("stages", stage),
+                f"stage '{stage}' is never reached: no exit or event leads to it",
+                on_key=True,
+            )
         if last_enter is not None and spec.enter_at_day <= last_enter:
-            yield Problem(("stages", stage, "enter_at_day"),
-                          f"enter_at_day must be later than the previous stage's ({last_enter})")
+            yield Problem(
+                ("stages", stage, "enter_at_day"),
+                f"enter_at_day must be later than the previous stage's ({last_enter})",
+            )
         last_enter = spec.enter_at_day
         yield from _ways_out(p, stage)
         yield from _contact_items(p, stage)
     # Every way into a report passes a notice because the engine sends one (a contact of the plan
     # with a bureau_notice template) when the report finds none sent: the policy must name one.
-    effects = [getattr(rules, n) for rules in (p.events, *(s.on for s in p.stages.values())) for n in _EVENTS]
-    uses_bureau = any(a.kind == "bureau_report" for s in p.stages.values() for a in s.on_enter) or any(
-        a.kind == "bureau_report" for e in effects if e is not None for a in e.actions)
-    notices = any(p.templates.get(c.template) is not None and p.templates[c.template].bureau_notice
-                  for s in p.stages.values() for c in s.contacts)
+    effects = [
+        getattr(rules, n)
+        for rules in (p.events, *(s.on for s in p.stages.values()))
+        for n in _EVENTS
+    ]
+    uses_bureau = any(
+        a.kind == "bureau_report" for s in p.stages.values() for a in s.on_enter
+    ) or any(a.kind == "bureau_report" for e in effects if e is not None for a in e.actions)
+    notices = any(
+        p.templates.get(c.template) is not None and p.templates[c.template].bureau_notice
+        for s in p.stages.values()
+        for c in s.contacts
+    )
     if uses_bureau and not notices:
-        yield Problem(("templates",), "a bureau_report needs a contact whose template has bureau_notice: true "
-                      "(the engine sends it before any report that finds no notice sent)", on_key=True)
+        yield Problem(
+            ("templates",),
+            "a bureau_report needs a contact whose template has bureau_notice: true "
+            "(the engine sends it before any report that finds no notice sent)",
+            on_key=True,
+        )
 
 
 def _ways_out(p: Policy, stage: ActiveStage) -> Iterator[Problem]:
     spec = p.stages[stage]
     if not spec.exits:
-        yield Problem(("stages", stage), f"stage '{stage}' has no exits: a case could stay here forever", on_key=True)
+        yield Problem(
+            ("stages", stage),
+            f"stage '{stage}' has no exits: a case could stay here forever",
+            on_key=True,
+        )
     elif not any(ex.when is None or _timed(ex.when) for ex in spec.exits):
-        yield Problem(("stages", stage, "exits"),
-                      f"no exit of '{stage}' can fire with time alone (days_past_due or days_in_stage): "
-                      "a case with no news would stay here forever", on_key=True)
+        yield Problem(
+            ("stages", stage, "exits"),
+            f"no exit of '{stage}' can fire with time alone (days_past_due or days_in_stage): "
+            "a case with no news would stay here forever",
+            on_key=True,
+        )
     for where, to in _gotos(p, stage):
         if to in ACTIVE_STAGES and to not in p.stages:
             yield Problem(where, f"stage '{to}' is not defined in this policy")
         if to == stage and where[0] == "stages":  # a policy-wide goto is a no-op in its own target
             yield Problem(where, f"a stage cannot move to itself ('{stage}')")
     for i, ex in enumerate(spec.exits):
-        if ex.to in ACTIVE_STAGES and ACTIVE_STAGES.index(ex.to) > ACTIVE_STAGES.index(stage) + 1 and not ex.skip:
-            yield Problem(("stages", stage, "exits", i, "to"),
-                          f"'{stage}' -> '{ex.to}' skips a stage: set skip: true if that is meant")
+        if (
+            ex.to in ACTIVE_STAGES
+            and ACTIVE_STAGES.index(ex.to) > ACTIVE_STAGES.index(stage) + 1
+            and not ex.skip
+        ):
+            yield Problem(
+                ("stages", stage, "exits", i, "to"),
+                f"'{stage}' -> '{ex.to}' skips a stage: set skip: true if that is meant",
+            )
 
 
 def _contact_items(p: Policy, stage: ActiveStage) -> Iterator[Problem]:
@@ -114,17 +164,26 @@ def _contact_items(p: Policy, stage: ActiveStage) -> Iterator[Problem]:
     for i, item in enumerate(spec.contacts):
         where = ("stages", stage, "contacts", i)
         if item.key in seen:
-            yield Problem(where, f"contact '{item.key}' appears twice in '{stage}' (give one an id)", on_key=True)
+            yield Problem(
+                where,
+                f"contact '{item.key}' appears twice in '{stage}' (give one an id)",
+                on_key=True,
+            )
         seen[item.key] = i
         if item.channel == "field_visit" and stage != "escalation":
             yield Problem((*where, "channel"), "a field visit is only allowed in escalation")
         if item.times > 1 and not item.every:
             yield Problem((*where, "times"), "times > 1 needs every: N days")
         if item.third_party and not third_party_floor:
-            yield Problem((*where, "third_party"),
-                          f"third-party contact is not allowed under {'+'.join(p.jurisdictions)}")
+            yield Problem(
+                (*where, "third_party"),
+                f"third-party contact is not allowed under {'+'.join(p.jurisdictions)}",
+            )
         elif item.third_party and not p.guardrails.third_party_contact:
-            yield Problem((*where, "third_party"), "third-party contact needs guardrails.third_party_contact: true")
+            yield Problem(
+                (*where, "third_party"),
+                "third-party contact needs guardrails.third_party_contact: true",
+            )
 
 
 def _timed(c: Condition) -> bool:
@@ -148,9 +207,13 @@ def _lists_meet(a: Sequence[str] | None, b: Sequence[str] | None) -> bool:
 
 
 def _overlap(a: Segment, b: Segment) -> bool:
-    return (_ranges_meet(a.days_past_due, b.days_past_due) and _ranges_meet(a.amount, b.amount)
-            and _ranges_meet(a.risk_score, b.risk_score) and _lists_meet(a.attitude, b.attitude)
-            and _lists_meet(a.product, b.product))
+    return (
+        _ranges_meet(a.days_past_due, b.days_past_due)
+        and _ranges_meet(a.amount, b.amount)
+        and _ranges_meet(a.risk_score, b.risk_score)
+        and _lists_meet(a.attitude, b.attitude)
+        and _lists_meet(a.product, b.product)
+    )
 
 
 def _segments(p: Policy) -> Iterator[Problem]:
@@ -161,21 +224,31 @@ def _segments(p: Policy) -> Iterator[Problem]:
         names.add(seg.name)
         for j in range(i):
             if _overlap(p.segments[j], seg):
-                yield Problem(("segments", i), f"segment '{seg.name}' overlaps segment '{p.segments[j].name}': "
-                              "a case could fall in both", on_key=True)
+                yield Problem(
+                    ("segments", i),
+                    f"segment '{seg.name}' overlaps segment '{p.segments[j].name}': "
+                    "a case could fall in both",
+                    on_key=True,
+                )
         for field in ("days_past_due", "amount", "risk_score"):
             r = getattr(seg, field)
             if r is not None and r.min is not None and r.max is not None and r.min >= r.max:
                 yield Problem(("segments", i, field), "range is empty: min must be below max")
         if seg.variants and sum(v.weight for v in seg.variants) != 100:
-            yield Problem(("segments", i, "variants"), "variant weights must add up to 100", on_key=True)
+            yield Problem(
+                ("segments", i, "variants"), "variant weights must add up to 100", on_key=True
+            )
 
 
 def _templates(p: Policy) -> Iterator[Problem]:
     for name, t in p.templates.items():
         for locale in p.locales:
             if locale not in t.text:
-                yield Problem(("templates", name, "text"), f"template '{name}' has no '{locale}' text", on_key=True)
+                yield Problem(
+                    ("templates", name, "text"),
+                    f"template '{name}' has no '{locale}' text",
+                    on_key=True,
+                )
         for locale, text in t.text.items():
             try:
                 fields = list(placeholders(text))
@@ -184,13 +257,18 @@ def _templates(p: Policy) -> Iterator[Problem]:
                 continue
             for f in fields:
                 if f not in PLACEHOLDERS:
-                    yield Problem(("templates", name, "text", locale),
-                                  f"placeholder {{{f}}} cannot be filled from a case "
-                                  f"(known: {', '.join(sorted(PLACEHOLDERS))})")
+                    yield Problem(
+                        ("templates", name, "text", locale),
+                        f"placeholder {{{f}}} cannot be filled from a case "
+                        f"(known: {', '.join(sorted(PLACEHOLDERS))})",
+                    )
     for stage, spec in p.stages.items():
         for i, item in enumerate(spec.contacts):
             if item.template not in p.templates:
-                yield Problem(("stages", stage, "contacts", i, "template"), f"unknown template '{item.template}'")
+                yield Problem(
+                    ("stages", stage, "contacts", i, "template"),
+                    f"unknown template '{item.template}'",
+                )
 
 
 def _guardrails(p: Policy) -> Iterator[Problem]:
@@ -199,8 +277,10 @@ def _guardrails(p: Policy) -> Iterator[Problem]:
     known = holidays.list_supported_countries()
     for i, code in enumerate(p.guardrails.holidays):
         if code not in known:
-            yield Problem(("guardrails", "holidays", i),
-                          f"unknown holiday calendar '{code}' (a country code such as CN or US)")
+            yield Problem(
+                ("guardrails", "holidays", i),
+                f"unknown holiday calendar '{code}' (a country code such as CN or US)",
+            )
 
 
 def _fees(p: Policy) -> Iterator[Problem]:
@@ -216,11 +296,15 @@ def _migrate(p: Policy) -> Iterator[Problem]:
         return
     for old, new in p.migrate.stages.items():
         if new not in p.stages:
-            yield Problem(("migrate", "stages", old), f"cases in {old} would move to {new}, which this policy "
-                          "does not describe")
+            yield Problem(
+                ("migrate", "stages", old),
+                f"cases in {old} would move to {new}, which this policy does not describe",
+            )
 
 
-def _walk(c: Condition | None, path: tuple[str | int, ...]) -> Iterator[tuple[Condition, tuple[str | int, ...]]]:
+def _walk(
+    c: Condition | None, path: tuple[str | int, ...]
+) -> Iterator[tuple[Condition, tuple[str | int, ...]]]:
     if c is None:
         return
     yield c, path
@@ -234,9 +318,15 @@ def _conditions(p: Policy) -> Iterator[Problem]:
     variants = {v.name for s in p.segments for v in s.variants}
     places: list[tuple[Condition | None, tuple[str | int, ...]]] = []
     for stage, spec in p.stages.items():
-        places += [(ex.when, ("stages", stage, "exits", i, "when")) for i, ex in enumerate(spec.exits)]
-        places += [(c.when, ("stages", stage, "contacts", i, "when")) for i, c in enumerate(spec.contacts)]
-        places += [(a.when, ("stages", stage, "on_enter", i, "when")) for i, a in enumerate(spec.on_enter)]
+        places += [
+            (ex.when, ("stages", stage, "exits", i, "when")) for i, ex in enumerate(spec.exits)
+        ]
+        places += [
+            (c.when, ("stages", stage, "contacts", i, "when")) for i, c in enumerate(spec.contacts)
+        ]
+        places += [
+            (a.when, ("stages", stage, "on_enter", i, "when")) for i, a in enumerate(spec.on_enter)
+        ]
     for cond, path in places:
         for c, where in _walk(cond, path):
             if c.field is None:
@@ -244,19 +334,27 @@ def _conditions(p: Policy) -> Iterator[Problem]:
             values = c.value if isinstance(c.value, list) else [c.value]
             if c.field in BOOL_FIELDS:
                 if c.op not in ("==", "!=") or any(not isinstance(v, bool) for v in values):
-                    yield Problem((*where, "value"), f"{c.field} is true or false: use == or != with true/false")
+                    yield Problem(
+                        (*where, "value"),
+                        f"{c.field} is true or false: use == or != with true/false",
+                    )
             elif c.field in _NUMERIC_FIELDS:
                 if any(isinstance(v, str | bool) for v in values):
-                    yield Problem((*where, "value"), f"{c.field} is a number; compare it with a number")
+                    yield Problem(
+                        (*where, "value"), f"{c.field} is a number; compare it with a number"
+                    )
             else:
                 if c.op not in ("==", "!=", "in", "not_in"):
                     yield Problem((*where, "op"), f"{c.field} is text: use ==, !=, in or not_in")
                 if any(not isinstance(v, str) for v in values):
                     yield Problem((*where, "value"), f"{c.field} is text; compare it with text")
-                known = segments if c.field == "segment" else variants if c.field == "variant" else None
+                known = (
+                    segments if c.field == "segment" else variants if c.field == "variant" else None
+                )
                 for v in values:
                     if known is not None and v not in known:
                         yield Problem((*where, "value"), f"unknown {c.field} '{v}'")
             if c.field in ("balance", "amount_due", "paid_ratio") and any(
-                    isinstance(v, Decimal | int) and not isinstance(v, bool) and v < 0 for v in values):
+                isinstance(v, Decimal | int) and not isinstance(v, bool) and v < 0 for v in values
+            ):
                 yield Problem((*where, "value"), f"{c.field} is never negative")

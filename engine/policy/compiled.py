@@ -107,8 +107,10 @@ class CompiledPolicy:
     @cached_property
     def exits_to_legal(self) -> dict[str, bool]:
         """Per stage, whether one of its exit rules leads into legal referral."""
-        return {stage: any(ex.to == "legal_referral" for ex in spec.exits)
-                for stage, spec in self.policy.stages.items()}
+        return {
+            stage: any(ex.to == "legal_referral" for ex in spec.exits)
+            for stage, spec in self.policy.stages.items()
+        }
 
     @cached_property
     def bureau_notices(self) -> tuple[ContactItem, ...]:
@@ -116,8 +118,13 @@ class CompiledPolicy:
         engine sends the first one the debtor can get when a report finds no notice sent yet."""
         from engine.policy.model import ACTIVE_STAGES
 
-        return tuple(item for stage in ACTIVE_STAGES if (spec := self.policy.stages.get(stage)) is not None
-                     for item in spec.contacts if self.policy.templates[item.template].bureau_notice)
+        return tuple(
+            item
+            for stage in ACTIVE_STAGES
+            if (spec := self.policy.stages.get(stage)) is not None
+            for item in spec.contacts
+            if self.policy.templates[item.template].bureau_notice
+        )
 
     @cached_property
     def legally_required(self) -> frozenset[str]:
@@ -127,5 +134,6 @@ class CompiledPolicy:
 
 def build(policy: Policy, policy_hash: str) -> CompiledPolicy:
     """Compile `policy`, whose hash is `policy_hash` (use `registry.register`, which keeps it)."""
-    return CompiledPolicy(policy=policy, hash=policy_hash, rules=effective_rules(policy),
-                          machine=StageMachine(policy))
+    return CompiledPolicy(
+        policy=policy, hash=policy_hash, rules=effective_rules(policy), machine=StageMachine(policy)
+    )

@@ -15,8 +15,18 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 from engine.case.vocabulary import Attitude
 
-__all__ = ["BOOL_FIELDS", "FIELDS", "TIME_FIELDS", "CaseFacts", "Condition", "Field", "Op", "describe", "evaluate",
-           "time_thresholds"]
+__all__ = [
+    "BOOL_FIELDS",
+    "FIELDS",
+    "TIME_FIELDS",
+    "CaseFacts",
+    "Condition",
+    "Field",
+    "Op",
+    "describe",
+    "evaluate",
+    "time_thresholds",
+]
 
 Field = Literal[
     "days_past_due",  # on the collection clock: calendar days since due date, less paused days
@@ -58,6 +68,7 @@ class CaseFacts(TypedDict):
     contacts_in_stage: int
     paid_ratio: Decimal | int  # 0 (an int) when nothing was due
     time_barred: bool
+
 
 #: Fields that change with time alone; the core computes when a threshold on them is crossed.
 TIME_FIELDS = frozenset({"days_past_due", "days_in_stage"})
@@ -106,8 +117,14 @@ def _num(v: object) -> object:
     return v
 
 
-_INT_OPS = {"==": int.__eq__, "!=": int.__ne__, "<": int.__lt__, "<=": int.__le__,
-            ">": int.__gt__, ">=": int.__ge__}
+_INT_OPS = {
+    "==": int.__eq__,
+    "!=": int.__ne__,
+    "<": int.__lt__,
+    "<=": int.__le__,
+    ">": int.__gt__,
+    ">=": int.__ge__,
+}
 
 
 def _compare(actual: object, op: str, expected: object) -> bool:
@@ -167,8 +184,16 @@ def time_thresholds(cond: Condition | None, field: str) -> list[int]:
     return [v + 1] if cond.op in (">", "<=") else [v]
 
 
-_WORDS = {"==": "is", "!=": "is not", "<": "<", "<=": "<=", ">": ">", ">=": ">=",
-          "in": "is one of", "not_in": "is none of"}
+_WORDS = {
+    "==": "is",
+    "!=": "is not",
+    "<": "<",
+    "<=": "<=",
+    ">": ">",
+    ">=": ">=",
+    "in": "is one of",
+    "not_in": "is none of",
+}
 
 
 def describe(cond: Condition | None) -> str:

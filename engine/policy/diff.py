@@ -24,8 +24,21 @@ __all__ = ["Change", "ChangeKind", "PolicyDiff", "diff_policies"]
 ChangeKind = Literal["added", "removed", "changed"]
 
 #: Top-level fields that say what the policy is rather than what it does.
-_IDENTITY = frozenset({"name", "version", "description", "jurisdictions", "timezone", "currency",
-                       "locales", "grace_days", "send_time", "pay_url", "dispute_url"})
+_IDENTITY = frozenset(
+    {
+        "name",
+        "version",
+        "description",
+        "jurisdictions",
+        "timezone",
+        "currency",
+        "locales",
+        "grace_days",
+        "send_time",
+        "pay_url",
+        "dispute_url",
+    }
+)
 
 #: Keys whose value is a condition: compared and told as one sentence, not field by field.
 _CONDITION_KEYS = frozenset({"when"})
@@ -38,10 +51,21 @@ _SET_KEYS = frozenset({"jurisdictions", "locales", "holidays", "attitude", "prod
 
 #: How the words of a path read: `stages.negotiation.exits.to_escalation` -> "stage negotiation,
 #: exit to_escalation". A container key followed by an item's key reads as "<noun> <item>".
-_NOUNS = {"stages": "stage", "segments": "segment", "variants": "variant", "contacts": "contact",
-          "exits": "exit", "templates": "template", "caps": "cap on", "on": "event",
-          "events": "event", "on_enter": "on entry", "actions": "step", "fees": "fee",
-          "text": "text in"}
+_NOUNS = {
+    "stages": "stage",
+    "segments": "segment",
+    "variants": "variant",
+    "contacts": "contact",
+    "exits": "exit",
+    "templates": "template",
+    "caps": "cap on",
+    "on": "event",
+    "events": "event",
+    "on_enter": "on entry",
+    "actions": "step",
+    "fees": "fee",
+    "text": "text in",
+}
 
 JSON = Any
 
@@ -59,8 +83,14 @@ class Change:
 
     def to_json(self) -> dict[str, JSON]:
         """The change as a JSON-ready dict."""
-        return {"section": self.section, "path": self.path, "kind": self.kind,
-                "old": self.old, "new": self.new, "text": self.text}
+        return {
+            "section": self.section,
+            "path": self.path,
+            "kind": self.kind,
+            "old": self.old,
+            "new": self.new,
+            "text": self.text,
+        }
 
 
 @dataclass(frozen=True)
@@ -85,13 +115,20 @@ class PolicyDiff:
 
     def to_json(self) -> dict[str, JSON]:
         """The diff as one JSON document (what `overdue policy diff --json` prints)."""
-        return {"old": self.old, "new": self.new, "identical": self.identical,
-                "sections": self.sections(), "changes": [c.to_json() for c in self.changes]}
+        return {
+            "old": self.old,
+            "new": self.new,
+            "identical": self.identical,
+            "sections": self.sections(),
+            "changes": [c.to_json() for c in self.changes],
+        }
 
     def render(self) -> str:
         """The diff as text for people, grouped by section."""
-        head = (f"{self.old['name']} v{self.old['version']} ({self.old['hash'][:12]}) -> "
-                f"{self.new['name']} v{self.new['version']} ({self.new['hash'][:12]})")
+        head = (
+            f"{self.old['name']} v{self.old['version']} ({self.old['hash'][:12]}) -> "
+            f"{self.new['name']} v{self.new['version']} ({self.new['hash'][:12]})"
+        )
         if self.identical:
             return head + "\nno difference"
         lines = [head]
@@ -184,9 +221,15 @@ def _walk_list(path: Path, a: list[JSON], b: list[JSON]) -> Iterator[Change]:
     common_old = [k for k in old if k in new]
     common_new = [k for k in new if k in old]
     if last == "segments" and common_old != common_new:
-        yield Change(section="segments", path="segments", kind="changed", old=common_old,
-                     new=common_new, text="segment order (first match wins): "
-                     f"{', '.join(common_old)} -> {', '.join(common_new)}")
+        yield Change(
+            section="segments",
+            path="segments",
+            kind="changed",
+            old=common_old,
+            new=common_new,
+            text="segment order (first match wins): "
+            f"{', '.join(common_old)} -> {', '.join(common_new)}",
+        )
 
 
 def _keyed(items: list[JSON], key_of: Callable[[dict[str, JSON], int], str]) -> dict[str, JSON]:
@@ -200,7 +243,9 @@ def _keyed(items: list[JSON], key_of: Callable[[dict[str, JSON], int], str]) -> 
     return out
 
 
-def _pair(gone: list[str], came: list[str], old: dict[str, JSON], new: dict[str, JSON]) -> dict[str, str]:
+def _pair(
+    gone: list[str], came: list[str], old: dict[str, JSON], new: dict[str, JSON]
+) -> dict[str, str]:
     out: dict[str, str] = {}
     free = list(came)
     for k in gone:
@@ -226,12 +271,18 @@ def _exit_key(item: dict[str, JSON], i: int) -> str:
 
 
 _KEYS: dict[str, Callable[[dict[str, JSON], int], str]] = {
-    "segments": _by_index, "variants": _by_index, "fees": _by_index, "contacts": _contact_key,
-    "exits": _exit_key, "on_enter": _by_index, "actions": _by_index,
+    "segments": _by_index,
+    "variants": _by_index,
+    "fees": _by_index,
+    "contacts": _contact_key,
+    "exits": _exit_key,
+    "on_enter": _by_index,
+    "actions": _by_index,
 }
 
 
 # ------------------------------------------------------------------------------------ in words
+
 
 def _section(path: Path) -> str:
     return "identity" if not path or path[0] in _IDENTITY else path[0]
@@ -262,11 +313,18 @@ def _change(path: Path, kind: ChangeKind, old: JSON, new: JSON) -> Change:
     elif last in _SET_KEYS:
         gone, came = [x for x in old if x not in new], [x for x in new if x not in old]
         text = f"{label}: " + "; ".join(
-            part for part in (f"added {', '.join(map(str, came))}" if came else "",
-                              f"removed {', '.join(map(str, gone))}" if gone else "") if part)
+            part
+            for part in (
+                f"added {', '.join(map(str, came))}" if came else "",
+                f"removed {', '.join(map(str, gone))}" if gone else "",
+            )
+            if part
+        )
     else:
         text = f"{label}: {_words(last, old, path)} -> {_words(last, new, path)}"
-    return Change(section=_section(path), path=".".join(path), kind=kind, old=old, new=new, text=text)
+    return Change(
+        section=_section(path), path=".".join(path), kind=kind, old=old, new=new, text=text
+    )
 
 
 def _is_range(v: JSON) -> bool:
@@ -331,8 +389,9 @@ def _item(container: str, v: dict[str, JSON]) -> str:
     if container == "contacts":
         return _contact(v)
     if container == "exits":
-        return (f"to {v['to']} when {_condition(v['when']) if v.get('when') else 'always'}"
-                + (f" (after approval of {v['approval']})" if v.get("approval") else ""))
+        return f"to {v['to']} when {_condition(v['when']) if v.get('when') else 'always'}" + (
+            f" (after approval of {v['approval']})" if v.get("approval") else ""
+        )
     if container == "segments":
         conds = [_range(k, v[k]) for k in sorted(_RANGE_KEYS) if v.get(k)]
         conds += [f"{k} one of {', '.join(v[k])}" for k in ("attitude", "product") if v.get(k)]
@@ -340,8 +399,11 @@ def _item(container: str, v: dict[str, JSON]) -> str:
     if container in ("on", "events") and {"goto", "pause_days"} <= set(v):
         return _effect(v)
     if container in ("on_enter", "actions") and "kind" in v:
-        return (f"step {v['kind']}" + (" (needs approval)" if v.get("requires_approval") else "")
-                + (f", only if {_condition(v['when'])}" if v.get("when") else ""))
+        return (
+            f"step {v['kind']}"
+            + (" (needs approval)" if v.get("requires_approval") else "")
+            + (f", only if {_condition(v['when'])}" if v.get("when") else "")
+        )
     if container == "fees" and {"amount", "day"} <= set(v):
         return f"{v['amount']} on day {v['day']} past due"
     if container == "variants":

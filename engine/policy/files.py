@@ -31,7 +31,9 @@ def resolve_policy(name_or_path: str, base: Path | None = None) -> Path:
     for candidate in (POLICY_DIR / name_or_path, POLICY_DIR / f"{name_or_path}.yaml"):
         if candidate.is_file():
             return candidate
-    raise FileNotFoundError(f"no policy {name_or_path!r} (neither a file nor a name in {POLICY_DIR})")
+    raise FileNotFoundError(
+        f"no policy {name_or_path!r} (neither a file nor a name in {POLICY_DIR})"
+    )
 
 
 def load_policy(path: str | Path) -> Policy:

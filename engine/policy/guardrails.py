@@ -16,6 +16,7 @@ from engine.policy.model import Policy
 
 __all__ = ["Rules", "effective_rules", "looser_than_floor"]
 
+
 @dataclass(frozen=True)
 class Rules:
     """The effective guardrails of one policy (floor and tightenings merged, strictest wins)."""
@@ -69,14 +70,20 @@ def effective_rules(policy: Policy) -> Rules:
         caps=caps,
         overall=(g.overall.max, g.overall.per_days) if g.overall else None,
         call_cooldown_days=(
-            max(floor.calls.cooldown_days_after_conversation or 0,
-                g.call_cooldown_days_after_conversation or 0) or None
+            max(
+                floor.calls.cooldown_days_after_conversation or 0,
+                g.call_cooldown_days_after_conversation or 0,
+            )
+            or None
         ),
         calls_connected_per_day=_min(floor.calls.max_connected_per_day, g.calls_connected_per_day),
-        calls_unanswered_per_day=_min(floor.calls.max_unanswered_per_day, g.calls_unanswered_per_day),
+        calls_unanswered_per_day=_min(
+            floor.calls.max_unanswered_per_day, g.calls_unanswered_per_day
+        ),
         bureau_notice_days=max(floor.bureau_notice_days, g.bureau_notice_days or 0),
         limitation_days=min(floor.limitation_days, g.limitation_days or floor.limitation_days),
-        limitation_restarts_on_payment=floor.limitation_restarts_on_payment and g.limitation_restarts_on_payment is not False,
+        limitation_restarts_on_payment=floor.limitation_restarts_on_payment
+        and g.limitation_restarts_on_payment is not False,
         third_party_allowed=floor.third_party_allowed and g.third_party_contact,
         third_party_after_failed=g.third_party_after_failed,
     )
@@ -89,31 +96,63 @@ def looser_than_floor(policy: Policy) -> list[tuple[tuple[str, ...], str]]:
     names = "+".join(policy.jurisdictions)
     out: list[tuple[tuple[str, ...], str]] = []
     if g.window_start is not None and g.window_start < floor.window_start:
-        out.append((("guardrails", "window_start"),
-                    f"contact window may not open before {floor.window_start:%H:%M} under {names}"))
+        out.append(
+            (
+                ("guardrails", "window_start"),
+                f"contact window may not open before {floor.window_start:%H:%M} under {names}",
+            )
+        )
     if g.window_end is not None and g.window_end > floor.window_end:
-        out.append((("guardrails", "window_end"),
-                    f"contact window may not close after {floor.window_end:%H:%M} under {names}"))
+        out.append(
+            (
+                ("guardrails", "window_end"),
+                f"contact window may not close after {floor.window_end:%H:%M} under {names}",
+            )
+        )
     if g.window_start and g.window_end and g.window_start >= g.window_end:
         out.append((("guardrails", "window_end"), "contact window ends before it starts"))
     checks = [
         ("call_max_attempts_7d", g.call_max_attempts_7d, floor.calls.max_attempts, "at most"),
-        ("calls_connected_per_day", g.calls_connected_per_day, floor.calls.max_connected_per_day, "at most"),
-        ("calls_unanswered_per_day", g.calls_unanswered_per_day, floor.calls.max_unanswered_per_day, "at most"),
+        (
+            "calls_connected_per_day",
+            g.calls_connected_per_day,
+            floor.calls.max_connected_per_day,
+            "at most",
+        ),
+        (
+            "calls_unanswered_per_day",
+            g.calls_unanswered_per_day,
+            floor.calls.max_unanswered_per_day,
+            "at most",
+        ),
         ("limitation_days", g.limitation_days, floor.limitation_days, "at most"),
-        ("call_cooldown_days_after_conversation", g.call_cooldown_days_after_conversation,
-         floor.calls.cooldown_days_after_conversation, "at least"),
+        (
+            "call_cooldown_days_after_conversation",
+            g.call_cooldown_days_after_conversation,
+            floor.calls.cooldown_days_after_conversation,
+            "at least",
+        ),
         ("bureau_notice_days", g.bureau_notice_days, floor.bureau_notice_days, "at least"),
     ]
     for name, value, limit, sense in checks:
         if value is None or limit is None:
             continue
         if (sense == "at most" and value > limit) or (sense == "at least" and value < limit):
-            out.append((("guardrails", name), f"{name} must be {sense} {limit} under {names}, not {value}"))
+            out.append(
+                (("guardrails", name), f"{name} must be {sense} {limit} under {names}, not {value}")
+            )
     if g.limitation_restarts_on_payment and not floor.limitation_restarts_on_payment:
-        out.append((("guardrails", "limitation_restarts_on_payment"),
-                    f"the limitation period does not restart on a payment under {names}"))
+        out.append(
+            (
+                ("guardrails", "limitation_restarts_on_payment"),
+                f"the limitation period does not restart on a payment under {names}",
+            )
+        )
     if g.third_party_contact and not floor.third_party_allowed:
-        out.append((("guardrails", "third_party_contact"),
-                    f"third-party contact is not allowed under {names}"))
+        out.append(
+            (
+                ("guardrails", "third_party_contact"),
+                f"third-party contact is not allowed under {names}",
+            )
+        )
     return out

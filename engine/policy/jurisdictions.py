@@ -94,11 +94,17 @@ def strictest(codes: list[str] | tuple[str, ...]) -> Floor:
                 None
                 if out.calls.cooldown_days_after_conversation is None
                 and f.calls.cooldown_days_after_conversation is None
-                else max(out.calls.cooldown_days_after_conversation or 0,
-                         f.calls.cooldown_days_after_conversation or 0)
+                else max(
+                    out.calls.cooldown_days_after_conversation or 0,
+                    f.calls.cooldown_days_after_conversation or 0,
+                )
             ),
-            max_connected_per_day=_min_opt(out.calls.max_connected_per_day, f.calls.max_connected_per_day),
-            max_unanswered_per_day=_min_opt(out.calls.max_unanswered_per_day, f.calls.max_unanswered_per_day),
+            max_connected_per_day=_min_opt(
+                out.calls.max_connected_per_day, f.calls.max_connected_per_day
+            ),
+            max_unanswered_per_day=_min_opt(
+                out.calls.max_unanswered_per_day, f.calls.max_unanswered_per_day
+            ),
         )
         out = replace(
             out,
@@ -107,7 +113,8 @@ def strictest(codes: list[str] | tuple[str, ...]) -> Floor:
             calls=calls,
             bureau_notice_days=max(out.bureau_notice_days, f.bureau_notice_days),
             limitation_days=min(out.limitation_days, f.limitation_days),
-            limitation_restarts_on_payment=out.limitation_restarts_on_payment and f.limitation_restarts_on_payment,
+            limitation_restarts_on_payment=out.limitation_restarts_on_payment
+            and f.limitation_restarts_on_payment,
             third_party_allowed=out.third_party_allowed and f.third_party_allowed,
             holidays=tuple(sorted(set(out.holidays) | set(f.holidays))),
         )

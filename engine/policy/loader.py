@@ -119,7 +119,9 @@ class _Constructor(RoundTripConstructor):
         try:
             return super().construct_yaml_timestamp(node, values)
         except ValueError as exc:  # e.g. 2024-13-45: well-formed, but no such date
-            raise ConstructorError(None, None, f"not a valid date: {exc}", node.start_mark) from None
+            raise ConstructorError(
+                None, None, f"not a valid date: {exc}", node.start_mark
+            ) from None
 
 
 def _short_tag(tag: object) -> str:
@@ -134,14 +136,24 @@ class _Composer(Composer):
         if isinstance(event, AliasEvent):
             self._aliases = getattr(self, "_aliases", 0) + 1
             if self._aliases > MAX_ALIASES:
-                raise ComposerError(None, None, f"more than {MAX_ALIASES} aliases (*name) in one file",
-                                    event.start_mark)
+                raise ComposerError(
+                    None,
+                    None,
+                    f"more than {MAX_ALIASES} aliases (*name) in one file",
+                    event.start_mark,
+                )
         else:
             if getattr(event, "tag", None) is not None:
-                raise ComposerError(None, None, f"tags such as {_short_tag(event.tag)} are not allowed in a policy",
-                                    event.start_mark)
+                raise ComposerError(
+                    None,
+                    None,
+                    f"tags such as {_short_tag(event.tag)} are not allowed in a policy",
+                    event.start_mark,
+                )
             if self.depth >= MAX_DEPTH:
-                raise ComposerError(None, None, f"nested more than {MAX_DEPTH} levels deep", event.start_mark)
+                raise ComposerError(
+                    None, None, f"nested more than {MAX_DEPTH} levels deep", event.start_mark
+                )
         return super().compose_node(parent, index)
 
 
@@ -166,7 +178,9 @@ def _syntax_error(file: str, exc: YAMLError, text: str = "") -> PolicyErrors:
     message = " ".join(str(exc.problem or exc.context or "invalid YAML").split())
     if isinstance(exc, DuplicateKeyError):  # drop the values and "while constructing a mapping"
         message = re.sub(r'^(found duplicate key ".*?") with value .*$', r"\1", message)
-    elif exc.problem and exc.context and ctx and mark and ctx.line != mark.line:  # say where it began
+    elif (
+        exc.problem and exc.context and ctx and mark and ctx.line != mark.line
+    ):  # say where it began
         message += f" ({' '.join(str(exc.context).split())} at line {ctx.line + 1})"
     return _error(file, pos, message)
 
@@ -198,11 +212,17 @@ class _Budget:
     def spend(self, at: _Pos) -> None:
         self.left -= 1
         if self.left < 0:
-            raise _error(self.file, at, f"the document expands to more than {MAX_VALUES} values "
-                         "(aliases repeating aliases?)")
+            raise _error(
+                self.file,
+                at,
+                f"the document expands to more than {MAX_VALUES} values "
+                "(aliases repeating aliases?)",
+            )
 
 
-def _plain(node: object, loc: Loc, pos: Positions, file: str, budget: _Budget | None = None) -> object:
+def _plain(
+    node: object, loc: Loc, pos: Positions, file: str, budget: _Budget | None = None
+) -> object:
     """Turn a round-trip tree into plain Python, recording every position on the way."""
     budget = budget or _Budget(file)
     if isinstance(node, CommentedMap | CommentedSeq):
@@ -231,8 +251,17 @@ def _plain(node: object, loc: Loc, pos: Positions, file: str, budget: _Budget | 
     if isinstance(node, int):
         return int(node)
     if isinstance(node, datetime):
-        return datetime(node.year, node.month, node.day, node.hour, node.minute, node.second,
-                        node.microsecond, tzinfo=node.tzinfo, fold=node.fold)
+        return datetime(
+            node.year,
+            node.month,
+            node.day,
+            node.hour,
+            node.minute,
+            node.second,
+            node.microsecond,
+            tzinfo=node.tzinfo,
+            fold=node.fold,
+        )
     if isinstance(node, date):
         return date(node.year, node.month, node.day)
     if node is None or isinstance(node, Decimal):  # floats: see _Constructor
@@ -255,7 +284,9 @@ def parse_yaml(text: str, file: str) -> tuple[object, Positions]:
     """
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_FILE_BYTES:
-        raise _error(file, (1, 1), f"the file is {size} bytes; a policy may be at most {MAX_FILE_BYTES}")
+        raise _error(
+            file, (1, 1), f"the file is {size} bytes; a policy may be at most {MAX_FILE_BYTES}"
+        )
     yaml = YAML(typ="rt")
     yaml.Constructor = _Constructor
     yaml.Composer = _Composer
@@ -318,7 +349,9 @@ def _field_names(model: type[BaseModel], path: Loc) -> set[str]:
             elif isinstance(origin, type) and issubclass(origin, Sequence | AbstractSet) and args:
                 below.append(args[0])
         level = below
-    models = [m for t in level for m in _leaves(t) if isinstance(m, type) and issubclass(m, BaseModel)]
+    models = [
+        m for t in level for m in _leaves(t) if isinstance(m, type) and issubclass(m, BaseModel)
+    ]
     return {f.alias or n for m in models for n, f in m.model_fields.items()}
 
 
@@ -361,16 +394,22 @@ def _validation_errors(
         else:
             path, on_key = _walk(data, loc)
             at, message = pos.find(path, on_key=on_key), str(err["msg"])
-            shown = _show(err.get("input")) if kind not in {"value_error", "assertion_error"} else None
+            shown = (
+                _show(err.get("input")) if kind not in {"value_error", "assertion_error"} else None
+            )
             got = f" (got {shown})" if shown is not None else ""
             if kind in ("literal_error", "enum") and "expected" in err.get("ctx", {}):
-                choices.setdefault((path, at), ([], got))[0].append(str(err.get("ctx", {})["expected"]))
+                choices.setdefault((path, at), ([], got))[0].append(
+                    str(err.get("ctx", {})["expected"])
+                )
                 continue
             message += got
         found.setdefault((path, at), []).append(message)
     for where, (expected, got) in choices.items():
         head, _, last = ", ".join(expected).replace(" or ", ", ").rpartition(", ")
-        found.setdefault(where, []).append(f"Input should be {f'{head} or ' if head else ''}{last}{got}")
+        found.setdefault(where, []).append(
+            f"Input should be {f'{head} or ' if head else ''}{last}{got}"
+        )
     return [
         PolicyError(file, at[0], at[1], f"{_dotted(path)}: {m}" if path else m)
         for (path, at), messages in found.items()

@@ -70,7 +70,9 @@ class StageMachine:
             merged = {**event_rules, **spec.on.model_dump(exclude_none=True)}
             for event, effect in merged.items():
                 if effect.get("goto"):
-                    self._machine.add_transition(goto_trigger(stage, event), str(stage), str(effect["goto"]))
+                    self._machine.add_transition(
+                        goto_trigger(stage, event), str(stage), str(effect["goto"])
+                    )
 
     def can(self, stage: Stage, trigger: str) -> bool:
         """Whether `trigger` leads anywhere from `stage`."""

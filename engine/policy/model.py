@@ -97,10 +97,14 @@ class Range(_Model):
 
     def overlaps(self, other: Range) -> bool:
         """Whether two ranges share at least one value."""
-        lo = max(self.min if self.min is not None else Decimal("-Infinity"),
-                 other.min if other.min is not None else Decimal("-Infinity"))
-        hi = min(self.max if self.max is not None else Decimal("Infinity"),
-                 other.max if other.max is not None else Decimal("Infinity"))
+        lo = max(
+            self.min if self.min is not None else Decimal("-Infinity"),
+            other.min if other.min is not None else Decimal("-Infinity"),
+        )
+        hi = min(
+            self.max if self.max is not None else Decimal("Infinity"),
+            other.max if other.max is not None else Decimal("Infinity"),
+        )
         return lo < hi
 
 
@@ -136,7 +140,9 @@ class ContactItem(_Model):
     times: int = Field(default=1, ge=1, le=100)
     at: time | None = None  # local send time; the policy's send_time otherwise
     when: Condition | None = None
-    third_party: bool = False  # to a contact person, only where allowed and the debtor is unreachable
+    third_party: bool = (
+        False  # to a contact person, only where allowed and the debtor is unreachable
+    )
 
     @property
     def key(self) -> str:
@@ -190,8 +196,12 @@ class StageSpec(_Model):
     """One stage of treatment."""
 
     description: str = ""
-    enter_at_day: int = Field(default=0, ge=-30, le=MAX_DAYS)  # where a case opened late at this age starts
-    min_days: int = Field(default=1, ge=0, le=MAX_DAYS)  # stay at least this long: stages move one at a time
+    enter_at_day: int = Field(
+        default=0, ge=-30, le=MAX_DAYS
+    )  # where a case opened late at this age starts
+    min_days: int = Field(
+        default=1, ge=0, le=MAX_DAYS
+    )  # stay at least this long: stages move one at a time
     contacts: list[ContactItem] = []
     on_enter: list[ActionSpec] = []
     exits: list[Exit] = []

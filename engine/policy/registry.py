@@ -60,7 +60,9 @@ def get(policy_hash: str) -> CompiledPolicy:
         raise PolicyNotFound(f"policy {policy_hash} is not known to this worker")
     cp = register(policy)
     if cp.hash != policy_hash:
-        raise PolicyNotFound(f"policy store returned content hashing to {cp.hash}, not {policy_hash}")
+        raise PolicyNotFound(
+            f"policy store returned content hashing to {cp.hash}, not {policy_hash}"
+        )
     return cp
 
 

@@ -40,8 +40,10 @@ def placeholders(text: str) -> Iterator[str]:
             continue
         if spec or conversion:
             shown = field + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
-            raise ValueError(f"{{{shown}}}: only plain {{{field}}} placeholders are allowed "
-                             "(no format specs or conversions)")
+            raise ValueError(
+                f"{{{shown}}}: only plain {{{field}}} placeholders are allowed "
+                "(no format specs or conversions)"
+            )
         yield field
 
 

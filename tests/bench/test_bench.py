@@ -59,21 +59,32 @@ class TestPieces:
             assert action.action_id == f"{case.case_id}/0.reminder/{planned.key}"
             assert (action.channel, action.message) == (planned.channel, planned.message)
             assert planned.at == moment and planned.channel == CHANNELS[i % 3]
-        assert d.next_wake_up is not None and d.next_wake_up > sched.moments[-1] + timedelta(hours=1)
+        assert d.next_wake_up is not None and d.next_wake_up > sched.moments[-1] + timedelta(
+            hours=1
+        )
 
     def test_sleeper_sleeps(self) -> None:
         """A case on the sleeper policy decides nothing now and wakes hours later."""
         now = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)
         tz = zone_at_noon(now)
         cp = registry.register(sleeper_policy(tz))
-        d = open_case(cp, bench_case("K-000001", tz, now.astimezone(ZoneInfo(tz)).date(), cp.policy.name), now)
-        assert d.actions == [] and d.next_wake_up is not None and d.next_wake_up - now > timedelta(hours=6)
+        d = open_case(
+            cp, bench_case("K-000001", tz, now.astimezone(ZoneInfo(tz)).date(), cp.policy.name), now
+        )
+        assert (
+            d.actions == []
+            and d.next_wake_up is not None
+            and d.next_wake_up - now > timedelta(hours=6)
+        )
 
     def test_percentile_and_sizes(self) -> None:
         """Nearest-rank percentiles; --quick shrinks every size and options override them."""
         values = [float(x) for x in range(1, 101)]
         assert (pct(values, 50), pct(values, 99), pct([], 50)) == (50.0, 99.0, 0.0)
-        quick, full = BenchConfig(quick=True).resolve(), BenchConfig(capacity=123, contacts=7).resolve()
+        quick, full = (
+            BenchConfig(quick=True).resolve(),
+            BenchConfig(capacity=123, contacts=7).resolve(),
+        )
         assert quick["cases"] < full["cases"] and quick["capacity"] < 1000
         assert (full["capacity"], full["contacts"]) == (123, 7)
 
@@ -84,19 +95,34 @@ class TestQuickRun:
 
     def test_quick_run_ends_with_every_figure_as_json(self) -> None:
         """A table, then one JSON line with the six scenarios and positive figures."""
-        proc = subprocess.run([sys.executable, "-m", "overdue.cli", "bench", "--quick"],
-                              capture_output=True, text=True, timeout=280, check=False)
+        proc = subprocess.run(
+            [sys.executable, "-m", "overdue.cli", "bench", "--quick"],
+            capture_output=True,
+            text=True,
+            timeout=280,
+            check=False,
+        )
         assert proc.returncode == 0, proc.stderr[-3000:]
         lines = proc.stdout.strip().splitlines()
         out = json.loads(lines[-1])
         assert "overdue bench" in "\n".join(lines[:-1])  # the table came first
         assert set(SCENARIOS) <= set(out) and out["quick"] is True
-        t, h, i, c, k, q = (out[s] for s in ("throughput", "history", "intake", "capacity", "core", "query"))
+        t, h, i, c, k, q = (
+            out[s] for s in ("throughput", "history", "intake", "capacity", "core", "query")
+        )
         assert min(t["ours_cases_per_s"], t["bare_cases_per_s"], t["ratio"]) > 0
         assert min(h["ours_events"], h["bare_events"], h["ours_bytes"], h["bare_bytes"]) > 0
         assert min(i["ours_starts_per_s"], i["bare_starts_per_s"], i["ratio"]) > 0
-        assert c["cases"] > 0 and c["db_bytes_per_case"] > 0 and all(p["worker_rss_mb"] > 0 for p in c["points"])
+        assert (
+            c["cases"] > 0
+            and c["db_bytes_per_case"] > 0
+            and all(p["worker_rss_mb"] > 0 for p in c["points"])
+        )
         assert k["decide_us_mean"] > 0 and k["lifecycles_per_min"] > 0 and len(k["policies"]) >= 2
-        assert all(q[f"{kind}_{label}_ms"]["p50"] > 0 for kind in ("ours", "bare") for label in ("cached", "evicted"))
+        assert all(
+            q[f"{kind}_{label}_ms"]["p50"] > 0
+            for kind in ("ours", "bare")
+            for label in ("cached", "evicted")
+        )
         assert {"throughput", "history_events", "history_bytes", "intake"} <= set(out["goals"])
         table(out)  # the JSON alone renders the table again

@@ -31,8 +31,13 @@ from workers.worker import run_worker
 from workflows.client import Cases
 
 #: One user per role: name -> role.
-USERS = {"vera": Role.VIEWER, "colin": Role.COLLECTOR, "olga": Role.OPS, "mona": Role.MANAGER,
-         "ada": Role.ADMIN}
+USERS = {
+    "vera": Role.VIEWER,
+    "colin": Role.COLLECTOR,
+    "olga": Role.OPS,
+    "mona": Role.MANAGER,
+    "ada": Role.ADMIN,
+}
 
 
 def password(name: str) -> str:
@@ -62,17 +67,36 @@ class Stack:
         """The typed case API."""
         return Cases(self.client)
 
-    async def open(self, case_id: str, days_overdue: int, amount: str = "5000.00",
-                   policy: str = "approval-now.yaml", tz: str = "Asia/Shanghai",
-                   cases: Cases | None = None) -> CaseFile:
+    async def open(
+        self,
+        case_id: str,
+        days_overdue: int,
+        amount: str = "5000.00",
+        policy: str = "approval-now.yaml",
+        tz: str = "Asia/Shanghai",
+        cases: Cases | None = None,
+    ) -> CaseFile:
         """Open a CN case `days_overdue` days past due (in the debtor's `tz`) on `policy`."""
         due = (datetime.now(ZoneInfo(tz)) - timedelta(days=days_overdue)).date()
-        case = CaseFile.model_validate({
-            "case_id": case_id, "product": "credit_line", "amount_due": amount, "currency": "CNY",
-            "due_date": due.isoformat(), "policy": policy, "risk_score": 600,
-            "debtor": {"id": f"D-{case_id}", "name": "王芳", "phone": "+8613800000000",
-                       "email": "wf@example.com", "timezone": tz, "locale": "zh-CN"},
-        })
+        case = CaseFile.model_validate(
+            {
+                "case_id": case_id,
+                "product": "credit_line",
+                "amount_due": amount,
+                "currency": "CNY",
+                "due_date": due.isoformat(),
+                "policy": policy,
+                "risk_score": 600,
+                "debtor": {
+                    "id": f"D-{case_id}",
+                    "name": "王芳",
+                    "phone": "+8613800000000",
+                    "email": "wf@example.com",
+                    "timezone": tz,
+                    "locale": "zh-CN",
+                },
+            }
+        )
         await (cases or self.cases).open(case, self.policies.get(policy))
         return case
 
@@ -96,8 +120,11 @@ def daytime_zone() -> str:
 async def first_call(stack: Stack, case_id: str) -> str:
     """The action id of the first call the case made (waits for the worker to place it)."""
     for _ in range(300):
-        calls = [r.action_id for r in await stack.cases.history(case_id)
-                 if r.kind == "contact" and r.channel == "call" and r.action_id]
+        calls = [
+            r.action_id
+            for r in await stack.cases.history(case_id)
+            if r.kind == "contact" and r.channel == "call" and r.action_id
+        ]
         if calls:
             return calls[0]
         await asyncio.sleep(0.1)
@@ -107,7 +134,9 @@ async def first_call(stack: Stack, case_id: str) -> str:
 def _approval_now_policy(folder: Path) -> Path:
     text = (POLICY_DIR / "consumer-credit-line.yaml").read_text(encoding="utf-8")
     text = text.replace("name: consumer-credit-line", "name: approval-now", 1)
-    text = text.replace("  escalation:\n    description:", "  escalation:\n    min_days: 0\n    description:", 1)
+    text = text.replace(
+        "  escalation:\n    description:", "  escalation:\n    min_days: 0\n    description:", 1
+    )
     path = folder / "approval-now.yaml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -125,15 +154,25 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
     console = None
     users = user_store(folder)
     try:
-        client = await connect(data_converter(load_or_create_key(folder)), target_host=server.address)
+        client = await connect(
+            data_converter(load_or_create_key(folder)), target_host=server.address
+        )
         worker = asyncio.create_task(run_worker(client, folder, Settings(), stop=stop))
         for name, role in USERS.items():
             users.add(name, role, password(name))
-        console = await start(state_for(client, folder, ui_url="http://127.0.0.1:8233", users=users),
-                              port=free_port())
+        console = await start(
+            state_for(client, folder, ui_url="http://127.0.0.1:8233", users=users), port=free_port()
+        )
         policies = PolicyCache(folder, base=policy_path.parent)
-        s = Stack(folder, server, client, console, users, policies,
-                  tokens={name: users.issue_token(name) for name in USERS})
+        s = Stack(
+            folder,
+            server,
+            client,
+            console,
+            users,
+            policies,
+            tokens={name: users.issue_token(name) for name in USERS},
+        )
         yield s
     finally:
         if console is not None:

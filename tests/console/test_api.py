@@ -33,7 +33,10 @@ class TestApi:
             assert r.headers["www-authenticate"] == "Bearer"
             assert "Bearer" in r.json()["error"]
             r = await api.get("/api/cases/NOPE", headers={"Authorization": "Basic abc"})
-            assert (r.status_code, r.json()["error"]) == (401, "the Authorization header must be 'Bearer TOKEN'")
+            assert (r.status_code, r.json()["error"]) == (
+                401,
+                "the Authorization header must be 'Bearer TOKEN'",
+            )
             r = await api.get("/api/cases/NOPE", headers={"Authorization": "Bearer od_wrong"})
             assert (r.status_code, r.json()["error"]) == (401, "unknown API token")
 
@@ -44,20 +47,31 @@ class TestApi:
         await stack.wait_for(f"WorkflowId = 'case-API-1' AND {AWAITING.name} = 'legal_referral'", 1)
         async with _api(stack, "vera") as api:
             status = (await api.get("/api/cases/API-1")).json()
-            assert (status["case_id"], status["stage"], status["amount_due"]) == ("API-1", "escalation", "5000.00")
+            assert (status["case_id"], status["stage"], status["amount_due"]) == (
+                "API-1",
+                "escalation",
+                "5000.00",
+            )
             balance = status["balance"]  # the amount due plus the policy's late fee
             assert status["approvals_pending"] == ["legal_referral"]
             assert status == (await stack.cases.status("API-1")).model_dump(mode="json")
             queue = (await api.get("/api/queues/approvals", params={"stage": "escalation"})).json()
             assert "API-1" in [i["case_id"] for i in queue["items"]]
             item = next(i for i in queue["items"] if i["case_id"] == "API-1")
-            assert (item["awaiting"], item["balance"], item["age_days"]) == (["legal_referral"], balance, 100)
+            assert (item["awaiting"], item["balance"], item["age_days"]) == (
+                ["legal_referral"],
+                balance,
+                100,
+            )
             # filters narrow the queue: too small a balance, too young
             for params in ({"max_amount": "100"}, {"max_age": "30"}, {"stage": "reminder"}):
                 narrowed = (await api.get("/api/queues/approvals", params=params)).json()
                 assert "API-1" not in [i["case_id"] for i in narrowed["items"]], params
             r = await api.post("/api/cases/API-1/approvals", json={"action": "legal_referral"})
-            assert (r.status_code, r.json()["error"]) == (403, "role viewer may not do this (approve is needed)")
+            assert (r.status_code, r.json()["error"]) == (
+                403,
+                "role viewer may not do this (approve is needed)",
+            )
         async with _api(stack, "mona") as api:
             r = await api.post("/api/cases/API-1/approvals", json={"action": "legal_referral"})
             assert r.status_code == 200, r.text
@@ -66,12 +80,19 @@ class TestApi:
             assert r.status_code == 409
             assert "no approval of 'legal_referral' is awaited" in r.json()["error"]
         history = await stack.cases.history("API-1")
-        assert any(r.kind == "approval" and r.reason == "approved legal_referral by mona" for r in history)
+        assert any(
+            r.kind == "approval" and r.reason == "approved legal_referral by mona" for r in history
+        )
         async with _api(stack, "colin") as api:
-            r = await api.post("/api/cases/API-1/payments", json={"amount": "10.00", "currency": "CNY", "ref": "R-1"})
+            r = await api.post(
+                "/api/cases/API-1/payments",
+                json={"amount": "10.00", "currency": "CNY", "ref": "R-1"},
+            )
             assert r.status_code == 200, r.text
             assert r.json()["balance"] == str(Decimal(balance) - Decimal("10.00"))
-            r = await api.post("/api/cases/API-1/payments", json={"amount": "-1", "currency": "CNY"})
+            r = await api.post(
+                "/api/cases/API-1/payments", json={"amount": "-1", "currency": "CNY"}
+            )
             assert r.status_code == 422
             assert r.json()["error"].startswith("body.amount")
 
@@ -84,7 +105,11 @@ class TestApi:
         """The API describes itself, and the interactive docs are served."""
         async with _api(stack) as api:
             doc = (await api.get("/api/openapi.json")).json()
-            assert {"/api/cases/{case_id}", "/api/queues/approvals", "/api/cases/{case_id}/payments"} <= set(doc["paths"])
+            assert {
+                "/api/cases/{case_id}",
+                "/api/queues/approvals",
+                "/api/cases/{case_id}/payments",
+            } <= set(doc["paths"])
             assert (await api.get("/api/docs")).status_code == 200
 
 
@@ -92,8 +117,14 @@ class TestCodec:
     """Temporal's remote codec protocol: round trip, permission, CORS for the Web UI only."""
 
     async def test_round_trip_for_those_allowed(self, stack: Stack) -> None:
-        plain = {"payloads": [{"metadata": {"encoding": base64.b64encode(b"json/plain").decode()},
-                               "data": base64.b64encode('{"name": "王芳"}'.encode()).decode()}]}
+        plain = {
+            "payloads": [
+                {
+                    "metadata": {"encoding": base64.b64encode(b"json/plain").decode()},
+                    "data": base64.b64encode('{"name": "王芳"}'.encode()).decode(),
+                }
+            ]
+        }
         async with _api(stack, "olga") as api:
             sealed = await api.post("/codec/encode", json=plain, headers={"X-Namespace": "default"})
             assert sealed.status_code == 200
@@ -103,7 +134,10 @@ class TestCodec:
             opened = await api.post("/codec/decode", json=sealed.json())
             assert opened.json() == plain
             bad = await api.post("/codec/decode", content=b"not json")
-            assert (bad.status_code, bad.json()["error"]) == (400, "the body is not a Payloads JSON document")
+            assert (bad.status_code, bad.json()["error"]) == (
+                400,
+                "the body is not a Payloads JSON document",
+            )
         async with _api(stack, "mona") as api:
             r = await api.post("/codec/decode", json=plain)
             assert r.status_code == 403  # managers see figures, not personal data
@@ -111,14 +145,20 @@ class TestCodec:
             assert (await api.post("/codec/decode", json=plain)).status_code == 401
 
     async def test_cors_answers_the_web_ui_only(self, stack: Stack) -> None:
-        preflight = {"Access-Control-Request-Method": "POST",
-                     "Access-Control-Request-Headers": "content-type,x-namespace"}
+        preflight = {
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type,x-namespace",
+        }
         async with _api(stack) as api:
-            r = await api.options("/codec/decode", headers={"Origin": "http://127.0.0.1:8233", **preflight})
+            r = await api.options(
+                "/codec/decode", headers={"Origin": "http://127.0.0.1:8233", **preflight}
+            )
             assert r.status_code == 200
             assert r.headers["access-control-allow-origin"] == "http://127.0.0.1:8233"
             assert r.headers["access-control-allow-credentials"] == "true"
-            r = await api.options("/codec/decode", headers={"Origin": "http://evil.example", **preflight})
+            r = await api.options(
+                "/codec/decode", headers={"Origin": "http://evil.example", **preflight}
+            )
             assert "access-control-allow-origin" not in r.headers
             r = await api.get("/api/openapi.json", headers={"Origin": "http://127.0.0.1:8233"})
             assert "access-control-allow-origin" not in r.headers  # only the codec is cross-origin
@@ -132,8 +172,12 @@ async def test_metrics(stack: Stack) -> None:
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/plain")
     text = r.text
-    for name in ("overdue_console_requests_total", "overdue_console_request_seconds_bucket",
-                 "overdue_approvals_waiting", "overdue_console_actions_total"):
+    for name in (
+        "overdue_console_requests_total",
+        "overdue_console_request_seconds_bucket",
+        "overdue_approvals_waiting",
+        "overdue_console_actions_total",
+    ):
         assert name in text, name
     assert 'route="/healthz"' in text
 
@@ -146,9 +190,14 @@ class TestPeopleWork:
         await stack.open("API-D", 100)
         await stack.wait_for(f"WorkflowId = 'case-API-D' AND {AWAITING.name} = 'legal_referral'", 1)
         async with _api(stack, "mona") as api:
-            r = await api.post("/api/cases/API-D/denials", json={"action": "legal_referral", "reason": ""})
+            r = await api.post(
+                "/api/cases/API-D/denials", json={"action": "legal_referral", "reason": ""}
+            )
             assert r.status_code == 422
-            r = await api.post("/api/cases/API-D/denials", json={"action": "legal_referral", "reason": "in hospital"})
+            r = await api.post(
+                "/api/cases/API-D/denials",
+                json={"action": "legal_referral", "reason": "in hospital"},
+            )
             assert r.status_code == 200, r.text
             assert r.json()["stage"] == "escalation"
         status = await stack.cases.status("API-D")
@@ -160,8 +209,10 @@ class TestPeopleWork:
     async def test_complaint_is_queued_until_answered(self, stack: Stack) -> None:
         await stack.open("API-C", 12, amount="800.00", policy="consumer-credit-line")
         async with _api(stack, "colin") as api:
-            r = await api.post("/api/cases/API-C/complaints",
-                               json={"category": "collector", "text": "rude agent", "channel": "phone"})
+            r = await api.post(
+                "/api/cases/API-C/complaints",
+                json={"category": "collector", "text": "rude agent", "channel": "phone"},
+            )
             assert r.status_code == 200, r.text
             r = await api.post("/api/cases/API-C/complaints/resolution", json={"outcome": "upheld"})
             assert r.status_code == 403  # collectors take complaints; ops answer them
@@ -182,7 +233,10 @@ class TestPeopleWork:
             assert (r.status_code, r.json()["error"]) == (409, "no complaint is open")
         await stack.wait_for(f"WorkflowId = 'case-API-C' AND {AWAITING.name} = 'complaint'", 0)
         reasons = [h.reason for h in await stack.cases.history("API-C") if h.kind == "complaint"]
-        assert reasons[0].endswith("(recorded by colin)") and reasons[1] == "complaint-1 upheld by olga"
+        assert (
+            reasons[0].endswith("(recorded by colin)")
+            and reasons[1] == "complaint-1 upheld by olga"
+        )
 
     async def test_call_outcome_with_a_promise_in_one_step(self, stack: Stack) -> None:
         tz = daytime_zone()
@@ -190,12 +244,20 @@ class TestPeopleWork:
         call = await first_call(stack, "API-O")
         due = (datetime.now(ZoneInfo(tz)) + timedelta(days=5)).date().isoformat()
         async with _api(stack, "colin") as api:
-            r = await api.post("/api/cases/API-O/outcomes", json={
-                "action_id": call, "result": "connected", "attitude": "cooperative",
-                "promise": {"amount": "400.00", "due_date": due}})
+            r = await api.post(
+                "/api/cases/API-O/outcomes",
+                json={
+                    "action_id": call,
+                    "result": "connected",
+                    "attitude": "cooperative",
+                    "promise": {"amount": "400.00", "due_date": due},
+                },
+            )
             assert r.status_code == 200, r.text
             assert "promise" in r.json()["holds"]
-            r = await api.post("/api/cases/API-O/outcomes", json={"action_id": "nope", "result": "unanswered"})
+            r = await api.post(
+                "/api/cases/API-O/outcomes", json={"action_id": "nope", "result": "unanswered"}
+            )
             assert r.status_code == 409
             assert r.json()["error"].startswith("contact_outcome: unknown or expired contact")
         status = await stack.cases.status("API-O")
@@ -212,4 +274,11 @@ async def test_portfolio_counts_open_cases(stack: Stack) -> None:
     assert after["open"]["cases"] == before["open"]["cases"] + 1
     assert after["by_stage"]["escalation"]["cases"] >= before["by_stage"]["escalation"]["cases"] + 1
     assert after["by_age"]["31-60"]["cases"] == before["by_age"]["31-60"]["cases"] + 1
-    assert set(after) >= {"by_segment", "by_stage_segment", "by_policy", "awaiting", "ended", "cure_rate"}
+    assert set(after) >= {
+        "by_segment",
+        "by_stage_segment",
+        "by_policy",
+        "awaiting",
+        "ended",
+        "cure_rate",
+    }

@@ -27,12 +27,21 @@ pytestmark = pytest.mark.e2e
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def _prepare() -> None:
-    assert CHROMIUM.exists(), "Debian's chromium package is missing: run `make .venv/.installed` as root"
+    assert CHROMIUM.exists(), (
+        "Debian's chromium package is missing: run `make .venv/.installed` as root"
+    )
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
 
 
@@ -43,7 +52,8 @@ async def browser(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Bro
     profile = tmp_path_factory.mktemp("chromium-profile")
     async with async_playwright() as pw:
         context = await pw.chromium.launch_persistent_context(
-            str(profile), executable_path=str(CHROMIUM), headless=True, args=FLAGS)
+            str(profile), executable_path=str(CHROMIUM), headless=True, args=FLAGS
+        )
         yield context
         await context.close()
 
@@ -101,7 +111,9 @@ async def test_manager_approves_from_the_queue(browser: BrowserContext, stack: S
     await _shot(page, "approvals-after-approval")
     await page.goto(f"{stack.url}/cases/BR-1")
     await expect(page.locator("#stage")).to_have_text("legal_referral")
-    await expect(page.get_by_role("table", name=re.compile("Every decision"))).to_contain_text("approved legal_referral by mona")
+    await expect(page.get_by_role("table", name=re.compile("Every decision"))).to_contain_text(
+        "approved legal_referral by mona"
+    )
     await _shot(page, "case-after-approval")
     await page.close()
 
@@ -141,12 +153,15 @@ async def test_manager_denies_from_the_queue(browser: BrowserContext, stack: Sta
     await page.goto(f"{stack.url}/cases/BR-3")
     await expect(page.locator("#stage")).to_have_text("escalation")
     await expect(page.get_by_role("table", name=re.compile("Every decision"))).to_contain_text(
-        "denied legal_referral by mona: debtor in hospital")
+        "denied legal_referral by mona: debtor in hospital"
+    )
     await _shot(page, "case-after-denial")
     await page.close()
 
 
-async def test_collector_records_a_call_with_a_promise(browser: BrowserContext, stack: Stack) -> None:
+async def test_collector_records_a_call_with_a_promise(
+    browser: BrowserContext, stack: Stack
+) -> None:
     tz = daytime_zone()
     await stack.open("BR-4", 10, amount="800.00", policy="consumer-credit-line", tz=tz)
     call = await first_call(stack, "BR-4")
@@ -161,7 +176,9 @@ async def test_collector_records_a_call_with_a_promise(browser: BrowserContext, 
     await form.get_by_label("by").fill(due)
     await _shot(page, "case-call-outcome-form")
     await form.get_by_role("button", name="Record call").click()
-    await expect(page.get_by_role("status")).to_have_text("BR-4: call connected recorded with a promise")
+    await expect(page.get_by_role("status")).to_have_text(
+        "BR-4: call connected recorded with a promise"
+    )
     timeline = page.get_by_role("table", name=re.compile("Every decision"))
     await expect(timeline).to_contain_text("contact connected")
     await expect(timeline).to_contain_text(f"promise of 400.00 by {due}")
@@ -191,19 +208,26 @@ async def test_complaint_filed_and_resolved(browser: BrowserContext, stack: Stac
     await expect(page.get_by_role("status")).to_have_text("BR-5: complaint rejected")
     await page.goto(f"{stack.url}/cases/BR-5")
     await expect(page.locator("#complaints")).to_contain_text("rejected")
-    await expect(page.get_by_role("table", name=re.compile("Every decision"))).to_contain_text("complaint-1 rejected by olga")
+    await expect(page.get_by_role("table", name=re.compile("Every decision"))).to_contain_text(
+        "complaint-1 rejected by olga"
+    )
     await _shot(page, "case-after-complaint")
     await page.close()
 
 
 async def _portfolio_matches(page: Page, stack: Stack) -> bool:
     """Whether the page just loaded shows the API's counts (both read the same visibility)."""
-    async with httpx.AsyncClient(base_url=stack.url, headers={"Authorization": f"Bearer {stack.tokens['vera']}"}) as api:
+    async with httpx.AsyncClient(
+        base_url=stack.url, headers={"Authorization": f"Bearer {stack.tokens['vera']}"}
+    ) as api:
         doc = (await api.get("/api/portfolio")).json()
     shown = {
         "open": await page.locator("#open-cases").inner_text(),
         "complaints": await page.locator("#complaints-open").inner_text(),
-        "stages": [await c.inner_text() for c in await page.locator("#by-stage tbody td:nth-child(2)").all()],
+        "stages": [
+            await c.inner_text()
+            for c in await page.locator("#by-stage tbody td:nth-child(2)").all()
+        ],
     }
     expected = {
         "open": str(doc["open"]["cases"]),

@@ -21,10 +21,27 @@ pytestmark = pytest.mark.e2e
 
 def test_dev_prints_console_and_credentials(tmp_path: Path) -> None:
     ports = [free_port() for _ in range(3)]
-    cmd = [sys.executable, "-m", "overdue.cli", "dev", "--data", str(tmp_path), "--port", str(ports[0]),
-           "--ui-port", str(ports[1]), "--console-port", str(ports[2])]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "OVERDUE_CODEC_KEY": ""})
+    cmd = [
+        sys.executable,
+        "-m",
+        "overdue.cli",
+        "dev",
+        "--data",
+        str(tmp_path),
+        "--port",
+        str(ports[0]),
+        "--ui-port",
+        str(ports[1]),
+        "--console-port",
+        str(ports[2]),
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OVERDUE_CODEC_KEY": ""},
+    )
     lines: list[str] = []
     try:
         assert proc.stdout is not None

@@ -21,7 +21,9 @@ async def _signed_in(stack: Stack, name: str) -> AsyncIterator[httpx.AsyncClient
     async with httpx.AsyncClient(base_url=stack.url, timeout=30) as web:
         form = await web.get("/login")
         csrf = form.text.split('name="csrf" value="')[1].split('"')[0]
-        r = await web.post("/login", data={"name": name, "password": password(name), "csrf": csrf, "next": "/"})
+        r = await web.post(
+            "/login", data={"name": name, "password": password(name), "csrf": csrf, "next": "/"}
+        )
         assert r.status_code == 303, r.text
         yield web
 
@@ -36,14 +38,18 @@ class TestSignIn:
         async with httpx.AsyncClient(base_url=stack.url) as web:
             form = await web.get("/login")
             csrf = form.text.split('name="csrf" value="')[1].split('"')[0]
-            r = await web.post("/login", data={"name": "mona", "password": "nope-nope", "csrf": csrf})
+            r = await web.post(
+                "/login", data={"name": "mona", "password": "nope-nope", "csrf": csrf}
+            )
             assert r.status_code == 401
             assert "Wrong user name or password." in r.text
             assert "Traceback" not in r.text
 
     async def test_sign_in_form_needs_its_csrf_token(self, stack: Stack) -> None:
         async with httpx.AsyncClient(base_url=stack.url) as web:
-            r = await web.post("/login", data={"name": "mona", "password": password("mona"), "csrf": "forged"})
+            r = await web.post(
+                "/login", data={"name": "mona", "password": password("mona"), "csrf": "forged"}
+            )
             assert r.status_code == 403
             assert "reload the page" in r.text
 
@@ -53,7 +59,10 @@ class TestSignIn:
         sid, _ = stack.users.open_session(user, timedelta(seconds=-1))
         async with httpx.AsyncClient(base_url=stack.url, cookies={SESSION_COOKIE: sid}) as web:
             r = await web.get("/queues/approvals")
-            assert (r.status_code, r.headers["location"]) == (303, "/login?expired=1&next=/queues/approvals")
+            assert (r.status_code, r.headers["location"]) == (
+                303,
+                "/login?expired=1&next=/queues/approvals",
+            )
             page = await web.get(r.headers["location"])
             assert "Your session expired" in page.text
 
@@ -61,7 +70,9 @@ class TestSignIn:
 class TestActions:
     async def test_forms_need_the_session_csrf_token(self, stack: Stack) -> None:
         async with _signed_in(stack, "mona") as web:
-            r = await web.post("/cases/ANY/approve", data={"action": "legal_referral", "csrf": "forged"})
+            r = await web.post(
+                "/cases/ANY/approve", data={"action": "legal_referral", "csrf": "forged"}
+            )
             assert r.status_code == 403
             assert "did not come from this console" in r.text
 
@@ -71,7 +82,9 @@ class TestActions:
             page = await web.get("/cases/PAGE-1")
             assert page.status_code == 200
             csrf = page.text.split('name="csrf" value="')[1].split('"')[0]
-            r = await web.post("/cases/PAGE-1/approve", data={"action": "legal_referral", "csrf": csrf})
+            r = await web.post(
+                "/cases/PAGE-1/approve", data={"action": "legal_referral", "csrf": csrf}
+            )
             assert r.status_code == 403
             assert "role viewer may not do this" in r.text
             r = await web.get("/cases/NO-SUCH")
@@ -86,7 +99,10 @@ class TestActions:
         async with _signed_in(stack, "mona") as web:
             page = await web.get("/cases/PAGE-2")
             csrf = page.text.split('name="csrf" value="')[1].split('"')[0]
-            r = await web.post("/cases/PAGE-2/approve", data={"action": "legal_referral", "csrf": csrf},
-                               follow_redirects=True)
+            r = await web.post(
+                "/cases/PAGE-2/approve",
+                data={"action": "legal_referral", "csrf": csrf},
+                follow_redirects=True,
+            )
             assert r.status_code == 200
             assert "no approval of &#39;legal_referral&#39; is awaited" in r.text

@@ -77,7 +77,11 @@ class TestRoles:
     """Who may do what."""
 
     def test_personal_data_only_to_roles_that_contact_or_handle_disputes(self) -> None:
-        assert {r for r in Role if allowed(r, Permission.PERSONAL_DATA)} == {Role.COLLECTOR, Role.OPS, Role.ADMIN}
+        assert {r for r in Role if allowed(r, Permission.PERSONAL_DATA)} == {
+            Role.COLLECTOR,
+            Role.OPS,
+            Role.ADMIN,
+        }
 
     def test_every_role_can_look_and_only_admins_manage_users(self) -> None:
         assert all(Permission.VIEW in GRANTS[r] for r in Role)

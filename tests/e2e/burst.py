@@ -33,8 +33,9 @@ def policy_text(now: datetime, tz: str) -> str:
     local = now.astimezone(ZoneInfo(tz))
     contacts = "\n".join(
         f"      - {{id: c{i}, day: 0, channel: {('sms', 'push', 'email')[i % 3]}, template: hello,"
-        f" at: \"{(local + timedelta(seconds=8 + 3 * i)).strftime('%H:%M:%S')}\"}}"
-        for i in range(CONTACTS))
+        f' at: "{(local + timedelta(seconds=8 + 3 * i)).strftime("%H:%M:%S")}"}}'
+        for i in range(CONTACTS)
+    )
     return f"""
 name: e2e-burst
 version: 1
@@ -60,12 +61,24 @@ templates:
 
 def case_file(i: int, tz: str, due: str, policy: str) -> CaseFile:
     """Case `E2E-<i>`, due today in `tz`, on `policy`."""
-    return CaseFile.model_validate({
-        "case_id": f"E2E-{i:03d}", "product": "credit_line", "amount_due": "900.00", "currency": "CNY",
-        "due_date": due, "policy": policy,
-        "debtor": {"id": f"D{i}", "name": f"Debtor {i}", "phone": "+8613800000000",
-                   "email": f"d{i}@example.com", "timezone": tz, "locale": "en-US"},
-    })
+    return CaseFile.model_validate(
+        {
+            "case_id": f"E2E-{i:03d}",
+            "product": "credit_line",
+            "amount_due": "900.00",
+            "currency": "CNY",
+            "due_date": due,
+            "policy": policy,
+            "debtor": {
+                "id": f"D{i}",
+                "name": f"Debtor {i}",
+                "phone": "+8613800000000",
+                "email": f"d{i}@example.com",
+                "timezone": tz,
+                "locale": "en-US",
+            },
+        }
+    )
 
 
 def start_worker(folder: Path, address: str, **env_vars: str) -> subprocess.Popen[bytes]:
@@ -77,5 +90,9 @@ def start_worker(folder: Path, address: str, **env_vars: str) -> subprocess.Pope
     env = {k: v for k, v in os.environ.items() if k != "OVERDUE_DATABASE_URL"}
     env.update(TEMPORAL_ADDRESS=address, TEMPORAL_NAMESPACE="default", **env_vars)
     with open(folder / "worker.log", "ab") as log:  # the child keeps its own descriptor
-        return subprocess.Popen([sys.executable, "-m", "overdue.cli", "worker", "--data", str(folder)],
-                                env=env, stdout=subprocess.DEVNULL, stderr=log)
+        return subprocess.Popen(
+            [sys.executable, "-m", "overdue.cli", "worker", "--data", str(folder)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )

@@ -29,12 +29,23 @@ from workers.devserver import DevServer, free_port
 
 pytestmark = pytest.mark.e2e
 
-NAME, PHONE, EMAIL, ADDRESS = "Wang Fangtest", "+8613912345678", "wang.fangtest@example.com", "88 Testing Street"
+NAME, PHONE, EMAIL, ADDRESS = (
+    "Wang Fangtest",
+    "+8613912345678",
+    "wang.fangtest@example.com",
+    "88 Testing Street",
+)
 
 
 class _Refuse550:
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
-                          rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
         return "550 5.1.1 no such mailbox"
 
 
@@ -61,8 +72,11 @@ def channels() -> Iterator[dict[str, str]]:
     smtp = Controller(_Refuse550(), hostname="127.0.0.1", port=free_port())
     smtp.start()
     try:
-        yield {"OVERDUE_WEBHOOK_URL": f"http://127.0.0.1:{hook.server_address[1]}/send",
-               "OVERDUE_SMTP_HOST": "127.0.0.1", "OVERDUE_SMTP_PORT": str(smtp.port)}
+        yield {
+            "OVERDUE_WEBHOOK_URL": f"http://127.0.0.1:{hook.server_address[1]}/send",
+            "OVERDUE_SMTP_HOST": "127.0.0.1",
+            "OVERDUE_SMTP_PORT": str(smtp.port),
+        }
     finally:
         smtp.stop()
         hook.shutdown()
@@ -104,8 +118,13 @@ templates:
 
 
 def _overdue(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "overdue.cli", *args], env=env, capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "overdue.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_refused_contacts_leave_the_case_running(tmp_path: Path, channels: dict[str, str]) -> None:
@@ -114,21 +133,43 @@ def test_refused_contacts_leave_the_case_running(tmp_path: Path, channels: dict[
     srv = DevServer(tmp_path / "server", port=free_port(), ui_port=free_port(), headless=True)
     asyncio.run(srv.start())
     load_or_create_key(tmp_path)  # as `overdue dev` does; the worker and the commands only read it
-    env = {**os.environ, "TEMPORAL_ADDRESS": srv.address, "OVERDUE_DATA_DIR": str(tmp_path), **channels}
+    env = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": srv.address,
+        "OVERDUE_DATA_DIR": str(tmp_path),
+        **channels,
+    }
     worker_log = tmp_path / "worker.log"
     with worker_log.open("ab") as log:
-        worker = subprocess.Popen([sys.executable, "-m", "overdue.cli", "worker"], env=env,
-                                  stdout=log, stderr=subprocess.STDOUT)
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "overdue.cli", "worker"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     outputs: list[str] = []
     try:
         now = datetime.now(UTC)
         tz = zone_at_noon(now)
         policy = tmp_path / "refusing.yaml"
         policy.write_text(_policy(now, tz), encoding="utf-8")
-        case = {"case_id": "REF-1", "product": "credit_line", "amount_due": "900.00", "currency": "CNY",
-                "due_date": now.astimezone(ZoneInfo(tz)).date().isoformat(), "policy": str(policy),
-                "debtor": {"id": "D-REF-1", "name": NAME, "phone": PHONE, "email": EMAIL,
-                           "address": ADDRESS, "timezone": tz, "locale": "en-US"}}
+        case = {
+            "case_id": "REF-1",
+            "product": "credit_line",
+            "amount_due": "900.00",
+            "currency": "CNY",
+            "due_date": now.astimezone(ZoneInfo(tz)).date().isoformat(),
+            "policy": str(policy),
+            "debtor": {
+                "id": "D-REF-1",
+                "name": NAME,
+                "phone": PHONE,
+                "email": EMAIL,
+                "address": ADDRESS,
+                "timezone": tz,
+                "locale": "en-US",
+            },
+        }
         case_file = tmp_path / "case.json"
         case_file.write_text(json.dumps(case), encoding="utf-8")
         opened = _overdue(env, "case", "open", str(case_file))
@@ -145,10 +186,17 @@ def test_refused_contacts_leave_the_case_running(tmp_path: Path, channels: dict[
                 break
             time.sleep(1)
         outcomes = {h["reason"] for h in history if h["kind"] == "outcome"}
-        assert outcomes == {"contact failed: webhook HTTP 400", "contact failed: smtp 550 recipient refused"}
-        suppressed = {(h["reason"], h["detail"]["guardrail"]) for h in history if h["kind"] == "suppressed"}
-        assert suppressed == {("reminder.sms2", "address_unusable.phone"),
-                              ("reminder.mail2", "address_unusable.email")}
+        assert outcomes == {
+            "contact failed: webhook HTTP 400",
+            "contact failed: smtp 550 recipient refused",
+        }
+        suppressed = {
+            (h["reason"], h["detail"]["guardrail"]) for h in history if h["kind"] == "suppressed"
+        }
+        assert suppressed == {
+            ("reminder.sms2", "address_unusable.phone"),
+            ("reminder.mail2", "address_unusable.email"),
+        }
 
         box = _overdue(env, "outbox", "--case", "REF-1", "--json")
         rows = json.loads(box.stdout)

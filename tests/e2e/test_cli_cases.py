@@ -32,8 +32,12 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     load_or_create_key(folder)  # as `overdue dev` does; no other command creates one
     environ = {**os.environ, "TEMPORAL_ADDRESS": srv.address, "OVERDUE_DATA_DIR": str(folder)}
     with open(folder / "worker.log", "ab") as log:
-        worker = subprocess.Popen([sys.executable, "-m", "overdue.cli", "worker"], env=environ,
-                                  stdout=subprocess.DEVNULL, stderr=log)
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "overdue.cli", "worker"],
+            env=environ,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
     try:
         yield environ
     finally:
@@ -42,19 +46,39 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         asyncio.run(srv.stop())
 
 
-def overdue(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def overdue(
+    env: dict[str, str], *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the CLI as a user would."""
-    return subprocess.run([sys.executable, "-m", "overdue.cli", *args], env=env, input=stdin,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "overdue.cli", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def _case(case_id: str, days_overdue: int, **over: object) -> dict[str, object]:
     due = (datetime.now(UTC) - timedelta(days=days_overdue)).date().isoformat()
     case: dict[str, object] = {
-        "case_id": case_id, "product": "credit_line", "amount_due": "1250.00", "currency": "CNY",
-        "due_date": due, "policy": "consumer-credit-line", "risk_score": 610, "attitude": "neutral",
-        "debtor": {"id": "D-" + case_id, "name": "王芳", "phone": "+8613800000000",
-                   "email": "wf@example.com", "timezone": "Asia/Shanghai", "locale": "zh-CN"},
+        "case_id": case_id,
+        "product": "credit_line",
+        "amount_due": "1250.00",
+        "currency": "CNY",
+        "due_date": due,
+        "policy": "consumer-credit-line",
+        "risk_score": 610,
+        "attitude": "neutral",
+        "debtor": {
+            "id": "D-" + case_id,
+            "name": "王芳",
+            "phone": "+8613800000000",
+            "email": "wf@example.com",
+            "timezone": "Asia/Shanghai",
+            "locale": "zh-CN",
+        },
     }
     case.update(over)
     return case
@@ -87,8 +111,13 @@ class TestCaseCommands:
 
     def test_import_reports_bad_rows_and_goes_on(self, env: dict[str, str], tmp_path: Path) -> None:
         """Bad rows are reported with their line, written to --reject; the rest open once."""
-        rows = [_case("IMP-1", 10), _case("IMP-2", 95), _case("IMP-3", 5, amount_due="-3"),
-                _case("IMP-1", 10), _case("IMP-4", 20, currency="USD")]
+        rows = [
+            _case("IMP-1", 10),
+            _case("IMP-2", 95),
+            _case("IMP-3", 5, amount_due="-3"),
+            _case("IMP-1", 10),
+            _case("IMP-4", 20, currency="USD"),
+        ]
         f = tmp_path / "cases.jsonl"
         f.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
         rej = tmp_path / "rejects.jsonl"
@@ -110,9 +139,12 @@ class TestCaseCommands:
         latin.write_bytes("case_id\nC-é\n".encode("latin-1"))
         r = overdue(env, "case", "import", str(latin))
         assert r.returncode == 1 and r.stderr.count("\n") == 1 and "not UTF-8" in r.stderr
-        rows = [_case("BND-1", 3, amount_due="1e400"), _case("BND-2", 3, due_date="9999-12-31"),
-                _case("BND-3", 3, debtor={**_case("x", 1)["debtor"], "name": "x" * 3_000_000}),  # type: ignore[dict-item]
-                _case("BND-4", 3)]
+        rows = [
+            _case("BND-1", 3, amount_due="1e400"),
+            _case("BND-2", 3, due_date="9999-12-31"),
+            _case("BND-3", 3, debtor={**_case("x", 1)["debtor"], "name": "x" * 3_000_000}),  # type: ignore[dict-item]
+            _case("BND-4", 3),
+        ]
         f = tmp_path / "bounds.jsonl"
         f.write_text("\n".join(json.dumps(x) for x in rows) + "\n", encoding="utf-8")
         r = overdue(env, "case", "import", str(f))
@@ -131,12 +163,16 @@ class TestCaseCommands:
         assert held.returncode == 0 and "dispute" in held.stdout
         st = json.loads(overdue(env, "case", "status", "EV-1", "--json").stdout)
         assert st["holds"] == ["dispute"] and st["next_action"] is None
-        assert overdue(env, "case", "resolve-dispute", "EV-1", "--outcome", "rejected").returncode == 0
+        assert (
+            overdue(env, "case", "resolve-dispute", "EV-1", "--outcome", "rejected").returncode == 0
+        )
         paid = overdue(env, "case", "pay", "EV-1", "1250.00", "--ref", "bank-1")
         assert paid.returncode == 0 and "resolved" in paid.stdout
         hist = json.loads(overdue(env, "case", "history", "EV-1", "--json").stdout)
         kinds = [h["kind"] for h in hist]
-        assert kinds[0] == "opened" and "hold" in kinds and "release" in kinds and kinds[-1] == "close"
+        assert (
+            kinds[0] == "opened" and "hold" in kinds and "release" in kinds and kinds[-1] == "close"
+        )
         assert all(h["reason"] for h in hist)
         assert overdue(env, "case", "status", "NOPE-1").returncode == 1
 
@@ -146,11 +182,15 @@ class TestCaseCommands:
         f.write_text(json.dumps(_case("LST-1", 15)), encoding="utf-8")
         assert overdue(env, "case", "open", str(f)).returncode == 0
         for _ in range(50):  # visibility is eventually consistent
-            listed = json.loads(overdue(env, "case", "list", "--stage", "negotiation", "--json").stdout)
+            listed = json.loads(
+                overdue(env, "case", "list", "--stage", "negotiation", "--json").stdout
+            )
             if any(c["case_id"] == "LST-1" for c in listed):
                 break
         assert any(c["case_id"] == "LST-1" and c["stage"] == "negotiation" for c in listed)
-        assert [c["amount_due"] for c in listed if c["case_id"] == "LST-1"] == ["1250.00"]  # once, a decimal string
+        assert [c["amount_due"] for c in listed if c["case_id"] == "LST-1"] == [
+            "1250.00"
+        ]  # once, a decimal string
         box = json.loads(overdue(env, "outbox", "--json").stdout)
         ids = [row["action_id"] for row in box]
         assert len(ids) == len(set(ids))
@@ -175,7 +215,8 @@ class TestOnePerson:
         tz = _zone_at_noon(now)
         local = now.astimezone(ZoneInfo(tz))
         policy = tmp_path / "person.yaml"
-        policy.write_text(f"""
+        policy.write_text(
+            f"""
 name: e2e-person
 version: 1
 jurisdictions: [CN]
@@ -188,18 +229,30 @@ stages:
   reminder:
     enter_at_day: -1
     contacts:
-      - {{id: hello, day: 0, channel: sms, template: hello, at: "{(local + timedelta(seconds=20)).strftime('%H:%M:%S')}"}}
+      - {{id: hello, day: 0, channel: sms, template: hello, at: "{(local + timedelta(seconds=20)).strftime("%H:%M:%S")}"}}
     exits:
       - {{to: written_off, when: {{field: days_past_due, op: ">=", value: 30}}}}
 templates:
   hello:
     text:
       en-US: "{{name}}, {{amount}} {{currency}} is due."
-""", encoding="utf-8")
-        debtor = {"id": "D-PERSON", "name": "Lee", "phone": "+8613800000000", "email": "lee@example.com",
-                  "timezone": tz, "locale": "en-US"}
-        rows = [_case(f"PER-{k}", 0, due_date=local.date().isoformat(), policy=str(policy), debtor=debtor)
-                for k in (1, 2)]
+""",
+            encoding="utf-8",
+        )
+        debtor = {
+            "id": "D-PERSON",
+            "name": "Lee",
+            "phone": "+8613800000000",
+            "email": "lee@example.com",
+            "timezone": tz,
+            "locale": "en-US",
+        }
+        rows = [
+            _case(
+                f"PER-{k}", 0, due_date=local.date().isoformat(), policy=str(policy), debtor=debtor
+            )
+            for k in (1, 2)
+        ]
         f = tmp_path / "two.jsonl"
         f.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
         opened = overdue(env, "case", "import", str(f))
@@ -207,14 +260,23 @@ templates:
 
         deferred: list[dict[str, str]] = []
         for _ in range(120):
-            histories = {k: json.loads(overdue(env, "case", "history", k, "--json").stdout) for k in ("PER-1", "PER-2")}
+            histories = {
+                k: json.loads(overdue(env, "case", "history", k, "--json").stdout)
+                for k in ("PER-1", "PER-2")
+            }
             sent = [h for hs in histories.values() for h in hs if h["kind"] == "contact"]
             deferred = [h for hs in histories.values() for h in hs if h["kind"] == "deferred"]
             if sent and deferred:
                 break
             time.sleep(0.5)
-        assert len(sent) == 1 and [d["detail"]["guardrail"] for d in deferred] == ["person.spacing.sms"]
-        box = [row for row in json.loads(overdue(env, "outbox", "--json").stdout) if row["case_id"].startswith("PER-")]
+        assert len(sent) == 1 and [d["detail"]["guardrail"] for d in deferred] == [
+            "person.spacing.sms"
+        ]
+        box = [
+            row
+            for row in json.loads(overdue(env, "outbox", "--json").stdout)
+            if row["case_id"].startswith("PER-")
+        ]
         assert len(box) == 1 and box[0]["channel"] == "sms"
 
         person = overdue(env, "debtor", "status", "D-PERSON", "--json")
@@ -234,7 +296,9 @@ class TestMoneyCommands:
     """`case pay --ref` applied once (twice in a row, twenty at once); `case settle`; honest
     `close settled`; an overpayment owed back."""
 
-    def test_one_reference_twice_and_twenty_at_once(self, env: dict[str, str], tmp_path: Path) -> None:
+    def test_one_reference_twice_and_twenty_at_once(
+        self, env: dict[str, str], tmp_path: Path
+    ) -> None:
         f = tmp_path / "c.json"
         f.write_text(json.dumps(_case("REF-E1", 12)), encoding="utf-8")
         assert overdue(env, "case", "open", str(f)).returncode == 0
@@ -242,13 +306,33 @@ class TestMoneyCommands:
         again = overdue(env, "case", "pay", "REF-E1", "100.00", "--ref", "BANK-TX-42")
         assert first.returncode == 0 and "already recorded" not in first.stdout
         assert again.returncode == 0 and again.stdout.startswith(
-            "case REF-E1: payment ref BANK-TX-42 already recorded, not applied again (balance 1150.00)")
+            "case REF-E1: payment ref BANK-TX-42 already recorded, not applied again (balance 1150.00)"
+        )
         clash = overdue(env, "case", "pay", "REF-E1", "50.00", "--ref", "BANK-TX-42")
-        assert clash.returncode == 1 and clash.stderr.strip().endswith("was recorded for 100.00, not 50.00")
+        assert clash.returncode == 1 and clash.stderr.strip().endswith(
+            "was recorded for 100.00, not 50.00"
+        )
 
-        procs = [subprocess.Popen([sys.executable, "-m", "overdue.cli", "case", "pay", "REF-E1", "1.00", "--ref", "R"],
-                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                 for _ in range(20)]
+        procs = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "overdue.cli",
+                    "case",
+                    "pay",
+                    "REF-E1",
+                    "1.00",
+                    "--ref",
+                    "R",
+                ],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(20)
+        ]
         outs = [p.communicate(timeout=180) for p in procs]
         assert [p.returncode for p in procs] == [0] * 20, [err for _, err in outs]
         assert sum("already recorded" in out for out, _ in outs) == 19
@@ -271,7 +355,12 @@ class TestMoneyCommands:
         paid = overdue(env, "case", "pay", "SET-E1", "900.00", "--ref", "bank-9")
         assert paid.returncode == 0 and "settled" in paid.stdout
         st = json.loads(overdue(env, "case", "status", "SET-E1", "--json").stdout)
-        assert (st["stage"], st["closed"], st["balance"], st["refund_due"]) == ("settled", True, "0.00", "100.00")
+        assert (st["stage"], st["closed"], st["balance"], st["refund_due"]) == (
+            "settled",
+            True,
+            "0.00",
+            "100.00",
+        )
         retry = overdue(env, "case", "pay", "SET-E1", "900.00", "--ref", "bank-9")
         assert retry.returncode == 0 and "already recorded" in retry.stdout
 
@@ -289,8 +378,12 @@ class TestPolicyVersions:
         v1, v2 = tmp_path / "v1.yaml", tmp_path / "v2.yaml"
         v1.write_text(text, encoding="utf-8")
         n = int(re.search(r"\nversion: (\d+)\n", text).group(1))  # type: ignore[union-attr]
-        v2.write_text(text.replace(f"\nversion: {n}\n", f"\nversion: {n + 1}\n")
-                      .replace("grace_days: 3 ", "grace_days: 5 "), encoding="utf-8")
+        v2.write_text(
+            text.replace(f"\nversion: {n}\n", f"\nversion: {n + 1}\n").replace(
+                "grace_days: 3 ", "grace_days: 5 "
+            ),
+            encoding="utf-8",
+        )
         for i, path in enumerate((v1, v1, v1, v2, v2), start=1):
             f = tmp_path / f"ver-{i}.json"
             f.write_text(json.dumps(_case(f"VER-{i}", 2, policy=str(path))), encoding="utf-8")
@@ -308,7 +401,9 @@ class TestPolicyVersions:
                 break
         assert doc["policy"] == "versions-demo"
         assert [(v["version"], v["hash"], v["open_cases"]) for v in doc["versions"]] == [
-            (n, policy_hash(load_policy(v1)), 2), (n + 1, policy_hash(load_policy(v2)), 2)]
+            (n, policy_hash(load_policy(v1)), 2),
+            (n + 1, policy_hash(load_policy(v2)), 2),
+        ]
         first, second = (datetime.fromisoformat(v["first_used"]) for v in doc["versions"])
         assert first.tzinfo is not None and first <= second
 

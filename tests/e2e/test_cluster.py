@@ -62,8 +62,9 @@ def _stop(worker: subprocess.Popen[bytes]) -> None:
 class TestTwoMachines:
     """Two workers, two data folders, one PostgreSQL."""
 
-    async def test_sigkill_one_worker_mid_portfolio(self, server: DevServer, postgres: PostgresServer,
-                                                    tmp_path: Path) -> None:
+    async def test_sigkill_one_worker_mid_portfolio(
+        self, server: DevServer, postgres: PostgresServer, tmp_path: Path
+    ) -> None:
         """The survivor finishes the portfolio: every contact once, none lost, no shared folder."""
         url = postgres.new_database()
         key = os.urandom(32)
@@ -79,13 +80,18 @@ class TestTwoMachines:
         due = now.astimezone(ZoneInfo(tz)).date().isoformat()
 
         plane = DataPlane(url)  # as `overdue db upgrade` with OVERDUE_DATABASE_URL set
-        workers = [start_worker(machine_a, server.address, **env), start_worker(machine_b, server.address, **env)]
+        workers = [
+            start_worker(machine_a, server.address, **env),
+            start_worker(machine_b, server.address, **env),
+        ]
         try:
             cp = PolicyCache(desk, plane=plane).get(str(policy_file))
             outbox = Outbox(plane)
             client = await connect(data_converter(key), target_host=server.address)
             cases = Cases(client)
-            counts = await cases.open_many((case_file(i, tz, due, str(policy_file)), cp) for i in range(CASES))
+            counts = await cases.open_many(
+                (case_file(i, tz, due, str(policy_file)), cp) for i in range(CASES)
+            )
             assert counts == {"opened": CASES, "already_open": 0}
             total = CASES * CONTACTS
             await _wait_for(lambda: outbox.count() >= total // 3, 90, "a third of the contacts")
@@ -100,11 +106,16 @@ class TestTwoMachines:
                 st = await cases.status(f"E2E-{i:03d}")
                 assert st.contacts == CONTACTS and not st.closed
                 # Each planned contact of the case, once: none lost, none doubled.
-                assert sorted(r.action_id.rsplit("/", 1)[-1] for r in outbox.list(f"E2E-{i:03d}")) == planned
+                assert (
+                    sorted(r.action_id.rsplit("/", 1)[-1] for r in outbox.list(f"E2E-{i:03d}"))
+                    == planned
+                )
         finally:
             for w in workers:
                 _stop(w)
             plane.close()
         # Neither machine kept a database, an outbox or a policy snapshot of its own.
         for folder in (machine_a, machine_b):
-            assert not [p.name for p in folder.iterdir() if p.suffix == ".db" or p.name == "policy-store"]
+            assert not [
+                p.name for p in folder.iterdir() if p.suffix == ".db" or p.name == "policy-store"
+            ]

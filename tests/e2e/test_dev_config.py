@@ -67,13 +67,34 @@ def _read_until(proc: subprocess.Popen[str], marker: str, seconds: float) -> lis
     return lines
 
 
-def start_dev(env: dict[str, str], folder: Path, cwd: Path, port: int | None = None,
-              ui_port: int | None = None) -> Dev:
+def start_dev(
+    env: dict[str, str],
+    folder: Path,
+    cwd: Path,
+    port: int | None = None,
+    ui_port: int | None = None,
+) -> Dev:
     """`overdue dev --data FOLDER` started from `cwd`, once it says it is ready."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "overdue.cli", "dev", "--data", str(folder), "--port", str(port or free_port()),
-         "--ui-port", str(ui_port or free_port())],
-        cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "overdue.cli",
+            "dev",
+            "--data",
+            str(folder),
+            "--port",
+            str(port or free_port()),
+            "--ui-port",
+            str(ui_port or free_port()),
+        ],
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     return Dev(proc, folder, env, _read_until(proc, READY, 240))  # a busy CI machine is slow
 
 
@@ -91,19 +112,40 @@ def stop_dev(dev: Dev) -> tuple[int, str]:
 
 def overdue(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """A command as a user types it, in `cwd`."""
-    return subprocess.run([sys.executable, "-m", "overdue.cli", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "overdue.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def case_file(folder: Path, case_id: str) -> Path:
     due = (datetime.now(UTC) - timedelta(days=10)).date().isoformat()
     path = folder / f"{case_id}.json"
-    path.write_text(json.dumps({
-        "case_id": case_id, "product": "credit_line", "amount_due": "300.00", "currency": "CNY",
-        "due_date": due, "policy": "consumer-credit-line",
-        "debtor": {"id": "D-" + case_id, "name": "王芳", "phone": "+8613800000000", "email": "wf@example.com",
-                   "timezone": "Asia/Shanghai", "locale": "zh-CN"},
-    }), encoding="utf-8")
+    path.write_text(
+        json.dumps(
+            {
+                "case_id": case_id,
+                "product": "credit_line",
+                "amount_due": "300.00",
+                "currency": "CNY",
+                "due_date": due,
+                "policy": "consumer-credit-line",
+                "debtor": {
+                    "id": "D-" + case_id,
+                    "name": "王芳",
+                    "phone": "+8613800000000",
+                    "email": "wf@example.com",
+                    "timezone": "Asia/Shanghai",
+                    "locale": "zh-CN",
+                },
+            }
+        ),
+        encoding="utf-8",
+    )
     return path
 
 
@@ -158,21 +200,42 @@ class TestFromAnotherDirectory:
             ({"TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}"}, "cannot reach Temporal"),
             ({"OVERDUE_DATA_DIR": str(tmp_path / "typo")}, "does not exist"),
         ):
-            assert words in one_line(overdue({**dev.env, **extra}, tmp_path, "case", "status", "X")), extra
+            assert words in one_line(
+                overdue({**dev.env, **extra}, tmp_path, "case", "status", "X")
+            ), extra
 
 
 class TestOneServerPerFolder:
     """The data folder belongs to the `overdue dev` using it."""
 
     def test_second_dev_on_the_folder_is_refused(self, dev: Dev, tmp_path: Path) -> None:
-        r = subprocess.run([sys.executable, "-m", "overdue.cli", "dev", "--data", str(dev.folder),
-                            "--port", str(free_port()), "--ui-port", str(free_port())],
-                           env=dev.env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "overdue.cli",
+                "dev",
+                "--data",
+                str(dev.folder),
+                "--port",
+                str(free_port()),
+                "--ui-port",
+                str(free_port()),
+            ],
+            env=dev.env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert "is in use by another `overdue dev`" in one_line(r)
         assert dev.proc.poll() is None
 
     def test_killed_dev_restarts_cleanly(self, dev: Dev, tmp_path: Path) -> None:
-        assert overdue(dev.env, tmp_path, "case", "open", str(case_file(tmp_path, "KD-1"))).returncode == 0
+        assert (
+            overdue(dev.env, tmp_path, "case", "open", str(case_file(tmp_path, "KD-1"))).returncode
+            == 0
+        )
         orphan = int((dev.folder / "temporal.pid").read_text())
         dev.proc.kill()
         dev.proc.communicate()
@@ -195,7 +258,8 @@ class TestOneServerPerFolder:
         assert code == 1
         assert "Traceback" not in err
         assert err.strip().splitlines() == [
-            f"error: the Temporal server stopped unexpectedly (exit code -9); its log: {dev.folder.resolve()}/temporal.log"]
+            f"error: the Temporal server stopped unexpectedly (exit code -9); its log: {dev.folder.resolve()}/temporal.log"
+        ]
 
 
 def stop_dev_wait(dev: Dev) -> tuple[int, str]:

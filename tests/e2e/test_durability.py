@@ -50,7 +50,9 @@ async def _wait_for(predicate: object, seconds: float, what: str) -> None:
 class TestDurability:
     """Crashes of the worker and restarts of the server."""
 
-    async def test_sigkill_worker_then_restart_server(self, server: DevServer, tmp_path: Path) -> None:
+    async def test_sigkill_worker_then_restart_server(
+        self, server: DevServer, tmp_path: Path
+    ) -> None:
         """No case lost, no action id twice, every case resumes after a server restart."""
         now = datetime.now(UTC)
         tz = zone_at_noon(now)
@@ -67,9 +69,13 @@ class TestDurability:
         worker = start_worker(tmp_path, server.address)
         outbox = Outbox(plane)
         try:
-            client = await connect(data_converter(load_or_create_key(tmp_path)), target_host=server.address)
+            client = await connect(
+                data_converter(load_or_create_key(tmp_path)), target_host=server.address
+            )
             cases = Cases(client)
-            counts = await cases.open_many((case_file(i, tz, due, str(policy_file)), cp) for i in range(CASES))
+            counts = await cases.open_many(
+                (case_file(i, tz, due, str(policy_file)), cp) for i in range(CASES)
+            )
             assert counts == {"opened": CASES, "already_open": 0}
             total = CASES * CONTACTS
             await _wait_for(lambda: outbox.count() >= total // 3, 60, "a third of the contacts")
@@ -88,12 +94,16 @@ class TestDurability:
             # Stop the server on its SQLite file and start it again: every case goes on.
             await server.stop()
             await server.start()
-            client = await connect(data_converter(load_or_create_key(tmp_path)), target_host=server.address)
+            client = await connect(
+                data_converter(load_or_create_key(tmp_path)), target_host=server.address
+            )
             cases = Cases(client)
             for i in range(CASES):
                 st = await cases.status(f"E2E-{i:03d}")
                 assert st.stage == "reminder" and st.contacts == CONTACTS
-            result = await cases.send("E2E-000", ev.Payment(amount=Decimal("900.00"), currency="CNY"))
+            result = await cases.send(
+                "E2E-000", ev.Payment(amount=Decimal("900.00"), currency="CNY")
+            )
             assert result.stage == "resolved" and result.closed
             assert outbox.count() == total and outbox.duplicates() == 0
         finally:

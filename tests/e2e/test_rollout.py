@@ -69,12 +69,24 @@ templates:
 
 
 def _case(i: int, tz: str, due: str) -> CaseFile:
-    return CaseFile.model_validate({
-        "case_id": f"RO-{i:03d}", "product": "credit_line", "amount_due": "900.00", "currency": "CNY",
-        "due_date": due, "policy": NAME,
-        "debtor": {"id": f"D{i}", "name": f"Debtor {i}", "phone": "+8613800000000",
-                   "email": f"d{i}@example.com", "timezone": tz, "locale": "en-US"},
-    })
+    return CaseFile.model_validate(
+        {
+            "case_id": f"RO-{i:03d}",
+            "product": "credit_line",
+            "amount_due": "900.00",
+            "currency": "CNY",
+            "due_date": due,
+            "policy": NAME,
+            "debtor": {
+                "id": f"D{i}",
+                "name": f"Debtor {i}",
+                "phone": "+8613800000000",
+                "email": f"d{i}@example.com",
+                "timezone": tz,
+                "locale": "en-US",
+            },
+        }
+    )
 
 
 def _env(address: str) -> dict[str, str]:
@@ -83,13 +95,23 @@ def _env(address: str) -> dict[str, str]:
 
 def _start_worker(folder: Path, address: str) -> subprocess.Popen[bytes]:
     with open(folder / "worker.log", "ab") as log:
-        return subprocess.Popen([sys.executable, "-m", "overdue.cli", "worker", "--data", str(folder)],
-                                env=_env(address), stdout=subprocess.DEVNULL, stderr=log)
+        return subprocess.Popen(
+            [sys.executable, "-m", "overdue.cli", "worker", "--data", str(folder)],
+            env=_env(address),
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
 
 
 def _cli(folder: Path, address: str, *args: str) -> dict[str, object]:
-    out = subprocess.run([sys.executable, "-m", "overdue.cli", "policy", *args, "--data", str(folder), "--json"],
-                         env=_env(address), capture_output=True, text=True, timeout=120, check=False)
+    out = subprocess.run(
+        [sys.executable, "-m", "overdue.cli", "policy", *args, "--data", str(folder), "--json"],
+        env=_env(address),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert out.returncode == 0, out.stderr
     doc: dict[str, object] = json.loads(out.stdout)
     return doc
@@ -121,7 +143,9 @@ async def _versions(cases: Cases, ids: list[str]) -> dict[str, int]:
     return dict(await asyncio.gather(*(one(c) for c in ids)))
 
 
-async def test_dry_run_canary_promote_through_a_crash_and_rollback(server: DevServer, tmp_path: Path) -> None:
+async def test_dry_run_canary_promote_through_a_crash_and_rollback(
+    server: DevServer, tmp_path: Path
+) -> None:
     now = datetime.now(UTC)
     tz = _zone_at_noon(now)
     from zoneinfo import ZoneInfo
@@ -129,8 +153,12 @@ async def test_dry_run_canary_promote_through_a_crash_and_rollback(server: DevSe
     local = now.astimezone(ZoneInfo(tz))
     send_at = (local + timedelta(seconds=5)).strftime("%H:%M:%S")
     v1, v2 = tmp_path / "v1.yaml", tmp_path / "v2.yaml"
-    v1.write_text(_policy(1, tz, send_at, "{name}, {amount} {currency} is due.", 30), encoding="utf-8")
-    v2.write_text(_policy(2, tz, send_at, "{name}: please pay {amount} {currency}.", 20), encoding="utf-8")
+    v1.write_text(
+        _policy(1, tz, send_at, "{name}, {amount} {currency} is due.", 30), encoding="utf-8"
+    )
+    v2.write_text(
+        _policy(2, tz, send_at, "{name}: please pay {amount} {currency}.", 20), encoding="utf-8"
+    )
     plane = DataPlane(database_url(tmp_path, Settings(database_url=None)))
     cp = PolicyCache(tmp_path, plane=plane).get(str(v1))
     load_or_create_key(tmp_path)
@@ -138,7 +166,9 @@ async def test_dry_run_canary_promote_through_a_crash_and_rollback(server: DevSe
     outbox = Outbox(plane)
     ids = [f"RO-{i:03d}" for i in range(CASES)]
     try:
-        client = await connect(data_converter(load_or_create_key(tmp_path)), target_host=server.address)
+        client = await connect(
+            data_converter(load_or_create_key(tmp_path)), target_host=server.address
+        )
         cases = Cases(client)
         due = (local.date() - timedelta(days=DAY)).isoformat()  # v2 writes off 8 days later
         counts = await cases.open_many((_case(i, tz, due), cp) for i in range(CASES))
@@ -157,14 +187,21 @@ async def test_dry_run_canary_promote_through_a_crash_and_rollback(server: DevSe
         del listed
 
         dry = _cli(tmp_path, server.address, "rollout", str(v2), "--dry-run", "--days", "15")
-        assert (dry["policy"], dry["to_version"], dry["selected"], dry["movable"], dry["refused"]) == (
-            NAME, 2, CASES, CASES, [])
+        assert (
+            dry["policy"],
+            dry["to_version"],
+            dry["selected"],
+            dry["movable"],
+            dry["refused"],
+        ) == (NAME, 2, CASES, CASES, [])
         assert dry["from_versions"] == {"v1": CASES}
         current, proposed = dry["current"], dry["proposed"]
         assert isinstance(current, dict) and isinstance(proposed, dict)
         assert proposed["final_stages"]["written_off"] > current["final_stages"]["written_off"]
 
-        canary = _cli(tmp_path, server.address, "rollout", str(v2), "--percent", "10", "--wait", "--by", "e2e")
+        canary = _cli(
+            tmp_path, server.address, "rollout", str(v2), "--percent", "10", "--wait", "--by", "e2e"
+        )
         chosen = {c for c in ids if in_percent(c, 10)}
         assert (canary["state"], canary["moved"]) == ("done", len(chosen))
         versions = await _versions(cases, ids)
@@ -172,8 +209,17 @@ async def test_dry_run_canary_promote_through_a_crash_and_rollback(server: DevSe
 
         # Promote at a bounded rate (the command returns once it started), and kill the worker
         # in the middle of it.
-        started = _cli(tmp_path, server.address, "rollout", str(v2), "--promote", "--batch", "5",
-                       "--interval", "0.3")
+        started = _cli(
+            tmp_path,
+            server.address,
+            "rollout",
+            str(v2),
+            "--promote",
+            "--batch",
+            "5",
+            "--interval",
+            "0.3",
+        )
         assert started["mode"] == "promote"
         rollouts = Rollouts(client)
 
@@ -192,8 +238,19 @@ async def test_dry_run_canary_promote_through_a_crash_and_rollback(server: DevSe
         status = _cli(tmp_path, server.address, "rollout-status", NAME)
         assert status["state"] == "done" and isinstance(status.get("record"), dict)
 
-        back = _cli(tmp_path, server.address, "rollback", NAME, "--to", "1", "--wait", "--batch", "50",
-                    "--interval", "0")
+        back = _cli(
+            tmp_path,
+            server.address,
+            "rollback",
+            NAME,
+            "--to",
+            "1",
+            "--wait",
+            "--batch",
+            "50",
+            "--interval",
+            "0",
+        )
         assert (back["state"], back["moved"], back["refused_count"]) == ("done", CASES, 0)
         assert set((await _versions(cases, ids)).values()) == {1}
         history = await cases.history(ids[0])

@@ -14,8 +14,15 @@ _QUIET = [HealthCheck.too_slow, HealthCheck.data_too_large]
 # shrunk example with its draws is what we read anyway.
 _PHASES = [Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink]
 
-settings.register_profile("ci", max_examples=1000, deadline=None, suppress_health_check=_QUIET,
-                          phases=_PHASES, print_blob=True)
-settings.register_profile("dev", max_examples=200, deadline=None, suppress_health_check=_QUIET,
-                          phases=_PHASES)
+settings.register_profile(
+    "ci",
+    max_examples=1000,
+    deadline=None,
+    suppress_health_check=_QUIET,
+    phases=_PHASES,
+    print_blob=True,
+)
+settings.register_profile(
+    "dev", max_examples=200, deadline=None, suppress_health_check=_QUIET, phases=_PHASES
+)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")

@@ -44,11 +44,23 @@ def case_file(
     """A case on `cp` with every contact address filled in."""
     return CaseFile(
         case_id=case_id,
-        debtor=Debtor(id="D-1", name="Lee", phone="+15550100", email="lee@example.com",
-                      address="1 Main St", timezone=tz or cp.policy.timezone, locale=locale,
-                      third_party_phone=third_party_phone),
-        product=product, amount_due=Decimal(amount), currency=cp.policy.currency, due_date=due,
-        policy=cp.policy.name, consent=consent or {}, attitude=attitude,
+        debtor=Debtor(
+            id="D-1",
+            name="Lee",
+            phone="+15550100",
+            email="lee@example.com",
+            address="1 Main St",
+            timezone=tz or cp.policy.timezone,
+            locale=locale,
+            third_party_phone=third_party_phone,
+        ),
+        product=product,
+        amount_due=Decimal(amount),
+        currency=cp.policy.currency,
+        due_date=due,
+        policy=cp.policy.name,
+        consent=consent or {},
+        attitude=attitude,
         risk_score=risk_score,
     )
 
@@ -78,14 +90,29 @@ _PLACES = {"US": ("America/New_York", "USD"), "CN": ("Asia/Shanghai", "CNY")}
 def inline_policy(jurisdiction: str = "US", **overrides: Any) -> CompiledPolicy:
     """A small policy under one jurisdiction: the base above with top-level keys replaced."""
     tz, currency = _PLACES[jurisdiction]
-    doc = {**_BASE, "jurisdictions": [jurisdiction], "timezone": tz, "currency": currency, **overrides}
+    doc = {
+        **_BASE,
+        "jurisdictions": [jurisdiction],
+        "timezone": tz,
+        "currency": currency,
+        **overrides,
+    }
     return registry.register(Policy.model_validate(doc))
 
 
 def calls(n: int, day: int = 1, first_hour: int = 9, **item: Any) -> list[dict[str, Any]]:
     """`n` call items on `day`, an hour apart from `first_hour`."""
-    return [{"id": f"c{i}", "day": day, "channel": "call", "template": "t", "at": f"{first_hour + i:02d}:00", **item}
-            for i in range(n)]
+    return [
+        {
+            "id": f"c{i}",
+            "day": day,
+            "channel": "call",
+            "template": "t",
+            "at": f"{first_hour + i:02d}:00",
+            **item,
+        }
+        for i in range(n)
+    ]
 
 
 @dataclass
@@ -180,7 +207,9 @@ class Run:
 
     def stage_moves(self) -> list[tuple[str, str]]:
         """(from, to) of every stage change and close."""
-        return [(r.detail["from"], r.detail["to"]) for r in self.records if r.kind in ("stage", "close")]
+        return [
+            (r.detail["from"], r.detail["to"]) for r in self.records if r.kind in ("stage", "close")
+        ]
 
     def local(self, t: datetime) -> datetime:
         """`t` in the debtor's time zone."""

@@ -23,13 +23,31 @@ NY = ZoneInfo("America/New_York")
 MONDAY = date(2026, 3, 2)
 
 
-def make_case(cp: CompiledPolicy, tz: str, *, third_party_phone: str = "", consent: dict[str, bool] | None = None) -> CaseFile:
+def make_case(
+    cp: CompiledPolicy,
+    tz: str,
+    *,
+    third_party_phone: str = "",
+    consent: dict[str, bool] | None = None,
+) -> CaseFile:
     return CaseFile(
         case_id="A-1",
-        debtor=Debtor(id="D", name="Lee", phone="+1555", email="l@example.com", address="1 Road", timezone=tz,
-                      locale="en-US", third_party_phone=third_party_phone),
-        product="credit_line", amount_due=Decimal("3000.00"), currency=cp.policy.currency, due_date=MONDAY,
-        policy=cp.policy.name, consent=consent or {},
+        debtor=Debtor(
+            id="D",
+            name="Lee",
+            phone="+1555",
+            email="l@example.com",
+            address="1 Road",
+            timezone=tz,
+            locale="en-US",
+            third_party_phone=third_party_phone,
+        ),
+        product="credit_line",
+        amount_due=Decimal("3000.00"),
+        currency=cp.policy.currency,
+        due_date=MONDAY,
+        policy=cp.policy.name,
+        consent=consent or {},
     )
 
 
@@ -40,25 +58,57 @@ class Harness:
         self.cp = cp
         self.tz = tz
         self.case = make_case(cp, str(tz), **case_kw)  # type: ignore[arg-type]
-        self.state: CaseState = open_case(cp, self.case, datetime.combine(MONDAY, time(0), tzinfo=tz)).state
+        self.state: CaseState = open_case(
+            cp, self.case, datetime.combine(MONDAY, time(0), tzinfo=tz)
+        ).state
         self.auditor = Auditor(cp, self.case)
         self.n = 0
 
     def at(self, day: int, hh: int, mm: int = 0) -> datetime:
         return datetime.combine(MONDAY + timedelta(days=day), time(hh, mm), tzinfo=self.tz)
 
-    def contact(self, when: datetime, channel: str = "sms", template: str | None = None, *,
-                third_party: bool = False, stage: str = "negotiation", event: ev.Event | None = None,
-                closed: bool = False) -> list[str]:
+    def contact(
+        self,
+        when: datetime,
+        channel: str = "sms",
+        template: str | None = None,
+        *,
+        third_party: bool = False,
+        stage: str = "negotiation",
+        event: ev.Event | None = None,
+        closed: bool = False,
+    ) -> list[str]:
         self.n += 1
         tpl = template or next(iter(self.cp.policy.templates))
-        a = Action(action_id=f"A-1/x/{self.n}", case_id="A-1", kind="contact", at=when, stage=stage,
-                   reason=f"test.{self.n}", channel=channel, template=tpl, third_party=third_party)
-        r = Record(at=when, kind="contact", stage=stage, reason=f"test.{self.n}", channel=channel, action_id=a.action_id)
+        a = Action(
+            action_id=f"A-1/x/{self.n}",
+            case_id="A-1",
+            kind="contact",
+            at=when,
+            stage=stage,
+            reason=f"test.{self.n}",
+            channel=channel,
+            template=tpl,
+            third_party=third_party,
+        )
+        r = Record(
+            at=when,
+            kind="contact",
+            stage=stage,
+            reason=f"test.{self.n}",
+            channel=channel,
+            action_id=a.action_id,
+        )
         return self.decide(when, [a], [r], event, closed)
 
-    def decide(self, when: datetime, actions: list[Action], records: list[Record], event: ev.Event | None = None,
-               closed: bool = False) -> list[str]:
+    def decide(
+        self,
+        when: datetime,
+        actions: list[Action],
+        records: list[Record],
+        event: ev.Event | None = None,
+        closed: bool = False,
+    ) -> list[str]:
         state = self.state.model_copy(update={"closed": closed})
         return self.auditor.observe(Decision(state, actions, None, records), when, event)
 
@@ -132,20 +182,31 @@ class TestCaps:
     def test_call_attempts(self, us: Harness) -> None:
         for d in range(5):
             assert us.contact(us.at(d, 10), "call") == []
-            us.event(us.at(d, 10), ev.ContactOutcome(action_id=us.last_call_id(), outcome="unanswered"))
-        assert any("6 call contacts in 7 days (cap 5)" in v for v in us.contact(us.at(5, 10), "call"))
+            us.event(
+                us.at(d, 10), ev.ContactOutcome(action_id=us.last_call_id(), outcome="unanswered")
+            )
+        assert any(
+            "6 call contacts in 7 days (cap 5)" in v for v in us.contact(us.at(5, 10), "call")
+        )
 
     def test_cn_connected_per_day(self, cn: Harness) -> None:
         assert cn.contact(cn.at(1, 10), "call") == []
         cn.event(cn.at(1, 10), ev.ContactOutcome(action_id=cn.last_call_id(), outcome="connected"))
-        assert any("1 connected calls that day (cap 1)" in v for v in cn.contact(cn.at(1, 15), "call"))
+        assert any(
+            "1 connected calls that day (cap 1)" in v for v in cn.contact(cn.at(1, 15), "call")
+        )
         assert cn.contact(cn.at(2, 10), "call") == []
 
     def test_cn_unanswered_per_day(self, cn: Harness) -> None:
         for k in range(6):
             assert cn.contact(cn.at(1, 10 + k), "call") == []
-            cn.event(cn.at(1, 10 + k), ev.ContactOutcome(action_id=cn.last_call_id(), outcome="unanswered"))
-        assert any("6 unanswered calls that day (cap 6)" in v for v in cn.contact(cn.at(1, 17), "call"))
+            cn.event(
+                cn.at(1, 10 + k),
+                ev.ContactOutcome(action_id=cn.last_call_id(), outcome="unanswered"),
+            )
+        assert any(
+            "6 unanswered calls that day (cap 6)" in v for v in cn.contact(cn.at(1, 17), "call")
+        )
 
     def test_us_cooldown_after_conversation(self, us: Harness) -> None:
         assert us.contact(us.at(1, 10), "call") == []
@@ -161,15 +222,24 @@ class TestRefusedAddresses:
 
     def test_refused_phone(self, cn: Harness) -> None:
         assert cn.contact(cn.at(1, 10), "sms") == []
-        failed = ev.ContactOutcome(action_id=cn.last_call_id(), outcome="failed", reason="webhook HTTP 400",
-                                   address_unusable=True)
+        failed = ev.ContactOutcome(
+            action_id=cn.last_call_id(),
+            outcome="failed",
+            reason="webhook HTTP 400",
+            address_unusable=True,
+        )
         assert cn.event(cn.at(1, 10, 1), failed) == []
         assert any("phone, which a channel refused" in v for v in cn.contact(cn.at(2, 10), "call"))
         assert cn.contact(cn.at(2, 11), "email") == []
 
     def test_transient_failure_blames_no_address(self, cn: Harness) -> None:
         assert cn.contact(cn.at(1, 10), "email") == []
-        assert cn.event(cn.at(1, 10, 1), ev.ContactOutcome(action_id=cn.last_call_id(), outcome="failed")) == []
+        assert (
+            cn.event(
+                cn.at(1, 10, 1), ev.ContactOutcome(action_id=cn.last_call_id(), outcome="failed")
+            )
+            == []
+        )
         assert cn.contact(cn.at(2, 10), "email") == []
 
 
@@ -186,27 +256,40 @@ class TestHolds:
         assert cn.contact(cn.at(11, 10)) == []
 
     def test_promise_until_its_deadline(self, cn: Harness) -> None:
-        cn.event(cn.at(1, 10), ev.Promise(amount=Decimal("1000.00"), due_date=MONDAY + timedelta(days=5)))
+        cn.event(
+            cn.at(1, 10), ev.Promise(amount=Decimal("1000.00"), due_date=MONDAY + timedelta(days=5))
+        )
         # Broken at midnight after the due date plus one day of grace: day 7, 00:00.
         assert any("promise hold" in v for v in cn.contact(cn.at(6, 20, 59)))
         assert cn.contact(cn.at(7, 10)) == []
 
     def test_promise_kept(self, cn: Harness) -> None:
-        cn.event(cn.at(1, 10), ev.Promise(amount=Decimal("1000.00"), due_date=MONDAY + timedelta(days=5)))
+        cn.event(
+            cn.at(1, 10), ev.Promise(amount=Decimal("1000.00"), due_date=MONDAY + timedelta(days=5))
+        )
         cn.event(cn.at(2, 10), ev.Payment(amount=Decimal("400.00"), currency="CNY"))
         assert cn.contact(cn.at(3, 10)) != []
-        assert cn.contact(cn.at(4, 10), event=ev.Payment(amount=Decimal("600.00"), currency="CNY")) == []
+        assert (
+            cn.contact(cn.at(4, 10), event=ev.Payment(amount=Decimal("600.00"), currency="CNY"))
+            == []
+        )
 
     def test_plan(self, cn: Harness) -> None:
-        plan = ev.Plan(instalments=[(Decimal("1500.00"), MONDAY + timedelta(days=3)),
-                                    (Decimal("1500.00"), MONDAY + timedelta(days=20))])
+        plan = ev.Plan(
+            instalments=[
+                (Decimal("1500.00"), MONDAY + timedelta(days=3)),
+                (Decimal("1500.00"), MONDAY + timedelta(days=20)),
+            ]
+        )
         cn.event(cn.at(1, 10), plan)
         assert any("plan hold" in v for v in cn.contact(cn.at(2, 10)))
         # Instalment 1 unpaid: the plan ends at its deadline (day 3 + 1 + 3 days grace).
         assert cn.contact(cn.at(7, 10)) == []
 
     def test_pause_from_the_state(self, cn: Harness) -> None:
-        cn.state.holds.append(Hold(kind="pause", since=cn.at(1, 0), until=cn.at(3, 0), reason="events.x"))
+        cn.state.holds.append(
+            Hold(kind="pause", since=cn.at(1, 0), until=cn.at(3, 0), reason="events.x")
+        )
         assert any("pause hold" in v for v in cn.contact(cn.at(2, 10)))
         cn.state.holds.clear()
         assert cn.contact(cn.at(3, 10)) == []
@@ -217,7 +300,10 @@ class TestConduct:
 
     def test_cease(self, cn: Harness) -> None:
         cn.event(cn.at(1, 9), ev.Cease())
-        assert any("after a cease-communication request" in v for v in cn.contact(cn.at(1, 10), "sms", "overdue"))
+        assert any(
+            "after a cease-communication request" in v
+            for v in cn.contact(cn.at(1, 10), "sms", "overdue")
+        )
         assert cn.contact(cn.at(2, 10), "letter", "demand_letter") == []  # legally required
 
     def test_nothing_after_close(self, cn: Harness) -> None:
@@ -233,15 +319,23 @@ class TestConduct:
         assert any("not allowed" in v for v in cn.contact(cn.at(1, 10), "call", third_party=True))
 
     def test_third_party_needs_failed_attempts(self, us: Harness) -> None:
-        assert any("only 0 failed attempts" in v for v in us.contact(us.at(1, 10), "call", third_party=True))
+        assert any(
+            "only 0 failed attempts" in v
+            for v in us.contact(us.at(1, 10), "call", third_party=True)
+        )
         for k in range(3):
             us.contact(us.at(2 + k, 10), "letter")
-            us.event(us.at(2 + k, 10), ev.ContactOutcome(action_id=us.last_call_id(), outcome="unanswered"))
+            us.event(
+                us.at(2 + k, 10),
+                ev.ContactOutcome(action_id=us.last_call_id(), outcome="unanswered"),
+            )
         assert us.contact(us.at(6, 10), "call", third_party=True) == []
 
     def test_field_visit_needs_approval_and_escalation(self, cn: Harness) -> None:
         found = cn.contact(cn.at(1, 10), "field_visit", "visit_notice", stage="negotiation")
-        assert any("without an approval" in v for v in found) and any("field visit in negotiation" in v for v in found)
+        assert any("without an approval" in v for v in found) and any(
+            "field visit in negotiation" in v for v in found
+        )
         cn.event(cn.at(2, 9), ev.Approve(action="field_visit"))
         assert cn.contact(cn.at(2, 10), "field_visit", "visit_notice", stage="escalation") == []
 

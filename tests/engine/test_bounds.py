@@ -26,22 +26,44 @@ class TestCheckBounds:
         check_bounds(case)
         assert control_characters(case) == []
 
-    @pytest.mark.parametrize(("update", "debtor", "message"), [
-        ({"amount_due": Decimal("1e400")}, {}, "amount_due: input should be less than 1000000000000000"),
-        ({"due_date": date(9999, 12, 31)}, {}, "due_date: input should be less than or equal to 2100-12-31"),
-        ({}, {"name": "x" * 3_000_000}, "debtor.name: string should have at most 200 characters"),
-        ({"product": ""}, {"email": "e" * 255}, "debtor.email: string should have at most 254 characters; "
-                                                "product: string should have at least 1 character"),
-    ])
-    def test_out_of_bounds(self, case: CaseFile, update: dict[str, object], debtor: dict[str, str],
-                           message: str) -> None:
+    @pytest.mark.parametrize(
+        ("update", "debtor", "message"),
+        [
+            (
+                {"amount_due": Decimal("1e400")},
+                {},
+                "amount_due: input should be less than 1000000000000000",
+            ),
+            (
+                {"due_date": date(9999, 12, 31)},
+                {},
+                "due_date: input should be less than or equal to 2100-12-31",
+            ),
+            (
+                {},
+                {"name": "x" * 3_000_000},
+                "debtor.name: string should have at most 200 characters",
+            ),
+            (
+                {"product": ""},
+                {"email": "e" * 255},
+                "debtor.email: string should have at most 254 characters; "
+                "product: string should have at least 1 character",
+            ),
+        ],
+    )
+    def test_out_of_bounds(
+        self, case: CaseFile, update: dict[str, object], debtor: dict[str, str], message: str
+    ) -> None:
         bad = case.model_copy(update={**update, "debtor": case.debtor.model_copy(update=debtor)})
         with pytest.raises(OverdueError) as info:
             check_bounds(bad)
         assert str(info.value) == f"case C-1: {message}"
 
     def test_control_characters_are_named(self, case: CaseFile) -> None:
-        bad = case.model_copy(update={"debtor": case.debtor.model_copy(update={"email": "a@b\r\nBcc: c@d"})})
+        bad = case.model_copy(
+            update={"debtor": case.debtor.model_copy(update={"email": "a@b\r\nBcc: c@d"})}
+        )
         assert control_characters(bad) == ["debtor.email"]
 
 

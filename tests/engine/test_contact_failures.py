@@ -14,13 +14,17 @@ from tests.engine.driver import Run, at, case_file, inline_policy
 DUE = date(2025, 3, 3)
 
 #: sms and e-mail on day 1, sms again on day 2, a letter on day 3.
-PLAN = {"reminder": {"contacts": [
-    {"id": "sms1", "day": 1, "channel": "sms", "template": "t"},
-    {"id": "mail1", "day": 1, "channel": "email", "template": "t", "at": "11:00"},
-    {"id": "sms2", "day": 2, "channel": "sms", "template": "t"},
-    {"id": "mail2", "day": 2, "channel": "email", "template": "t", "at": "11:00"},
-    {"id": "letter", "day": 3, "channel": "letter", "template": "t"},
-]}}
+PLAN = {
+    "reminder": {
+        "contacts": [
+            {"id": "sms1", "day": 1, "channel": "sms", "template": "t"},
+            {"id": "mail1", "day": 1, "channel": "email", "template": "t", "at": "11:00"},
+            {"id": "sms2", "day": 2, "channel": "sms", "template": "t"},
+            {"id": "mail2", "day": 2, "channel": "email", "template": "t", "at": "11:00"},
+            {"id": "letter", "day": 3, "channel": "letter", "template": "t"},
+        ]
+    }
+}
 
 
 def _run() -> Run:
@@ -41,16 +45,27 @@ class TestFailedDelivery:
         tz = run.cp.policy.timezone
         run.until(at(DUE.replace(day=4), 10, tz=tz))
         sms1 = _first(run, "sms1")
-        d = run.event(ev.ContactOutcome(action_id=sms1, outcome="failed", reason="webhook HTTP 400",
-                                        address_unusable=True))
+        d = run.event(
+            ev.ContactOutcome(
+                action_id=sms1, outcome="failed", reason="webhook HTTP 400", address_unusable=True
+            )
+        )
         (rec,) = d.records
         assert (rec.kind, rec.reason, rec.outcome, rec.channel) == (
-            "outcome", "contact failed: webhook HTTP 400", "failed", "sms")
+            "outcome",
+            "contact failed: webhook HTTP 400",
+            "failed",
+            "sms",
+        )
         assert rec.detail == {"address_unusable": "phone"}
         assert run.state.unusable == ["phone"] and run.state.failed_contacts == 1
         run.until(at(DUE.replace(day=7), 12, tz=tz))
         assert [a.reason for a in run.contacts()] == [
-            "reminder.sms1", "reminder.mail1", "reminder.mail2", "reminder.letter"]
+            "reminder.sms1",
+            "reminder.mail1",
+            "reminder.mail2",
+            "reminder.letter",
+        ]
         suppressed = [(r.reason, r.detail["guardrail"]) for r in run.kinds("suppressed")]
         assert suppressed == [("reminder.sms2", "address_unusable.phone")]
         st = case_status(run.cp, run.state, run.now, run.wake)
@@ -61,8 +76,13 @@ class TestFailedDelivery:
         tz = run.cp.policy.timezone
         run.until(at(DUE.replace(day=4), 12, tz=tz))
         mail1 = _first(run, "mail1")
-        d = run.event(ev.ContactOutcome(action_id=mail1, outcome="failed",
-                                        reason="gave up after 5 attempts: smtp server unreachable"))
+        d = run.event(
+            ev.ContactOutcome(
+                action_id=mail1,
+                outcome="failed",
+                reason="gave up after 5 attempts: smtp server unreachable",
+            )
+        )
         assert d.records[0].detail == {} and run.state.unusable == []
         run.until(at(DUE.replace(day=7), 12, tz=tz))
         assert "reminder.mail2" in [a.reason for a in run.contacts()]
@@ -72,7 +92,9 @@ class TestFailedDelivery:
         run = _run()
         run.until(at(DUE.replace(day=4), 12, tz=run.cp.policy.timezone))
         before = run.state.model_dump()
-        failed = ev.ContactOutcome(action_id=_first(run, "mail1"), outcome="failed", address_unusable=True)
+        failed = ev.ContactOutcome(
+            action_id=_first(run, "mail1"), outcome="failed", address_unusable=True
+        )
         once = decide(run.cp, run.state, failed, run.now)
         assert run.state.model_dump() == before  # the pure core copies the new list too
         twice = decide(run.cp, once.state, failed, run.now)

@@ -16,9 +16,14 @@ SH = ZoneInfo("Asia/Shanghai")
 
 def timed(*times: str) -> dict[str, object]:
     """A reminder stage with one SMS on day 1 at each local time."""
-    return {"reminder": {"contacts": [
-        {"id": f"m{i}", "day": 1, "channel": "sms", "template": "t", "at": t} for i, t in enumerate(times)
-    ]}}
+    return {
+        "reminder": {
+            "contacts": [
+                {"id": f"m{i}", "day": 1, "channel": "sms", "template": "t", "at": t}
+                for i, t in enumerate(times)
+            ]
+        }
+    }
 
 
 class TestNextAllowed:
@@ -43,10 +48,14 @@ class TestNextAllowed:
         t = datetime(2025, 3, 4, 22, 0, tzinfo=NY)
         assert next_allowed(t, NY, time(8), time(21), off) == datetime(2025, 3, 7, 8, tzinfo=NY)
         on_holiday = datetime(2025, 3, 5, 12, 0, tzinfo=NY)
-        assert next_allowed(on_holiday, NY, time(8), time(21), off) == datetime(2025, 3, 7, 8, tzinfo=NY)
+        assert next_allowed(on_holiday, NY, time(8), time(21), off) == datetime(
+            2025, 3, 7, 8, tzinfo=NY
+        )
 
     def test_judged_in_the_debtors_zone(self) -> None:
-        t = datetime(2025, 3, 4, 13, 30, tzinfo=ZoneInfo("UTC"))  # 21:30 in Shanghai, 08:30 in New York
+        t = datetime(
+            2025, 3, 4, 13, 30, tzinfo=ZoneInfo("UTC")
+        )  # 21:30 in Shanghai, 08:30 in New York
         assert next_allowed(t, NY, time(8), time(21)) == t
         assert next_allowed(t, SH, time(9), time(21)) == datetime(2025, 3, 5, 9, tzinfo=SH)
 
@@ -65,7 +74,9 @@ class TestWindowDeferral:
 
     def test_us_floor_is_8_to_21(self) -> None:
         cp = inline_policy("US", stages=timed("07:00", "20:59", "21:00"))
-        run = Run.open(cp, case_file(cp, due=date(2025, 3, 3)), at(date(2025, 3, 3), 12, tz="America/New_York"))
+        run = Run.open(
+            cp, case_file(cp, due=date(2025, 3, 3)), at(date(2025, 3, 3), 12, tz="America/New_York")
+        )
         run.until(at(date(2025, 3, 6), 12, tz="America/New_York"))
         sent = {a.reason: run.local(a.at) for a in run.contacts()}
         assert sent == {
@@ -81,7 +92,9 @@ class TestWindowDeferral:
 
     def test_cn_floor_is_8_to_22(self) -> None:
         cp = inline_policy("CN", stages=timed("07:30", "21:30", "22:00"))
-        run = Run.open(cp, case_file(cp, due=date(2025, 3, 3)), at(date(2025, 3, 3), 12, tz="Asia/Shanghai"))
+        run = Run.open(
+            cp, case_file(cp, due=date(2025, 3, 3)), at(date(2025, 3, 3), 12, tz="Asia/Shanghai")
+        )
         run.until(at(date(2025, 3, 6), 12, tz="Asia/Shanghai"))
         sent = {a.reason: run.local(a.at) for a in run.contacts()}
         assert sent == {
@@ -94,7 +107,11 @@ class TestWindowDeferral:
         assert (cn_policy.rules.window_start, cn_policy.rules.window_end) == (time(9), time(21))
         # Opened at 21:30 on the due date: today's reminder is due but the window has closed.
         due = date(2025, 3, 3)
-        run = Run.open(cn_policy, case_file(cn_policy, due=due, amount="3000.00"), at(due, 21, 30, tz="Asia/Shanghai"))
+        run = Run.open(
+            cn_policy,
+            case_file(cn_policy, due=due, amount="3000.00"),
+            at(due, 21, 30, tz="Asia/Shanghai"),
+        )
         (rec,) = run.deferred("reminder.day_0.sms")
         assert rec.detail["guardrail"] == "contact_window"
         assert datetime.fromisoformat(rec.detail["until"]) == datetime(2025, 3, 4, 9, 0, tzinfo=SH)
@@ -109,7 +126,11 @@ class TestWindowDeferral:
 
     def test_us_policy_opened_at_night(self, us_policy: CompiledPolicy) -> None:
         due = date(2025, 3, 3)
-        run = Run.open(us_policy, case_file(us_policy, due=due), at(due + timedelta(days=1), 22, tz="America/New_York"))
+        run = Run.open(
+            us_policy,
+            case_file(us_policy, due=due),
+            at(due + timedelta(days=1), 22, tz="America/New_York"),
+        )
         assert not run.contacts()
         run.until(at(due + timedelta(days=2), 12, tz="America/New_York"))
         (sms,) = run.sent("reminder.day_1.sms")
@@ -141,7 +162,11 @@ class TestHolidays:
 
     def test_cn_national_day(self, cn_policy: CompiledPolicy) -> None:
         due = date(2025, 9, 30)
-        run = Run.open(cn_policy, case_file(cn_policy, due=due, amount="3000.00"), at(due, 8, tz="Asia/Shanghai"))
+        run = Run.open(
+            cn_policy,
+            case_file(cn_policy, due=due, amount="3000.00"),
+            at(due, 8, tz="Asia/Shanghai"),
+        )
         run.until(at(date(2025, 10, 12), 12, tz="Asia/Shanghai"))
         days_off = {date(2025, 10, d) for d in (1, 2, 3, 6, 7, 8)}
         assert days_off <= cn_policy.rules.days_off
@@ -156,7 +181,11 @@ class TestHolidays:
         assert not run.sent("reminder.overdue_sms+2")
         (rec,) = run.deferred("reminder.overdue_sms+2")
         assert datetime.fromisoformat(rec.detail["until"]) == datetime(2025, 10, 9, 9, 0, tzinfo=SH)
-        assert [r.detail for r in run.kinds("suppressed") if r.reason.startswith("reminder.overdue_sms+2")] == [
+        assert [
+            r.detail
+            for r in run.kinds("suppressed")
+            if r.reason.startswith("reminder.overdue_sms+2")
+        ] == [
             {"guardrail": "stage_change", "was": "holiday"},
         ]
 

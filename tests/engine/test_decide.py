@@ -39,16 +39,26 @@ def policy_of(name: str, cn: CompiledPolicy, us: CompiledPolicy) -> tuple[Compil
 class TestOpenCase:
     """A case starts in the stage its age calls for and never replays what it missed."""
 
-    @pytest.mark.parametrize(("name", "opened"), [
-        # Legal referral (enter_at_day 91) needs a human's approval: a late import starts one
-        # stage earlier and its exit asks for the approval.
-        ("cn", "starts in escalation (stages.escalation.enter_at_day 31); entering legal_referral needs approval of legal_referral"),
-        ("us", "starts in escalation (stages.escalation.enter_at_day 45)"),
-    ])
-    def test_opened_at_95_days(self, cn_policy: CompiledPolicy, us_policy: CompiledPolicy, name: str, opened: str) -> None:
+    @pytest.mark.parametrize(
+        ("name", "opened"),
+        [
+            # Legal referral (enter_at_day 91) needs a human's approval: a late import starts one
+            # stage earlier and its exit asks for the approval.
+            (
+                "cn",
+                "starts in escalation (stages.escalation.enter_at_day 31); entering legal_referral needs approval of legal_referral",
+            ),
+            ("us", "starts in escalation (stages.escalation.enter_at_day 45)"),
+        ],
+    )
+    def test_opened_at_95_days(
+        self, cn_policy: CompiledPolicy, us_policy: CompiledPolicy, name: str, opened: str
+    ) -> None:
         cp, tz = policy_of(name, cn_policy, us_policy)
         due = date(2025, 1, 6)
-        run = Run.open(cp, case_file(cp, due=due, amount="6000.00"), at(due + timedelta(days=95), 12, tz=tz))
+        run = Run.open(
+            cp, case_file(cp, due=due, amount="6000.00"), at(due + timedelta(days=95), 12, tz=tz)
+        )
         assert run.state.stage == "escalation" and run.state.stage_entered_day == 95
         assert run.kinds("opened")[0].reason == f"opened at day 95: {opened}"
         end = at(due + timedelta(days=160), 12, tz=tz)
@@ -61,17 +71,27 @@ class TestOpenCase:
         for a in run.contacts():
             # Missed soft contacts are never replayed; a missed legally required notice goes out,
             # and so does the bureau notice the report needs (once, at entry).
-            assert (a.legally_required or a in notices
-                    or plan_day(cp, a.stage, a.reason.split(".", 1)[1]) >= 95), a.reason
+            assert (
+                a.legally_required
+                or a in notices
+                or plan_day(cp, a.stage, a.reason.split(".", 1)[1]) >= 95
+            ), a.reason
         assert [(a.stage, a.at) for a in notices] == [("escalation", run.kinds("opened")[0].at)]
         (referral,) = [a for a in run.actions if a.kind == "legal_referral"]
-        (approved,) = [r for r in run.kinds("approval") if r.detail.get("outcome") == "granted"
-                       and r.detail["approval"] == "legal_referral"]
+        (approved,) = [
+            r
+            for r in run.kinds("approval")
+            if r.detail.get("outcome") == "granted" and r.detail["approval"] == "legal_referral"
+        ]
         assert referral.at >= approved.at
 
     def test_us_at_95_days_sends_only_what_comes_after(self, us_policy: CompiledPolicy) -> None:
         due = date(2025, 1, 6)
-        run = Run.open(us_policy, case_file(us_policy, due=due, amount="6000.00"), at(due + timedelta(days=95), 12, tz=NY))
+        run = Run.open(
+            us_policy,
+            case_file(us_policy, due=due, amount="6000.00"),
+            at(due + timedelta(days=95), 12, tz=NY),
+        )
         end = at(due + timedelta(days=160), 12, tz=NY)
         while run.wake is not None and run.wake <= end:
             run.tick()
@@ -88,15 +108,24 @@ class TestOpenCase:
         (report,) = [a for a in run.actions if a.kind == "bureau_report"]
         assert report.at == notice.at + timedelta(days=14)  # the engine's notice, then the wait
 
-    def test_opened_before_the_due_date(self, cn_policy: CompiledPolicy, us_policy: CompiledPolicy) -> None:
-        run = Run.open(cn_policy, case_file(cn_policy, due=DUE, amount="3000.00"), at(DUE - timedelta(days=10), 12, tz=SH))
+    def test_opened_before_the_due_date(
+        self, cn_policy: CompiledPolicy, us_policy: CompiledPolicy
+    ) -> None:
+        run = Run.open(
+            cn_policy,
+            case_file(cn_policy, due=DUE, amount="3000.00"),
+            at(DUE - timedelta(days=10), 12, tz=SH),
+        )
         assert run.state.stage == "reminder"
         run.until(at(DUE, 23, tz=SH))
         assert [(a.reason, run.local(a.at).date()) for a in run.contacts()] == [
-            ("reminder.day_-3.push", DUE - timedelta(days=3)), ("reminder.day_0.sms", DUE),
+            ("reminder.day_-3.push", DUE - timedelta(days=3)),
+            ("reminder.day_0.sms", DUE),
         ]
         # Opened two days before the due date, after the day -5 e-mail: it is not replayed.
-        run = Run.open(us_policy, case_file(us_policy, due=DUE), at(DUE - timedelta(days=2), 12, tz=NY))
+        run = Run.open(
+            us_policy, case_file(us_policy, due=DUE), at(DUE - timedelta(days=2), 12, tz=NY)
+        )
         assert run.state.stage == "reminder"
         run.until(at(DUE + timedelta(days=2), 12, tz=NY))
         assert [a.reason for a in run.contacts()] == ["reminder.day_1.sms"]
@@ -105,7 +134,9 @@ class TestOpenCase:
         case = case_file(us_policy)
         with pytest.raises(EventRejected, match="currency CNY differs"):
             open_case(us_policy, case.model_copy(update={"currency": "CNY"}), at(DUE, 12, tz=NY))
-        bad_tz = case.model_copy(update={"debtor": case.debtor.model_copy(update={"timezone": "Mars/Olympus"})})
+        bad_tz = case.model_copy(
+            update={"debtor": case.debtor.model_copy(update={"timezone": "Mars/Olympus"})}
+        )
         with pytest.raises(EventRejected, match="Mars/Olympus"):
             open_case(us_policy, bad_tz, at(DUE, 12, tz=NY))
         with pytest.raises(ValueError, match="timezone-aware"):
@@ -117,37 +148,59 @@ class TestStageMoves:
 
     def chain(self, skip: bool) -> CompiledPolicy:
         late = {"field": "days_past_due", "op": ">=", "value": 3}
-        return inline_policy("US", stages={
-            "reminder": {"exits": [{"to": "negotiation", "when": late}]},
-            "negotiation": {"enter_at_day": 3, "min_days": 4, "exits": [{"to": "escalation", "when": late, "skip": skip}]},
-            "escalation": {"enter_at_day": 20, "min_days": 2, "exits": [{"to": "legal_referral", "when": late}]},
-            "legal_referral": {"enter_at_day": 40},
-        })
+        return inline_policy(
+            "US",
+            stages={
+                "reminder": {"exits": [{"to": "negotiation", "when": late}]},
+                "negotiation": {
+                    "enter_at_day": 3,
+                    "min_days": 4,
+                    "exits": [{"to": "escalation", "when": late, "skip": skip}],
+                },
+                "escalation": {
+                    "enter_at_day": 20,
+                    "min_days": 2,
+                    "exits": [{"to": "legal_referral", "when": late}],
+                },
+                "legal_referral": {"enter_at_day": 40},
+            },
+        )
 
     def moves(self, skip: bool) -> list[tuple[str, str, int]]:
         cp = self.chain(skip)
         run = Run.open(cp, case_file(cp, due=DUE), at(DUE, 12, tz=NY))
         run.until(at(DUE + timedelta(days=30), 12, tz=NY))
-        return [(r.detail["from"], r.detail["to"], (run.local(r.at).date() - DUE).days) for r in run.kinds("stage")]
+        return [
+            (r.detail["from"], r.detail["to"], (run.local(r.at).date() - DUE).days)
+            for r in run.kinds("stage")
+        ]
 
     def test_one_at_a_time(self) -> None:
         assert self.moves(skip=False) == [
-            ("reminder", "negotiation", 3), ("negotiation", "escalation", 7), ("escalation", "legal_referral", 9),
+            ("reminder", "negotiation", 3),
+            ("negotiation", "escalation", 7),
+            ("escalation", "legal_referral", 9),
         ]
 
     def test_skip_ignores_min_days(self) -> None:
         assert self.moves(skip=True) == [
-            ("reminder", "negotiation", 3), ("negotiation", "escalation", 3), ("escalation", "legal_referral", 5),
+            ("reminder", "negotiation", 3),
+            ("negotiation", "escalation", 3),
+            ("escalation", "legal_referral", 5),
         ]
 
-    def test_shipped_policies_walk_every_stage(self, cn_policy: CompiledPolicy, us_policy: CompiledPolicy) -> None:
+    def test_shipped_policies_walk_every_stage(
+        self, cn_policy: CompiledPolicy, us_policy: CompiledPolicy
+    ) -> None:
         for cp, tz in ((cn_policy, SH), (us_policy, NY)):
             run = Run.open(cp, case_file(cp, due=DUE, amount="6000.00"), at(DUE, 12, tz=tz))
             while run.wake is not None:
                 run.tick()
                 run.approve_all()
             assert [(a, b) for a, b in run.stage_moves()] == [
-                ("reminder", "negotiation"), ("negotiation", "escalation"), ("escalation", "legal_referral"),
+                ("reminder", "negotiation"),
+                ("negotiation", "escalation"),
+                ("escalation", "legal_referral"),
                 ("legal_referral", "written_off"),
             ]
 
@@ -156,8 +209,14 @@ class TestWakeUps:
     """`next_wake_up` is exact: never in the past, never None while something can still happen by
     itself, and nothing happens at any moment before it (no polling needed)."""
 
-    def walk(self, cp: CompiledPolicy, run: Run, script: list[tuple[datetime, ev.Event]], end: datetime,
-             rng: random.Random) -> int:
+    def walk(
+        self,
+        cp: CompiledPolicy,
+        run: Run,
+        script: list[tuple[datetime, ev.Event]],
+        end: datetime,
+        rng: random.Random,
+    ) -> int:
         """Run to `end` with `script`, probing moments between decisions; the number of probes."""
         probes = 0
         script = sorted(script, key=lambda x: x[0])
@@ -167,18 +226,26 @@ class TestWakeUps:
             if d.next_wake_up is not None:
                 assert d.next_wake_up > now
             elif not s.closed:
-                assert s.approvals_pending or s.hold("dispute"), f"no wake-up at {now} with nothing to wait for"
+                assert s.approvals_pending or s.hold("dispute"), (
+                    f"no wake-up at {now} with nothing to wait for"
+                )
             horizon = d.next_wake_up or now + timedelta(days=45)
             for _ in range(5):
                 t = now + (horizon - now) * rng.uniform(0.0001, 0.9999)
                 if now < t < horizon:
                     quiet = decide(cp, s, None, t)
-                    assert not quiet.actions and not quiet.records, (t, [r.reason for r in quiet.records])
+                    assert not quiet.actions and not quiet.records, (
+                        t,
+                        [r.reason for r in quiet.records],
+                    )
                     assert quiet.next_wake_up == d.next_wake_up
                     probes += 1
             if s.approvals_pending:
-                run.approve_all(now + timedelta(hours=1) if d.next_wake_up is None or
-                                now + timedelta(hours=1) < d.next_wake_up else now)
+                run.approve_all(
+                    now + timedelta(hours=1)
+                    if d.next_wake_up is None or now + timedelta(hours=1) < d.next_wake_up
+                    else now
+                )
             elif script and (d.next_wake_up is None or script[0][0] < d.next_wake_up):
                 when, e = script.pop(0)
                 run.event(e, max(when, now))
@@ -188,11 +255,14 @@ class TestWakeUps:
                 return probes
 
     @pytest.mark.parametrize("name", ["cn", "us"])
-    def test_nothing_happens_between_wake_ups(self, cn_policy: CompiledPolicy, us_policy: CompiledPolicy,
-                                              name: str) -> None:
+    def test_nothing_happens_between_wake_ups(
+        self, cn_policy: CompiledPolicy, us_policy: CompiledPolicy, name: str
+    ) -> None:
         cp, tz = policy_of(name, cn_policy, us_policy)
         cur = cp.policy.currency
-        run = Run.open(cp, case_file(cp, due=DUE, amount="9000.00"), at(DUE - timedelta(days=8), 12, tz=tz))
+        run = Run.open(
+            cp, case_file(cp, due=DUE, amount="9000.00"), at(DUE - timedelta(days=8), 12, tz=tz)
+        )
         day = lambda n, h=15: at(DUE + timedelta(days=n), h, tz=tz)  # noqa: E731
         script: list[tuple[datetime, ev.Event]] = [
             (day(12), ev.Promise(amount=Decimal("2000.00"), due_date=DUE + timedelta(days=16))),
@@ -207,20 +277,38 @@ class TestWakeUps:
         assert run.state.closed
 
     def test_segment_boundaries_wake_the_case(self) -> None:
-        cp = inline_policy("US", segments=[{"name": "early", "days_past_due": {"max": 5}}, {"name": "late"}])
+        cp = inline_policy(
+            "US", segments=[{"name": "early", "days_past_due": {"max": 5}}, {"name": "late"}]
+        )
         run = Run.open(cp, case_file(cp, due=DUE), at(DUE, 12, tz=NY))
         assert run.state.segment == "early"
         run.until(at(DUE + timedelta(days=4), 23, tz=NY))
         assert run.state.segment == "early" and run.wake == at(DUE + timedelta(days=5), 0, tz=NY)
         run.tick()
-        assert run.state.segment == "late" and run.kinds("segment")[-1].reason == "segments.late (was early)"
+        assert (
+            run.state.segment == "late"
+            and run.kinds("segment")[-1].reason == "segments.late (was early)"
+        )
 
     def test_a_new_stage_sends_what_is_due_at_once(self) -> None:
-        cp = inline_policy("US", stages={
-            "reminder": {"contacts": [{"day": 1, "channel": "sms", "template": "t"}],
-                         "exits": [{"to": "negotiation", "when": {"field": "contacts_in_stage", "op": ">=", "value": 1}}]},
-            "negotiation": {"enter_at_day": 30, "contacts": [{"day": 1, "channel": "email", "template": "t"}]},
-        })
+        cp = inline_policy(
+            "US",
+            stages={
+                "reminder": {
+                    "contacts": [{"day": 1, "channel": "sms", "template": "t"}],
+                    "exits": [
+                        {
+                            "to": "negotiation",
+                            "when": {"field": "contacts_in_stage", "op": ">=", "value": 1},
+                        }
+                    ],
+                },
+                "negotiation": {
+                    "enter_at_day": 30,
+                    "contacts": [{"day": 1, "channel": "email", "template": "t"}],
+                },
+            },
+        )
         run = Run.open(cp, case_file(cp, due=DUE), at(DUE, 12, tz=NY))
         run.until(at(DUE + timedelta(days=1), 10, tz=NY))
         assert [(a.stage, a.channel, run.local(a.at)) for a in run.contacts()] == [
@@ -230,8 +318,15 @@ class TestWakeUps:
 
     def test_a_report_follows_its_notice_at_once(self) -> None:
         # Opened at night: the notice the report needs waits for the window, the report for it.
-        cp = inline_policy("CN", stages={"reminder": {
-            "contacts": [{"day": 1, "channel": "sms", "template": "notice"}], "on_enter": [{"kind": "bureau_report"}]}})
+        cp = inline_policy(
+            "CN",
+            stages={
+                "reminder": {
+                    "contacts": [{"day": 1, "channel": "sms", "template": "notice"}],
+                    "on_enter": [{"kind": "bureau_report"}],
+                }
+            },
+        )
         run = Run.open(cp, case_file(cp, due=DUE), at(DUE + timedelta(days=1), 7, tz=SH))
         assert run.guardrails("deferred") == ["bureau.notice_first.contact_window"]
         run.until(at(DUE + timedelta(days=1), 9, tz=SH))
@@ -240,35 +335,53 @@ class TestWakeUps:
 
     def test_a_late_decision_pauses_no_longer(self, us_policy: CompiledPolicy) -> None:
         # The worker was down: the timer at the end of the hardship fires three days late.
-        run = Run.open(us_policy, case_file(us_policy, due=DUE), at(DUE + timedelta(days=12), 15, tz=NY))
+        run = Run.open(
+            us_policy, case_file(us_policy, due=DUE), at(DUE + timedelta(days=12), 15, tz=NY)
+        )
         run.event(ev.Hardship(days=10), run.now)
         late = decide(us_policy, run.state, None, run.wake + timedelta(days=3))  # type: ignore[operator]
         assert late.state.paused_days == 10
         # What fell due in those three days (clock days 13 to 15) goes out now, not three days
         # later; of the repeating call only the latest occurrence, the earlier one is skipped.
-        assert [a.reason for a in late.actions] == ["negotiation.agent_call+2", "negotiation.day_15.email"]
+        assert [a.reason for a in late.actions] == [
+            "negotiation.agent_call+2",
+            "negotiation.day_15.email",
+        ]
         assert [(r.kind, r.reason) for r in late.records if r.kind == "skipped"] == [
-            ("skipped", "negotiation.agent_call+1")]
+            ("skipped", "negotiation.agent_call+1")
+        ]
 
 
 def dump(d: Decision) -> dict[str, Any]:
-    return {"state": d.state.model_dump(), "actions": [a.model_dump() for a in d.actions],
-            "records": [r.model_dump() for r in d.records], "wake": d.next_wake_up}
+    return {
+        "state": d.state.model_dump(),
+        "actions": [a.model_dump() for a in d.actions],
+        "records": [r.model_dump() for r in d.records],
+        "wake": d.next_wake_up,
+    }
 
 
 class TestDeterminism:
     """Same input, same decision; `decide` never changes the state it is given."""
 
     @pytest.mark.parametrize("name", ["cn", "us"])
-    def test_same_input_same_decision(self, cn_policy: CompiledPolicy, us_policy: CompiledPolicy, name: str) -> None:
+    def test_same_input_same_decision(
+        self, cn_policy: CompiledPolicy, us_policy: CompiledPolicy, name: str
+    ) -> None:
         cp, tz = policy_of(name, cn_policy, us_policy)
         case = case_file(cp, due=DUE, amount="9000.00")
-        assert dump(open_case(cp, case, at(DUE, 12, tz=tz))) == dump(open_case(cp, case, at(DUE, 12, tz=tz)))
+        assert dump(open_case(cp, case, at(DUE, 12, tz=tz))) == dump(
+            open_case(cp, case, at(DUE, 12, tz=tz))
+        )
         run = Run.open(cp, case, at(DUE, 12, tz=tz))
         events: list[ev.Event | None] = [
-            None, ev.Promise(amount=Decimal("2000.00"), due_date=DUE + timedelta(days=20)),
-            ev.Payment(amount=Decimal("2000.00"), currency=cp.policy.currency), ev.Hardship(days=3),
-            ev.AttitudeChange(attitude="hostile"), ev.Dispute(), ev.DisputeResolved(outcome="rejected"),
+            None,
+            ev.Promise(amount=Decimal("2000.00"), due_date=DUE + timedelta(days=20)),
+            ev.Payment(amount=Decimal("2000.00"), currency=cp.policy.currency),
+            ev.Hardship(days=3),
+            ev.AttitudeChange(attitude="hostile"),
+            ev.Dispute(),
+            ev.DisputeResolved(outcome="rejected"),
         ]
         for k in range(60):
             e = events[k % len(events)] if k % 3 == 0 else None
@@ -290,7 +403,11 @@ class TestDeterminism:
 
 def us_run(us_policy: CompiledPolicy) -> Run:
     """A US case on day 12, balance 1500.00."""
-    return Run.open(us_policy, case_file(us_policy, due=DUE, amount="1500.00"), at(DUE + timedelta(days=12), 12, tz=NY))
+    return Run.open(
+        us_policy,
+        case_file(us_policy, due=DUE, amount="1500.00"),
+        at(DUE + timedelta(days=12), 12, tz=NY),
+    )
 
 
 TODAY = DUE + timedelta(days=12)
@@ -325,31 +442,80 @@ INVALID: list[tuple[str, ev.Event, str]] = [
     ("instalment with decimals", plan(("1000.001", 1), ("499.999", 8)), "instalment: amount"),
     ("hardship zero days", ev.Hardship(days=0), "hardship days must be 1..90, not 0"),
     ("hardship too long", ev.Hardship(days=91), "hardship days must be 1..90, not 91"),
-    ("approval not awaited", ev.Approve(action="legal_referral"), "no approval of 'legal_referral' is awaited (waiting for: nothing)"),
-    ("resolution without dispute", ev.DisputeResolved(outcome="rejected"), "the case is not disputed"),
-    ("outcome of no contact", ev.ContactOutcome(action_id="C-1/9.x/y", outcome="connected"), "unknown or expired contact"),
+    (
+        "approval not awaited",
+        ev.Approve(action="legal_referral"),
+        "no approval of 'legal_referral' is awaited (waiting for: nothing)",
+    ),
+    (
+        "resolution without dispute",
+        ev.DisputeResolved(outcome="rejected"),
+        "the case is not disputed",
+    ),
+    (
+        "outcome of no contact",
+        ev.ContactOutcome(action_id="C-1/9.x/y", outcome="connected"),
+        "unknown or expired contact",
+    ),
     ("payment of 1e400", pay("1e400"), "payment: amount '1E+400' is too large"),
     ("payment of 30 digits", pay("1" * 30), "is too large (at most 999999999999999)"),
     ("payment of 28 digits", pay("9" * 28), "is too large (at most 999999999999999)"),
-    ("payment beyond the context's exponent", pay("1E+999999999"), "is too large"),  # found by tests/fuzz
+    (
+        "payment beyond the context's exponent",
+        pay("1E+999999999"),
+        "is too large",
+    ),  # found by tests/fuzz
     ("payment of -1E+999999999", pay("-1E+999999999"), "is too large"),
     ("promise of 1e400", promise("1e400", 3), "promise: amount '1E+400' is too large"),
-    ("promise in 9999", ev.Promise(amount=Decimal("500.00"), due_date=date(9999, 12, 31)), "more than 30 days away"),
-    ("plan ending in 9999", ev.Plan(instalments=[(Decimal("1000.00"), TODAY + timedelta(days=1)),
-                                                 (Decimal("500.00"), date(9999, 12, 31))]),
-     "the last instalment (9999-12-31) is after"),
-    ("plan longer than its months", plan(("1000.00", 1), ("500.00", 12 * 31 + 1)), "a plan runs at most 12 months"),
-    ("instalment of 1e400", plan(("1e400", 1), ("500.00", 8)), "instalment: amount '1E+400' is too large"),
-    ("a huge reference", ev.Payment(amount=Decimal("10.00"), currency="USD", ref="r" * 501), "ref is 501 characters long; at most 500"),
-    ("a huge dispute reason", ev.Dispute(reason="x" * 3_000_000), "reason is 3000000 characters long"),
-    ("a huge approver", ev.Approve(action="legal_referral", by="x" * 600), "by is 600 characters long"),
+    (
+        "promise in 9999",
+        ev.Promise(amount=Decimal("500.00"), due_date=date(9999, 12, 31)),
+        "more than 30 days away",
+    ),
+    (
+        "plan ending in 9999",
+        ev.Plan(
+            instalments=[
+                (Decimal("1000.00"), TODAY + timedelta(days=1)),
+                (Decimal("500.00"), date(9999, 12, 31)),
+            ]
+        ),
+        "the last instalment (9999-12-31) is after",
+    ),
+    (
+        "plan longer than its months",
+        plan(("1000.00", 1), ("500.00", 12 * 31 + 1)),
+        "a plan runs at most 12 months",
+    ),
+    (
+        "instalment of 1e400",
+        plan(("1e400", 1), ("500.00", 8)),
+        "instalment: amount '1E+400' is too large",
+    ),
+    (
+        "a huge reference",
+        ev.Payment(amount=Decimal("10.00"), currency="USD", ref="r" * 501),
+        "ref is 501 characters long; at most 500",
+    ),
+    (
+        "a huge dispute reason",
+        ev.Dispute(reason="x" * 3_000_000),
+        "reason is 3000000 characters long",
+    ),
+    (
+        "a huge approver",
+        ev.Approve(action="legal_referral", by="x" * 600),
+        "by is 600 characters long",
+    ),
 ]
 
 
 class TestEventValidation:
     """An invalid event is rejected with a clear message, and the case is left exactly as it was."""
 
-    def rejects(self, cp: CompiledPolicy, state: CaseState, e: ev.Event, now: datetime, message: str) -> None:
+    def rejects(
+        self, cp: CompiledPolicy, state: CaseState, e: ev.Event, now: datetime, message: str
+    ) -> None:
         before = state.model_dump()
         with pytest.raises(EventRejected, match=re.escape(message)):
             decide(cp, state, e, now)
@@ -358,33 +524,65 @@ class TestEventValidation:
         assert state.model_dump() == before
 
     @pytest.mark.parametrize(("what", "event", "message"), INVALID, ids=[w for w, _, _ in INVALID])
-    def test_rejected(self, us_policy: CompiledPolicy, what: str, event: ev.Event, message: str) -> None:
+    def test_rejected(
+        self, us_policy: CompiledPolicy, what: str, event: ev.Event, message: str
+    ) -> None:
         run = us_run(us_policy)
         self.rejects(us_policy, run.state, event, run.now, message)
 
-    @pytest.mark.parametrize(("setup", "event", "message"), [
-        (promise("500.00", 3), promise("500.00", 4), "a promise is already open until 2025-03-18"),
-        (promise("500.00", 3), plan(("1000.00", 1), ("500.00", 8)), "a promise is open until 2025-03-18"),
-        (plan(("1000.00", 1), ("500.00", 8)), promise("500.00", 4), "a repayment plan is open"),
-        (plan(("1000.00", 1), ("500.00", 8)), plan(("1500.00", 2)), "a repayment plan is already open"),
-        (ev.Hardship(days=5), ev.Hardship(days=5), "a hardship pause is already running"),
-        (ev.Cease(), ev.Cease(), "communications are already ceased"),
-    ])
-    def test_rejected_in_context(self, us_policy: CompiledPolicy, setup: ev.Event, event: ev.Event, message: str) -> None:
+    @pytest.mark.parametrize(
+        ("setup", "event", "message"),
+        [
+            (
+                promise("500.00", 3),
+                promise("500.00", 4),
+                "a promise is already open until 2025-03-18",
+            ),
+            (
+                promise("500.00", 3),
+                plan(("1000.00", 1), ("500.00", 8)),
+                "a promise is open until 2025-03-18",
+            ),
+            (plan(("1000.00", 1), ("500.00", 8)), promise("500.00", 4), "a repayment plan is open"),
+            (
+                plan(("1000.00", 1), ("500.00", 8)),
+                plan(("1500.00", 2)),
+                "a repayment plan is already open",
+            ),
+            (ev.Hardship(days=5), ev.Hardship(days=5), "a hardship pause is already running"),
+            (ev.Cease(), ev.Cease(), "communications are already ceased"),
+        ],
+    )
+    def test_rejected_in_context(
+        self, us_policy: CompiledPolicy, setup: ev.Event, event: ev.Event, message: str
+    ) -> None:
         run = us_run(us_policy)
         run.event(setup, run.now)
         self.rejects(us_policy, run.state, event, run.now, message)
 
-    @pytest.mark.parametrize("make", [
-        lambda: pay("1.00"), lambda: ev.Dispute(), lambda: ev.Close(reason="settled"),
-        lambda: ev.Approve(action="field_visit"), lambda: ev.Hardship(days=3),
-    ])
-    def test_nothing_after_close(self, us_policy: CompiledPolicy, make: Callable[[], ev.Event]) -> None:
+    @pytest.mark.parametrize(
+        "make",
+        [
+            lambda: pay("1.00"),
+            lambda: ev.Dispute(),
+            lambda: ev.Close(reason="settled"),
+            lambda: ev.Approve(action="field_visit"),
+            lambda: ev.Hardship(days=3),
+        ],
+    )
+    def test_nothing_after_close(
+        self, us_policy: CompiledPolicy, make: Callable[[], ev.Event]
+    ) -> None:
         run = us_run(us_policy)
         run.event(ev.Close(reason="written_off"), run.now)
         self.rejects(us_policy, run.state, make(), run.now, "case C-1 is closed (written_off)")
 
     def test_valid_events_pass_validation(self, us_policy: CompiledPolicy) -> None:
         run = us_run(us_policy)
-        for e in (pay("10.00"), promise("150.00", 30), plan(("1000.00", 0), ("500.00", 8)), ev.Hardship(days=90)):
+        for e in (
+            pay("10.00"),
+            promise("150.00", 30),
+            plan(("1000.00", 0), ("500.00", 8)),
+            ev.Hardship(days=90),
+        ):
             validate(us_policy, run.state, e, run.now)

@@ -78,7 +78,9 @@ def test_decide_keeps_earlier_states_and_advance_does_not(us_policy: CompiledPol
         assert lane.state.paid_total == Decimal("100.00")
 
 
-def test_a_person_is_driven_in_time_order_with_events_before_timers(us_policy: CompiledPolicy) -> None:
+def test_a_person_is_driven_in_time_order_with_events_before_timers(
+    us_policy: CompiledPolicy,
+) -> None:
     tz = us_policy.policy.timezone
     a = case_file(us_policy, due=DUE, case_id="C-1")
     b = case_file(us_policy, due=DUE, case_id="C-2")
@@ -89,11 +91,21 @@ def test_a_person_is_driven_in_time_order_with_events_before_timers(us_policy: C
         0: Listed([(start + 3 * DAY, ev.Payment(amount=Decimal("9.99"), currency="CNY"))]),
         1: Listed([(probe.wake, ev.Payment(amount=Decimal("1500.00"), currency="USD"))]),
     }
-    steps = list(drive_person(us_policy, [(a, start), (b, start + DAY)], start + 30 * DAY,
-                              lambda k, state: sources[k], PersonLedger(debtor_id="D-1")))
+    steps = list(
+        drive_person(
+            us_policy,
+            [(a, start), (b, start + DAY)],
+            start + 30 * DAY,
+            lambda k, state: sources[k],
+            PersonLedger(debtor_id="D-1"),
+        )
+    )
     moments = [s.at for s in steps]
     assert moments == sorted(moments)
-    assert [(s.case, s.opened) for s in steps if isinstance(s, Step) and s.opened] == [(0, True), (1, True)]
+    assert [(s.case, s.opened) for s in steps if isinstance(s, Step) and s.opened] == [
+        (0, True),
+        (1, True),
+    ]
     refused = [s for s in steps if isinstance(s, Refused)]
     assert [(r.case, r.event.kind if r.event else None) for r in refused] == [(0, "payment")]
     paid = [s for s in steps if isinstance(s, Step) and s.event is not None]

@@ -23,8 +23,13 @@ SH = "Asia/Shanghai"
 def in_rolling_window(times: list[datetime], days: int) -> int:
     """The most contacts any rolling window of `days` days holds."""
     times = sorted(times)
-    return max((len([u for u in times[: i + 1] if u > t - timedelta(days=days)]) for i, t in enumerate(times)),
-               default=0)
+    return max(
+        (
+            len([u for u in times[: i + 1] if u > t - timedelta(days=days)])
+            for i, t in enumerate(times)
+        ),
+        default=0,
+    )
 
 
 def answer_calls(run: Run, outcome: str, end: datetime) -> None:
@@ -33,7 +38,10 @@ def answer_calls(run: Run, outcome: str, end: datetime) -> None:
         d = run.tick()
         for a in d.actions:
             if a.kind == "contact" and a.channel == "call":
-                run.event(ev.ContactOutcome(action_id=a.action_id, outcome=outcome), run.now + timedelta(minutes=5))
+                run.event(
+                    ev.ContactOutcome(action_id=a.action_id, outcome=outcome),
+                    run.now + timedelta(minutes=5),
+                )
 
 
 def calls_per_local_day(run: Run) -> dict[date, int]:
@@ -75,7 +83,9 @@ class TestEffectiveRules:
         assert "call" not in cn.caps
 
     def test_two_jurisdictions_take_the_strictest(self) -> None:
-        r = inline_policy("US", jurisdictions=["CN", "US"], guardrails={"third_party_contact": False}).rules
+        r = inline_policy(
+            "US", jurisdictions=["CN", "US"], guardrails={"third_party_contact": False}
+        ).rules
         assert (r.window_start, r.window_end) == (time(8), time(21))
         assert r.caps["call"] == (7, 7) and r.call_cooldown_days == 7
         assert (r.calls_connected_per_day, r.bureau_notice_days) == (3, 14)
@@ -83,13 +93,21 @@ class TestEffectiveRules:
 
     def test_looser_values_are_reported_and_never_used(self) -> None:
         doc = inline_policy("US").policy.model_dump()
-        doc["guardrails"] = {"window_start": "07:00", "window_end": "22:00", "call_max_attempts_7d": 9,
-                             "call_cooldown_days_after_conversation": 3, "bureau_notice_days": 5}
+        doc["guardrails"] = {
+            "window_start": "07:00",
+            "window_end": "22:00",
+            "call_max_attempts_7d": 9,
+            "call_cooldown_days_after_conversation": 3,
+            "bureau_notice_days": 5,
+        }
         loose = Policy.model_validate(doc)
         problems = dict(looser_than_floor(loose))
         assert set(problems) == {
-            ("guardrails", "window_start"), ("guardrails", "window_end"), ("guardrails", "call_max_attempts_7d"),
-            ("guardrails", "call_cooldown_days_after_conversation"), ("guardrails", "bureau_notice_days"),
+            ("guardrails", "window_start"),
+            ("guardrails", "window_end"),
+            ("guardrails", "call_max_attempts_7d"),
+            ("guardrails", "call_cooldown_days_after_conversation"),
+            ("guardrails", "bureau_notice_days"),
         }
         assert "08:00" in problems[("guardrails", "window_start")]
         r = effective_rules(loose)
@@ -109,9 +127,24 @@ class TestCaps:
     window frees, with the cap as its guardrail; it is never dropped."""
 
     def test_per_channel(self) -> None:
-        cp = inline_policy("US", stages={"reminder": {"contacts": [
-            {"id": "daily", "day": 1, "channel": "sms", "template": "t", "every": 1, "times": 10}]}},
-            guardrails={"caps": {"sms": {"max": 2, "per_days": 7}}})
+        cp = inline_policy(
+            "US",
+            stages={
+                "reminder": {
+                    "contacts": [
+                        {
+                            "id": "daily",
+                            "day": 1,
+                            "channel": "sms",
+                            "template": "t",
+                            "every": 1,
+                            "times": 10,
+                        }
+                    ]
+                }
+            },
+            guardrails={"caps": {"sms": {"max": 2, "per_days": 7}}},
+        )
         run = Run.open(cp, case_file(cp), at(date(2025, 3, 3), 12, tz=NY))
         run.until(at(date(2025, 4, 20), 12, tz=NY))
         sent = [a.at for a in run.contacts()]
@@ -124,15 +157,24 @@ class TestCaps:
         # The third waits until the first leaves the window: exactly 7 x 24 hours after it (the
         # window is elapsed time: across the DST change of 9 March that is 11:00, not 10:00).
         assert sent[2] == sent[0].astimezone(UTC) + timedelta(days=7)
-        planned = {f"reminder.daily+{k}" if k else "reminder.daily": at(date(2025, 3, 4) + timedelta(days=k), 10, tz=NY)
-                   for k in range(10)}
+        planned = {
+            f"reminder.daily+{k}" if k else "reminder.daily": at(
+                date(2025, 3, 4) + timedelta(days=k), 10, tz=NY
+            )
+            for k in range(10)
+        }
         assert all(a.at >= planned[a.reason] for a in run.contacts())  # never early
 
     def test_overall(self) -> None:
-        items = [{"id": ch, "day": 1, "channel": ch, "template": "t", "every": 1, "times": 5}
-                 for ch in ("sms", "email", "push")]
-        cp = inline_policy("CN", stages={"reminder": {"contacts": items}},
-                           guardrails={"overall": {"max": 4, "per_days": 7}})
+        items = [
+            {"id": ch, "day": 1, "channel": ch, "template": "t", "every": 1, "times": 5}
+            for ch in ("sms", "email", "push")
+        ]
+        cp = inline_policy(
+            "CN",
+            stages={"reminder": {"contacts": items}},
+            guardrails={"overall": {"max": 4, "per_days": 7}},
+        )
         run = Run.open(cp, case_file(cp), at(date(2025, 3, 3), 12, tz=SH))
         run.until(at(date(2025, 5, 1), 12, tz=SH))
         sent = [a.at for a in run.contacts()]
@@ -141,24 +183,40 @@ class TestCaps:
         assert "cap.overall.4_per_7d" in run.guardrails("deferred")
 
     def test_a_zero_cap_suppresses(self) -> None:
-        cp = inline_policy("US", stages={"reminder": {"contacts": [
-            {"day": 1, "channel": "email", "template": "t"}, {"day": 1, "channel": "sms", "template": "t"}]}},
-            guardrails={"caps": {"email": {"max": 0, "per_days": 7}}})
+        cp = inline_policy(
+            "US",
+            stages={
+                "reminder": {
+                    "contacts": [
+                        {"day": 1, "channel": "email", "template": "t"},
+                        {"day": 1, "channel": "sms", "template": "t"},
+                    ]
+                }
+            },
+            guardrails={"caps": {"email": {"max": 0, "per_days": 7}}},
+        )
         run = Run.open(cp, case_file(cp), at(date(2025, 3, 3), 12, tz=NY))
         run.until(at(date(2025, 3, 10), 12, tz=NY))
         assert [a.channel for a in run.contacts()] == ["sms"]
         assert run.guardrails("suppressed") == ["cap.email.zero"]
 
-    def test_shipped_caps_hold_over_a_whole_case(self, cn_policy: CompiledPolicy, us_policy: CompiledPolicy) -> None:
+    def test_shipped_caps_hold_over_a_whole_case(
+        self, cn_policy: CompiledPolicy, us_policy: CompiledPolicy
+    ) -> None:
         for cp, tz in ((cn_policy, SH), (us_policy, NY)):
             run = Run.open(cp, case_file(cp, amount="12000.00"), at(date(2025, 2, 20), 12, tz=tz))
             run.until(at(date(2025, 5, 1), 12, tz=tz))
             run.approve_all()
             run.until(at(date(2025, 9, 1), 12, tz=tz))
             for ch, (mx, per) in cp.rules.caps.items():
-                assert in_rolling_window([a.at for a in run.contacts() if a.channel == ch], per) <= mx
+                assert (
+                    in_rolling_window([a.at for a in run.contacts() if a.channel == ch], per) <= mx
+                )
             if cp.rules.overall:
-                assert in_rolling_window([a.at for a in run.contacts()], cp.rules.overall[1]) <= cp.rules.overall[0]
+                assert (
+                    in_rolling_window([a.at for a in run.contacts()], cp.rules.overall[1])
+                    <= cp.rules.overall[0]
+                )
 
 
 class TestUsCalls:
@@ -166,8 +224,18 @@ class TestUsCalls:
     days after a conversation with the debtor."""
 
     def twice_daily(self, **guardrails: object) -> CompiledPolicy:
-        items = [{"id": f"c{h}", "day": 1, "channel": "call", "template": "t", "at": f"{h}:00", "every": 1, "times": 10}
-                 for h in (10, 15)]
+        items = [
+            {
+                "id": f"c{h}",
+                "day": 1,
+                "channel": "call",
+                "template": "t",
+                "at": f"{h}:00",
+                "every": 1,
+                "times": 10,
+            }
+            for h in (10, 15)
+        ]
         return inline_policy("US", stages={"reminder": {"contacts": items}}, guardrails=guardrails)
 
     @pytest.mark.parametrize(("guardrails", "cap"), [({}, 7), ({"call_max_attempts_7d": 5}, 5)])
@@ -184,7 +252,11 @@ class TestUsCalls:
 
     def test_no_call_for_seven_days_after_a_conversation(self, us_policy: CompiledPolicy) -> None:
         due = date(2025, 3, 3)
-        run = Run.open(us_policy, case_file(us_policy, due=due, amount="8000.00"), at(due + timedelta(days=10), 12, tz=NY))
+        run = Run.open(
+            us_policy,
+            case_file(us_policy, due=due, amount="8000.00"),
+            at(due + timedelta(days=10), 12, tz=NY),
+        )
         run.until(at(due + timedelta(days=11), 9, 29, tz=NY))
         run.tick()
         (call,) = run.sent("negotiation.agent_call")
@@ -197,8 +269,12 @@ class TestUsCalls:
         assert rec.detail["guardrail"] == "call.cooldown_after_conversation"
         assert datetime.fromisoformat(rec.detail["until"]) == talked + timedelta(days=7)
         # Other channels are not calls: the bureau notice and the SMS go out on their days.
-        assert run.local(run.sent("negotiation.day_15.email")[0].at).date() == due + timedelta(days=15)
-        assert run.local(run.sent("negotiation.day_16.sms")[0].at).date() == due + timedelta(days=16)
+        assert run.local(run.sent("negotiation.day_15.email")[0].at).date() == due + timedelta(
+            days=15
+        )
+        assert run.local(run.sent("negotiation.day_16.sms")[0].at).date() == due + timedelta(
+            days=16
+        )
 
 
 class TestCnCalls:
@@ -210,19 +286,36 @@ class TestCnCalls:
         answer_calls(run, "connected", at(date(2025, 3, 8), 12, tz=SH))
         assert calls_per_local_day(run) == {date(2025, 3, 4): 3, date(2025, 3, 5): 2}
         assert "call.connected_per_day" in run.guardrails("deferred")
-        day2 = [run.local(a.at) for a in run.contacts() if run.local(a.at).date() == date(2025, 3, 5)]
+        day2 = [
+            run.local(a.at) for a in run.contacts() if run.local(a.at).date() == date(2025, 3, 5)
+        ]
         # Both waited for the morning; they leave an hour apart, not at one instant.
-        assert day2 == [datetime(2025, 3, 5, 8, 0, tzinfo=ZoneInfo(SH)), datetime(2025, 3, 5, 9, 0, tzinfo=ZoneInfo(SH))]
+        assert day2 == [
+            datetime(2025, 3, 5, 8, 0, tzinfo=ZoneInfo(SH)),
+            datetime(2025, 3, 5, 9, 0, tzinfo=ZoneInfo(SH)),
+        ]
 
     def test_policy_one_connected_a_day(self, cn_policy: CompiledPolicy) -> None:
         assert cn_policy.rules.calls_connected_per_day == 1
-        cp = inline_policy("CN", stages={"reminder": {"contacts": calls(3)}}, guardrails={"calls_connected_per_day": 1})
+        cp = inline_policy(
+            "CN",
+            stages={"reminder": {"contacts": calls(3)}},
+            guardrails={"calls_connected_per_day": 1},
+        )
         run = Run.open(cp, case_file(cp), at(date(2025, 3, 3), 12, tz=SH))
         answer_calls(run, "connected", at(date(2025, 3, 10), 12, tz=SH))
-        assert calls_per_local_day(run) == {date(2025, 3, 4): 1, date(2025, 3, 5): 1, date(2025, 3, 6): 1}
+        assert calls_per_local_day(run) == {
+            date(2025, 3, 4): 1,
+            date(2025, 3, 5): 1,
+            date(2025, 3, 6): 1,
+        }
 
     def test_a_call_without_outcome_may_have_connected(self) -> None:
-        cp = inline_policy("CN", stages={"reminder": {"contacts": calls(2)}}, guardrails={"calls_connected_per_day": 1})
+        cp = inline_policy(
+            "CN",
+            stages={"reminder": {"contacts": calls(2)}},
+            guardrails={"calls_connected_per_day": 1},
+        )
         run = Run.open(cp, case_file(cp), at(date(2025, 3, 3), 12, tz=SH))
         run.until(at(date(2025, 3, 6), 12, tz=SH))
         assert calls_per_local_day(run) == {date(2025, 3, 4): 1, date(2025, 3, 5): 1}
@@ -241,7 +334,9 @@ class TestConsentAndCease:
 
     def test_refused_channel_is_suppressed(self, us_policy: CompiledPolicy) -> None:
         due = date(2025, 3, 3)
-        run = Run.open(us_policy, case_file(us_policy, due=due, consent={"sms": False}), at(due, 12, tz=NY))
+        run = Run.open(
+            us_policy, case_file(us_policy, due=due, consent={"sms": False}), at(due, 12, tz=NY)
+        )
         run.until(at(due + timedelta(days=30), 12, tz=NY))
         assert not [a for a in run.contacts() if a.channel == "sms"]
         assert [a for a in run.contacts() if a.channel == "email"]
@@ -250,7 +345,9 @@ class TestConsentAndCease:
 
     def test_cease_leaves_only_legally_required_notices(self, us_policy: CompiledPolicy) -> None:
         due = date(2025, 3, 3)
-        run = Run.open(us_policy, case_file(us_policy, due=due, amount="3000.00"), at(due, 12, tz=NY))
+        run = Run.open(
+            us_policy, case_file(us_policy, due=due, amount="3000.00"), at(due, 12, tz=NY)
+        )
         ceased = at(due + timedelta(days=8), 15, tz=NY)
         run.event(ev.Cease(), ceased)
         run.until(at(due + timedelta(days=100), 12, tz=NY))
@@ -266,10 +363,15 @@ class TestThirdParties:
     """A third party is contacted only where the jurisdiction and the policy allow it, only when
     the debtor named one, and only after three failed attempts to reach the debtor."""
 
-    def run_us(self, us_policy: CompiledPolicy, outcomes: list[str], phone: str = "+15550199") -> Run:
+    def run_us(
+        self, us_policy: CompiledPolicy, outcomes: list[str], phone: str = "+15550199"
+    ) -> Run:
         due = date(2025, 3, 3)
-        run = Run.open(us_policy, case_file(us_policy, due=due, amount="1500.00", third_party_phone=phone),
-                       at(due + timedelta(days=25), 12, tz=NY))
+        run = Run.open(
+            us_policy,
+            case_file(us_policy, due=due, amount="1500.00", third_party_phone=phone),
+            at(due + timedelta(days=25), 12, tz=NY),
+        )
         for k, outcome in enumerate(outcomes):  # answers to the agent calls of days 25, 27 and 29
             run.until(at(due + timedelta(days=25 + 2 * k), 10, tz=NY))
             (call,) = run.sent(f"negotiation.agent_call+{7 + k}")
@@ -299,10 +401,19 @@ class TestThirdParties:
 
     @pytest.mark.parametrize(("jurisdiction", "allow"), [("CN", True), ("US", False)])
     def test_not_where_not_allowed(self, jurisdiction: str, allow: bool) -> None:
-        items = [*calls(3, day=1, first_hour=9), {"id": "tp", "day": 2, "channel": "call", "template": "t", "third_party": True}]
-        cp = inline_policy(jurisdiction, stages={"reminder": {"contacts": items}}, guardrails={"third_party_contact": allow})
+        items = [
+            *calls(3, day=1, first_hour=9),
+            {"id": "tp", "day": 2, "channel": "call", "template": "t", "third_party": True},
+        ]
+        cp = inline_policy(
+            jurisdiction,
+            stages={"reminder": {"contacts": items}},
+            guardrails={"third_party_contact": allow},
+        )
         tz = cp.policy.timezone
-        run = Run.open(cp, case_file(cp, third_party_phone="+15550199"), at(date(2025, 3, 3), 12, tz=tz))
+        run = Run.open(
+            cp, case_file(cp, third_party_phone="+15550199"), at(date(2025, 3, 3), 12, tz=tz)
+        )
         answer_calls(run, "unanswered", at(date(2025, 3, 6), 12, tz=tz))
         assert run.state.failed_contacts == 3
         assert not [a for a in run.contacts() if a.third_party]
@@ -315,7 +426,11 @@ class TestFieldVisits:
 
     def test_waits_for_approval(self, cn_policy: CompiledPolicy) -> None:
         due = date(2025, 3, 3)
-        run = Run.open(cn_policy, case_file(cn_policy, due=due, amount="8000.00"), at(due + timedelta(days=40), 12, tz=SH))
+        run = Run.open(
+            cn_policy,
+            case_file(cn_policy, due=due, amount="8000.00"),
+            at(due + timedelta(days=40), 12, tz=SH),
+        )
         run.until(at(due + timedelta(days=45), 10, tz=SH))
         (request,) = [a for a in run.actions if a.kind == "approval_request"]
         assert request.detail == {"approval": "field_visit"} and request.stage == "escalation"
@@ -330,44 +445,105 @@ class TestFieldVisits:
 
     def test_below_the_threshold_there_is_no_visit(self, cn_policy: CompiledPolicy) -> None:
         due = date(2025, 3, 3)
-        run = Run.open(cn_policy, case_file(cn_policy, due=due, amount="3000.00"), at(due + timedelta(days=40), 12, tz=SH))
+        run = Run.open(
+            cn_policy,
+            case_file(cn_policy, due=due, amount="3000.00"),
+            at(due + timedelta(days=40), 12, tz=SH),
+        )
         run.until(at(due + timedelta(days=60), 12, tz=SH))
         assert not [a for a in run.actions if a.kind == "approval_request"]
 
     def test_an_approval_does_not_outlive_its_stage(self) -> None:
-        cp = inline_policy("CN", stages={
-            "reminder": {"exits": [{"to": "escalation", "skip": True, "when": {"field": "days_past_due", "op": ">=", "value": 1}}]},
-            "escalation": {"enter_at_day": 1, "contacts": [{"id": "visit", "day": 1, "channel": "field_visit", "template": "visit"}],
-                           "exits": [{"to": "legal_referral", "when": {"field": "days_past_due", "op": ">=", "value": 2}}]},
-            "legal_referral": {"enter_at_day": 2},
-        })
+        cp = inline_policy(
+            "CN",
+            stages={
+                "reminder": {
+                    "exits": [
+                        {
+                            "to": "escalation",
+                            "skip": True,
+                            "when": {"field": "days_past_due", "op": ">=", "value": 1},
+                        }
+                    ]
+                },
+                "escalation": {
+                    "enter_at_day": 1,
+                    "contacts": [
+                        {"id": "visit", "day": 1, "channel": "field_visit", "template": "visit"}
+                    ],
+                    "exits": [
+                        {
+                            "to": "legal_referral",
+                            "when": {"field": "days_past_due", "op": ">=", "value": 2},
+                        }
+                    ],
+                },
+                "legal_referral": {"enter_at_day": 2},
+            },
+        )
         run = Run.open(cp, case_file(cp, due=date(2025, 3, 3)), at(date(2025, 3, 3), 12, tz=SH))
         run.until(at(date(2025, 3, 4), 12, tz=SH))
         assert run.state.approvals_pending == ["field_visit"]
-        run.approve_all(at(date(2025, 3, 4), 23, tz=SH))  # too late tonight: the visit waits for 08:00
+        run.approve_all(
+            at(date(2025, 3, 4), 23, tz=SH)
+        )  # too late tonight: the visit waits for 08:00
         run.until(at(date(2025, 3, 6), 12, tz=SH))
         assert run.state.stage == "legal_referral" and not run.contacts()
         assert run.state.approvals_granted == []
         assert [r.detail["guardrail"] for r in run.kinds("suppressed")] == ["stage_change"]
 
     def test_each_repeated_visit_is_approved_on_its_own(self) -> None:
-        cp = inline_policy("CN", stages={
-            "reminder": {"exits": [{"to": "escalation", "skip": True, "when": {"field": "days_past_due", "op": ">=", "value": 1}}]},
-            "escalation": {"enter_at_day": 1, "contacts": [
-                {"id": "visit", "day": 2, "channel": "field_visit", "template": "visit", "every": 3, "times": 3}]},
-        })
+        cp = inline_policy(
+            "CN",
+            stages={
+                "reminder": {
+                    "exits": [
+                        {
+                            "to": "escalation",
+                            "skip": True,
+                            "when": {"field": "days_past_due", "op": ">=", "value": 1},
+                        }
+                    ]
+                },
+                "escalation": {
+                    "enter_at_day": 1,
+                    "contacts": [
+                        {
+                            "id": "visit",
+                            "day": 2,
+                            "channel": "field_visit",
+                            "template": "visit",
+                            "every": 3,
+                            "times": 3,
+                        }
+                    ],
+                },
+            },
+        )
         run = Run.open(cp, case_file(cp, due=date(2025, 3, 3)), at(date(2025, 3, 3), 12, tz=SH))
         end = at(date(2025, 3, 20), 12, tz=SH)
         while run.wake is not None and run.wake <= end:
             run.tick()
             run.approve_all(run.now)
         requests = [a.action_id for a in run.actions if a.kind == "approval_request"]
-        assert len(requests) == len(set(requests)) == 3  # or the outbox would drop two as duplicates
-        assert [a.reason for a in run.contacts()] == ["escalation.visit", "escalation.visit+1", "escalation.visit+2"]
+        assert (
+            len(requests) == len(set(requests)) == 3
+        )  # or the outbox would drop two as duplicates
+        assert [a.reason for a in run.contacts()] == [
+            "escalation.visit",
+            "escalation.visit+1",
+            "escalation.visit+2",
+        ]
 
     def test_only_in_escalation(self) -> None:
-        cp = inline_policy("US", stages={"reminder": {"contacts": [
-            {"day": 1, "channel": "field_visit", "template": "visit"}]}})
+        cp = inline_policy(
+            "US",
+            stages={
+                "reminder": {
+                    "contacts": [{"day": 1, "channel": "field_visit", "template": "visit"}]
+                }
+            },
+        )
         run = Run.open(cp, case_file(cp), at(date(2025, 3, 3), 12, tz=NY))
         run.until(at(date(2025, 3, 10), 12, tz=NY))
         assert not run.contacts() and not run.state.approvals_pending
@@ -380,13 +556,19 @@ class TestBureau:
 
     def test_cn_reports_after_the_notice(self, cn_policy: CompiledPolicy) -> None:
         due = date(2025, 3, 3)
-        run = Run.open(cn_policy, case_file(cn_policy, due=due, amount="3000.00"), at(due, 12, tz=SH))
+        run = Run.open(
+            cn_policy, case_file(cn_policy, due=due, amount="3000.00"), at(due, 12, tz=SH)
+        )
         run.until(at(due + timedelta(days=40), 12, tz=SH))
-        (notice, *_) = [a for a in run.contacts() if cn_policy.policy.templates[a.template or ""].bureau_notice]
+        (notice, *_) = [
+            a for a in run.contacts() if cn_policy.policy.templates[a.template or ""].bureau_notice
+        ]
         (report,) = [a for a in run.actions if a.kind == "bureau_report"]
         assert notice.at < report.at and report.stage == "escalation"
 
-    def test_late_import_gets_the_notice_on_entry_then_the_report(self, cn_policy: CompiledPolicy) -> None:
+    def test_late_import_gets_the_notice_on_entry_then_the_report(
+        self, cn_policy: CompiledPolicy
+    ) -> None:
         # Imported at day 35 straight into escalation: no notice on the way in, so the engine
         # sends the policy's notice (its first, the SMS) on entry; CN reports right after it.
         due = date(2025, 3, 3)
@@ -397,7 +579,9 @@ class TestBureau:
         assert (notice.channel, notice.at, report.at) == ("sms", opened, opened)
         assert notice.reason == "escalation.on_enter.bureau_report: bureau notice first"
 
-    def test_us_late_import_reports_fourteen_days_after_the_engines_notice(self, us_policy: CompiledPolicy) -> None:
+    def test_us_late_import_reports_fourteen_days_after_the_engines_notice(
+        self, us_policy: CompiledPolicy
+    ) -> None:
         due = date(2025, 3, 3)
         opened = at(due + timedelta(days=60), 12, tz=NY)
         run = Run.open(us_policy, case_file(us_policy, due=due, amount="1500.00"), opened)
@@ -410,7 +594,11 @@ class TestBureau:
     def test_hostile_debtor_escalated_early_is_reported(self, cn_policy: CompiledPolicy) -> None:
         # Hostile on day 10 (before the day-20 notice of negotiation): escalation at once.
         due = date(2025, 3, 3)
-        run = Run.open(cn_policy, case_file(cn_policy, due=due, amount="3000.00"), at(due + timedelta(days=10), 12, tz=SH))
+        run = Run.open(
+            cn_policy,
+            case_file(cn_policy, due=due, amount="3000.00"),
+            at(due + timedelta(days=10), 12, tz=SH),
+        )
         run.event(ev.AttitudeChange(attitude="hostile"), run.now)
         assert run.state.stage == "escalation"
         run.until(at(due + timedelta(days=12), 12, tz=SH))
@@ -419,16 +607,25 @@ class TestBureau:
     def test_no_notice_possible_means_no_report(self, cn_policy: CompiledPolicy) -> None:
         # No consent to SMS or e-mail: no bureau notice can reach the debtor, so no report ever.
         due = date(2025, 3, 3)
-        case = case_file(cn_policy, due=due, amount="3000.00", consent={"sms": False, "email": False})
+        case = case_file(
+            cn_policy, due=due, amount="3000.00", consent={"sms": False, "email": False}
+        )
         run = Run.open(cn_policy, case, at(due + timedelta(days=35), 12, tz=SH))
         run.until(at(due + timedelta(days=60), 12, tz=SH))
         assert not [a for a in run.actions if a.kind == "bureau_report"]
         assert [r.reason for r in run.kinds("suppressed") if "bureau" in r.reason] == [
-            "escalation.on_enter.bureau_report: no bureau notice can lawfully reach the debtor, so no report"]
+            "escalation.on_enter.bureau_report: no bureau notice can lawfully reach the debtor, so no report"
+        ]
 
-    def test_reported_case_updates_the_bureau_on_plan_dispute_and_payment(self, cn_policy: CompiledPolicy) -> None:
+    def test_reported_case_updates_the_bureau_on_plan_dispute_and_payment(
+        self, cn_policy: CompiledPolicy
+    ) -> None:
         due = date(2025, 3, 3)
-        run = Run.open(cn_policy, case_file(cn_policy, due=due, amount="3000.00"), at(due + timedelta(days=35), 12, tz=SH))
+        run = Run.open(
+            cn_policy,
+            case_file(cn_policy, due=due, amount="3000.00"),
+            at(due + timedelta(days=35), 12, tz=SH),
+        )
         assert run.state.bureau_reported
         run.event(ev.Payment(amount=Decimal("100.00"), currency="CNY"), run.now)
         run.event(ev.Dispute(reason="not mine"), run.now)
@@ -437,29 +634,61 @@ class TestBureau:
         balance = run.state.balance
         run.event(ev.Plan(instalments=[(balance, today + timedelta(days=5))]), run.now)
         updates = [a for a in run.actions if a.kind == "bureau_update"]
-        assert [a.detail["status"] for a in updates] == ["partial_payment", "disputed", "dispute_resolved", "plan"]
+        assert [a.detail["status"] for a in updates] == [
+            "partial_payment",
+            "disputed",
+            "dispute_resolved",
+            "plan",
+        ]
         assert len({a.action_id for a in updates}) == 4
         assert updates[0].reason == "payment 100.00: balance now 2920.00"
 
     def test_dispute_upheld_tells_the_bureau_not_owed(self, cn_policy: CompiledPolicy) -> None:
         due = date(2025, 3, 3)
-        run = Run.open(cn_policy, case_file(cn_policy, due=due, amount="3000.00"), at(due + timedelta(days=35), 12, tz=SH))
+        run = Run.open(
+            cn_policy,
+            case_file(cn_policy, due=due, amount="3000.00"),
+            at(due + timedelta(days=35), 12, tz=SH),
+        )
         run.event(ev.Dispute(), run.now)
         run.event(ev.DisputeResolved(outcome="upheld"), run.now)
-        assert [a.detail["status"] for a in run.actions if a.kind == "bureau_update"] == ["disputed", "not_owed"]
+        assert [a.detail["status"] for a in run.actions if a.kind == "bureau_update"] == [
+            "disputed",
+            "not_owed",
+        ]
 
     def test_us_waits_fourteen_days_after_the_notice(self) -> None:
-        cp = inline_policy("US", stages={
-            "reminder": {"exits": [{"to": "negotiation", "when": {"field": "days_past_due", "op": ">=", "value": 10}}]},
-            "negotiation": {"enter_at_day": 10, "contacts": [{"day": 10, "channel": "email", "template": "notice"}],
-                            "exits": [{"to": "escalation", "when": {"field": "days_past_due", "op": ">=", "value": 12}}]},
-            "escalation": {"enter_at_day": 12, "on_enter": [{"kind": "bureau_report"}]},
-        })
+        cp = inline_policy(
+            "US",
+            stages={
+                "reminder": {
+                    "exits": [
+                        {
+                            "to": "negotiation",
+                            "when": {"field": "days_past_due", "op": ">=", "value": 10},
+                        }
+                    ]
+                },
+                "negotiation": {
+                    "enter_at_day": 10,
+                    "contacts": [{"day": 10, "channel": "email", "template": "notice"}],
+                    "exits": [
+                        {
+                            "to": "escalation",
+                            "when": {"field": "days_past_due", "op": ">=", "value": 12},
+                        }
+                    ],
+                },
+                "escalation": {"enter_at_day": 12, "on_enter": [{"kind": "bureau_report"}]},
+            },
+        )
         due = date(2025, 3, 3)
         run = Run.open(cp, case_file(cp, due=due), at(due, 12, tz=NY))
         run.until(at(due + timedelta(days=12), 12, tz=NY))
         (notice,) = run.contacts()
-        assert run.state.stage == "escalation" and not [a for a in run.actions if a.kind == "bureau_report"]
+        assert run.state.stage == "escalation" and not [
+            a for a in run.actions if a.kind == "bureau_report"
+        ]
         assert run.guardrails("deferred") == ["bureau.notice_wait"]
         run.until(notice.at + timedelta(days=14) - timedelta(microseconds=1))
         assert not [a for a in run.actions if a.kind == "bureau_report"]
@@ -470,7 +699,9 @@ class TestBureau:
 
     def test_us_policy_reports_long_after_its_notice(self, us_policy: CompiledPolicy) -> None:
         due = date(2025, 3, 3)
-        run = Run.open(us_policy, case_file(us_policy, due=due, amount="1500.00"), at(due, 12, tz=NY))
+        run = Run.open(
+            us_policy, case_file(us_policy, due=due, amount="1500.00"), at(due, 12, tz=NY)
+        )
         run.until(at(due + timedelta(days=50), 12, tz=NY))
         (notice,) = run.sent("negotiation.day_15.email")
         (report,) = [a for a in run.actions if a.kind == "bureau_report"]
@@ -486,7 +717,11 @@ class TestTimeBarred:
 
     def test_opened_time_barred(self, cn_policy: CompiledPolicy, us_policy: CompiledPolicy) -> None:
         for cp, tz in ((cn_policy, SH), (us_policy, NY)):
-            run = Run.open(cp, case_file(cp, due=date(2021, 1, 4), amount="9000.00"), at(date(2025, 3, 14), 12, tz=tz))
+            run = Run.open(
+                cp,
+                case_file(cp, due=date(2021, 1, 4), amount="9000.00"),
+                at(date(2025, 3, 14), 12, tz=tz),
+            )
             assert run.state.stage == "escalation"
             assert "time_barred" in run.guardrails("suppressed")
             run.until(at(date(2025, 6, 1), 12, tz=tz))
@@ -496,13 +731,32 @@ class TestTimeBarred:
             assert not [a for a in run.actions if a.kind == "legal_referral"]
 
     def exit_policy(self, **on: object) -> CompiledPolicy:
-        return inline_policy("US", guardrails={"limitation_days": 60}, stages={
-            "reminder": {"exits": [{"to": "escalation", "skip": True,
-                                    "when": {"field": "days_past_due", "op": ">=", "value": 5}}]},
-            "escalation": {"enter_at_day": 5, "on": on, "exits": [
-                {"to": "legal_referral", "when": {"field": "days_past_due", "op": ">=", "value": 70}}]},
-            "legal_referral": {"enter_at_day": 70, "on_enter": [{"kind": "legal_referral"}]},
-        })
+        return inline_policy(
+            "US",
+            guardrails={"limitation_days": 60},
+            stages={
+                "reminder": {
+                    "exits": [
+                        {
+                            "to": "escalation",
+                            "skip": True,
+                            "when": {"field": "days_past_due", "op": ">=", "value": 5},
+                        }
+                    ]
+                },
+                "escalation": {
+                    "enter_at_day": 5,
+                    "on": on,
+                    "exits": [
+                        {
+                            "to": "legal_referral",
+                            "when": {"field": "days_past_due", "op": ">=", "value": 70},
+                        }
+                    ],
+                },
+                "legal_referral": {"enter_at_day": 70, "on_enter": [{"kind": "legal_referral"}]},
+            },
+        )
 
     def test_exit_rule_is_suppressed(self) -> None:
         cp = self.exit_policy()
@@ -526,7 +780,9 @@ class TestTimeBarred:
 class TestReportOwedAcrossStages:
     """A report waiting for its notice period is not lost when the case moves on."""
 
-    def test_late_import_moving_to_legal_referral_inside_the_wait(self, us_policy: CompiledPolicy) -> None:
+    def test_late_import_moving_to_legal_referral_inside_the_wait(
+        self, us_policy: CompiledPolicy
+    ) -> None:
         # Imported at day 110 into escalation: the engine's notice goes at once, the report must
         # wait 14 days, but legal referral (which orders no report) comes at day 120.
         due = date(2025, 3, 3)
@@ -550,7 +806,9 @@ class TestDaylightSaving:
 
     NY = ZoneInfo("America/New_York")
 
-    def test_cooldown_after_a_conversation_ends_at_the_later_reading(self, us_policy: CompiledPolicy) -> None:
+    def test_cooldown_after_a_conversation_ends_at_the_later_reading(
+        self, us_policy: CompiledPolicy
+    ) -> None:
         """Talked 2024-10-28 09:30 EDT; clocks go back on 3 November: 7 x 24 hours end at 13:30
         UTC on 4 November, 09:30 local (EST) is 14:30 UTC. The call waits until 14:30 UTC."""
         from engine.decision.caps import contact_blocked_until
@@ -558,9 +816,13 @@ class TestDaylightSaving:
         talked = datetime(2024, 10, 28, 9, 30, tzinfo=self.NY)
         at = datetime(2024, 11, 4, 13, 30, tzinfo=UTC)
         blocked = contact_blocked_until(us_policy.rules, [], "call", at, self.NY, talked)
-        assert blocked == (datetime(2024, 11, 4, 14, 30, tzinfo=UTC), "call.cooldown_after_conversation")
-        later = contact_blocked_until(us_policy.rules, [], "call", datetime(2024, 11, 4, 14, 30, tzinfo=UTC),
-                                      self.NY, talked)
+        assert blocked == (
+            datetime(2024, 11, 4, 14, 30, tzinfo=UTC),
+            "call.cooldown_after_conversation",
+        )
+        later = contact_blocked_until(
+            us_policy.rules, [], "call", datetime(2024, 11, 4, 14, 30, tzinfo=UTC), self.NY, talked
+        )
         assert later is None
 
     def test_rolling_window_reaches_back_the_longer_reading(self) -> None:
@@ -572,9 +834,17 @@ class TestDaylightSaving:
         from engine.decision.caps import contact_blocked_until
 
         cp = inline_policy("CN", guardrails={"caps": {"sms": {"max": 3, "per_days": 7}}})
-        sent = [datetime(2024, 10, 30, 9, 0, tzinfo=self.NY), datetime(2024, 10, 31, 10, 0, tzinfo=self.NY),
-                datetime(2024, 11, 1, 10, 0, tzinfo=self.NY)]
-        log = [ContactLog(at=t, channel="sms", action_id=f"a{i}", outcome="delivered") for i, t in enumerate(sent)]
+        sent = [
+            datetime(2024, 10, 30, 9, 0, tzinfo=self.NY),
+            datetime(2024, 10, 31, 10, 0, tzinfo=self.NY),
+            datetime(2024, 11, 1, 10, 0, tzinfo=self.NY),
+        ]
+        log = [
+            ContactLog(at=t, channel="sms", action_id=f"a{i}", outcome="delivered")
+            for i, t in enumerate(sent)
+        ]
         at = datetime(2024, 11, 6, 8, 30, tzinfo=self.NY)
         assert contact_blocked_until(cp.rules, log, "sms", at, self.NY, None) == (
-            datetime(2024, 11, 6, 9, 0, tzinfo=self.NY), "cap.sms.3_per_7d")
+            datetime(2024, 11, 6, 9, 0, tzinfo=self.NY),
+            "cap.sms.3_per_7d",
+        )

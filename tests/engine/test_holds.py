@@ -49,10 +49,14 @@ class TestDispute:
         assert run.kinds("close")[-1].reason == "dispute upheld: the debt is not owed"
         assert run.wake is None
         with pytest.raises(EventRejected, match="closed"):
-            decide(cn_policy, run.state, ev.Payment(amount=Decimal("1.00"), currency="CNY"), run.now)
+            decide(
+                cn_policy, run.state, ev.Payment(amount=Decimal("1.00"), currency="CNY"), run.now
+            )
 
     def test_event_goto_waits_for_the_resolution(self, cn_policy: CompiledPolicy) -> None:
-        run = Run.open(cn_policy, case_file(cn_policy, due=DUE), at(DUE + timedelta(days=9), 12, tz=SH))
+        run = Run.open(
+            cn_policy, case_file(cn_policy, due=DUE), at(DUE + timedelta(days=9), 12, tz=SH)
+        )
         assert run.state.stage == "negotiation"
         run.event(ev.Dispute(), at(DUE + timedelta(days=9), 13, tz=SH))
         run.event(ev.AttitudeChange(attitude="hostile"), at(DUE + timedelta(days=9), 14, tz=SH))
@@ -104,7 +108,9 @@ class TestHardship:
         run.until(start + timedelta(days=12))
         assert len(run.contacts()) > n
 
-    def test_longer_than_the_policy_allows(self, us_policy: CompiledPolicy, cn_policy: CompiledPolicy) -> None:
+    def test_longer_than_the_policy_allows(
+        self, us_policy: CompiledPolicy, cn_policy: CompiledPolicy
+    ) -> None:
         for cp, tz, limit in ((us_policy, NY, 90), (cn_policy, SH, 60)):
             run = Run.open(cp, case_file(cp, due=DUE), at(DUE, 12, tz=tz))
             with pytest.raises(EventRejected, match=f"1..{limit}"):
@@ -117,13 +123,20 @@ class TestClose:
 
     @pytest.mark.parametrize("reason", ["bankrupt", "deceased"])
     def test_closes_and_tidies_up(self, cn_policy: CompiledPolicy, reason: str) -> None:
-        run = Run.open(cn_policy, case_file(cn_policy, due=DUE, amount="3000.00"), at(DUE, 12, tz=SH))
+        run = Run.open(
+            cn_policy, case_file(cn_policy, due=DUE, amount="3000.00"), at(DUE, 12, tz=SH)
+        )
         run.until(at(DUE + timedelta(days=40), 12, tz=SH))
         assert run.state.agency_placed and run.state.bureau_reported
         d = run.event(ev.Close(reason=reason), run.now)
         assert d.state.closed and d.state.stage == "closed" and d.next_wake_up is None
-        assert {a.kind: a.detail for a in d.actions} == {"agency_recall": {}, "bureau_update": {"status": "closed"}}
-        assert len({a.action_id for a in d.actions}) == 2  # each its own id, or the outbox drops one
+        assert {a.kind: a.detail for a in d.actions} == {
+            "agency_recall": {},
+            "bureau_update": {"status": "closed"},
+        }
+        assert (
+            len({a.action_id for a in d.actions}) == 2
+        )  # each its own id, or the outbox drops one
         assert d.records[-1].kind == "close" and d.records[-1].reason == f"closed: {reason}"
         quiet = decide(cn_policy, d.state, None, run.now + timedelta(days=30))
         assert not quiet.actions and not quiet.records
@@ -131,6 +144,11 @@ class TestClose:
             decide(cn_policy, d.state, ev.Dispute(), run.now)
 
     def test_paid_in_full_resolves(self, us_policy: CompiledPolicy) -> None:
-        run = Run.open(us_policy, case_file(us_policy, due=DUE, amount="250.00"), at(DUE, 12, tz=NY))
-        d = run.event(ev.Payment(amount=Decimal("250.00"), currency="USD"), at(DUE + timedelta(days=3), 12, tz=NY))
+        run = Run.open(
+            us_policy, case_file(us_policy, due=DUE, amount="250.00"), at(DUE, 12, tz=NY)
+        )
+        d = run.event(
+            ev.Payment(amount=Decimal("250.00"), currency="USD"),
+            at(DUE + timedelta(days=3), 12, tz=NY),
+        )
         assert d.state.stage == "resolved" and d.state.balance == 0 and d.next_wake_up is None

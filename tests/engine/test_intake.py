@@ -16,9 +16,18 @@ def case(case_id: str = "C-1", **overrides: object) -> dict[str, object]:
     """A valid case object (nested, as in a JSON file)."""
     base: dict[str, object] = {
         "case_id": case_id,
-        "debtor": {"id": "D-1", "name": "Lee", "phone": "+8613800000000", "email": "lee@example.com",
-                   "timezone": "Asia/Shanghai", "locale": "zh-CN"},
-        "product": "credit_line", "amount_due": "1250.00", "currency": "CNY", "due_date": "2026-03-01",
+        "debtor": {
+            "id": "D-1",
+            "name": "Lee",
+            "phone": "+8613800000000",
+            "email": "lee@example.com",
+            "timezone": "Asia/Shanghai",
+            "locale": "zh-CN",
+        },
+        "product": "credit_line",
+        "amount_due": "1250.00",
+        "currency": "CNY",
+        "due_date": "2026-03-01",
         "policy": "consumer-credit-line",
     }
     base.update(overrides)
@@ -44,7 +53,11 @@ class TestJson:
         assert r.rejects == []
         [row] = r.rows
         assert row.line == 1
-        assert row.case.case_id == "C-1" and row.case.risk_score == 300 and row.case.consent == {"sms": False}
+        assert (
+            row.case.case_id == "C-1"
+            and row.case.risk_score == 300
+            and row.case.consent == {"sms": False}
+        )
 
     def test_array_lines(self) -> None:
         text = "[\n  " + json.dumps(case("C-1")) + ",\n\n  " + json.dumps(case("C-2")) + "\n]\n"
@@ -52,7 +65,9 @@ class TestJson:
         assert [(x.line, x.case.case_id) for x in r.rows] == [(2, "C-1"), (4, "C-2")]
 
     def test_amounts_are_exact_decimals(self) -> None:
-        text = '{"amount_due": 1234567890123.45, ' + json.dumps(case())[1:].replace('"amount_due": "1250.00", ', "")
+        text = '{"amount_due": 1234567890123.45, ' + json.dumps(case())[1:].replace(
+            '"amount_due": "1250.00", ', ""
+        )
         [row] = parse_cases(text, "c.json").rows
         assert row.case.amount_due == Decimal("1234567890123.45")
         assert isinstance(row.case.amount_due, Decimal)
@@ -66,7 +81,9 @@ class TestJson:
         r = parse_cases('[\n{"case_id": "C-1",\n  "debtor": }\n]', "c.json")
         assert r.rows == []
         [rej] = r.rejects
-        assert rej.line == 3 and "column 13" in rej.message and rej.message.startswith("invalid JSON")
+        assert (
+            rej.line == 3 and "column 13" in rej.message and rej.message.startswith("invalid JSON")
+        )
         assert str(rej).startswith("line 3: invalid JSON at column 13")
 
     def test_nan_is_rejected(self) -> None:
@@ -85,8 +102,15 @@ class TestJson:
 
     def test_flat_names_are_accepted(self) -> None:
         flat = {k: v for k, v in case().items() if k != "debtor"}
-        flat.update({"debtor_id": "D", "debtor_name": "Lee", "debtor_timezone": "UTC", "debtor_locale": "en-US",
-                     "consent_sms": False})
+        flat.update(
+            {
+                "debtor_id": "D",
+                "debtor_name": "Lee",
+                "debtor_timezone": "UTC",
+                "debtor_locale": "en-US",
+                "consent_sms": False,
+            }
+        )
         [row] = parse_cases(json.dumps(flat), "c.json").rows
         assert row.case.debtor.timezone == "UTC" and row.case.consent == {"sms": False}
 
@@ -95,7 +119,12 @@ class TestJsonLines:
     """One object per line; blank lines skipped; a bad line does not stop the rest."""
 
     def test_rows_and_rejects_keep_their_lines(self) -> None:
-        text = jsonl(case("C-1")) + "\n" + '{"case_id": \n' + jsonl(case("C-2"), case("C-3", amount_due="0"))
+        text = (
+            jsonl(case("C-1"))
+            + "\n"
+            + '{"case_id": \n'
+            + jsonl(case("C-2"), case("C-3", amount_due="0"))
+        )
         r = parse_cases(text, "c.jsonl")
         assert [(x.line, x.case.case_id) for x in r.rows] == [(1, "C-1"), (4, "C-2")]
         assert [str(x) for x in r.rejects] == [
@@ -111,11 +140,19 @@ class TestCsv:
     """Flat columns into the nested case; a row's line is where its record starts."""
 
     def test_flat_columns(self) -> None:
-        text = HEADER + ",consent_sms,consent_email,risk_score,attitude,debtor_phone\n" + csv_row(extra=",no,true,300,evasive,+1555")
+        text = (
+            HEADER
+            + ",consent_sms,consent_email,risk_score,attitude,debtor_phone\n"
+            + csv_row(extra=",no,true,300,evasive,+1555")
+        )
         [row] = parse_cases(text, "c.csv").rows
         c = row.case
         assert row.line == 2
-        assert c.debtor.name == "Lee" and c.debtor.phone == "+1555" and c.consent == {"sms": False, "email": True}
+        assert (
+            c.debtor.name == "Lee"
+            and c.debtor.phone == "+1555"
+            and c.consent == {"sms": False, "email": True}
+        )
         assert c.risk_score == 300 and c.attitude == "evasive" and c.amount_due == Decimal("10.00")
 
     def test_empty_optional_cells_take_defaults(self) -> None:
@@ -124,10 +161,18 @@ class TestCsv:
 
     def test_a_quote_never_spans_lines(self) -> None:
         """A quoted cell left open is reported on its own line; the rows after it still open."""
-        text = HEADER + "\n" + csv_row("C-1") + 'C-2,D-1,"Lee,UTC,en-US,p,1,USD,2026-01-01,x\n' + csv_row("C-3")
+        text = (
+            HEADER
+            + "\n"
+            + csv_row("C-1")
+            + 'C-2,D-1,"Lee,UTC,en-US,p,1,USD,2026-01-01,x\n'
+            + csv_row("C-3")
+        )
         r = parse_cases(text, "c.csv")
         assert [x.case.case_id for x in r.rows] == ["C-1", "C-3"]
-        assert [str(x) for x in r.rejects] == ["line 3: invalid CSV: a quoted cell is not closed on its line"]
+        assert [str(x) for x in r.rejects] == [
+            "line 3: invalid CSV: a quoted cell is not closed on its line"
+        ]
 
     def test_quoted_cells_with_commas(self) -> None:
         text = HEADER + ",debtor_address\n" + csv_row("C-1", extra=',"1 Main St, Springfield"')
@@ -146,7 +191,11 @@ class TestCsv:
         r = parse_cases("case_id,colour\nC-1,red\n", "c.csv")
         assert r.rows == []
         [rej] = r.rejects
-        assert rej.line == 1 and "unknown column(s) colour" in rej.message and "missing column(s) debtor_id" in rej.message
+        assert (
+            rej.line == 1
+            and "unknown column(s) colour" in rej.message
+            and "missing column(s) debtor_id" in rej.message
+        )
 
     def test_every_column_is_known(self) -> None:
         assert "debtor_third_party_phone" in CSV_COLUMNS and "consent_field_visit" in CSV_COLUMNS
@@ -155,38 +204,56 @@ class TestCsv:
 class TestRejects:
     """Each kind of bad row says what is wrong with which field, on its line."""
 
-    @pytest.mark.parametrize(("overrides", "message"), [
-        ({"amount_due": "-5"}, "amount_due: must be greater than 0"),
-        ({"amount_due": "12.345"}, "amount_due: amount '12.345' has more decimals than CNY allows"),
-        ({"amount_due": "lots"}, "amount_due: not a number: 'lots'"),
-        ({"due_date": "2026-02-30"}, "due_date: not a date (YYYY-MM-DD): '2026-02-30'"),
-        ({"currency": "XXX"}, "currency: unknown currency 'XXX'"),
-        ({"risk_score": 1001}, "risk_score: must be at most 1000"),
-        ({"attitude": "rude"}, "attitude: must be 'cooperative', 'neutral', 'evasive' or 'hostile', not 'rude'"),
-        ({"case_id": "C 1"}, "case_id: 'C 1' may only hold letters, digits and _ . : -"),
-        ({"colour": "red"}, "colour: unknown field"),
-        ({"amount_due": "1e400"}, "amount_due: must be less than 1000000000000000"),
-        ({"amount_due": "1" * 30}, "amount_due: must be less than 1000000000000000"),
-        ({"amount_due": "9" * 28}, "amount_due: must be less than 1000000000000000"),
-        ({"amount_due": "NaN"}, "amount_due: input should be a finite number"),
-        ({"due_date": "9999-12-31"}, "due_date: must be at most 2100-12-31"),
-        ({"due_date": "0001-01-01"}, "due_date: must be at least 1970-01-01"),
-        ({"product": "p" * 65}, "product: string should have at most 64 characters"),
-        ({"policy": ""}, "policy: string should have at least 1 character"),
-        ({"consent": {f"c{i}": True for i in range(17)}}, "consent: has too many entries (at most 16)"),
-    ])
+    @pytest.mark.parametrize(
+        ("overrides", "message"),
+        [
+            ({"amount_due": "-5"}, "amount_due: must be greater than 0"),
+            (
+                {"amount_due": "12.345"},
+                "amount_due: amount '12.345' has more decimals than CNY allows",
+            ),
+            ({"amount_due": "lots"}, "amount_due: not a number: 'lots'"),
+            ({"due_date": "2026-02-30"}, "due_date: not a date (YYYY-MM-DD): '2026-02-30'"),
+            ({"currency": "XXX"}, "currency: unknown currency 'XXX'"),
+            ({"risk_score": 1001}, "risk_score: must be at most 1000"),
+            (
+                {"attitude": "rude"},
+                "attitude: must be 'cooperative', 'neutral', 'evasive' or 'hostile', not 'rude'",
+            ),
+            ({"case_id": "C 1"}, "case_id: 'C 1' may only hold letters, digits and _ . : -"),
+            ({"colour": "red"}, "colour: unknown field"),
+            ({"amount_due": "1e400"}, "amount_due: must be less than 1000000000000000"),
+            ({"amount_due": "1" * 30}, "amount_due: must be less than 1000000000000000"),
+            ({"amount_due": "9" * 28}, "amount_due: must be less than 1000000000000000"),
+            ({"amount_due": "NaN"}, "amount_due: input should be a finite number"),
+            ({"due_date": "9999-12-31"}, "due_date: must be at most 2100-12-31"),
+            ({"due_date": "0001-01-01"}, "due_date: must be at least 1970-01-01"),
+            ({"product": "p" * 65}, "product: string should have at most 64 characters"),
+            ({"policy": ""}, "policy: string should have at least 1 character"),
+            (
+                {"consent": {f"c{i}": True for i in range(17)}},
+                "consent: has too many entries (at most 16)",
+            ),
+        ],
+    )
     def test_field_problems(self, overrides: dict[str, object], message: str) -> None:
         r = parse_cases(jsonl(case("OK")) + jsonl(case(**overrides)), "c.jsonl")
         assert [str(x) for x in r.rejects] == [f"line 2: {message}"]
         assert [x.case.case_id for x in r.rows] == ["OK"]
 
-    @pytest.mark.parametrize(("debtor", "message"), [
-        ({"name": "x" * 3_000}, "debtor.name: string should have at most 200 characters"),
-        ({"name": ""}, "debtor.name: string should have at least 1 character"),
-        ({"email": "lee@example.com\r\nBcc: x@y"}, "debtor.email: control characters (such as line breaks) are not allowed"),
-        ({"address": "a" * 501}, "debtor.address: string should have at most 500 characters"),
-        ({"phone": "1" * 33}, "debtor.phone: string should have at most 32 characters"),
-    ])
+    @pytest.mark.parametrize(
+        ("debtor", "message"),
+        [
+            ({"name": "x" * 3_000}, "debtor.name: string should have at most 200 characters"),
+            ({"name": ""}, "debtor.name: string should have at least 1 character"),
+            (
+                {"email": "lee@example.com\r\nBcc: x@y"},
+                "debtor.email: control characters (such as line breaks) are not allowed",
+            ),
+            ({"address": "a" * 501}, "debtor.address: string should have at most 500 characters"),
+            ({"phone": "1" * 33}, "debtor.phone: string should have at most 32 characters"),
+        ],
+    )
     def test_debtor_fields_are_bounded(self, debtor: dict[str, str], message: str) -> None:
         data = case()
         data["debtor"] = {**data["debtor"], **debtor}  # type: ignore[dict-item]
@@ -204,7 +271,13 @@ class TestRejects:
             text = jsonl(case("C-1", product=big), case("C-2"))
             bad_line = 1
         else:
-            text = "[\n" + json.dumps(case("C-1", product=big)) + ",\n" + json.dumps(case("C-2")) + "\n]"
+            text = (
+                "[\n"
+                + json.dumps(case("C-1", product=big))
+                + ",\n"
+                + json.dumps(case("C-2"))
+                + "\n]"
+            )
             bad_line = 2
         r = parse_cases(text, f"c.{fmt}")
         assert [x.case.case_id for x in r.rows] == ["C-2"]
@@ -231,7 +304,9 @@ class TestRejects:
         assert r.rows[0].case.amount_due == Decimal("0.10")
 
     def test_duplicates_name_the_first_line(self) -> None:
-        r = parse_cases(jsonl(case("C-1"), case("C-2"), case("C-3"), case("C-1"), case("C-3")), "c.jsonl")
+        r = parse_cases(
+            jsonl(case("C-1"), case("C-2"), case("C-3"), case("C-1"), case("C-3")), "c.jsonl"
+        )
         assert [x.case.case_id for x in r.rows] == ["C-1", "C-2", "C-3"]
         assert [str(x) for x in r.rejects] == [
             "line 4: duplicate case_id C-1 (first on line 1)",
@@ -246,11 +321,19 @@ class TestRejects:
 class TestFormat:
     """The format comes from the extension, else from the content."""
 
-    @pytest.mark.parametrize(("source", "text", "fmt"), [
-        ("a.json", "", "json"), ("a.JSONL", "", "jsonl"), ("a.ndjson", "", "jsonl"), ("a.csv", "", "csv"),
-        ("-", "[{}]", "json"), ("<stdin>", '{\n "a": 1\n}', "json"), ("x", '{"a": 1}\n{"a": 2}\n', "jsonl"),
-        ("x", HEADER + "\n", "csv"),
-    ])
+    @pytest.mark.parametrize(
+        ("source", "text", "fmt"),
+        [
+            ("a.json", "", "json"),
+            ("a.JSONL", "", "jsonl"),
+            ("a.ndjson", "", "jsonl"),
+            ("a.csv", "", "csv"),
+            ("-", "[{}]", "json"),
+            ("<stdin>", '{\n "a": 1\n}', "json"),
+            ("x", '{"a": 1}\n{"a": 2}\n', "jsonl"),
+            ("x", HEADER + "\n", "csv"),
+        ],
+    )
     def test_detect(self, source: str, text: str, fmt: str) -> None:
         assert detect_format(text, source) == fmt
 
@@ -263,11 +346,17 @@ class TestFormat:
         p.write_text(HEADER + "\n" + csv_row(), encoding="utf-8")
         assert [c.case_id for c in read_case_file(p).cases] == ["C-1"]
 
-    @pytest.mark.parametrize(("data", "message"), [
-        ("case_id\nC-é".encode("latin-1"), r"c.csv:2: not UTF-8 text \(byte 0xe9 at offset 10\)"),
-        ("case_id\n".encode("utf-16"), "c.csv: the file is UTF-16; case files must be UTF-8"),
-        (bytes(range(256)), r"c.csv:2: not UTF-8 text \(byte 0x80 at offset 128\)"),
-    ])
+    @pytest.mark.parametrize(
+        ("data", "message"),
+        [
+            (
+                "case_id\nC-é".encode("latin-1"),
+                r"c.csv:2: not UTF-8 text \(byte 0xe9 at offset 10\)",
+            ),
+            ("case_id\n".encode("utf-16"), "c.csv: the file is UTF-16; case files must be UTF-8"),
+            (bytes(range(256)), r"c.csv:2: not UTF-8 text \(byte 0x80 at offset 128\)"),
+        ],
+    )
     def test_not_utf8_is_one_clear_error(self, tmp_path: Path, data: bytes, message: str) -> None:
         p = tmp_path / "c.csv"
         p.write_bytes(data)

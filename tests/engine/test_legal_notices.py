@@ -25,8 +25,12 @@ def _approve_all_but(run: Run, keep: str) -> None:
 
 
 class TestMissedLegalNotices:
-    def test_us_legal_approval_on_day_180_still_sends_the_day_121_notice(self, us_policy: CompiledPolicy) -> None:
-        run = Run.open(us_policy, case_file(us_policy, due=DUE, amount="6000.00"), at(DUE, 12, tz=NY))
+    def test_us_legal_approval_on_day_180_still_sends_the_day_121_notice(
+        self, us_policy: CompiledPolicy
+    ) -> None:
+        run = Run.open(
+            us_policy, case_file(us_policy, due=DUE, amount="6000.00"), at(DUE, 12, tz=NY)
+        )
         approval_day = at(DUE + timedelta(days=180), 12, tz=NY)
         while run.wake is not None and run.wake <= approval_day:
             run.tick()
@@ -42,7 +46,8 @@ class TestMissedLegalNotices:
         assert len(run.sent("legal_referral.day_121.letter")) == 1  # once
 
     def test_cn_import_at_day_70_gets_the_demand_letter_but_no_missed_reminders(
-            self, cn_policy: CompiledPolicy) -> None:
+        self, cn_policy: CompiledPolicy
+    ) -> None:
         opened = at(DUE + timedelta(days=70), 12, tz=SH)
         run = Run.open(cn_policy, case_file(cn_policy, due=DUE, amount="6000.00"), opened)
         assert run.state.stage == "escalation" and run.state.stage_entered_day == 70
@@ -50,7 +55,9 @@ class TestMissedLegalNotices:
         assert letter.legally_required and letter.at == opened
         run.until(opened + timedelta(days=10))
         contacts = run.contacts()
-        assert not [a for a in contacts if a.channel == "sms" and a.stage in ("reminder", "negotiation")]
+        assert not [
+            a for a in contacts if a.channel == "sms" and a.stage in ("reminder", "negotiation")
+        ]
         assert not [r for r in run.records if r.stage in ("reminder", "negotiation")]
         spec = cn_policy.policy.stages["escalation"]  # type: ignore[index]
         days = {it.key: it.day for it in spec.contacts}
@@ -81,7 +88,9 @@ class TestMissedLegalNotices:
 
 class TestCopyState:
     def test_copy_state_is_a_complete_deep_copy(self, us_policy: CompiledPolicy) -> None:
-        run = Run.open(us_policy, case_file(us_policy, due=DUE, amount="6000.00"), at(DUE, 12, tz=NY))
+        run = Run.open(
+            us_policy, case_file(us_policy, due=DUE, amount="6000.00"), at(DUE, 12, tz=NY)
+        )
         run.until(at(DUE + timedelta(days=20), 12, tz=NY))
         run.event(ev.Promise(amount=run.state.balance, due_date=DUE + timedelta(days=25)))
         state = run.state
@@ -107,8 +116,26 @@ class TestCopyState:
 
     def test_every_mutable_field_is_known(self) -> None:
         # A new list/dict/model field must be copied by `copy_state` (then listed here).
-        mutable = {name for name, f in CaseState.model_fields.items()
-                   if any(t in str(f.annotation) for t in ("list", "dict", "State", "File", "Ref"))}
-        assert mutable == {"case", "policy", "holds", "promise", "plan", "done", "pending", "contacts",
-                           "approvals_pending", "approvals_granted", "approvals_denied", "complaints",
-                           "fees_applied", "unusable", "payment_refs", "settlement"}
+        mutable = {
+            name
+            for name, f in CaseState.model_fields.items()
+            if any(t in str(f.annotation) for t in ("list", "dict", "State", "File", "Ref"))
+        }
+        assert mutable == {
+            "case",
+            "policy",
+            "holds",
+            "promise",
+            "plan",
+            "done",
+            "pending",
+            "contacts",
+            "approvals_pending",
+            "approvals_granted",
+            "approvals_denied",
+            "complaints",
+            "fees_applied",
+            "unusable",
+            "payment_refs",
+            "settlement",
+        }

@@ -88,8 +88,17 @@ class TestParse:
 
     def test_floats_become_exact_decimals_from_their_source_text(self) -> None:
         data, _ = parse_yaml("r: [0.1, 25.10, 1e3, 1_000.5, -2.50, .inf, 7]\n", "x.yaml")
-        assert data == {"r": [Decimal("0.1"), Decimal("25.10"), Decimal("1e3"), Decimal("1000.5"),
-                              Decimal("-2.50"), Decimal("Infinity"), 7]}
+        assert data == {
+            "r": [
+                Decimal("0.1"),
+                Decimal("25.10"),
+                Decimal("1e3"),
+                Decimal("1000.5"),
+                Decimal("-2.50"),
+                Decimal("Infinity"),
+                7,
+            ]
+        }
         values = data["r"]
         assert [str(v) for v in values[:5]] == ["0.1", "25.10", "1E+3", "1000.5", "-2.50"]
         assert type(values[6]) is int
@@ -102,9 +111,18 @@ class TestParse:
         assert doc.limit == "none"
 
     def test_keys_become_strings_and_scalars_plain_python(self) -> None:
-        data, _ = parse_yaml("1: a\non: b\nyes: c\nfalse: d\nnull: e\nday: 2024-01-31\nt: '09:30'\n", "x")
-        assert data == {"1": "a", "on": "b", "yes": "c", "false": "d", "null": "e",
-                        "day": date(2024, 1, 31), "t": "09:30"}
+        data, _ = parse_yaml(
+            "1: a\non: b\nyes: c\nfalse: d\nnull: e\nday: 2024-01-31\nt: '09:30'\n", "x"
+        )
+        assert data == {
+            "1": "a",
+            "on": "b",
+            "yes": "c",
+            "false": "d",
+            "null": "e",
+            "day": date(2024, 1, 31),
+            "t": "09:30",
+        }
         assert all(type(k) is str for k in data)
         assert type(data["day"]) is date
 
@@ -138,8 +156,11 @@ class TestSyntaxErrors:
 
     def test_bad_indentation(self) -> None:
         assert one_error("name: demo\nstages:\n    reminder: {}\n  legal: {}\n") == (
-            4, 3, "expected <block end>, but found '<block mapping start>' "
-                  "(while parsing a block mapping at line 1)")
+            4,
+            3,
+            "expected <block end>, but found '<block mapping start>' "
+            "(while parsing a block mapping at line 1)",
+        )
 
     def test_mapping_value_not_allowed(self) -> None:
         assert one_error("name: demo: x\n") == (1, 11, "mapping values are not allowed here")
@@ -169,7 +190,11 @@ class TestValidationErrors:
 
     def test_unknown_key_points_at_the_key_and_suggests(self) -> None:
         text = GOOD.replace("    fee: 25.10", "    feee: 25.10")
-        assert one_error(text) == (12, 5, "stages.reminder: unknown key 'feee'; did you mean 'fee'?")
+        assert one_error(text) == (
+            12,
+            5,
+            "stages.reminder: unknown key 'feee'; did you mean 'fee'?",
+        )
 
     def test_unknown_key_at_the_root(self) -> None:
         assert one_error(GOOD + "colour: red\n") == (15, 1, "unknown key 'colour'")
@@ -177,12 +202,18 @@ class TestValidationErrors:
     def test_wrong_type_points_at_the_value(self) -> None:
         text = GOOD.replace("enter_at_day: -3", "enter_at_day: soon")
         assert one_error(text) == (
-            6, 19, "stages.reminder.enter_at_day: Input should be a valid integer, "
-                   "unable to parse string as an integer (got 'soon')")
+            6,
+            19,
+            "stages.reminder.enter_at_day: Input should be a valid integer, "
+            "unable to parse string as an integer (got 'soon')",
+        )
 
     def test_missing_key_points_at_the_parent(self) -> None:
         assert one_error(GOOD.replace("  name: Ops", "  email: ops@x")) == (
-            2, 1, "owner: missing required key 'name'")
+            2,
+            1,
+            "owner: missing required key 'name'",
+        )
 
     def test_missing_key_at_the_root(self) -> None:
         assert one_error(GOOD.replace("name: demo\n", "")) == (1, 1, "missing required key 'name'")
@@ -190,45 +221,70 @@ class TestValidationErrors:
     def test_bad_literal_keeps_the_choices(self) -> None:
         text = GOOD.replace("channel: sms", "channel: fax")
         assert one_error(text) == (
-            9, 18, "stages.reminder.contacts[0].channel: Input should be 'sms', 'push' or 'email' "
-                   "(got 'fax')")
+            9,
+            18,
+            "stages.reminder.contacts[0].channel: Input should be 'sms', 'push' or 'email' "
+            "(got 'fax')",
+        )
 
     def test_error_inside_a_list_item_inside_a_dict(self) -> None:
         text = GOOD.replace("{day: 3,", "{day: x,")
         line, col, message = one_error(text)
         assert (line, col) == (11, 15)
-        assert message.startswith("stages.reminder.contacts[1].day: Input should be a valid integer")
+        assert message.startswith(
+            "stages.reminder.contacts[1].day: Input should be a valid integer"
+        )
 
     def test_a_bad_dict_key_points_at_the_key(self) -> None:
         text = GOOD.replace("  reminder:\n", "  remind:\n")
-        assert one_error(text) == (5, 3, "stages.remind: Input should be 'reminder' or 'legal' (got 'remind')")
+        assert one_error(text) == (
+            5,
+            3,
+            "stages.remind: Input should be 'reminder' or 'legal' (got 'remind')",
+        )
 
     def test_a_union_field_reports_each_branch(self) -> None:
         found = errors(GOOD.replace("limit: none", "limit: lots"))
         assert found == [
             (13, 8, "limit: Input should be 'none' (got 'lots')"),
-            (13, 8, "limit: Input should be a valid integer, unable to parse string as an integer (got 'lots')"),
+            (
+                13,
+                8,
+                "limit: Input should be a valid integer, unable to parse string as an integer (got 'lots')",
+            ),
         ]
 
     def test_a_model_or_none_union_reports_the_models_error(self) -> None:
         assert one_error(GOOD.replace("  name: Ops", "  name: Ops\n  phone: 1")) == (
-            4, 3, "owner: unknown key 'phone'")
+            4,
+            3,
+            "owner: unknown key 'phone'",
+        )
 
     def test_a_validator_error(self) -> None:
         assert one_error(GOOD.replace("fee: 25.10", "fee: -1.5")) == (
-            12, 10, "stages.reminder.fee: Value error, must not be negative")
+            12,
+            10,
+            "stages.reminder.fee: Value error, must not be negative",
+        )
 
     def test_five_mistakes_give_five_errors_at_five_places(self) -> None:
-        text = (GOOD.replace("name: demo\n", "")
-                    .replace("enter_at_day: -3", "enter_at_day: [1]")
-                    .replace("channel: sms", "channel: fax")
-                    .replace("  name: Ops", "  name: Ops\n  nmae: Ops")
-                    .replace("rates: [0.1,", "rates: [lots,"))
+        text = (
+            GOOD.replace("name: demo\n", "")
+            .replace("enter_at_day: -3", "enter_at_day: [1]")
+            .replace("channel: sms", "channel: fax")
+            .replace("  name: Ops", "  name: Ops\n  nmae: Ops")
+            .replace("rates: [0.1,", "rates: [lots,")
+        )
         assert errors(text) == [
             (1, 1, "missing required key 'name'"),
             (3, 3, "owner: unknown key 'nmae'"),
             (6, 19, "stages.reminder.enter_at_day: Input should be a valid integer"),
-            (9, 18, "stages.reminder.contacts[0].channel: Input should be 'sms', 'push' or 'email' (got 'fax')"),
+            (
+                9,
+                18,
+                "stages.reminder.contacts[0].channel: Input should be 'sms', 'push' or 'email' (got 'fax')",
+            ),
             (14, 9, "rates[0]: Input should be a valid decimal (got 'lots')"),
         ]
 
@@ -240,7 +296,9 @@ class TestChecks:
         def checks(doc: Doc) -> list[Problem]:
             return [
                 Problem(("stages", "reminder"), "the stage is too short", on_key=True),
-                Problem(("stages", "reminder", "contacts", 1, "template"), f"no template {doc.name!r}"),
+                Problem(
+                    ("stages", "reminder", "contacts", 1, "template"), f"no template {doc.name!r}"
+                ),
             ]
 
         assert errors(GOOD, checks) == [
@@ -287,5 +345,7 @@ class TestLoadModelFile:
         path.write_bytes("name: caf\u00e9\n".encode("latin-1"))
         with pytest.raises(PolicyErrors) as info:
             load_model_file(path, Doc)
-        assert [(e.line, e.col) for e in info.value.errors] == [(1, 10)]  # the first byte that is not UTF-8
+        assert [(e.line, e.col) for e in info.value.errors] == [
+            (1, 10)
+        ]  # the first byte that is not UTF-8
         assert "not valid UTF-8" in info.value.errors[0].message

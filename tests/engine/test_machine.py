@@ -21,9 +21,14 @@ class TestStageMachine:
         assert m.fire("escalation", exit_trigger("escalation", 1)) == "written_off"
 
     def test_event_gotos(self, cn_policy: CompiledPolicy, us_policy: CompiledPolicy) -> None:
-        assert cn_policy.machine.fire("negotiation", goto_trigger("negotiation", "plan_missed")) == "escalation"
+        assert (
+            cn_policy.machine.fire("negotiation", goto_trigger("negotiation", "plan_missed"))
+            == "escalation"
+        )
         # The policy-wide hostile goto applies in every stage that does not override it.
-        assert cn_policy.machine.fire("reminder", goto_trigger("reminder", "hostile")) == "escalation"
+        assert (
+            cn_policy.machine.fire("reminder", goto_trigger("reminder", "hostile")) == "escalation"
+        )
         assert not us_policy.machine.can("negotiation", goto_trigger("negotiation", "hostile"))
 
     @pytest.mark.parametrize("stage", ACTIVE_STAGES)
@@ -64,5 +69,7 @@ class TestStageMachine:
         fresh = StageMachine(cn_policy.policy)
         for stage, spec in cn_policy.policy.stages.items():
             for i, ex in enumerate(spec.exits):
-                assert fresh.fire(stage, exit_trigger(stage, i)) == cn_policy.machine.fire(stage, exit_trigger(stage, i))
+                assert fresh.fire(stage, exit_trigger(stage, i)) == cn_policy.machine.fire(
+                    stage, exit_trigger(stage, i)
+                )
                 assert fresh.fire(stage, exit_trigger(stage, i)) == ex.to

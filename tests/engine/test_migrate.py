@@ -20,10 +20,18 @@ NY = "America/New_York"
 DUE = date(2025, 3, 3)
 
 _STAGES: dict[str, Any] = {
-    "reminder": {"contacts": [{"id": "sms", "day": 1, "channel": "sms", "template": "t", "every": 2, "times": 10}],
-                 "exits": [{"to": "negotiation", "when": {"field": "days_past_due", "op": ">=", "value": 20}}]},
-    "negotiation": {"enter_at_day": 20,
-                    "contacts": [{"id": "mail", "day": 21, "channel": "email", "template": "t"}]},
+    "reminder": {
+        "contacts": [
+            {"id": "sms", "day": 1, "channel": "sms", "template": "t", "every": 2, "times": 10}
+        ],
+        "exits": [
+            {"to": "negotiation", "when": {"field": "days_past_due", "op": ">=", "value": 20}}
+        ],
+    },
+    "negotiation": {
+        "enter_at_day": 20,
+        "contacts": [{"id": "mail", "day": 21, "channel": "email", "template": "t"}],
+    },
 }
 
 
@@ -32,7 +40,9 @@ def _v(version: int, **overrides: Any) -> CompiledPolicy:
 
 
 def _to(cp: CompiledPolicy, **kw: str) -> ev.MigratePolicy:
-    return ev.MigratePolicy(to=cp.ref, by=kw.get("by", "ops@example.com"), reason=kw.get("reason", "new sms text"))
+    return ev.MigratePolicy(
+        to=cp.ref, by=kw.get("by", "ops@example.com"), reason=kw.get("reason", "new sms text")
+    )
 
 
 def _open(cp: CompiledPolicy, days: int = 4) -> Run:
@@ -50,7 +60,14 @@ def test_carries_everything_and_records_who_and_why() -> None:
     s = d.state
     assert s.policy == v2.ref and before.policy == v1.ref  # the input is not changed
     assert (s.balance, s.holds, s.promise, s.contacts, s.done, s.stage, s.stage_seq) == (
-        before.balance, before.holds, before.promise, before.contacts, before.done, before.stage, before.stage_seq)
+        before.balance,
+        before.holds,
+        before.promise,
+        before.contacts,
+        before.done,
+        before.stage,
+        before.stage_seq,
+    )
     (rec,) = [r for r in d.records if r.kind == "migrated"]
     assert rec.detail["by"] == "ops@example.com" and rec.reason.endswith("new sms text")
     assert rec.detail["from"] == "p@1" and rec.detail["to"] == "p@2"
@@ -68,15 +85,20 @@ def test_the_new_version_decides_from_then_on_without_resending() -> None:
     """v2 sends its text from the move on; an occurrence already sent under v1 is not sent again
     (same action id), and a rollback to v1 sends nothing twice either."""
     v1 = _v(1)
-    v2 = _v(2, templates={**inline_policy().policy.model_dump(mode="json")["templates"],
-                          "t": {"text": {"en-US": "New text for {name}: {amount} {currency}."}}})
+    v2 = _v(
+        2,
+        templates={
+            **inline_policy().policy.model_dump(mode="json")["templates"],
+            "t": {"text": {"en-US": "New text for {name}: {amount} {currency}."}},
+        },
+    )
     run = _open(v1)
     sent_before = {a.action_id for a in run.contacts()}
     d = run.lane.migrate(v2, _to(v2), run.now)
     assert not d.actions  # nothing was due at the moment of the move
     run.decision = d
     run.until(run.now + timedelta(days=6))
-    after = run.contacts()[len(sent_before):]
+    after = run.contacts()[len(sent_before) :]
     assert after and all(a.action_id not in sent_before for a in after)
     back = migrate(v1, run.state, _to(v1, reason="rollback"), run.now)
     assert not back.actions and back.state.policy == v1.ref
@@ -100,7 +122,9 @@ def _same(a: CaseState, b: CaseState) -> bool:
     return a.model_dump() == b.model_dump()
 
 
-@pytest.mark.parametrize("why", ["currency", "closed", "other policy", "wrong ref", "old event path"])
+@pytest.mark.parametrize(
+    "why", ["currency", "closed", "other policy", "wrong ref", "old event path"]
+)
 def test_refusals_leave_the_state_unchanged(why: str) -> None:
     v1 = _v(1)
     run = _open(v1)
@@ -108,9 +132,13 @@ def test_refusals_leave_the_state_unchanged(why: str) -> None:
     if why == "closed":
         state = decide(v1, state, ev.Close(reason="written_off"), run.now).state
     snapshot = state.model_copy(deep=True)
-    to = {"currency": inline_policy("CN", name="p", version=2, stages=_STAGES),
-          "closed": _v(2, grace_days=1), "other policy": inline_policy(name="q", version=2, stages=_STAGES),
-          "wrong ref": _v(2, grace_days=1), "old event path": _v(2, grace_days=1)}[why]
+    to = {
+        "currency": inline_policy("CN", name="p", version=2, stages=_STAGES),
+        "closed": _v(2, grace_days=1),
+        "other policy": inline_policy(name="q", version=2, stages=_STAGES),
+        "wrong ref": _v(2, grace_days=1),
+        "old event path": _v(2, grace_days=1),
+    }[why]
     event = _to(to)
     if why == "wrong ref":
         event = ev.MigratePolicy(to=_v(3).ref)

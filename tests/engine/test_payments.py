@@ -20,7 +20,9 @@ DUE = date(2025, 3, 3)
 
 def us_run(cp: CompiledPolicy, amount: str = "1500.00") -> Run:
     """A US case on day 12."""
-    return Run.open(cp, case_file(cp, due=DUE, amount=amount), at(DUE + timedelta(days=12), 12, tz=NY))
+    return Run.open(
+        cp, case_file(cp, due=DUE, amount=amount), at(DUE + timedelta(days=12), 12, tz=NY)
+    )
 
 
 def pay(amount: str, ref: str = "") -> ev.Payment:
@@ -38,7 +40,8 @@ class TestPaymentReference:
         d = run.event(pay("100.00", "BANK-TX-42"), run.now)
         assert run.state.balance == Decimal("1400.00") and run.state.paid_total == Decimal("100.00")
         assert [(r.kind, r.outcome, r.reason) for r in d.records] == [
-            ("payment", "duplicate", "payment ref BANK-TX-42 already recorded: not applied again")]
+            ("payment", "duplicate", "payment ref BANK-TX-42 already recorded: not applied again")
+        ]
         assert run.state.model_dump() == before
 
     def test_twenty_retries_apply_once(self, us_policy: CompiledPolicy) -> None:
@@ -71,7 +74,9 @@ class TestPaymentReference:
             decide(us_policy, run.state, pay("50.00", "A"), run.now)
         assert run.state.model_dump() == before
 
-    def test_the_payment_that_closed_the_case_is_acknowledged_after(self, us_policy: CompiledPolicy) -> None:
+    def test_the_payment_that_closed_the_case_is_acknowledged_after(
+        self, us_policy: CompiledPolicy
+    ) -> None:
         run = us_run(us_policy)
         run.event(pay("1500.00", "FINAL"), run.now)
         assert run.state.closed and run.state.stage == "resolved"

@@ -34,12 +34,28 @@ NY = "America/New_York"
 DAY = timedelta(days=1)
 
 
-def ask(ledger: PersonLedger, cp: CompiledPolicy, case_id: str, channel: str, when: datetime,
-        action: str | None = None, required: bool = False) -> Granted | Deferred:
-    return grant(ledger, ContactRequest(action_id=action or f"{case_id}/{channel}/{when.isoformat()}",
-                                        case_id=case_id, channel=channel, at=when,
-                                        timezone=cp.policy.timezone, legally_required=required),
-                 cp.rules, cp.hash)
+def ask(
+    ledger: PersonLedger,
+    cp: CompiledPolicy,
+    case_id: str,
+    channel: str,
+    when: datetime,
+    action: str | None = None,
+    required: bool = False,
+) -> Granted | Deferred:
+    return grant(
+        ledger,
+        ContactRequest(
+            action_id=action or f"{case_id}/{channel}/{when.isoformat()}",
+            case_id=case_id,
+            channel=channel,
+            at=when,
+            timezone=cp.policy.timezone,
+            legally_required=required,
+        ),
+        cp.rules,
+        cp.hash,
+    )
 
 
 class TestGrant:
@@ -52,14 +68,27 @@ class TestGrant:
         assert isinstance(first, Granted)
         second = ask(first.ledger, cn_policy, "C-2", "sms", t)
         assert isinstance(second, Deferred)
-        assert second.guardrail == "person.spacing.sms" and second.until is not None and second.until > t
+        assert (
+            second.guardrail == "person.spacing.sms"
+            and second.until is not None
+            and second.until > t
+        )
         assert second.ledger.cases == {"C-1": cn_policy.hash, "C-2": cn_policy.hash}
         assert len(second.ledger.contacts) == 1
 
     def test_idempotent_on_the_action_id(self, cn_policy: CompiledPolicy) -> None:
         t = at(date(2025, 3, 4), 10, tz=SH)
-        once = ask(PersonLedger(debtor_id="D-1"), cn_policy, "C-1", "sms", t, action="C-1/0.reminder/a")
-        again = ask(once.ledger, cn_policy, "C-1", "sms", t + timedelta(minutes=5), action="C-1/0.reminder/a")
+        once = ask(
+            PersonLedger(debtor_id="D-1"), cn_policy, "C-1", "sms", t, action="C-1/0.reminder/a"
+        )
+        again = ask(
+            once.ledger,
+            cn_policy,
+            "C-1",
+            "sms",
+            t + timedelta(minutes=5),
+            action="C-1/0.reminder/a",
+        )
         assert isinstance(again, Granted) and len(again.ledger.contacts) == 1
 
     def test_the_sms_cap_counts_every_case(self, cn_policy: CompiledPolicy) -> None:
@@ -90,17 +119,26 @@ class TestGrant:
         talked = record_outcome(call.ledger, "c1", "connected", t + timedelta(minutes=5))
         other = ask(talked, cn_policy, "C-2", "call", t + timedelta(hours=3))
         assert isinstance(other, Deferred) and other.guardrail == "person.call.connected_per_day"
-        assert other.until is not None and other.until.astimezone(ZoneInfo(SH)).date() == date(2025, 3, 5)
+        assert other.until is not None and other.until.astimezone(ZoneInfo(SH)).date() == date(
+            2025, 3, 5
+        )
 
-    def test_us_seven_days_after_a_conversation_on_any_case(self, us_policy: CompiledPolicy) -> None:
+    def test_us_seven_days_after_a_conversation_on_any_case(
+        self, us_policy: CompiledPolicy
+    ) -> None:
         t = at(date(2025, 3, 4), 10, tz=NY)
         call = ask(PersonLedger(debtor_id="D-1"), us_policy, "C-1", "call", t, action="c1")
         talked = record_outcome(call.ledger, "c1", "connected", t + timedelta(minutes=5))
         other = ask(talked, us_policy, "C-2", "call", t + 3 * DAY)
-        assert isinstance(other, Deferred) and other.guardrail == "person.call.cooldown_after_conversation"
+        assert (
+            isinstance(other, Deferred)
+            and other.guardrail == "person.call.cooldown_after_conversation"
+        )
         assert other.until == (t + timedelta(minutes=5)).astimezone(UTC) + 7 * DAY
 
-    def test_cease_of_the_person_stops_all_but_required_notices(self, cn_policy: CompiledPolicy) -> None:
+    def test_cease_of_the_person_stops_all_but_required_notices(
+        self, cn_policy: CompiledPolicy
+    ) -> None:
         ledger = record_cease(PersonLedger(debtor_id="D-1"))
         t = at(date(2025, 3, 4), 10, tz=SH)
         refused = ask(ledger, cn_policy, "C-2", "sms", t)
@@ -111,40 +149,60 @@ class TestGrant:
     def test_next_allowed_per_channel(self, cn_policy: CompiledPolicy) -> None:
         t = at(date(2025, 3, 4), 10, tz=SH)
         call = ask(PersonLedger(debtor_id="D-1"), cn_policy, "C-1", "call", t, action="c1")
-        nxt = next_allowed_per_channel(call.ledger, [cn_policy.rules], ZoneInfo(SH), t + timedelta(minutes=1))
+        nxt = next_allowed_per_channel(
+            call.ledger, [cn_policy.rules], ZoneInfo(SH), t + timedelta(minutes=1)
+        )
         assert nxt["sms"] == t + timedelta(minutes=1)
-        assert nxt["call"] is not None and nxt["call"].astimezone(ZoneInfo(SH)).date() == date(2025, 3, 5)
+        assert nxt["call"] is not None and nxt["call"].astimezone(ZoneInfo(SH)).date() == date(
+            2025, 3, 5
+        )
 
 
 class TestNoBurst:
     """The core alone (per case): deferred occurrences never go out together."""
 
-    def test_a_repeating_call_that_fell_behind_sends_only_its_latest(self, us_policy: CompiledPolicy) -> None:
+    def test_a_repeating_call_that_fell_behind_sends_only_its_latest(
+        self, us_policy: CompiledPolicy
+    ) -> None:
         # Case S-1 of the issue: a conversation holds the daily calls for 7 days; when it ends,
         # agent_call+4, +5, +6 were all due. Only the latest goes; the others are skipped.
         due = date(2025, 3, 3)
-        run = Run.open(us_policy, case_file(us_policy, due=due, amount="8000.00"), at(due + 10 * DAY, 12, tz=NY))
+        run = Run.open(
+            us_policy,
+            case_file(us_policy, due=due, amount="8000.00"),
+            at(due + 10 * DAY, 12, tz=NY),
+        )
         run.until(at(due + 11 * DAY, 9, 29, tz=NY))
         run.tick()
         (call,) = run.sent("negotiation.agent_call")
-        run.event(ev.ContactOutcome(action_id=call.action_id, outcome="connected"), call.at + timedelta(minutes=5))
+        run.event(
+            ev.ContactOutcome(action_id=call.action_id, outcome="connected"),
+            call.at + timedelta(minutes=5),
+        )
         run.until(at(due + 40 * DAY, 12, tz=NY))
         moments = [a.at for a in run.contacts() if a.channel == "call"]
         assert len(moments) == len(set(moments))
-        skipped = [r.reason for r in run.kinds("skipped") if r.reason.startswith("negotiation.agent_call")]
+        skipped = [
+            r.reason for r in run.kinds("skipped") if r.reason.startswith("negotiation.agent_call")
+        ]
         assert skipped  # the occurrences that fell behind the cooldown
         after = [a for a in run.contacts() if a.channel == "call" and a.at > call.at]
         assert after[0].at >= (call.at + timedelta(minutes=5)).astimezone(UTC) + 7 * DAY
 
     def test_calls_due_together_wait_for_each_outcome(self) -> None:
         # Case S-21: several calls due at one instant. One goes; the next waits for its outcome.
-        cp = inline_policy("CN", stages={"reminder": {"contacts": calls(4, first_hour=10, at="10:00")}})
+        cp = inline_policy(
+            "CN", stages={"reminder": {"contacts": calls(4, first_hour=10, at="10:00")}}
+        )
         run = Run.open(cp, case_file(cp), at(date(2025, 3, 3), 12, tz=SH))
         run.until(at(date(2025, 3, 4), 10, tz=SH))
         assert len(run.contacts()) == 1
         assert "call_in_progress" in run.guardrails("deferred")
         first = run.contacts()[0]
-        run.event(ev.ContactOutcome(action_id=first.action_id, outcome="unanswered"), first.at + timedelta(minutes=3))
+        run.event(
+            ev.ContactOutcome(action_id=first.action_id, outcome="unanswered"),
+            first.at + timedelta(minutes=3),
+        )
         # the outcome is in: the next call goes an hour after the first (spacing), not before
         run.until(at(date(2025, 3, 4), 20, tz=SH))
         moments = sorted(a.at for a in run.contacts())
@@ -152,7 +210,9 @@ class TestNoBurst:
         assert all(b - a >= timedelta(hours=1) for a, b in pairwise(moments))
 
     def test_without_an_outcome_the_next_call_waits_for_the_timeout(self) -> None:
-        cp = inline_policy("CN", stages={"reminder": {"contacts": calls(2, first_hour=10, at="10:00")}})
+        cp = inline_policy(
+            "CN", stages={"reminder": {"contacts": calls(2, first_hour=10, at="10:00")}}
+        )
         run = Run.open(cp, case_file(cp), at(date(2025, 3, 3), 12, tz=SH))
         run.until(at(date(2025, 3, 4), 20, tz=SH))
         first, second = run.contacts()
@@ -161,7 +221,14 @@ class TestNoBurst:
 
 def two_accounts(cp: CompiledPolicy, tz: str, due: date) -> list[SimCase]:
     a = case_file(cp, case_id="C-1", due=due, product="credit_line", amount="3000.00", tz=tz)
-    b = case_file(cp, case_id="C-2", due=due + timedelta(days=1), product="instalment_loan", amount="9000.00", tz=tz)
+    b = case_file(
+        cp,
+        case_id="C-2",
+        due=due + timedelta(days=1),
+        product="instalment_loan",
+        amount="9000.00",
+        tz=tz,
+    )
     start = at(due, 0, tz=tz)
     return [SimCase(a, start), SimCase(b, start)]
 
@@ -177,13 +244,28 @@ class TestTwoAccounts:
         from simulator.trace import TraceWriter
 
         due = date(2026, 3, 2)
-        spec = BehaviourSpec(answer={k: answer for k in ("cooperative", "neutral", "evasive", "hostile")},
-                             respond={}, self_cure=0, dispute=0, hardship=0, cease=0, close=0)
+        spec = BehaviourSpec(
+            answer={k: answer for k in ("cooperative", "neutral", "evasive", "hostile")},
+            respond={},
+            self_cure=0,
+            dispute=0,
+            hardship=0,
+            cease=0,
+            close=0,
+        )
         tally = Tally(days=90)
         out = StringIO()
         start = datetime(2026, 2, 27, tzinfo=UTC)
-        run_person(cn_policy, two_accounts(cn_policy, SH, due), start, start + 90 * DAY, 7, spec, tally,
-                   trace=TraceWriter(out, None))
+        run_person(
+            cn_policy,
+            two_accounts(cn_policy, SH, due),
+            start,
+            start + 90 * DAY,
+            7,
+            spec,
+            tally,
+            trace=TraceWriter(out, None),
+        )
         import json
 
         lines = [json.loads(x) for x in out.getvalue().splitlines()]

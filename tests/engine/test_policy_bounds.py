@@ -31,23 +31,49 @@ def edit(old: str, new: str) -> str:
 
 
 BILLION_LAUGHS = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
-    f"{b}: &{b} [{', '.join(['*' + a] * 9)}]\n" for a, b in zip("abcdefgh", "bcdefghi", strict=True))
+    f"{b}: &{b} [{', '.join(['*' + a] * 9)}]\n" for a, b in zip("abcdefgh", "bcdefghi", strict=True)
+)
 
 
 class TestNumbers:
     """Days, counts and money are bounded where they are written."""
 
-    @pytest.mark.parametrize(("old", "new", "where"), [
-        ('amount: "20.00"', "amount: 1e400", "143:39: amount '1E+400' is too large"),
-        ('amount: "20.00"', 'amount: "20.001"', "143:39: amount '20.001' has more decimals than CNY allows"),
-        ("every: 3\n", "every: 100000000000000\n", "42:16: stages.reminder.contacts[2].every: Input should be less than or equal to 365"),
-        ("    enter_at_day: 8\n", "    enter_at_day: 8\n    min_days: 100000000000000\n",
-         "57:15: stages.negotiation.min_days: Input should be less than or equal to 3650"),
-        ("calls_connected_per_day: 1", "calls_connected_per_day: 1\n  bureau_notice_days: 100000000000000",
-         "141:23: guardrails.bureau_notice_days: Input should be less than or equal to 365"),
-        ("version: 2", "version: 100000000000000000000", "8:10: version: Input should be less than or equal to 1000000"),
-        ("amount: {max: 2000}", "amount: {max: 1e400}", "21:19: segments[0].amount.max: Input should be less than or equal to"),
-    ])
+    @pytest.mark.parametrize(
+        ("old", "new", "where"),
+        [
+            ('amount: "20.00"', "amount: 1e400", "143:39: amount '1E+400' is too large"),
+            (
+                'amount: "20.00"',
+                'amount: "20.001"',
+                "143:39: amount '20.001' has more decimals than CNY allows",
+            ),
+            (
+                "every: 3\n",
+                "every: 100000000000000\n",
+                "42:16: stages.reminder.contacts[2].every: Input should be less than or equal to 365",
+            ),
+            (
+                "    enter_at_day: 8\n",
+                "    enter_at_day: 8\n    min_days: 100000000000000\n",
+                "57:15: stages.negotiation.min_days: Input should be less than or equal to 3650",
+            ),
+            (
+                "calls_connected_per_day: 1",
+                "calls_connected_per_day: 1\n  bureau_notice_days: 100000000000000",
+                "141:23: guardrails.bureau_notice_days: Input should be less than or equal to 365",
+            ),
+            (
+                "version: 2",
+                "version: 100000000000000000000",
+                "8:10: version: Input should be less than or equal to 1000000",
+            ),
+            (
+                "amount: {max: 2000}",
+                "amount: {max: 1e400}",
+                "21:19: segments[0].amount.max: Input should be less than or equal to",
+            ),
+        ],
+    )
     def test_out_of_bounds(self, old: str, new: str, where: str) -> None:
         found = errors(edit(old, new))
         assert len(found) == 1 and found[0].startswith(where), found
@@ -56,16 +82,26 @@ class TestNumbers:
 class TestTemplates:
     """Only plain `{placeholder}`: no format specs, no conversions."""
 
-    @pytest.mark.parametrize("placeholder", ["{name:d}", "{amount!x}", "{name:>999999999}", "{name!r}"])
+    @pytest.mark.parametrize(
+        "placeholder", ["{name:d}", "{amount!x}", "{name:>999999999}", "{name!r}"]
+    )
     def test_no_specs_or_conversions(self, placeholder: str) -> None:
-        [err] = errors(edit("{name}, your bill of {amount} {currency} is due today",
-                            f"{placeholder}, your bill of {{amount}} {{currency}} is due today"))
+        [err] = errors(
+            edit(
+                "{name}, your bill of {amount} {currency} is due today",
+                f"{placeholder}, your bill of {{amount}} {{currency}} is due today",
+            )
+        )
         assert err.startswith(f"153:14: malformed template: {placeholder}: ")
         assert "only plain" in err and "no format specs or conversions" in err
 
     def test_a_huge_text(self) -> None:
-        [err] = errors(edit('"Home visit to {name} (two collectors), case {case_id}."', '"' + "x" * 4001 + '"'))
-        assert err.startswith("178:14: templates.visit_notice.text.en-US: String should have at most 4000 characters")
+        [err] = errors(
+            edit('"Home visit to {name} (two collectors), case {case_id}."', '"' + "x" * 4001 + '"')
+        )
+        assert err.startswith(
+            "178:14: templates.visit_notice.text.en-US: String should have at most 4000 characters"
+        )
 
 
 class TestZones:
@@ -83,16 +119,24 @@ class TestHolidays:
 
     def test_unknown_calendar(self) -> None:
         assert errors(edit("holidays: [CN]", "holidays: [CN, ZZ]")) == [
-            "135:18: unknown holiday calendar 'ZZ' (a country code such as CN or US)"]
+            "135:18: unknown holiday calendar 'ZZ' (a country code such as CN or US)"
+        ]
 
 
 class TestYaml:
     """Tags, aliases, depth and size are limited before anything is built."""
 
-    @pytest.mark.parametrize(("tagged", "col"), [
-        ("!!python/object/apply:os.system ['ls']", 7), ("!!python/name:os.system ''", 7),
-        ("!foo bar", 7), ("!!set {a, b}", 7), ("!!binary aGk=", 7), ("!!str consumer", 7),
-    ])
+    @pytest.mark.parametrize(
+        ("tagged", "col"),
+        [
+            ("!!python/object/apply:os.system ['ls']", 7),
+            ("!!python/name:os.system ''", 7),
+            ("!foo bar", 7),
+            ("!!set {a, b}", 7),
+            ("!!binary aGk=", 7),
+            ("!!str consumer", 7),
+        ],
+    )
     def test_no_tags(self, tagged: str, col: int) -> None:
         [err] = errors(edit("name: consumer-credit-line", f"name: {tagged}"))
         assert err.startswith(f"7:{col}: tags such as !") and "are not allowed in a policy" in err
@@ -103,8 +147,15 @@ class TestYaml:
 
     def test_a_few_aliases_expanding_hugely(self) -> None:
         """Under the alias limit, the expansion is limited too."""
-        text = "a: &a [" + ", ".join(["x"] * 60) + "]\n" + "".join(
-            f"{b}: &{b} [{', '.join(['*' + a] * 30)}]\n" for a, b in zip("ab", "bc", strict=True))
+        text = (
+            "a: &a ["
+            + ", ".join(["x"] * 60)
+            + "]\n"
+            + "".join(
+                f"{b}: &{b} [{', '.join(['*' + a] * 30)}]\n"
+                for a, b in zip("ab", "bc", strict=True)
+            )
+        )
         [err] = errors(text)
         assert "expands to more than" in err
 
@@ -122,17 +173,24 @@ class TestYaml:
         path.write_text(SHIPPED + "#" + "x" * 10_000_000, encoding="utf-8")
         with pytest.raises(PolicyErrors) as info:
             load_policy(path)
-        assert str(info.value) == f"{path}:1:1: the file is {path.stat().st_size} bytes; a policy may be at most {MAX_FILE_BYTES}"
+        assert (
+            str(info.value)
+            == f"{path}:1:1: the file is {path.stat().st_size} bytes; a policy may be at most {MAX_FILE_BYTES}"
+        )
 
     def test_a_character_yaml_refuses(self) -> None:
         assert errors(edit("name: consumer-credit-line", "name: consumer\x00-credit-line")) == [
-            "7:15: character U+0000 is not allowed in a policy"]
+            "7:15: character U+0000 is not allowed in a policy"
+        ]
 
     def test_size_of_a_file_without_one(self, tmp_path: Path) -> None:
         """A device or pipe reports no size: the error still says why, having read no more than the limit."""
         with pytest.raises(PolicyErrors) as info:
             load_policy(Path("/dev/zero"))
-        assert str(info.value) == f"/dev/zero:1:1: the file is more than {MAX_FILE_BYTES} bytes; a policy may be at most {MAX_FILE_BYTES}"
+        assert (
+            str(info.value)
+            == f"/dev/zero:1:1: the file is more than {MAX_FILE_BYTES} bytes; a policy may be at most {MAX_FILE_BYTES}"
+        )
 
     def test_shipped_policies_fit(self) -> None:
         for path in POLICY_DIR.glob("*.yaml"):

@@ -24,8 +24,15 @@ from engine.policy.compiled import CompiledPolicy
 from tests.conftest import load_shipped
 
 TIMEZONES = (
-    "Asia/Shanghai", "America/New_York", "America/Los_Angeles", "Europe/London",
-    "Australia/Sydney", "Asia/Kathmandu", "America/St_Johns", "Pacific/Auckland", "UTC",
+    "Asia/Shanghai",
+    "America/New_York",
+    "America/Los_Angeles",
+    "Europe/London",
+    "Australia/Sydney",
+    "Asia/Kathmandu",
+    "America/St_Johns",
+    "Pacific/Auckland",
+    "UTC",
 )
 CHANNELS = ("sms", "push", "email", "call", "letter", "field_visit")
 MAX_STEPS = 25
@@ -51,14 +58,26 @@ class Limits:
 LIMITS = {
     # CN floor 08:00-22:00, policy 09:00-21:00; 3 connected calls a day, policy 1.
     "consumer-credit-line": Limits(
-        "CN", (time(9), time(21)), {"sms": (3, 7), "push": (2, 7)}, (12, 7),
-        call_cooldown_days=None, connected_per_day=1, unanswered_per_day=6, third_party=False,
+        "CN",
+        (time(9), time(21)),
+        {"sms": (3, 7), "push": (2, 7)},
+        (12, 7),
+        call_cooldown_days=None,
+        connected_per_day=1,
+        unanswered_per_day=6,
+        third_party=False,
         pause_after_dispute_rejected=0,
     ),
     # Regulation F: 7 call attempts in 7 days (policy 5), none for 7 days after a conversation.
     "instalment-loan": Limits(
-        "US", (time(8), time(21)), {"sms": (2, 7), "email": (3, 7), "call": (5, 7)}, None,
-        call_cooldown_days=7, connected_per_day=None, unanswered_per_day=None, third_party=True,
+        "US",
+        (time(8), time(21)),
+        {"sms": (2, 7), "email": (3, 7), "call": (5, 7)},
+        None,
+        call_cooldown_days=7,
+        connected_per_day=None,
+        unanswered_per_day=None,
+        third_party=True,
         pause_after_dispute_rejected=2,
     ),
 }
@@ -123,15 +142,22 @@ def case_files(draw: st.DrawFn, cp: CompiledPolicy) -> tuple[CaseFile, datetime]
     # Mostly early; some in escalation, where visits, agencies and third parties happen.
     opened_day = draw(st.one_of(st.integers(-10, 15), st.integers(25, 70), st.integers(-10, 130)))
     minute = draw(st.integers(0, 24 * 60 - 1))
-    opened = datetime.combine(due + timedelta(days=opened_day), time(minute // 60, minute % 60),
-                              tzinfo=ZoneInfo(tz))
+    opened = datetime.combine(
+        due + timedelta(days=opened_day), time(minute // 60, minute % 60), tzinfo=ZoneInfo(tz)
+    )
     refused = draw(st.sets(st.sampled_from(CHANNELS), max_size=2))
     case = CaseFile(
         case_id=f"P-{draw(st.integers(0, 10**6))}",
-        debtor=Debtor(id="D", name="Lee", phone="+15550100", email="lee@example.com",
-                      address="1 Main St", timezone=tz,
-                      locale=draw(st.sampled_from(["en-US", "zh-CN"])),
-                      third_party_phone=draw(st.sampled_from(["", "+15550199"]))),
+        debtor=Debtor(
+            id="D",
+            name="Lee",
+            phone="+15550100",
+            email="lee@example.com",
+            address="1 Main St",
+            timezone=tz,
+            locale=draw(st.sampled_from(["en-US", "zh-CN"])),
+            third_party_phone=draw(st.sampled_from(["", "+15550199"])),
+        ),
         product="loan",
         amount_due=Decimal(draw(st.integers(5_000, 2_000_000))).scaleb(-2),
         currency=cp.policy.currency,
@@ -150,21 +176,28 @@ def _cents(x: Decimal) -> Decimal:
 def invalid_event(data: st.DataObject, cp: CompiledPolicy, s: CaseState, today: date) -> ev.Event:
     """An event the case must refuse (or, by chance, one it may take)."""
     cur = cp.policy.currency
-    return data.draw(st.sampled_from([
-        ev.Payment(amount=Decimal("0"), currency=cur),
-        ev.Payment(amount=Decimal("-5.00"), currency=cur),
-        ev.Payment(amount=Decimal("1.005"), currency=cur),
-        ev.Payment(amount=Decimal("10.00"), currency="EUR"),
-        ev.Promise(amount=s.balance, due_date=today - timedelta(days=1)),
-        ev.Promise(amount=s.balance + 1, due_date=today),
-        ev.Hardship(days=0),
-        ev.Approve(action="legal_referral"),
-        ev.DisputeResolved(outcome="rejected"),
-        ev.ContactOutcome(action_id="nope", outcome="failed"),
-    ]), label="invalid")
+    return data.draw(
+        st.sampled_from(
+            [
+                ev.Payment(amount=Decimal("0"), currency=cur),
+                ev.Payment(amount=Decimal("-5.00"), currency=cur),
+                ev.Payment(amount=Decimal("1.005"), currency=cur),
+                ev.Payment(amount=Decimal("10.00"), currency="EUR"),
+                ev.Promise(amount=s.balance, due_date=today - timedelta(days=1)),
+                ev.Promise(amount=s.balance + 1, due_date=today),
+                ev.Hardship(days=0),
+                ev.Approve(action="legal_referral"),
+                ev.DisputeResolved(outcome="rejected"),
+                ev.ContactOutcome(action_id="nope", outcome="failed"),
+            ]
+        ),
+        label="invalid",
+    )
 
 
-def draw_events(data: st.DataObject, cp: CompiledPolicy, s: CaseState, today: date) -> list[ev.Event]:
+def draw_events(
+    data: st.DataObject, cp: CompiledPolicy, s: CaseState, today: date
+) -> list[ev.Event]:
     """One plausible event for the case as it stands, or the outcomes of all its open calls."""
     calls = [c for c in s.contacts if c.channel == "call" and c.outcome is None]
     if len(calls) > 1 and data.draw(st.integers(0, 3), label="all outcomes") == 0:
@@ -203,7 +236,9 @@ def draw_event(data: st.DataObject, cp: CompiledPolicy, s: CaseState, today: dat
     if op == "promise":
         ratio = Decimal(data.draw(st.integers(5, 110))) / 100
         days = data.draw(st.integers(-1, cp.policy.promise.max_days + 1))
-        return ev.Promise(amount=max(_cents(bal * ratio), Decimal("0.01")), due_date=today + timedelta(days=days))
+        return ev.Promise(
+            amount=max(_cents(bal * ratio), Decimal("0.01")), due_date=today + timedelta(days=days)
+        )
     if op == "plan":
         n = data.draw(st.integers(1, 4))
         each = _cents(bal / n)
@@ -217,7 +252,9 @@ def draw_event(data: st.DataObject, cp: CompiledPolicy, s: CaseState, today: dat
     if op == "dispute":
         return ev.Dispute(reason="not mine")
     if op == "resolve":
-        return ev.DisputeResolved(outcome=data.draw(st.sampled_from(["rejected", "rejected", "upheld"])))
+        return ev.DisputeResolved(
+            outcome=data.draw(st.sampled_from(["rejected", "rejected", "upheld"]))
+        )
     if op == "hardship":
         return ev.Hardship(days=data.draw(st.integers(1, cp.policy.hardship.max_days)))
     if op == "approve":
@@ -225,23 +262,32 @@ def draw_event(data: st.DataObject, cp: CompiledPolicy, s: CaseState, today: dat
     if op == "outcome":
         if calls:
             c = data.draw(st.sampled_from(calls))
-            outcome = data.draw(st.sampled_from(["connected", "unanswered", "unanswered", "failed"]))
+            outcome = data.draw(
+                st.sampled_from(["connected", "unanswered", "unanswered", "failed"])
+            )
             return ev.ContactOutcome(action_id=c.action_id, outcome=outcome)
         return ev.ContactOutcome(action_id=s.contacts[-1].action_id, outcome="delivered")
     if op == "attitude":
-        return ev.AttitudeChange(attitude=data.draw(st.sampled_from(["cooperative", "neutral", "evasive", "hostile"])))
+        return ev.AttitudeChange(
+            attitude=data.draw(st.sampled_from(["cooperative", "neutral", "evasive", "hostile"]))
+        )
     if op == "cease":
         return ev.Cease()
     if op == "close":
-        return ev.Close(reason=data.draw(st.sampled_from(["bankrupt", "deceased", "settled", "written_off"])))
+        return ev.Close(
+            reason=data.draw(st.sampled_from(["bankrupt", "deceased", "settled", "written_off"]))
+        )
     return invalid_event(data, cp, s, today)
 
 
 def same_decision(a: Decision, b: Decision) -> bool:
     """Two decisions say exactly the same thing."""
-    return (a.state.model_dump() == b.state.model_dump() and a.next_wake_up == b.next_wake_up
-            and [x.model_dump() for x in a.actions] == [x.model_dump() for x in b.actions]
-            and [x.model_dump() for x in a.records] == [x.model_dump() for x in b.records])
+    return (
+        a.state.model_dump() == b.state.model_dump()
+        and a.next_wake_up == b.next_wake_up
+        and [x.model_dump() for x in a.actions] == [x.model_dump() for x in b.actions]
+        and [x.model_dump() for x in a.records] == [x.model_dump() for x in b.records]
+    )
 
 
 def waiting_on_someone(s: CaseState) -> bool:
@@ -264,7 +310,9 @@ def check_quiet(cp: CompiledPolicy, d: Decision, now: datetime, data: st.DataObj
         if gap <= timedelta(microseconds=2):
             return
         probe = now + gap * data.draw(st.integers(1, 999), label="probe") / 1000
-        probe = min(max(probe, now + timedelta(microseconds=1)), d.next_wake_up - timedelta(microseconds=1))
+        probe = min(
+            max(probe, now + timedelta(microseconds=1)), d.next_wake_up - timedelta(microseconds=1)
+        )
     quiet = decide(cp, s, None, probe)
     assert not quiet.actions and not quiet.records, (
         f"decide at {probe} (between {now} and {d.next_wake_up}) did something: "
@@ -281,7 +329,9 @@ def drive(data: st.DataObject, cp: CompiledPolicy) -> Ledger:
     check_quiet(cp, d, now, data)
     tz = ZoneInfo(case.debtor.timezone)
     for _ in range(data.draw(st.integers(5, MAX_STEPS), label="steps")):
-        op = data.draw(st.sampled_from(("timer", "timer", "jump", "event", "event", "event")), label="op")
+        op = data.draw(
+            st.sampled_from(("timer", "timer", "jump", "event", "event", "event")), label="op"
+        )
         if op in ("timer", "jump"):
             horizon = now + timedelta(days=data.draw(st.integers(1, 30))) if op == "jump" else None
             for _ in range(MAX_TIMERS_PER_STEP if op == "jump" else data.draw(st.integers(1, 4))):
@@ -330,8 +380,11 @@ class Interval:
     end_at: datetime | None = None
 
     def covers(self, seq: int, at: datetime) -> bool:
-        return (self.start <= seq and (self.end_seq is None or seq < self.end_seq)
-                and (self.end_at is None or at < self.end_at))
+        return (
+            self.start <= seq
+            and (self.end_seq is None or seq < self.end_seq)
+            and (self.end_at is None or at < self.end_at)
+        )
 
 
 def hold_intervals(ledger: Ledger) -> list[Interval]:
@@ -347,6 +400,7 @@ def hold_intervals(ledger: Ledger) -> list[Interval]:
     dispute: Interval | None = None
     promise: tuple[Interval, Decimal, Decimal] | None = None
     plan: tuple[Interval, list[tuple[Decimal, datetime]], Decimal] | None = None
+
     def expire(at: datetime) -> None:
         nonlocal promise, plan
         if promise is not None and promise[0].end_at and promise[0].end_at <= at:
@@ -370,11 +424,19 @@ def hold_intervals(ledger: Ledger) -> list[Interval]:
             dispute.end_seq = seq
             dispute = None
             if e.outcome == "rejected" and lim.pause_after_dispute_rejected:
-                out.append(Interval("pause", seq, end_at=at + timedelta(days=lim.pause_after_dispute_rejected)))
+                out.append(
+                    Interval(
+                        "pause", seq, end_at=at + timedelta(days=lim.pause_after_dispute_rejected)
+                    )
+                )
         elif isinstance(e, ev.Hardship):
             out.append(Interval("hardship", seq, end_at=at + timedelta(days=e.days)))
         elif isinstance(e, ev.Promise):
-            iv = Interval("promise", seq, end_at=midnight(e.due_date + timedelta(days=1 + p.promise.grace_days)))
+            iv = Interval(
+                "promise",
+                seq,
+                end_at=midnight(e.due_date + timedelta(days=1 + p.promise.grace_days)),
+            )
             out.append(iv)
             promise = (iv, e.amount, Decimal(0))
         elif isinstance(e, ev.Plan):
@@ -414,19 +476,25 @@ def check_ledger(ledger: Ledger) -> None:
         assert r.reason.strip(), f"record without a reason: {r}"
     closed_at = next((s.seq for s in ledger.steps if s.decision and s.decision.state.closed), None)
     if closed_at is not None:
-        for s in ledger.steps[closed_at + 1:]:
+        for s in ledger.steps[closed_at + 1 :]:
             assert s.event is None or not s.accepted, f"event {s.event} accepted after close"
             assert s.decision is None or not s.decision.actions, "actions after close"
 
     # Every action has its own id: the channels drop a repeated id as a duplicate.
     ids = [a.action_id for _, a in actions]
-    assert len(ids) == len(set(ids)), f"repeated action ids: {sorted({i for i in ids if ids.count(i) > 1})}"
+    assert len(ids) == len(set(ids)), (
+        f"repeated action ids: {sorted({i for i in ids if ids.count(i) > 1})}"
+    )
 
     # Window and holidays, in the debtor's local time.
     for _, a in contacts:
         local = a.at.astimezone(tz)
-        assert lim.window[0] <= local.time() < lim.window[1], f"{a.action_id} at {local} is outside the window"
-        assert local.date() not in public_holidays(lim.country, local.year), f"{a.action_id} on a holiday {local}"
+        assert lim.window[0] <= local.time() < lim.window[1], (
+            f"{a.action_id} at {local} is outside the window"
+        )
+        assert local.date() not in public_holidays(lim.country, local.year), (
+            f"{a.action_id} on a holiday {local}"
+        )
 
     # Rolling caps, per channel and overall.
     def rolling(times: list[datetime], mx: int, per: int, what: str) -> None:
@@ -451,7 +519,9 @@ def check_ledger(ledger: Ledger) -> None:
             if isinstance(s.event, ev.ContactOutcome) and s.event.outcome == "connected":
                 end = s.at + timedelta(days=lim.call_cooldown_days)
                 for cs, a in calls:
-                    assert not (cs.seq >= s.seq and a.at < end), f"call {a.action_id} at {a.at} within the cooldown after {s.at}"
+                    assert not (cs.seq >= s.seq and a.at < end), (
+                        f"call {a.action_id} at {a.at} within the cooldown after {s.at}"
+                    )
     per_day: dict[date, list[str]] = defaultdict(list)
     for _, a in calls:
         per_day[a.at.astimezone(tz).date()].append(outcomes.get(a.action_id, "unknown"))
@@ -459,17 +529,23 @@ def check_ledger(ledger: Ledger) -> None:
         if lim.connected_per_day is not None:
             assert outs.count("connected") <= lim.connected_per_day, f"{outs} on {day}"
         if lim.unanswered_per_day is not None:
-            assert len([o for o in outs if o != "connected"]) <= lim.unanswered_per_day, f"{outs} on {day}"
+            assert len([o for o in outs if o != "connected"]) <= lim.unanswered_per_day, (
+                f"{outs} on {day}"
+            )
 
     # Holds: no contact and no stage move while one runs.
     intervals = hold_intervals(ledger)
     for s, a in contacts:
         for iv in intervals:
-            assert not iv.covers(s.seq, a.at), f"{a.action_id} at {a.at} during a {iv.kind} hold {iv}"
+            assert not iv.covers(s.seq, a.at), (
+                f"{a.action_id} at {a.at} during a {iv.kind} hold {iv}"
+            )
     for s, r in ledger.records():
         if r.kind == "stage":
             for iv in intervals:
-                assert not iv.covers(s.seq, r.at), f"stage move {r.reason} at {r.at} during a {iv.kind} hold"
+                assert not iv.covers(s.seq, r.at), (
+                    f"stage move {r.reason} at {r.at} during a {iv.kind} hold"
+                )
 
     # Cease: only legally required notices afterwards.
     cease = next((s.seq for s in ledger.events() if isinstance(s.event, ev.Cease)), None)
@@ -479,11 +555,17 @@ def check_ledger(ledger: Ledger) -> None:
                 assert p.templates[a.template or ""].legally_required, f"{a.action_id} after cease"
 
     # Field visits: escalation only, each after its own approval, two collectors.
-    approvals = [s.seq for s in ledger.events() if isinstance(s.event, ev.Approve) and s.event.action == "field_visit"]
+    approvals = [
+        s.seq
+        for s in ledger.events()
+        if isinstance(s.event, ev.Approve) and s.event.action == "field_visit"
+    ]
     visits = [(s, a) for s, a in contacts if a.channel == "field_visit"]
     for k, (s, a) in enumerate(visits):
         assert a.stage == "escalation" and a.detail.get("collectors") == "2"
-        assert len([x for x in approvals if x <= s.seq]) >= k + 1, f"field visit {a.action_id} without approval"
+        assert len([x for x in approvals if x <= s.seq]) >= k + 1, (
+            f"field visit {a.action_id} without approval"
+        )
 
     # Third parties: only where allowed, after three failed attempts in a row.
     for s, a in contacts:
@@ -495,7 +577,11 @@ def check_ledger(ledger: Ledger) -> None:
             if es.seq > s.seq:
                 break
             if isinstance(es.event, ev.ContactOutcome):
-                failed = 0 if es.event.outcome == "connected" else failed + (es.event.outcome != "delivered")
+                failed = (
+                    0
+                    if es.event.outcome == "connected"
+                    else failed + (es.event.outcome != "delivered")
+                )
         assert failed >= 3, f"third-party call {a.action_id} after {failed} failed attempts"
 
 

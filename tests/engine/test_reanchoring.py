@@ -49,27 +49,40 @@ Hold = Callable[[Run, date, str], None]
 def hardship(days: int) -> Hold:
     def go(run: Run, due: date, tz: str) -> None:
         run.event(ev.Hardship(days=days), at(due + timedelta(days=12), 15, tz=tz))
+
     return go
 
 
 def dispute(days: int) -> Hold:
     def go(run: Run, due: date, tz: str) -> None:
         run.event(ev.Dispute(reason="not mine"), at(due + timedelta(days=12), 15, tz=tz))
-        run.event(ev.DisputeResolved(outcome="rejected"), at(due + timedelta(days=12 + days), 15, tz=tz))
+        run.event(
+            ev.DisputeResolved(outcome="rejected"), at(due + timedelta(days=12 + days), 15, tz=tz)
+        )
+
     return go
 
 
 def broken_promise(run: Run, due: date, tz: str) -> None:
-    run.event(ev.Promise(amount=Decimal("2000.00"), due_date=due + timedelta(days=15)), at(due + timedelta(days=12), 15, tz=tz))
+    run.event(
+        ev.Promise(amount=Decimal("2000.00"), due_date=due + timedelta(days=15)),
+        at(due + timedelta(days=12), 15, tz=tz),
+    )
 
 
 def kept_promise(run: Run, due: date, tz: str) -> None:
     broken_promise(run, due, tz)
-    run.event(ev.Payment(amount=Decimal("2000.00"), currency=run.cp.policy.currency), at(due + timedelta(days=14), 15, tz=tz))
+    run.event(
+        ev.Payment(amount=Decimal("2000.00"), currency=run.cp.policy.currency),
+        at(due + timedelta(days=14), 15, tz=tz),
+    )
 
 
 def partial_payment(run: Run, due: date, tz: str) -> None:
-    run.event(ev.Payment(amount=Decimal("700.00"), currency=run.cp.policy.currency), at(due + timedelta(days=12), 15, tz=tz))
+    run.event(
+        ev.Payment(amount=Decimal("700.00"), currency=run.cp.policy.currency),
+        at(due + timedelta(days=12), 15, tz=tz),
+    )
 
 
 def pair(cp: CompiledPolicy, name: str, hold: Hold, shift: int) -> Pair:
@@ -100,8 +113,15 @@ class TestHoldsShiftThePlan:
 
     @pytest.mark.parametrize("name", ["cn", "us"])
     @pytest.mark.parametrize(("what", "hold", "shifts"), HOLDS, ids=[h[0] for h in HOLDS])
-    def test_same_plan_shifted(self, cn_policy: CompiledPolicy, us_policy: CompiledPolicy, name: str,
-                               what: str, hold: Hold, shifts: dict[str, int]) -> None:
+    def test_same_plan_shifted(
+        self,
+        cn_policy: CompiledPolicy,
+        us_policy: CompiledPolicy,
+        name: str,
+        what: str,
+        hold: Hold,
+        shifts: dict[str, int],
+    ) -> None:
         cp = cn_policy if name == "cn" else us_policy
         p = pair(cp, name, hold, shifts[name])
         assert p.held.state.paused_days == p.shift
@@ -112,13 +132,20 @@ class TestHoldsShiftThePlan:
             if a.at < p.start:
                 assert a.at == b.at
             else:
-                assert p.local(p.held, b.at) == p.local(p.plain, a.at) + timedelta(days=p.shift), a.reason
-        moves = lambda run: [(r.detail["from"], r.detail["to"], p.local(run, r.at)) for r in run.kinds("stage")]  # noqa: E731
+                assert p.local(p.held, b.at) == p.local(p.plain, a.at) + timedelta(days=p.shift), (
+                    a.reason
+                )
+        moves = lambda run: [  # noqa: E731
+            (r.detail["from"], r.detail["to"], p.local(run, r.at)) for r in run.kinds("stage")
+        ]
         assert [(f, t) for f, t, _ in moves(p.held)] == [(f, t) for f, t, _ in moves(p.plain)]
         assert len(moves(p.plain)) >= 2
         for (_, _, a_at), (_, _, b_at) in zip(moves(p.plain), moves(p.held), strict=True):
             assert b_at - a_at == timedelta(days=p.shift if a_at > p.local(p.plain, p.start) else 0)
-        assert not [a for a in held if p.start <= a.at < p.start + timedelta(days=p.shift)] or p.shift == 0
+        assert (
+            not [a for a in held if p.start <= a.at < p.start + timedelta(days=p.shift)]
+            or p.shift == 0
+        )
 
     def test_hold_in_the_reminder_stage(self, us_policy: CompiledPolicy) -> None:
         due, tz, _ = SETUPS["us"]
@@ -127,7 +154,10 @@ class TestHoldsShiftThePlan:
         run.event(ev.Hardship(days=10), at(due + timedelta(days=4), 15, tz=tz))
         drive(run, at(due + timedelta(days=30), 12, tz=tz))
         (move,) = run.kinds("stage")
-        assert (move.detail["to"], run.local(move.at).date()) == ("negotiation", due + timedelta(days=20))
+        assert (move.detail["to"], run.local(move.at).date()) == (
+            "negotiation",
+            due + timedelta(days=20),
+        )
         (email,) = run.sent("reminder.reminder_email+1")  # day 7 of the plan
         assert run.local(email.at).date() == due + timedelta(days=17)
 
@@ -137,25 +167,38 @@ class TestPaymentsAndPromises:
 
     def test_kept_promise(self, cn_policy: CompiledPolicy) -> None:
         due, tz, _ = SETUPS["cn"]
-        run = Run.open(cn_policy, case_file(cn_policy, due=due, amount="9000.00"), at(due, 12, tz=tz))
+        run = Run.open(
+            cn_policy, case_file(cn_policy, due=due, amount="9000.00"), at(due, 12, tz=tz)
+        )
         kept_promise(run, due, tz)
         assert run.state.promise is None and run.state.kept_promises == 1
-        assert run.state.balance == Decimal("7000.00") and run.state.paid_total == Decimal("2000.00")
-        assert [r.reason for r in run.kinds("promise")] == ["promise of 2000.00 by 2025-06-18", "promise kept"]
+        assert run.state.balance == Decimal("7000.00") and run.state.paid_total == Decimal(
+            "2000.00"
+        )
+        assert [r.reason for r in run.kinds("promise")] == [
+            "promise of 2000.00 by 2025-06-18",
+            "promise kept",
+        ]
         assert [r.reason for r in run.kinds("release")] == ["promise kept"]
 
     def test_broken_promise(self, us_policy: CompiledPolicy) -> None:
         due, tz, _ = SETUPS["us"]
-        run = Run.open(us_policy, case_file(us_policy, due=due, amount="9000.00"), at(due, 12, tz=tz))
+        run = Run.open(
+            us_policy, case_file(us_policy, due=due, amount="9000.00"), at(due, 12, tz=tz)
+        )
         broken_promise(run, due, tz)
         drive(run, at(due + timedelta(days=30), 12, tz=tz))
         (broken,) = [r for r in run.kinds("promise") if r.outcome == "broken"]
-        assert run.local(broken.at) == at(due + timedelta(days=18), 0, tz=tz)  # promise date + 1 + 2 grace days
+        assert run.local(broken.at) == at(
+            due + timedelta(days=18), 0, tz=tz
+        )  # promise date + 1 + 2 grace days
         assert run.state.broken_promises == 1
 
     def test_partial_payment_counts_but_does_not_pause(self, us_policy: CompiledPolicy) -> None:
         due, tz, _ = SETUPS["us"]
-        run = Run.open(us_policy, case_file(us_policy, due=due, amount="9000.00"), at(due, 12, tz=tz))
+        run = Run.open(
+            us_policy, case_file(us_policy, due=due, amount="9000.00"), at(due, 12, tz=tz)
+        )
         partial_payment(run, due, tz)
         assert run.state.balance == Decimal("8300.00") and not run.state.holds
         drive(run, at(due + timedelta(days=14), 12, tz=tz))
@@ -164,9 +207,19 @@ class TestPaymentsAndPromises:
 
     def test_two_broken_promises_escalate(self, us_policy: CompiledPolicy) -> None:
         due, tz, _ = SETUPS["us"]
-        run = Run.open(us_policy, case_file(us_policy, due=due, amount="9000.00"), at(due + timedelta(days=12), 12, tz=tz))
+        run = Run.open(
+            us_policy,
+            case_file(us_policy, due=due, amount="9000.00"),
+            at(due + timedelta(days=12), 12, tz=tz),
+        )
         for _ in range(2):
-            run.event(ev.Promise(amount=Decimal("1000.00"), due_date=run.local(run.now).date() + timedelta(days=1)), run.now)
+            run.event(
+                ev.Promise(
+                    amount=Decimal("1000.00"),
+                    due_date=run.local(run.now).date() + timedelta(days=1),
+                ),
+                run.now,
+            )
             drive(run, run.wake)  # type: ignore[arg-type]  # the promise's deadline
         assert run.state.broken_promises == 2
         # The case entered negotiation on (clock) day 12, and the clock stood still since: the
@@ -184,12 +237,27 @@ class TestRepaymentPlans:
 
     def plan_case(self, cp: CompiledPolicy, name: str, pay_second: bool) -> tuple[Run, date, str]:
         due, tz, _ = SETUPS[name]
-        run = Run.open(cp, case_file(cp, due=due, amount="3000.00"), at(due + timedelta(days=12), 12, tz=tz))
-        run.event(ev.Plan(instalments=[(Decimal("1000.00"), due + timedelta(days=14)),
-                                       (Decimal("2000.00"), due + timedelta(days=20))]), run.now)
-        run.event(ev.Payment(amount=Decimal("1000.00"), currency=cp.policy.currency), at(due + timedelta(days=14), 12, tz=tz))
+        run = Run.open(
+            cp, case_file(cp, due=due, amount="3000.00"), at(due + timedelta(days=12), 12, tz=tz)
+        )
+        run.event(
+            ev.Plan(
+                instalments=[
+                    (Decimal("1000.00"), due + timedelta(days=14)),
+                    (Decimal("2000.00"), due + timedelta(days=20)),
+                ]
+            ),
+            run.now,
+        )
+        run.event(
+            ev.Payment(amount=Decimal("1000.00"), currency=cp.policy.currency),
+            at(due + timedelta(days=14), 12, tz=tz),
+        )
         if pay_second:
-            run.event(ev.Payment(amount=Decimal("2000.00"), currency=cp.policy.currency), at(due + timedelta(days=20), 12, tz=tz))
+            run.event(
+                ev.Payment(amount=Decimal("2000.00"), currency=cp.policy.currency),
+                at(due + timedelta(days=20), 12, tz=tz),
+            )
         drive(run, at(due + timedelta(days=40), 12, tz=tz))
         return run, due, tz
 
@@ -200,7 +268,9 @@ class TestRepaymentPlans:
         assert rec.reason == "instalment 2 missed" and rec.at == missed
         (move,) = [r for r in run.kinds("stage") if r.detail["to"] == "escalation"]
         assert move.at == missed and move.reason == "negotiation.on.plan_missed: goto escalation"
-        assert not [a for a in run.contacts() if at(due + timedelta(days=12), 12, tz=tz) < a.at < missed]
+        assert not [
+            a for a in run.contacts() if at(due + timedelta(days=12), 12, tz=tz) < a.at < missed
+        ]
         assert run.state.missed_instalments == 1 and run.state.plan is None
 
     def test_us_missed_instalment_escalates_by_rule(self, us_policy: CompiledPolicy) -> None:
@@ -211,7 +281,9 @@ class TestRepaymentPlans:
         # An exit rule (unlike an event goto) respects min_days: the case entered negotiation on
         # clock day 12 and the plan held the clock there, so it moves one day later.
         (move,) = [r for r in run.kinds("stage") if r.detail["to"] == "escalation"]
-        assert move.at == missed + timedelta(days=1) and move.reason.startswith("negotiation.broken_twice: ")
+        assert move.at == missed + timedelta(days=1) and move.reason.startswith(
+            "negotiation.broken_twice: "
+        )
 
     def test_kept_plan_resolves(self, cn_policy: CompiledPolicy) -> None:
         run, _, _ = self.plan_case(cn_policy, "cn", pay_second=True)

@@ -36,7 +36,9 @@ def test_a_changed_file_is_read_again(tmp_path: Path) -> None:
     assert "\ngrace_days: 5\n" in text
     path.write_text(text.replace("\ngrace_days: 5\n", "\ngrace_days: 6\n"), encoding="utf-8")
     st = path.stat()
-    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))  # a distinct mtime, whatever the clock
+    os.utime(
+        path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000)
+    )  # a distinct mtime, whatever the clock
     after = registry.load(str(path))
     assert after.hash != before.hash
     assert after.policy.grace_days != before.policy.grace_days

@@ -25,11 +25,15 @@ DAY12 = DUE + timedelta(days=12)
 
 def cn_run(cp: CompiledPolicy, amount: str = "1500.00", day: int = 12) -> Run:
     """A CN case `day` days past due, at noon."""
-    return Run.open(cp, case_file(cp, due=DUE, amount=amount), at(DUE + timedelta(days=day), 12, tz=SH))
+    return Run.open(
+        cp, case_file(cp, due=DUE, amount=amount), at(DUE + timedelta(days=day), 12, tz=SH)
+    )
 
 
 def settle(amount: str, days: int | None = None) -> ev.Settle:
-    return ev.Settle(amount=Decimal(amount), until=None if days is None else DAY12 + timedelta(days=days))
+    return ev.Settle(
+        amount=Decimal(amount), until=None if days is None else DAY12 + timedelta(days=days)
+    )
 
 
 def pay(amount: str, currency: str = "CNY", ref: str = "") -> ev.Payment:
@@ -53,13 +57,23 @@ class TestSettlement:
         run = cn_run(cn_policy)
         d = run.event(settle("900.00", 10), run.now)
         assert [(r.kind, r.outcome) for r in d.records] == [("settlement", "agreed")]
-        assert d.records[0].detail == {"amount": "900.00", "until": "2025-03-25", "waived": "600.00"}
+        assert d.records[0].detail == {
+            "amount": "900.00",
+            "until": "2025-03-25",
+            "waived": "600.00",
+        }
         assert run.state.hold("settlement") is not None and not run.state.closed
         run.event(pay("400.00"), run.now + timedelta(days=1))
         assert run.state.balance == Decimal("1100.00") and not run.state.closed
         d = run.event(pay("500.00"), run.now + timedelta(days=1))
-        assert (run.state.stage, run.state.closed, run.state.balance) == ("settled", True, Decimal("0.00"))
-        assert [(r.kind, r.outcome) for r in d.records if r.kind == "settlement"] == [("settlement", "paid")]
+        assert (run.state.stage, run.state.closed, run.state.balance) == (
+            "settled",
+            True,
+            Decimal("0.00"),
+        )
+        assert [(r.kind, r.outcome) for r in d.records if r.kind == "settlement"] == [
+            ("settlement", "paid")
+        ]
         assert "600.00 waived" in d.records[-2].reason
         assert run.state.refund_due == 0
 
@@ -84,31 +98,59 @@ class TestSettlement:
     def test_default_date_is_the_longest_the_policy_allows(self, cn_policy: CompiledPolicy) -> None:
         run = cn_run(cn_policy)
         run.event(settle("900.00"), run.now)
-        assert run.state.settlement is not None and run.state.settlement.until == DAY12 + timedelta(days=14)
+        assert run.state.settlement is not None and run.state.settlement.until == DAY12 + timedelta(
+            days=14
+        )
 
     def test_overpaid_settlement_is_owed_back(self, cn_policy: CompiledPolicy) -> None:
         run = cn_run(cn_policy)
         run.event(settle("900.00", 10), run.now)
         run.event(pay("1000.00"), run.now)
-        assert (run.state.stage, run.state.balance, run.state.refund_due) == ("settled", Decimal("0.00"), Decimal("100.00"))
+        assert (run.state.stage, run.state.balance, run.state.refund_due) == (
+            "settled",
+            Decimal("0.00"),
+            Decimal("100.00"),
+        )
 
-    @pytest.mark.parametrize(("event", "message"), [
-        (settle("899.99", 5), "settlement must be at least 60% of the balance (900.00), not 899.99"),
-        (settle("1500.00", 5), "a settlement must be less than the balance 1500.00"),
-        (settle("0", 5), "settlement must be positive, not 0.00"),
-        (settle("900.001", 5), "settlement: amount"),
-        (settle("900.00", -1), "settlement date 2025-03-14 is in the past (today is 2025-03-15)"),
-        (settle("900.00", 15), "settlement date 2025-03-30 is more than 14 days away"),
-    ])
-    def test_out_of_bounds_is_refused(self, cn_policy: CompiledPolicy, event: ev.Settle, message: str) -> None:
+    @pytest.mark.parametrize(
+        ("event", "message"),
+        [
+            (
+                settle("899.99", 5),
+                "settlement must be at least 60% of the balance (900.00), not 899.99",
+            ),
+            (settle("1500.00", 5), "a settlement must be less than the balance 1500.00"),
+            (settle("0", 5), "settlement must be positive, not 0.00"),
+            (settle("900.001", 5), "settlement: amount"),
+            (
+                settle("900.00", -1),
+                "settlement date 2025-03-14 is in the past (today is 2025-03-15)",
+            ),
+            (settle("900.00", 15), "settlement date 2025-03-30 is more than 14 days away"),
+        ],
+    )
+    def test_out_of_bounds_is_refused(
+        self, cn_policy: CompiledPolicy, event: ev.Settle, message: str
+    ) -> None:
         rejects(cn_policy, cn_run(cn_policy), event, message)
 
-    @pytest.mark.parametrize(("setup", "message"), [
-        (settle("900.00", 5), "a settlement of 900.00 is already agreed until 2025-03-20"),
-        (ev.Promise(amount=Decimal("500.00"), due_date=DAY12 + timedelta(days=3)), "a promise is open until 2025-03-18"),
-        (ev.Plan(instalments=[(Decimal("1500.00"), DAY12 + timedelta(days=3))]), "a repayment plan is open"),
-    ])
-    def test_refused_in_context(self, cn_policy: CompiledPolicy, setup: ev.Event, message: str) -> None:
+    @pytest.mark.parametrize(
+        ("setup", "message"),
+        [
+            (settle("900.00", 5), "a settlement of 900.00 is already agreed until 2025-03-20"),
+            (
+                ev.Promise(amount=Decimal("500.00"), due_date=DAY12 + timedelta(days=3)),
+                "a promise is open until 2025-03-18",
+            ),
+            (
+                ev.Plan(instalments=[(Decimal("1500.00"), DAY12 + timedelta(days=3))]),
+                "a repayment plan is open",
+            ),
+        ],
+    )
+    def test_refused_in_context(
+        self, cn_policy: CompiledPolicy, setup: ev.Event, message: str
+    ) -> None:
         run = cn_run(cn_policy)
         run.event(setup, run.now)
         rejects(cn_policy, run, settle("1000.00", 5), message)
@@ -122,15 +164,23 @@ class TestCloseSettled:
     """`close settled` is never taken at its word."""
 
     def test_without_settlement(self, cn_policy: CompiledPolicy) -> None:
-        rejects(cn_policy, cn_run(cn_policy), ev.Close(reason="settled"),
-                "no settlement is agreed: a case closes settled only once an agreed settlement is paid")
+        rejects(
+            cn_policy,
+            cn_run(cn_policy),
+            ev.Close(reason="settled"),
+            "no settlement is agreed: a case closes settled only once an agreed settlement is paid",
+        )
 
     def test_with_unpaid_settlement(self, cn_policy: CompiledPolicy) -> None:
         run = cn_run(cn_policy)
         run.event(settle("900.00", 5), run.now)
         run.event(pay("100.00"), run.now)
-        rejects(cn_policy, run, ev.Close(reason="settled"),
-                "the settlement of 900.00 is not paid yet (100.00 paid): the case closes settled once it is")
+        rejects(
+            cn_policy,
+            run,
+            ev.Close(reason="settled"),
+            "the settlement of 900.00 is not paid yet (100.00 paid): the case closes settled once it is",
+        )
 
     def test_other_reasons_still_close(self, cn_policy: CompiledPolicy) -> None:
         run = cn_run(cn_policy)
@@ -154,7 +204,11 @@ class TestApproval:
         assert not run.state.closed and run.state.balance == Decimal("750.00")
         rejects(us_policy, run, ev.Close(reason="settled"), "(750.00 paid, and it awaits approval)")
         run.event(ev.Approve(action="settlement", by="manager"), run.now)
-        assert (run.state.stage, run.state.balance, run.state.approvals_granted) == ("settled", Decimal("0.00"), [])
+        assert (run.state.stage, run.state.balance, run.state.approvals_granted) == (
+            "settled",
+            Decimal("0.00"),
+            [],
+        )
 
     def test_lapsed_unapproved_settlement_stops_waiting(self, us_policy: CompiledPolicy) -> None:
         run = self.us_run(us_policy)
@@ -185,7 +239,12 @@ class TestOverpayment:
         run = cn_run(cn_policy)
         d = run.event(pay("5500.00"), run.now)
         s = run.state
-        assert (s.stage, s.balance, s.refund_due, str(s.balance)) == ("resolved", Decimal(0), Decimal("4000.00"), "0.00")
+        assert (s.stage, s.balance, s.refund_due, str(s.balance)) == (
+            "resolved",
+            Decimal(0),
+            Decimal("4000.00"),
+            "0.00",
+        )
         over = [r for r in d.records if r.outcome == "overpaid"]
         assert over[0].detail == {"refund_due": "4000.00", "surplus": "4000.00"}
         assert d.records[0].detail["balance"] == "0.00"
@@ -200,5 +259,11 @@ class TestOverpayment:
 
 
 def _one_stage() -> dict[str, Any]:
-    return {"reminder": {"contacts": [], "exits": [
-        {"to": "written_off", "when": {"field": "days_past_due", "op": ">=", "value": 400}}]}}
+    return {
+        "reminder": {
+            "contacts": [],
+            "exits": [
+                {"to": "written_off", "when": {"field": "days_past_due", "op": ">=", "value": 400}}
+            ],
+        }
+    }

@@ -31,8 +31,15 @@ def barred_policy(jurisdiction: str = "US", **guardrails: Any) -> CompiledPolicy
         guardrails={"limitation_days": 40, **guardrails},
         fees=[{"name": "late_fee", "day": 45, "amount": "20.00"}],
         stages={
-            "reminder": {"exits": [{"to": "escalation", "skip": True,
-                                    "when": {"field": "days_past_due", "op": ">=", "value": 1}}]},
+            "reminder": {
+                "exits": [
+                    {
+                        "to": "escalation",
+                        "skip": True,
+                        "when": {"field": "days_past_due", "op": ">=", "value": 1},
+                    }
+                ]
+            },
             "escalation": {
                 "enter_at_day": 1,
                 "on_enter": [{"kind": "agency_placement"}],
@@ -41,13 +48,22 @@ def barred_policy(jurisdiction: str = "US", **guardrails: Any) -> CompiledPolicy
                     {"day": 50, "channel": "sms", "template": "t"},
                     {"day": 50, "channel": "email", "template": "legal"},
                 ],
-                "exits": [{"to": "written_off", "when": {"field": "days_past_due", "op": ">=", "value": 400}}],
+                "exits": [
+                    {
+                        "to": "written_off",
+                        "when": {"field": "days_past_due", "op": ">=", "value": 400},
+                    }
+                ],
             },
         },
         templates={
             "t": {"text": {"en-US": "Hi {name}, {amount} {currency} is due."}},
             "legal": {"text": {"en-US": "Notice to {name}."}, "legally_required": True},
-            "demand": {"text": {"en-US": "Demand: {name} owes {amount}."}, "legally_required": True, "legal": True},
+            "demand": {
+                "text": {"en-US": "Demand: {name} owes {amount}."},
+                "legally_required": True,
+                "legal": True,
+            },
         },
     )
 
@@ -55,7 +71,9 @@ def barred_policy(jurisdiction: str = "US", **guardrails: Any) -> CompiledPolicy
 class TestOnTheCalendar:
     """A hold pauses collection, never limitation."""
 
-    def test_exit_fires_when_the_hold_ends_not_the_held_days_later(self, cn_policy: CompiledPolicy) -> None:
+    def test_exit_fires_when_the_hold_ends_not_the_held_days_later(
+        self, cn_policy: CompiledPolicy
+    ) -> None:
         opened = at(DUE + timedelta(days=1070), 12, tz=SH)
         run = Run.open(cn_policy, case_file(cn_policy, due=DUE, amount="5000.00"), opened)
         assert run.state.stage == "escalation"
@@ -89,7 +107,9 @@ class TestNothingButRequiredNotices:
 
     def test_time_barred_case(self) -> None:
         cp = barred_policy()
-        run = Run.open(cp, case_file(cp, due=DUE, amount="500.00"), at(DUE + timedelta(days=41), 12, tz=NY))
+        run = Run.open(
+            cp, case_file(cp, due=DUE, amount="500.00"), at(DUE + timedelta(days=41), 12, tz=NY)
+        )
         run.until(at(DUE + timedelta(days=60), 12, tz=NY))
         assert [a.template for a in run.contacts()] == ["legal"]  # the notice the law requires
         assert not [a for a in run.actions if a.kind == "agency_placement"]
@@ -104,7 +124,9 @@ class TestNothingButRequiredNotices:
 
     def test_the_same_case_in_time_gets_everything(self) -> None:
         cp = barred_policy(limitation_days=400)
-        run = Run.open(cp, case_file(cp, due=DUE, amount="500.00"), at(DUE + timedelta(days=41), 12, tz=NY))
+        run = Run.open(
+            cp, case_file(cp, due=DUE, amount="500.00"), at(DUE + timedelta(days=41), 12, tz=NY)
+        )
         run.until(at(DUE + timedelta(days=60), 12, tz=NY))
         assert sorted(a.template or "" for a in run.contacts()) == ["demand", "legal", "t"]
         assert [a.kind for a in run.actions if a.kind == "agency_placement"] == ["agency_placement"]
@@ -113,7 +135,9 @@ class TestNothingButRequiredNotices:
     def test_it_turns_time_barred_on_the_exact_day(self) -> None:
         # In time at opening (day 30): placed; the fee of day 45 falls after the period ends.
         cp = barred_policy()
-        run = Run.open(cp, case_file(cp, due=DUE, amount="500.00"), at(DUE + timedelta(days=30), 12, tz=NY))
+        run = Run.open(
+            cp, case_file(cp, due=DUE, amount="500.00"), at(DUE + timedelta(days=30), 12, tz=NY)
+        )
         assert [a.kind for a in run.actions if a.kind == "agency_placement"] == ["agency_placement"]
         run.until(at(DUE + timedelta(days=41), 0, tz=NY) - timedelta(microseconds=1))
         assert run.wake == at(DUE + timedelta(days=41), 0, tz=NY)  # wakes exactly when it turns
@@ -124,23 +148,32 @@ class TestNothingButRequiredNotices:
 class TestPolicyCheck:
     """The new guardrail and fact are checked like the others."""
 
-    @pytest.mark.parametrize(("snippet", "message"), [
-        ("guardrails: {limitation_restarts_on_payment: true}",
-         "the limitation period does not restart on a payment under US"),
-    ])
+    @pytest.mark.parametrize(
+        ("snippet", "message"),
+        [
+            (
+                "guardrails: {limitation_restarts_on_payment: true}",
+                "the limitation period does not restart on a payment under US",
+            ),
+        ],
+    )
     def test_looser_than_the_floor(self, snippet: str, message: str) -> None:
         with pytest.raises(PolicyErrors, match=message):
             _load(_policy_yaml(snippet))
 
     def test_time_barred_compared_with_a_number(self) -> None:
-        text = _policy_yaml("").replace('{field: days_past_due, op: ">=", value: 400}',
-                                        '{field: time_barred, op: ">", value: 1}')
+        text = _policy_yaml("").replace(
+            '{field: days_past_due, op: ">=", value: 400}',
+            '{field: time_barred, op: ">", value: 1}',
+        )
         with pytest.raises(PolicyErrors, match="time_barred is true or false"):
             _load(text)
 
     def test_time_barred_exit_fires_with_time_alone(self) -> None:
-        text = _policy_yaml("").replace('{field: days_past_due, op: ">=", value: 400}',
-                                        '{field: time_barred, op: "==", value: true}')
+        text = _policy_yaml("").replace(
+            '{field: days_past_due, op: ">=", value: 400}',
+            '{field: time_barred, op: "==", value: true}',
+        )
         assert _load(text).name == "p"
 
 

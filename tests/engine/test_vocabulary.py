@@ -14,8 +14,18 @@ from engine.policy.conditions import FIELDS, CaseFacts
 from engine.policy.model import ACTIVE_STAGES, TERMINAL_STAGES
 
 VOCABULARIES: list[type[StrEnum]] = [
-    v.ActiveStage, v.TerminalStage, v.Channel, v.Attitude, v.ContactResult, v.HoldKind, v.CloseReason,
-    v.DisputeOutcome, v.Approval, v.StepAction, v.ActionKind, v.RecordKind,
+    v.ActiveStage,
+    v.TerminalStage,
+    v.Channel,
+    v.Attitude,
+    v.ContactResult,
+    v.HoldKind,
+    v.CloseReason,
+    v.DisputeOutcome,
+    v.Approval,
+    v.StepAction,
+    v.ActionKind,
+    v.RecordKind,
 ]
 
 
@@ -29,7 +39,9 @@ def test_a_word_is_its_string(vocabulary: type[StrEnum]) -> None:
     for word in vocabulary:
         assert word == word.value and f"{word}" == word.value and str(word) == word.value
         assert json.dumps(word) == json.dumps(word.value)
-        assert Holder(word=word.value).model_dump_json() == json.dumps({"word": word.value}, separators=(",", ":"))
+        assert Holder(word=word.value).model_dump_json() == json.dumps(
+            {"word": word.value}, separators=(",", ":")
+        )
         assert Holder.model_validate_json(json.dumps({"word": word.value})).word is word
 
 
@@ -54,4 +66,3 @@ def test_stage_named_refuses_other_words() -> None:
 def test_condition_fields_are_the_facts() -> None:
     """A condition may name exactly the facts the core computes."""
     assert list(CaseFacts.__annotations__) == list(FIELDS)
-

@@ -19,15 +19,28 @@ __all__ = ["NOW", "case_on", "check_not_stuck", "open_and_run", "run_for"]
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=ZoneInfo("UTC"))
 
 
-def case_on(cp: CompiledPolicy, *, days_overdue: int = 5, amount: str = "1500.00", case_id: str = "F-1") -> CaseFile:
+def case_on(
+    cp: CompiledPolicy, *, days_overdue: int = 5, amount: str = "1500.00", case_id: str = "F-1"
+) -> CaseFile:
     """A plain case on `cp`: its currency, zone and first locale, every address filled in."""
     p = cp.policy
     return CaseFile(
         case_id=case_id,
-        debtor=Debtor(id="D-F", name="Lee", phone="+15550100", email="lee@example.com", address="1 Main St",
-                      timezone=p.timezone, locale=p.locales[0], third_party_phone="+15550199"),
-        product="credit_line", amount_due=Decimal(amount), currency=p.currency,
-        due_date=NOW.date() - timedelta(days=days_overdue), policy=p.name,
+        debtor=Debtor(
+            id="D-F",
+            name="Lee",
+            phone="+15550100",
+            email="lee@example.com",
+            address="1 Main St",
+            timezone=p.timezone,
+            locale=p.locales[0],
+            third_party_phone="+15550199",
+        ),
+        product="credit_line",
+        amount_due=Decimal(amount),
+        currency=p.currency,
+        due_date=NOW.date() - timedelta(days=days_overdue),
+        policy=p.name,
     )
 
 
@@ -37,12 +50,20 @@ def check_not_stuck(state: CaseState, wake: datetime | None) -> None:
         return
     if state.approvals_pending or state.hold("dispute") is not None:
         return
-    raise Stuck(f"case {state.case.case_id} open in {state.stage} with no wake-up, holds "
-                f"{[h.kind for h in state.holds]}, nothing awaited")
+    raise Stuck(
+        f"case {state.case.case_id} open in {state.stage} with no wake-up, holds "
+        f"{[h.kind for h in state.holds]}, nothing awaited"
+    )
 
 
-def run_for(cp: CompiledPolicy, d: Decision, now: datetime, days: int, max_steps: int = 3000,
-            approve: bool = True) -> tuple[Decision, datetime]:
+def run_for(
+    cp: CompiledPolicy,
+    d: Decision,
+    now: datetime,
+    days: int,
+    max_steps: int = 3000,
+    approve: bool = True,
+) -> tuple[Decision, datetime]:
     """Fire the case's timers for `days` days (at most `max_steps` decisions); with `approve`, a
     person approves every step the policy waits for as soon as it is asked."""
     end = now + timedelta(days=days)
@@ -62,4 +83,3 @@ def open_and_run(cp: CompiledPolicy, case: CaseFile, days: int = 400) -> Decisio
     """Open `case` at `NOW` and let `days` pass."""
     d = open_case(cp, case, NOW)
     return run_for(cp, d, NOW, days)[0]
-

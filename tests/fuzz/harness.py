@@ -38,9 +38,16 @@ def examples(default: int) -> int:
 
 #: Settings of every fuzz target: no deadline (the hang guard judges time), generation only
 #: beyond the shrinking a failure needs, quiet about slow inputs on a loaded machine.
-FUZZ = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                                      HealthCheck.filter_too_much],
-                phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink], database=None)
+FUZZ = settings(
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+    ],
+    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
+    database=None,
+)
 
 
 class Stuck(Exception):
@@ -81,8 +88,10 @@ class Tally:
     def line(self) -> str:
         """`name: tried N, ok N, clear errors N, crashes N, hangs N, stuck cases N`."""
         c = self.counts
-        return (f"{self.name}: tried {sum(c.values())}, ok {c['ok']}, clear errors {c['clear']}, "
-                f"crashes {c['crash']}, hangs {c['hang']}, stuck cases {c['stuck']}")
+        return (
+            f"{self.name}: tried {sum(c.values())}, ok {c['ok']}, clear errors {c['clear']}, "
+            f"crashes {c['crash']}, hangs {c['hang']}, stuck cases {c['stuck']}"
+        )
 
 
 def judge(run: Callable[[], object], tally: Tally | None = None) -> tuple[Outcome, str]:
@@ -101,8 +110,11 @@ def judge(run: Callable[[], object], tally: Tally | None = None) -> tuple[Outcom
         outcome, detail = "stuck", str(e)
     except Exception as e:
         outcome = "crash"
-        detail = "".join(traceback.format_exception_only(e)).strip() + "\n" + "".join(
-            traceback.format_tb(e.__traceback__)[-3:])
+        detail = (
+            "".join(traceback.format_exception_only(e)).strip()
+            + "\n"
+            + "".join(traceback.format_tb(e.__traceback__)[-3:])
+        )
     if tally is not None:
         tally.counts[outcome] += 1
         if detail:

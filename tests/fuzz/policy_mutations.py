@@ -16,7 +16,9 @@ from engine.policy.files import POLICY_DIR
 __all__ = ["SHIPPED", "mutated_policy", "mutated_tree"]
 
 #: The shipped policy texts, by file name.
-SHIPPED: dict[str, str] = {p.name: p.read_text(encoding="utf-8") for p in sorted(POLICY_DIR.glob("*.yaml"))}
+SHIPPED: dict[str, str] = {
+    p.name: p.read_text(encoding="utf-8") for p in sorted(POLICY_DIR.glob("*.yaml"))
+}
 
 _NUMBER = re.compile(r"(?<![\w.:-])-?\d+(?:\.\d+)?(?![\w:])")
 _KEY = re.compile(r"^(\s*-?\s*)([a-z_]+):", re.M)
@@ -24,56 +26,169 @@ _TEMPLATE_TEXT = re.compile(r'^(\s+(?:zh-CN|en-US): ")', re.M)
 _WORD_VALUE = re.compile(r"(?<=: )[a-z_]+(?=[\s,}\]])")
 
 EXTREME_NUMBERS = [
-    "0", "-1", "1", "-30", "3651", "365", "366", "100000000000000", "1e14", "1e400", "-1e400", "1e-400",
-    ".nan", ".inf", "-.inf", "99999999999999999999999999999", "1.005", "0.000000001", "0x10", "0o7", "1_000",
-    "1:30", "2024-13-45", "2026-01-01", "true", "null", '"12"', "[]", "{}", "12.3e5",
+    "0",
+    "-1",
+    "1",
+    "-30",
+    "3651",
+    "365",
+    "366",
+    "100000000000000",
+    "1e14",
+    "1e400",
+    "-1e400",
+    "1e-400",
+    ".nan",
+    ".inf",
+    "-.inf",
+    "99999999999999999999999999999",
+    "1.005",
+    "0.000000001",
+    "0x10",
+    "0o7",
+    "1_000",
+    "1:30",
+    "2024-13-45",
+    "2026-01-01",
+    "true",
+    "null",
+    '"12"',
+    "[]",
+    "{}",
+    "12.3e5",
 ]
 TEMPLATE_INSERTS = [
-    "{name:d}", "{amount!x}", "{name:>999999999}", "{name!r}", "{", "}", "{}", "{0}", "{unknown}",
-    "{name.__class__}", "{name[0]}", "{{", "}}", "{amount:,.2f}", "{pay_url}", "{{name}}", "\\u0000",
-    "%s", "${name}", "{name!s:10}",
+    "{name:d}",
+    "{amount!x}",
+    "{name:>999999999}",
+    "{name!r}",
+    "{",
+    "}",
+    "{}",
+    "{0}",
+    "{unknown}",
+    "{name.__class__}",
+    "{name[0]}",
+    "{{",
+    "}}",
+    "{amount:,.2f}",
+    "{pay_url}",
+    "{{name}}",
+    "\\u0000",
+    "%s",
+    "${name}",
+    "{name!s:10}",
 ]
 VALUE_WORDS = [
-    "fax", "sms", "call", "field_visit", "letter", "resolved", "closed", "legal_referral", "reminder",
-    "nowhere", "hostile", "ZZ", "CN", "US", "yes", "no", "~", "''", "agency_recall", "bureau_report",
+    "fax",
+    "sms",
+    "call",
+    "field_visit",
+    "letter",
+    "resolved",
+    "closed",
+    "legal_referral",
+    "reminder",
+    "nowhere",
+    "hostile",
+    "ZZ",
+    "CN",
+    "US",
+    "yes",
+    "no",
+    "~",
+    "''",
+    "agency_recall",
+    "bureau_report",
 ]
 KEY_WORDS = [
-    "every", "times", "day", "when", "to", "goto", "min_days", "enter_at_day", "holidays", "caps",
-    "colour", "max", "per_days", "amount", "template", "channel", "legally_required", "skip", "approval",
-    "<<", "bureau_notice_days", "limitation_days", "third_party", "pause_days",
+    "every",
+    "times",
+    "day",
+    "when",
+    "to",
+    "goto",
+    "min_days",
+    "enter_at_day",
+    "holidays",
+    "caps",
+    "colour",
+    "max",
+    "per_days",
+    "amount",
+    "template",
+    "channel",
+    "legally_required",
+    "skip",
+    "approval",
+    "<<",
+    "bureau_notice_days",
+    "limitation_days",
+    "third_party",
+    "pause_days",
 ]
 YAML_JUNK = [
-    ": ", "- ", "[", "]", "{", "}", '"', "'", "&a ", "*a", "*zz", "!!python/object:os.system ", "!foo ",
-    "\t", "<<: *a\n", "\n---\n", "%YAML 1.1\n", "? ", "|\n", ">-\n", "#", "\x00", "\ufeff", "&a [*a]",
-    ",", "\n  ", "\r", "@", "`", "!!binary aGk=", "!!set {a, b}",
+    ": ",
+    "- ",
+    "[",
+    "]",
+    "{",
+    "}",
+    '"',
+    "'",
+    "&a ",
+    "*a",
+    "*zz",
+    "!!python/object:os.system ",
+    "!foo ",
+    "\t",
+    "<<: *a\n",
+    "\n---\n",
+    "%YAML 1.1\n",
+    "? ",
+    "|\n",
+    ">-\n",
+    "#",
+    "\x00",
+    "\ufeff",
+    "&a [*a]",
+    ",",
+    "\n  ",
+    "\r",
+    "@",
+    "`",
+    "!!binary aGk=",
+    "!!set {a, b}",
 ]
 
 
 @st.composite
 def _one_edit(draw: st.DrawFn, text: str) -> str:
-    kind = draw(st.sampled_from(["number", "template", "key", "value", "delete", "duplicate", "junk"]))
+    kind = draw(
+        st.sampled_from(["number", "template", "key", "value", "delete", "duplicate", "junk"])
+    )
     if kind == "number":
         spots = list(_NUMBER.finditer(text))
         m = draw(st.sampled_from(spots))
-        return text[:m.start()] + draw(st.sampled_from(EXTREME_NUMBERS)) + text[m.end():]
+        return text[: m.start()] + draw(st.sampled_from(EXTREME_NUMBERS)) + text[m.end() :]
     if kind == "template":
         spots = list(_TEMPLATE_TEXT.finditer(text))
         m = draw(st.sampled_from(spots))
-        return text[:m.end()] + draw(st.sampled_from(TEMPLATE_INSERTS)) + text[m.end():]
+        return text[: m.end()] + draw(st.sampled_from(TEMPLATE_INSERTS)) + text[m.end() :]
     if kind == "key":
         spots = list(_KEY.finditer(text))
         m = draw(st.sampled_from(spots))
-        return text[:m.start(2)] + draw(st.sampled_from(KEY_WORDS)) + text[m.end(2):]
+        return text[: m.start(2)] + draw(st.sampled_from(KEY_WORDS)) + text[m.end(2) :]
     if kind == "value":
         spots = list(_WORD_VALUE.finditer(text))
         m = draw(st.sampled_from(spots))
-        return text[:m.start()] + draw(st.sampled_from(VALUE_WORDS)) + text[m.end():]
+        return text[: m.start()] + draw(st.sampled_from(VALUE_WORDS)) + text[m.end() :]
     lines = text.splitlines(keepends=True)
     i = draw(st.integers(0, len(lines) - 1))
     if kind == "delete":
-        return "".join(lines[:i] + lines[i + 1:])
+        return "".join(lines[:i] + lines[i + 1 :])
     if kind == "duplicate":
-        return "".join(lines[:i + 1] + lines[i:])
+        return "".join(lines[: i + 1] + lines[i:])
     at = draw(st.integers(0, len(text)))
     return text[:at] + draw(st.sampled_from(YAML_JUNK)) + text[at:]
 
@@ -88,10 +203,56 @@ def mutated_policy(draw: st.DrawFn) -> str:
 
 
 _VALUES: list[object] = [
-    0, 1, -1, 2, 3, 7, 14, 30, 31, 60, 91, 100, 365, 366, 1000, 3650, 3651, 10**14, -(10**14), 10**30,
-    "1e400", "0.001", "20.005", "", "x" * 300, "{name:d}", "{amount!x}", "ZZ", "CN", "US", "sms", "call",
-    "field_visit", "escalation", "legal_referral", "written_off", "hostile", True, False, None, [], {},
-    ["CN", "ZZ"], "25:00", "00:00", "23:59", "America/New_York", "Mars/Olympus", "US", "America",
+    0,
+    1,
+    -1,
+    2,
+    3,
+    7,
+    14,
+    30,
+    31,
+    60,
+    91,
+    100,
+    365,
+    366,
+    1000,
+    3650,
+    3651,
+    10**14,
+    -(10**14),
+    10**30,
+    "1e400",
+    "0.001",
+    "20.005",
+    "",
+    "x" * 300,
+    "{name:d}",
+    "{amount!x}",
+    "ZZ",
+    "CN",
+    "US",
+    "sms",
+    "call",
+    "field_visit",
+    "escalation",
+    "legal_referral",
+    "written_off",
+    "hostile",
+    True,
+    False,
+    None,
+    [],
+    {},
+    ["CN", "ZZ"],
+    "25:00",
+    "00:00",
+    "23:59",
+    "America/New_York",
+    "Mars/Olympus",
+    "US",
+    "America",
 ]
 
 
@@ -113,11 +274,15 @@ def _yaml(node: object, indent: int = 0) -> str:
     if isinstance(node, dict):
         if not node:
             return "{}"
-        return "\n" + "".join(f"{pad}{json.dumps(str(k))}: {_yaml(v, indent + 1)}\n" for k, v in node.items()).rstrip("\n")
+        return "\n" + "".join(
+            f"{pad}{json.dumps(str(k))}: {_yaml(v, indent + 1)}\n" for k, v in node.items()
+        ).rstrip("\n")
     if isinstance(node, list):
         if not node:
             return "[]"
-        return "\n" + "".join(f"{pad}- {_yaml(v, indent + 1).lstrip()}\n" for v in node).rstrip("\n")
+        return "\n" + "".join(f"{pad}- {_yaml(v, indent + 1).lstrip()}\n" for v in node).rstrip(
+            "\n"
+        )
     if node is None:
         return "null"
     if isinstance(node, bool):

@@ -32,8 +32,14 @@ def main(argv: list[str]) -> int:
     """Run every target `argv[0]` times (default 300) and print the figures."""
     n = int(argv[0]) if argv else 300
     quiet = settings(FUZZ, max_examples=n, phases=[Phase.generate])
-    tallies = [Tally("policy files"), Tally("policy values"), Tally("case files"), Tally("case rows"), Tally("case bytes"),
-               Tally("events")]
+    tallies = [
+        Tally("policy files"),
+        Tally("policy values"),
+        Tally("case files"),
+        Tally("case rows"),
+        Tally("case bytes"),
+        Tally("events"),
+    ]
     pol, values, files, rows, raw, events = tallies
 
     def count_rows(name: str, text: str) -> None:
@@ -71,8 +77,13 @@ def main(argv: list[str]) -> int:
         except AssertionError:
             pass  # already counted by the tally; the report goes on
 
-    for target, shown in ((policies, [pol]), (policy_values, [values]), (case_files, [files, rows]), (case_bytes, [raw]),
-                          (event_runs, [events])):
+    for target, shown in (
+        (policies, [pol]),
+        (policy_values, [values]),
+        (case_files, [files, rows]),
+        (case_bytes, [raw]),
+        (event_runs, [events]),
+    ):
         started = time.perf_counter()
         target()
         took = f"  ({time.perf_counter() - started:.1f} s)"

@@ -34,7 +34,6 @@ def test_mutated_policies(text: str) -> None:
     assert outcome in ("ok", "clear"), detail
 
 
-
 @settings(FUZZ, max_examples=examples(60))
 @given(mutated_tree())
 def test_mutated_values(text: str) -> None:

@@ -11,9 +11,17 @@ from overdue.cli import _user_error
 from workers.devserver import DevServerError
 
 
-def _run(*args: str, stdout: int | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "overdue.cli", *args], stdout=stdout, stderr=subprocess.PIPE,
-                          text=True, timeout=60, env=env)
+def _run(
+    *args: str, stdout: int | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "overdue.cli", *args],
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=60,
+        env=env,
+    )
 
 
 def _one_line(r: subprocess.CompletedProcess[str]) -> str:
@@ -48,12 +56,18 @@ class TestUserErrors:
 
     def test_lines(self, tmp_path: Path) -> None:
         assert _user_error(PermissionError(13, "Permission denied", str(tmp_path))) == (
-            f"{tmp_path}: Permission denied")
+            f"{tmp_path}: Permission denied"
+        )
         assert _user_error(OSError(28, "No space left on device")) == "No space left on device"
-        assert _user_error(DevServerError("gRPC port 127.0.0.1:7233 is already in use\nlog tail...")) == (
-            "gRPC port 127.0.0.1:7233 is already in use")
+        assert _user_error(
+            DevServerError("gRPC port 127.0.0.1:7233 is already in use\nlog tail...")
+        ) == ("gRPC port 127.0.0.1:7233 is already in use")
         assert _user_error(KeyError("bug")) is None
 
     def test_settings_error_is_one_line(self, tmp_path: Path) -> None:
-        env = {**os.environ, "OVERDUE_SMTP_PORT": "many", "OVERDUE_DEV_STATE": str(tmp_path / "dev.json")}
+        env = {
+            **os.environ,
+            "OVERDUE_SMTP_PORT": "many",
+            "OVERDUE_DEV_STATE": str(tmp_path / "dev.json"),
+        }
         assert _one_line(_run("outbox", env=env)).startswith("error: OVERDUE_SMTP_PORT: ")

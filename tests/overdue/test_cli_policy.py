@@ -19,7 +19,8 @@ templates:
     text: {en-US: "Hi {name}, {amount} {currency} is due. {pay_url}"}
 """
 
-FIVE_STRUCTURAL = """\
+FIVE_STRUCTURAL = (
+    """\
 name: Bad Name
 version: 1
 jurisdictions: [CN, FR]
@@ -36,7 +37,9 @@ stages:
       - {day: 2, channel: fax, template: hello}
     exits:
       - {to: written_off, when: {field: days_past_due, op: ">=", value: 30}}
-""" + GOOD_TAIL
+"""
+    + GOOD_TAIL
+)
 
 FIVE_MEANING = """\
 name: meaning
@@ -85,7 +88,9 @@ class TestShippedPolicies:
         assert "OK" in capsys.readouterr().out
 
     @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
-    def test_explain_names_every_stage(self, path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def test_explain_names_every_stage(
+        self, path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         """`policy explain` describes every stage, contact and exit."""
         assert main(["policy", "explain", str(path)]) == 0
         out = capsys.readouterr().out
@@ -118,7 +123,9 @@ class TestCheckErrors:
         assert main(["policy", "check", str(f)]) == 1
         return capsys.readouterr().err.strip().splitlines()
 
-    def test_five_structural_mistakes(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def test_five_structural_mistakes(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         """Bad name pattern, unknown jurisdiction, unknown key, wrong type, unknown channel."""
         lines = self._check(tmp_path, FIVE_STRUCTURAL, capsys)
         f = tmp_path / "p.yaml"
@@ -129,7 +136,9 @@ class TestCheckErrors:
         assert lines[3].startswith(f"{f}:13:15: ") and "integer" in lines[3]
         assert lines[4].startswith(f"{f}:14:27: ") and "'sms'" in lines[4]
 
-    def test_five_meaning_mistakes(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def test_five_meaning_mistakes(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         """Overlapping segments, unknown template, unreachable stage, looser window, bad placeholder."""
         lines = self._check(tmp_path, FIVE_MEANING, capsys)
         f = tmp_path / "p.yaml"

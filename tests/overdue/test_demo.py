@@ -23,7 +23,10 @@ class TestDemoPortfolio:
         cases = demo_portfolio([cn_policy, us_policy], TODAY, 6)
         assert [c.case_id for c in cases] == [f"DEMO-{i:04d}" for i in range(1, 7)]
         assert [c.policy for c in cases] == [cn_policy.policy.name, us_policy.policy.name] * 3
-        assert [c.currency for c in cases] == [cn_policy.policy.currency, us_policy.policy.currency] * 3
+        assert [c.currency for c in cases] == [
+            cn_policy.policy.currency,
+            us_policy.policy.currency,
+        ] * 3
         assert len({c.debtor.id for c in cases}) == 6
 
     def test_every_case_is_accepted_by_its_policy(
@@ -43,10 +46,14 @@ class TestDemoPortfolio:
         assert sum(d < TODAY for d in dues) > 250
         assert min(dues) < TODAY - timedelta(days=100)
 
-    def test_same_seed_same_portfolio(self, cn_policy: CompiledPolicy, us_policy: CompiledPolicy) -> None:
+    def test_same_seed_same_portfolio(
+        self, cn_policy: CompiledPolicy, us_policy: CompiledPolicy
+    ) -> None:
         """Run again on the same day, `--demo` finds the very cases it opened."""
         assert demo_portfolio([cn_policy], TODAY, 20) == demo_portfolio([cn_policy], TODAY, 20)
-        assert demo_portfolio([cn_policy], TODAY, 20, seed=1) != demo_portfolio([cn_policy], TODAY, 20)
+        assert demo_portfolio([cn_policy], TODAY, 20, seed=1) != demo_portfolio(
+            [cn_policy], TODAY, 20
+        )
 
     def test_no_policy_is_an_error(self) -> None:
         """The caller names at least one policy."""

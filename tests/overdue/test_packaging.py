@@ -16,11 +16,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_every_package_folder_is_listed() -> None:
     """pyproject lists its packages by hand (for the `policies/` mapping): none may be forgotten."""
-    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"][
+        "setuptools"
+    ]
     listed = set(config["packages"])
     tops = {name.split(".")[0] for name in listed} - {"overdue"} | {"overdue"}
-    found = {".".join(p.parent.relative_to(ROOT).parts) for top in tops
-             for p in (ROOT / top).rglob("__init__.py")}
+    found = {
+        ".".join(p.parent.relative_to(ROOT).parts)
+        for top in tops
+        for p in (ROOT / top).rglob("__init__.py")
+    }
     assert found | {"overdue.policies"} == listed
     assert config["package-dir"] == {"overdue.policies": "policies"}
 
@@ -34,31 +39,83 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """
     tmp = tmp_path_factory.mktemp("wheel")
     source = tmp / "source"  # setuptools builds in the source tree: keep the checkout clean
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
-        ".venv", ".git", "build", "*.egg-info", "__pycache__", ".*_cache", ".hypothesis", ".overdue", "bench-*"))
-    subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--quiet", "-w", str(tmp)],
-                   check=True, capture_output=True, timeout=600)
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".venv",
+            ".git",
+            "build",
+            "*.egg-info",
+            "__pycache__",
+            ".*_cache",
+            ".hypothesis",
+            ".overdue",
+            "bench-*",
+        ),
+    )
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--quiet", "-w", str(tmp)],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     (wheel,) = tmp.glob("overdue-*.whl")
     venv = tmp / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
-    site = Path(subprocess.run([venv / "bin" / "python", "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                               check=True, capture_output=True, text=True).stdout.strip())
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120
+    )
+    site = Path(
+        subprocess.run(
+            [
+                venv / "bin" / "python",
+                "-c",
+                "import sysconfig; print(sysconfig.get_path('purelib'))",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    )
     (site / "project-deps.pth").write_text(sysconfig.get_path("purelib") + "\n", encoding="utf-8")
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--no-deps",
-                    "--quiet", str(wheel)], check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(venv / "bin" / "python"),
+            "install",
+            "--no-deps",
+            "--quiet",
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     return venv
 
 
 def _run(venv: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(venv / "bin" / "overdue"), *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [str(venv / "bin" / "overdue"), *args], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_installed_wheel_runs_outside_the_checkout(installed: Path, tmp_path: Path) -> None:
     """`overdue --version` and `overdue policy explain consumer-credit-line` from a bare folder."""
-    where = subprocess.run([installed / "bin" / "python", "-c", "import engine, overdue.policies as p; "
-                            "print(engine.__file__); print(p.__file__)"],
-                           cwd=tmp_path, check=True, capture_output=True, text=True).stdout.split()
+    where = subprocess.run(
+        [
+            installed / "bin" / "python",
+            "-c",
+            "import engine, overdue.policies as p; print(engine.__file__); print(p.__file__)",
+        ],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
     assert all(str(installed) in w for w in where), where  # not the checkout's
     version = _run(installed, tmp_path, "--version")
     assert version.returncode == 0 and version.stdout.strip() == "overdue 0.1.0"

@@ -35,8 +35,11 @@ START = datetime(2026, 3, 2, tzinfo=UTC)
 
 def _event(data: st.DataObject, run: Lane) -> ev.Event:
     s = run.state
-    choices: list[ev.Event] = [ev.AttitudeChange(attitude=data.draw(st.sampled_from(
-        ["cooperative", "neutral", "evasive", "hostile"])))]
+    choices: list[ev.Event] = [
+        ev.AttitudeChange(
+            attitude=data.draw(st.sampled_from(["cooperative", "neutral", "evasive", "hostile"]))
+        )
+    ]
     if s.hold("dispute") is None:
         choices.append(ev.Dispute(reason="test"))
     else:
@@ -50,14 +53,25 @@ def _event(data: st.DataObject, run: Lane) -> ev.Event:
     return data.draw(st.sampled_from(choices))
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(data=st.data())
 def test_no_rule_of_the_person_is_broken(data: st.DataObject) -> None:
     cp = load_shipped(data.draw(st.sampled_from(SHIPPED)))
     n = data.draw(st.integers(2, 3), label="accounts")
     due = date(2026, 3, 2) - timedelta(days=data.draw(st.integers(0, 40), label="days overdue"))
-    cases = [case_file(cp, case_id=f"C-{k}", due=due + timedelta(days=data.draw(st.integers(0, 4))),
-                       amount="9000.00") for k in range(n)]
+    cases = [
+        case_file(
+            cp,
+            case_id=f"C-{k}",
+            due=due + timedelta(days=data.draw(st.integers(0, 4))),
+            amount="9000.00",
+        )
+        for k in range(n)
+    ]
     ledger = PersonLedger(debtor_id="D-1")
     runs: list[Lane] = []
     auditors: list[Auditor] = []
@@ -74,9 +88,24 @@ def test_no_rule_of_the_person_is_broken(data: st.DataObject) -> None:
         for a in settled.actions:
             if a.kind == "contact" and a.channel == "call":
                 calls[a.action_id] = (k, now)
-        violations.extend(auditors[k].observe(
-            Decision(run.state, settled.actions, settled.decision.next_wake_up, settled.records), now, e))
-        lines.extend(trace_lines(run.state.case.case_id, "D-1", ZoneInfo(run.state.case.debtor.timezone), settled.records, {}))
+        violations.extend(
+            auditors[k].observe(
+                Decision(
+                    run.state, settled.actions, settled.decision.next_wake_up, settled.records
+                ),
+                now,
+                e,
+            )
+        )
+        lines.extend(
+            trace_lines(
+                run.state.case.case_id,
+                "D-1",
+                ZoneInfo(run.state.case.debtor.timezone),
+                settled.records,
+                {},
+            )
+        )
 
     for k, c in enumerate(cases):
         run, d = Lane.open(cp, c, START, in_place=True)
@@ -89,8 +118,11 @@ def test_no_rule_of_the_person_is_broken(data: st.DataObject) -> None:
     def fire_until(t: datetime) -> None:
         nonlocal now
         while True:
-            due_runs = [(r.wake, k) for k, r in enumerate(runs) if r.wake is not None and r.wake <= t
-                        and not r.state.closed]
+            due_runs = [
+                (r.wake, k)
+                for k, r in enumerate(runs)
+                if r.wake is not None and r.wake <= t and not r.state.closed
+            ]
             if not due_runs:
                 break
             wake, k = min(due_runs)
@@ -99,7 +131,9 @@ def test_no_rule_of_the_person_is_broken(data: st.DataObject) -> None:
             take(k, runs[k].decide(None, now), now, None)
 
     for _ in range(data.draw(st.integers(5, 60), label="steps")):
-        what = data.draw(st.sampled_from(["timer", "outcome", "outcome", "event"]))  # outcomes twice as often
+        what = data.draw(
+            st.sampled_from(["timer", "outcome", "outcome", "event"])
+        )  # outcomes twice as often
         open_calls = sorted(calls.items(), key=lambda kv: kv[1][1])
         if what == "outcome" and open_calls:
             aid, (k, placed) = data.draw(st.sampled_from(open_calls))

@@ -20,11 +20,39 @@ from simulator.run import CHUNK, SimConfig, SimResult, simulate
 from tests.conftest import SHIPPED, load_shipped
 
 TIMING_KEYS = ("elapsed_seconds", "lifecycles_per_minute", "workers")
-TRACE_KEYS = ["case_id", "debtor_id", "at", "local_at", "kind", "channel", "stage", "outcome", "reason"]
+TRACE_KEYS = [
+    "case_id",
+    "debtor_id",
+    "at",
+    "local_at",
+    "kind",
+    "channel",
+    "stage",
+    "outcome",
+    "reason",
+]
 #: CLI.md's kinds: every record of a trace has one of them.
-TRACE_KINDS = {"contact", "deferred", "skipped", "stage", "hold", "release", "payment", "promise", "plan",
-               "settlement", "fee", "placement", "recall", "bureau_report", "bureau_update", "approval",
-               "legal_referral", "complaint", "close"}
+TRACE_KINDS = {
+    "contact",
+    "deferred",
+    "skipped",
+    "stage",
+    "hold",
+    "release",
+    "payment",
+    "promise",
+    "plan",
+    "settlement",
+    "fee",
+    "placement",
+    "recall",
+    "bureau_report",
+    "bureau_update",
+    "approval",
+    "legal_referral",
+    "complaint",
+    "close",
+}
 
 
 def stable(result: SimResult) -> str:
@@ -53,16 +81,36 @@ class TestDeterminism:
     def test_same_seed_same_trace(self, tmp_path: Path) -> None:
         paths = [tmp_path / "a.jsonl", tmp_path / "b.jsonl"]
         for p in paths:
-            simulate(SimConfig(policy="instalment-loan", cases=40, days=90, seed=3, trace=str(p), workers=1))
+            simulate(
+                SimConfig(
+                    policy="instalment-loan", cases=40, days=90, seed=3, trace=str(p), workers=1
+                )
+            )
         first = paths[0].read_bytes()
         assert first and first == paths[1].read_bytes()
 
     def test_one_or_two_processes(self, tmp_path: Path) -> None:
         n = CHUNK * 2 + 17  # three chunks, split unevenly over two processes
-        one = simulate(SimConfig(policy="consumer-credit-line", cases=n, days=45, seed=11, workers=1,
-                                 trace=str(tmp_path / "1.jsonl")))
-        two = simulate(SimConfig(policy="consumer-credit-line", cases=n, days=45, seed=11, workers=2,
-                                 trace=str(tmp_path / "2.jsonl")))
+        one = simulate(
+            SimConfig(
+                policy="consumer-credit-line",
+                cases=n,
+                days=45,
+                seed=11,
+                workers=1,
+                trace=str(tmp_path / "1.jsonl"),
+            )
+        )
+        two = simulate(
+            SimConfig(
+                policy="consumer-credit-line",
+                cases=n,
+                days=45,
+                seed=11,
+                workers=2,
+                trace=str(tmp_path / "2.jsonl"),
+            )
+        )
         assert two.workers == 2
         assert stable(one) == stable(two)
         assert (tmp_path / "1.jsonl").read_bytes() == (tmp_path / "2.jsonl").read_bytes()
@@ -85,20 +133,54 @@ class TestOutputs:
     """The JSON summary, the trace and the HTML page."""
 
     def test_daily_series_add_up(self) -> None:
-        t = simulate(SimConfig(policy="instalment-loan", cases=50, days=70, workers=1)).runs[0].tally
+        t = (
+            simulate(SimConfig(policy="instalment-loan", cases=50, days=70, workers=1))
+            .runs[0]
+            .tally
+        )
         series = t.stage_series()
         assert all(sum(col) == 50 for col in zip(*series.values(), strict=True))
-        assert {s: v[-1] for s, v in series.items() if v[-1]} == {s: n for s, n in t.final_stages.items() if n}
+        assert {s: v[-1] for s, v in series.items() if v[-1]} == {
+            s: n for s, n in t.final_stages.items() if n
+        }
         assert t.recovery_series()[-1] == t.recovered
 
     def test_json_has_the_cli_keys(self, capsys: pytest.CaptureFixture[str]) -> None:
-        assert main(["simulate", "consumer-credit-line", "--cases", "30", "--days", "60", "--json",
-                     "--workers", "1"]) == 0
+        assert (
+            main(
+                [
+                    "simulate",
+                    "consumer-credit-line",
+                    "--cases",
+                    "30",
+                    "--days",
+                    "60",
+                    "--json",
+                    "--workers",
+                    "1",
+                ]
+            )
+            == 0
+        )
         out, err = capsys.readouterr()
         doc = json.loads(out)
-        assert list(doc)[:9] == ["policy", "cases", "days", "seed", "final_stages", "recovered", "contacts",
-                                 "deferred", "violations"]
-        assert (doc["policy"], doc["cases"], doc["days"], doc["seed"]) == ("consumer-credit-line", 30, 60, 7)
+        assert list(doc)[:9] == [
+            "policy",
+            "cases",
+            "days",
+            "seed",
+            "final_stages",
+            "recovered",
+            "contacts",
+            "deferred",
+            "violations",
+        ]
+        assert (doc["policy"], doc["cases"], doc["days"], doc["seed"]) == (
+            "consumer-credit-line",
+            30,
+            60,
+            7,
+        )
         assert set(doc["final_stages"]) == set(ACTIVE_STAGES + TERMINAL_STAGES)
         assert sum(doc["final_stages"].values()) == 30
         assert re.fullmatch(r"\d+\.\d\d", doc["recovered"])
@@ -108,17 +190,35 @@ class TestOutputs:
         assert err == ""
 
     def test_compare(self, capsys: pytest.CaptureFixture[str]) -> None:
-        assert main(["simulate", "consumer-credit-line", "--compare", "instalment-loan", "--cases", "20",
-                     "--days", "40", "--json", "--workers", "1"]) == 0
+        assert (
+            main(
+                [
+                    "simulate",
+                    "consumer-credit-line",
+                    "--compare",
+                    "instalment-loan",
+                    "--cases",
+                    "20",
+                    "--days",
+                    "40",
+                    "--json",
+                    "--workers",
+                    "1",
+                ]
+            )
+            == 0
+        )
         doc = json.loads(capsys.readouterr().out)
         assert doc["compare"]["policy"] == "instalment-loan" and doc["compare"]["cases"] == 20
         assert doc["compare"]["amount_due"] == doc["amount_due"]  # the same portfolio
 
     def test_trace_lines(self, tmp_path: Path) -> None:
         path = tmp_path / "t.jsonl"
-        simulate(SimConfig(policy="consumer-credit-line", cases=25, days=60, trace=str(path), workers=1))
+        simulate(
+            SimConfig(policy="consumer-credit-line", cases=25, days=60, trace=str(path), workers=1)
+        )
         lines = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()]
-        assert lines and all(list(x)[:len(TRACE_KEYS)] == TRACE_KEYS for x in lines)
+        assert lines and all(list(x)[: len(TRACE_KEYS)] == TRACE_KEYS for x in lines)
         assert all(set(x) - set(TRACE_KEYS) <= {"guardrail"} for x in lines)
         assert all(x["guardrail"] for x in lines if x["kind"] in ("deferred", "skipped"))
         assert {x["kind"] for x in lines} <= TRACE_KINDS
@@ -129,8 +229,15 @@ class TestOutputs:
         assert first["local_at"][:19] != first["at"][:19] or first["local_at"].endswith("+00:00")
 
     def test_html_is_self_contained(self, tmp_path: Path) -> None:
-        result = simulate(SimConfig(policy="consumer-credit-line", compare="instalment-loan", cases=30, days=50,
-                                    workers=1))
+        result = simulate(
+            SimConfig(
+                policy="consumer-credit-line",
+                compare="instalment-loan",
+                cases=30,
+                days=50,
+                workers=1,
+            )
+        )
         page = render_html(result)
         assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page, re.I)
         assert "<script" not in page.lower() and "<link" not in page.lower()
@@ -152,22 +259,69 @@ class TestOutputs:
             assert parser.ids.get(chart) == ("table" if chart.startswith("table") else "svg"), chart
         assert parser.ids.get("chart-stages-2") == "svg"  # the compared policy's stages
 
-    def test_html_file_through_the_cli(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def test_html_file_through_the_cli(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         page = tmp_path / "r.html"
-        assert main(["simulate", "instalment-loan", "--cases", "10", "--days", "30", "--html", str(page),
-                     "--workers", "1"]) == 0
+        assert (
+            main(
+                [
+                    "simulate",
+                    "instalment-loan",
+                    "--cases",
+                    "10",
+                    "--days",
+                    "30",
+                    "--html",
+                    str(page),
+                    "--workers",
+                    "1",
+                ]
+            )
+            == 0
+        )
         assert page.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
         assert "violations" in capsys.readouterr().out
 
     def test_portfolio_file(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-        rows = [{"case_id": f"P-{i}", "debtor": {"id": "D", "name": "Lee", "phone": "+1", "email": "a@b.c",
-                                                  "address": "x", "timezone": "America/Chicago", "locale": "en-US"},
-                 "product": "instalment_loan", "amount_due": f"{1000 + i}.50", "currency": "USD",
-                 "due_date": "2026-03-10", "policy": "instalment-loan"} for i in range(3)]
+        rows = [
+            {
+                "case_id": f"P-{i}",
+                "debtor": {
+                    "id": "D",
+                    "name": "Lee",
+                    "phone": "+1",
+                    "email": "a@b.c",
+                    "address": "x",
+                    "timezone": "America/Chicago",
+                    "locale": "en-US",
+                },
+                "product": "instalment_loan",
+                "amount_due": f"{1000 + i}.50",
+                "currency": "USD",
+                "due_date": "2026-03-10",
+                "policy": "instalment-loan",
+            }
+            for i in range(3)
+        ]
         path = tmp_path / "cases.jsonl"
         path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-        assert main(["simulate", "instalment-loan", "--portfolio", str(path), "--days", "30", "--json",
-                     "--workers", "1"]) == 0
+        assert (
+            main(
+                [
+                    "simulate",
+                    "instalment-loan",
+                    "--portfolio",
+                    str(path),
+                    "--days",
+                    "30",
+                    "--json",
+                    "--workers",
+                    "1",
+                ]
+            )
+            == 0
+        )
         doc = json.loads(capsys.readouterr().out)
         assert doc["cases"] == 3 and doc["amount_due"] == "3004.50" and doc["start"] == "2026-03-05"
 

@@ -14,9 +14,15 @@ def test_every_action_kind_has_its_activity() -> None:
 
 def test_activity_names_are_the_method_names() -> None:
     """Names on the wire (in every history) stay what they were when they were strings."""
-    names = {kind: activity._Definition.must_from_callable(fn).name for kind, fn in ACTIVITY_FOR.items()}
+    names = {
+        kind: activity._Definition.must_from_callable(fn).name for kind, fn in ACTIVITY_FOR.items()
+    }
     assert names == {
-        "contact": "send_contact", "agency_placement": "place_with_agency", "agency_recall": "recall_from_agency",
-        "bureau_report": "report_to_bureau", "bureau_update": "update_bureau", "legal_referral": "refer_to_counsel",
+        "contact": "send_contact",
+        "agency_placement": "place_with_agency",
+        "agency_recall": "recall_from_agency",
+        "bureau_report": "report_to_bureau",
+        "bureau_update": "update_bureau",
+        "legal_referral": "refer_to_counsel",
         "approval_request": "request_approval",
     }

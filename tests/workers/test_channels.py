@@ -37,8 +37,14 @@ class _Inbox:
         self.messages: list[tuple[str, list[str], Message]] = []
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        content = envelope.content if isinstance(envelope.content, bytes) else str(envelope.content).encode()
-        self.messages.append((str(envelope.mail_from), list(envelope.rcpt_tos), message_from_bytes(content)))
+        content = (
+            envelope.content
+            if isinstance(envelope.content, bytes)
+            else str(envelope.content).encode()
+        )
+        self.messages.append(
+            (str(envelope.mail_from), list(envelope.rcpt_tos), message_from_bytes(content))
+        )
         return "250 OK"
 
 
@@ -48,8 +54,14 @@ class _Refusing:
     def __init__(self, code: int) -> None:
         self.code = code
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
-                          rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
         return f"{self.code} mailbox unavailable"
 
 
@@ -124,7 +136,9 @@ class TestSmtpChannel:
     async def test_sends_once(self, smtp_server: tuple[Controller, _Inbox], outbox: Outbox) -> None:
         controller, inbox = smtp_server
         channel = SmtpChannel("127.0.0.1", controller.port, "collections@bank.example", outbox)
-        action = make_action("C-1/1.reminder/day_3.email", channel="email", to="zhang.wei@example.com")
+        action = make_action(
+            "C-1/1.reminder/day_3.email", channel="email", to="zhang.wei@example.com"
+        )
         first = await channel.send(action)
         again = await channel.send(action)
         assert [first.status, again.status] == ["delivered", "duplicate"]
@@ -148,8 +162,16 @@ class TestSmtpChannel:
         assert info.value.retryable is False
         assert outbox.count() == 0
 
-    @pytest.mark.parametrize("to", ["lee@example.com\r\nBcc: all@example.com", "lee @example.com",
-                                    "no-at-sign", "a@b@c", "lee@example.com\n"])
+    @pytest.mark.parametrize(
+        "to",
+        [
+            "lee@example.com\r\nBcc: all@example.com",
+            "lee @example.com",
+            "no-at-sign",
+            "a@b@c",
+            "lee@example.com\n",
+        ],
+    )
     async def test_invalid_address_is_not_retryable(self, outbox: Outbox, to: str) -> None:
         """A CR/LF (header injection) or a malformed address never reaches the server."""
         channel = SmtpChannel("127.0.0.1", free_port(), "a@b.example", outbox)
@@ -213,7 +235,9 @@ class TestWebhookChannel:
             "locale": "zh-CN",
         }
 
-    async def test_server_error_raises_and_records_nothing(self, webhook: _Webhook, outbox: Outbox) -> None:
+    async def test_server_error_raises_and_records_nothing(
+        self, webhook: _Webhook, outbox: Outbox
+    ) -> None:
         webhook.status = 500
         channel = WebhookChannel(webhook.url, outbox, timeout=5)
         with pytest.raises(DeliveryFailed) as info:
@@ -239,9 +263,12 @@ class TestWebhookChannel:
         assert info.value.__cause__ is None and info.value.__suppress_context__
         assert outbox.count() == 0
 
-    @pytest.mark.parametrize(("status", "unusable"), [(400, True), (410, True), (401, False), (404, False)])
+    @pytest.mark.parametrize(
+        ("status", "unusable"), [(400, True), (410, True), (401, False), (404, False)]
+    )
     async def test_client_errors_say_whether_the_address_is_at_fault(
-            self, webhook: _Webhook, outbox: Outbox, status: int, unusable: bool) -> None:
+        self, webhook: _Webhook, outbox: Outbox, status: int, unusable: bool
+    ) -> None:
         """A 400 blames the number; a 401 or 404 blames our credentials or URL."""
         webhook.status = status
         with pytest.raises(DeliveryFailed) as info:
@@ -263,11 +290,19 @@ class TestRouter:
         assert (result.via, result.status) == ("outbox", "delivered")
 
     async def test_env_routes(self, webhook: _Webhook, outbox: Outbox) -> None:
-        settings = Settings(smtp_host="127.0.0.1", smtp_port=2525, smtp_sender="c@bank.example",
-                            webhook_url=webhook.url, webhook_channels=("sms", "call"))
+        settings = Settings(
+            smtp_host="127.0.0.1",
+            smtp_port=2525,
+            smtp_sender="c@bank.example",
+            webhook_url=webhook.url,
+            webhook_channels=("sms", "call"),
+        )
         router = router_from_settings(outbox, settings)
         email = router.adapter_for("email")
-        assert isinstance(email, SmtpChannel) and (email.port, email.sender) == (2525, "c@bank.example")
+        assert isinstance(email, SmtpChannel) and (email.port, email.sender) == (
+            2525,
+            "c@bank.example",
+        )
         assert isinstance(router.adapter_for("sms"), WebhookChannel)
         assert isinstance(router.adapter_for("call"), WebhookChannel)
         assert isinstance(router.adapter_for("push"), OutboxChannel)

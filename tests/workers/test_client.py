@@ -23,7 +23,13 @@ from workers.devserver import DevServer, free_port
 from workers.settings import ConfigError, Settings
 from workflows.client import query_failure_message
 
-_VARS = ("TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_API_KEY", "TEMPORAL_PROFILE", "TEMPORAL_TLS")
+_VARS = (
+    "TEMPORAL_ADDRESS",
+    "TEMPORAL_NAMESPACE",
+    "TEMPORAL_API_KEY",
+    "TEMPORAL_PROFILE",
+    "TEMPORAL_TLS",
+)
 
 
 @pytest.fixture
@@ -43,11 +49,16 @@ class TestConnectConfig:
     def test_default_is_embedded(self, clean_env: pytest.MonkeyPatch) -> None:
         assert connect_config() == {"target_host": DEFAULT_ADDRESS, "namespace": "default"}
 
-    def test_running_dev_server_when_nothing_configured(self, clean_env: pytest.MonkeyPatch) -> None:
+    def test_running_dev_server_when_nothing_configured(
+        self, clean_env: pytest.MonkeyPatch
+    ) -> None:
         """The address `overdue dev` recorded is the fallback; Temporal's variables win over it."""
         assert connect_config(fallback_address="127.0.0.1:9999")["target_host"] == "127.0.0.1:9999"
         clean_env.setenv("TEMPORAL_ADDRESS", "temporal.bank.internal:7233")
-        assert connect_config(fallback_address="127.0.0.1:9999")["target_host"] == "temporal.bank.internal:7233"
+        assert (
+            connect_config(fallback_address="127.0.0.1:9999")["target_host"]
+            == "temporal.bank.internal:7233"
+        )
 
     def test_unknown_profile_is_one_line(self, clean_env: pytest.MonkeyPatch) -> None:
         clean_env.setenv("TEMPORAL_PROFILE", "nope")
@@ -69,7 +80,10 @@ class TestConnectConfig:
         profile = tmp_path / "temporal.toml"
         profile.write_text('[profile.prod]\naddress = "prod:7233"\nnamespace = "debt"\n')
         clean_env.setenv("TEMPORAL_CONFIG_FILE", str(profile))
-        assert connect_config(Settings(temporal_profile="prod")) == {"target_host": "prod:7233", "namespace": "debt"}
+        assert connect_config(Settings(temporal_profile="prod")) == {
+            "target_host": "prod:7233",
+            "namespace": "debt",
+        }
         clean_env.setenv("TEMPORAL_PROFILE", "prod")
         clean_env.setenv("TEMPORAL_NAMESPACE", "from-env")
         assert connect_config() == {"target_host": "prod:7233", "namespace": "from-env"}
@@ -79,7 +93,9 @@ class TestConnect:
     """`connect` reaches a real server with the converter it is given, or says in one line why not."""
 
     async def test_connects_with_codec(self, clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
-        async with DevServer(tmp_path / "srv", port=free_port(), ui_port=free_port(), headless=True) as srv:
+        async with DevServer(
+            tmp_path / "srv", port=free_port(), ui_port=free_port(), headless=True
+        ) as srv:
             clean_env.setenv("TEMPORAL_ADDRESS", srv.address)
             client = await connect(data_converter(KEY))
             assert isinstance(client.data_converter.payload_codec, EncryptionCodec)
@@ -89,7 +105,9 @@ class TestConnect:
     async def test_unreachable_server_is_one_line(self, clean_env: pytest.MonkeyPatch) -> None:
         address = f"127.0.0.1:{free_port()}"
         clean_env.setenv("TEMPORAL_ADDRESS", address)
-        with pytest.raises(ConfigError, match=f"cannot reach Temporal at {address} \\(connection refused\\)"):
+        with pytest.raises(
+            ConfigError, match=f"cannot reach Temporal at {address} \\(connection refused\\)"
+        ):
             await connect(data_converter(KEY))
 
 
@@ -129,14 +147,23 @@ class TestWorkerKeys:
         identity = worker_identity(_Client(), "overdue-worker 1@host")  # type: ignore[arg-type]
         assert identity == f"overdue-worker 1@host keys={key_id(KEY)},{key_id(OTHER)}"
 
-    async def test_other_key_refused_same_key_accepted(self, clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
-        async with DevServer(tmp_path / "srv", port=free_port(), ui_port=free_port(), headless=True) as srv:
+    async def test_other_key_refused_same_key_accepted(
+        self, clean_env: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        async with DevServer(
+            tmp_path / "srv", port=free_port(), ui_port=free_port(), headless=True
+        ) as srv:
             clean_env.setenv("TEMPORAL_ADDRESS", srv.address)
             ours = await connect(data_converter(KEY))
             theirs = await connect(data_converter(OTHER))
             await check_worker_keys(theirs, "q-keys")  # nobody polls yet: nothing to judge
-            worker = Worker(ours, task_queue="q-keys", workflows=[_Noop], workflow_runner=UnsandboxedWorkflowRunner(),
-                            identity=worker_identity(ours, "overdue-worker test"))
+            worker = Worker(
+                ours,
+                task_queue="q-keys",
+                workflows=[_Noop],
+                workflow_runner=UnsandboxedWorkflowRunner(),
+                identity=worker_identity(ours, "overdue-worker test"),
+            )
             async with worker:
                 for _ in range(50):
                     try:
@@ -154,14 +181,24 @@ class TestWorkerKeys:
 class TestWorkerErrors:
     """A failed query never reaches the command as "Encoded failure"."""
 
-    async def test_failed_query_is_decoded(self, clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
-        async with DevServer(tmp_path / "srv", port=free_port(), ui_port=free_port(), headless=True) as srv:
+    async def test_failed_query_is_decoded(
+        self, clean_env: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        async with DevServer(
+            tmp_path / "srv", port=free_port(), ui_port=free_port(), headless=True
+        ) as srv:
             clean_env.setenv("TEMPORAL_ADDRESS", srv.address)
             client = await connect(data_converter(KEY))
-            worker = Worker(client, task_queue="q-refuse", workflows=[_Refuses],
-                            workflow_runner=UnsandboxedWorkflowRunner())
+            worker = Worker(
+                client,
+                task_queue="q-refuse",
+                workflows=[_Refuses],
+                workflow_runner=UnsandboxedWorkflowRunner(),
+            )
             async with worker:
-                handle = await client.start_workflow(_Refuses.run, id="refuses", task_queue="q-refuse")
+                handle = await client.start_workflow(
+                    _Refuses.run, id="refuses", task_queue="q-refuse"
+                )
                 with pytest.raises(WorkflowQueryFailedError) as e:
                     await handle.query(_Refuses.status)
                 assert e.value.message == "Encoded failure"  # what the server passes on by itself
@@ -169,5 +206,6 @@ class TestWorkerErrors:
                 # worker's own words, decoded by the client's converter.
                 assert await query_failure_message(client, e.value) in (
                     "policy 3f2a... is not in this worker's store",
-                    "the worker could not answer (its reason is encrypted and the server did not pass it on)")
+                    "the worker could not answer (its reason is encrypted and the server did not pass it on)",
+                )
                 await handle.terminate()

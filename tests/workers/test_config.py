@@ -32,12 +32,21 @@ KEY = bytes(range(32))
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """Nothing set but a private dev state file."""
-    return Settings(data_dir=None, codec_key=None, codec_old_keys=(), dev_state=tmp_path / "state" / "dev.json")
+    return Settings(
+        data_dir=None, codec_key=None, codec_old_keys=(), dev_state=tmp_path / "state" / "dev.json"
+    )
 
 
 def _state(folder: Path) -> DevState:
-    return DevState(data_dir=folder, address="127.0.0.1:7999", namespace="default", ui_url="http://127.0.0.1:8999",
-                    pid=os.getpid(), key_id="k", started=datetime(2026, 11, 27, tzinfo=UTC))
+    return DevState(
+        data_dir=folder,
+        address="127.0.0.1:7999",
+        namespace="default",
+        ui_url="http://127.0.0.1:8999",
+        pid=os.getpid(),
+        key_id="k",
+        started=datetime(2026, 11, 27, tzinfo=UTC),
+    )
 
 
 class TestDataFolder:
@@ -111,7 +120,9 @@ class TestFolderLock:
         first = FolderLock(tmp_path / "data")
         first.acquire()
         try:
-            with pytest.raises(ConfigError, match=f"in use by another `overdue dev` \\(pid {os.getpid()}\\)"):
+            with pytest.raises(
+                ConfigError, match=f"in use by another `overdue dev` \\(pid {os.getpid()}\\)"
+            ):
                 FolderLock(tmp_path / "data").acquire()
         finally:
             first.release()
@@ -122,8 +133,10 @@ class TestFolderLock:
     def test_lock_dies_with_its_process(self, tmp_path: Path) -> None:
         """A kill -9'd holder leaves no lock behind."""
         folder = tmp_path / "data"
-        code = ("import sys, time; from pathlib import Path; from workers.config import FolderLock; "
-                f"lock = FolderLock(Path({str(folder)!r})); lock.acquire(); print('locked', flush=True); time.sleep(60)")
+        code = (
+            "import sys, time; from pathlib import Path; from workers.config import FolderLock; "
+            f"lock = FolderLock(Path({str(folder)!r})); lock.acquire(); print('locked', flush=True); time.sleep(60)"
+        )
         child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
         try:
             assert child.stdout is not None and child.stdout.readline().strip() == "locked"
@@ -144,8 +157,17 @@ class TestOrphanServer:
 
     def _fake_server(self, db: Path) -> subprocess.Popen[bytes]:
         # Same command-line shape as `temporal server start-dev --db-filename DB`.
-        proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "server", "start-dev",
-                                 "--db-filename", str(db)])
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import time; time.sleep(60)",
+                "server",
+                "start-dev",
+                "--db-filename",
+                str(db),
+            ]
+        )
         cmdline = Path(f"/proc/{proc.pid}/cmdline")
         while b"start-dev" not in cmdline.read_bytes():  # until the exec has completed
             time.sleep(0.01)

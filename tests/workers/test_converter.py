@@ -87,7 +87,9 @@ class TestCodec:
         new_key = os.urandom(32)
         rotated = EncryptionCodec(new_key, old_keys=[KEY])
         assert await rotated.decode(sealed) == [original]
-        assert (await rotated.encode([original]))[0].metadata["encryption-key-id"] == key_id(new_key).encode()
+        assert (await rotated.encode([original]))[0].metadata["encryption-key-id"] == key_id(
+            new_key
+        ).encode()
 
     def test_bad_key_length(self) -> None:
         with pytest.raises(CodecError, match="32 bytes"):

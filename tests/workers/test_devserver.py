@@ -61,7 +61,9 @@ class TestDevServer:
                 ListSearchAttributesRequest(namespace="default")
             )
             for key in ALL_KEYS:
-                assert listed.custom_attributes[key.name] == IndexedValueType.ValueType(int(key.indexed_value_type))
+                assert listed.custom_attributes[key.name] == IndexedValueType.ValueType(
+                    int(key.indexed_value_type)
+                )
             assert srv.journal_mode() == "wal"
             assert srv.db_path.exists() and srv.log_path.exists()
             if os.name == "posix":  # the store of every case is the owner's alone
@@ -69,7 +71,9 @@ class TestDevServer:
                 for f in srv.data_dir.iterdir():
                     assert stat.S_IMODE(f.stat().st_mode) == 0o600, f.name
 
-            secure = await Client.connect(srv.address, data_converter=data_converter(KEY, old_keys=()))
+            secure = await Client.connect(
+                srv.address, data_converter=data_converter(KEY, old_keys=())
+            )
             action = make_action()
             handle = await secure.start_workflow(
                 "Nope",
@@ -86,15 +90,21 @@ class TestDevServer:
             )
             # The history holds the Action only encrypted: no name, no phone in clear.
             history = await plain.get_workflow_handle(handle.id).fetch_history()
-            raw = history.events[0].workflow_execution_started_event_attributes.input.SerializeToString()
-            assert b"Zhang Wei" not in raw and action.to is not None and action.to.encode() not in raw
+            raw = history.events[
+                0
+            ].workflow_execution_started_event_attributes.input.SerializeToString()
+            assert (
+                b"Zhang Wei" not in raw and action.to is not None and action.to.encode() not in raw
+            )
             assert await _visible(plain, 'OverdueStage = "reminder"', 1) == 1
 
         assert not srv.running
         assert first_pid is not None and not psutil.pid_exists(first_pid)
 
         async with DevServer(tmp_path / "data", port=free_port(), ui_port=free_port()) as again:
-            secure = await Client.connect(again.address, data_converter=data_converter(KEY, old_keys=()))
+            secure = await Client.connect(
+                again.address, data_converter=data_converter(KEY, old_keys=())
+            )
             resumed = secure.get_workflow_handle("case-C-1")
             description = await resumed.describe()
             assert description.status == WorkflowExecutionStatus.RUNNING
@@ -115,7 +125,9 @@ class TestStartFailures:
         fake.write_text("#!/bin/sh\necho 'boom: cannot open database' >&2\nexit 3\n")
         fake.chmod(0o755)
         srv = DevServer(tmp_path / "data", port=free_port(), ui_port=free_port(), binary=fake)
-        with pytest.raises(DevServerError, match=r"(?s)exited with code 3.*boom: cannot open database"):
+        with pytest.raises(
+            DevServerError, match=r"(?s)exited with code 3.*boom: cannot open database"
+        ):
             await srv.start()
         assert not srv.running
 
@@ -146,5 +158,10 @@ class TestCommand:
         assert "--log-level warn" in joined and "--namespace collections" in joined
         flags = search_attribute_flags()
         assert flags[flags.index("OverdueAmountDue=Double") - 1] == "--search-attribute"
-        assert {"OverdueStage=Keyword", "OverduePolicyVersion=Int", "OverdueOnHold=Bool", "OverdueSince=Datetime"} <= set(flags)
+        assert {
+            "OverdueStage=Keyword",
+            "OverduePolicyVersion=Int",
+            "OverdueOnHold=Bool",
+            "OverdueSince=Datetime",
+        } <= set(flags)
         assert len(flags) == 2 * len(ALL_KEYS)

@@ -41,7 +41,10 @@ class TestLogs:
     def test_json_and_redaction(self, stream: io.StringIO) -> None:
         action = make_action()
         structlog.get_logger("overdue.test", case_id="C-1").info(
-            "contact sent", action=action, phone="+8613800000000", debtor={"name": "Zhang Wei", "id": "D-1"}
+            "contact sent",
+            action=action,
+            phone="+8613800000000",
+            debtor={"name": "Zhang Wei", "id": "D-1"},
         )
         [event] = _lines(stream)
         assert event["event"] == "contact sent"
@@ -58,7 +61,11 @@ class TestLogs:
     def test_stdlib_logging_goes_through(self, stream: io.StringIO) -> None:
         logging.getLogger("temporalio.worker").warning("poll failed %s", "twice")
         [event] = _lines(stream)
-        assert (event["event"], event["level"], event["logger"]) == ("poll failed twice", "warning", "temporalio.worker")
+        assert (event["event"], event["level"], event["logger"]) == (
+            "poll failed twice",
+            "warning",
+            "temporalio.worker",
+        )
 
     def test_level_filters(self, stream: io.StringIO) -> None:
         configure_logging(stream=stream, level="WARNING", force=True)

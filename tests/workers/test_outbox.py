@@ -46,7 +46,12 @@ class TestRecord:
         shared.record(action, via="smtp", provider_id="<id@x>")
         row = shared.get(action.action_id)
         assert row is not None
-        assert (row.case_id, row.kind, row.channel, row.template) == ("C-1", "contact", "sms", "reminder_d3")
+        assert (row.case_id, row.kind, row.channel, row.template) == (
+            "C-1",
+            "contact",
+            "sms",
+            "reminder_d3",
+        )
         assert row.recipient == action.to
         assert row.message == action.message
         assert row.detail == {"subject": "Payment reminder", "x": "1"}
@@ -122,7 +127,10 @@ class TestProcesses:
         DataPlane(database_url).close()
         procs = [
             subprocess.Popen(
-                [sys.executable, "-c", _WRITER, database_url], stdout=subprocess.PIPE, text=True, cwd=_ROOT
+                [sys.executable, "-c", _WRITER, database_url],
+                stdout=subprocess.PIPE,
+                text=True,
+                cwd=_ROOT,
             )
             for _ in range(2)
         ]
@@ -186,7 +194,9 @@ class TestPersonalData:
                 row = box.get(action.action_id)
                 assert row is not None and (row.recipient, row.message) == (None, None)
                 assert row.template == "reminder_d3"
-        with Outbox(outbox.path, keys=(b"n" * 32, OUTBOX_KEY)) as rotated:  # the old key still reads
+        with Outbox(
+            outbox.path, keys=(b"n" * 32, OUTBOX_KEY)
+        ) as rotated:  # the old key still reads
             row = rotated.get(action.action_id)
             assert row is not None and (row.recipient, row.message) == (action.to, action.message)
 
@@ -195,8 +205,10 @@ class TestPersonalData:
         outbox.record(make_action("b", to="+8613900000000"))
         conn = sqlite3.connect(outbox.path)
         with conn:
-            conn.execute("UPDATE outbox SET recipient = (SELECT recipient FROM outbox WHERE action_id = 'a') "
-                         "WHERE action_id = 'b'")
+            conn.execute(
+                "UPDATE outbox SET recipient = (SELECT recipient FROM outbox WHERE action_id = 'a') "
+                "WHERE action_id = 'b'"
+            )
         conn.close()
         row = outbox.get("b")
         assert row is not None and row.recipient is None
@@ -215,12 +227,17 @@ class TestPersonalData:
         Outbox(path).close()
         conn = sqlite3.connect(path)
         with conn:
-            conn.execute("INSERT INTO outbox (action_id, case_id, kind, recipient, message, at, recorded_at) "
-                         "VALUES ('old', 'C-1', 'contact', 'lee@example.com', 'Dear Lee', '2026-01-01', '2026-01-01')")
+            conn.execute(
+                "INSERT INTO outbox (action_id, case_id, kind, recipient, message, at, recorded_at) "
+                "VALUES ('old', 'C-1', 'contact', 'lee@example.com', 'Dear Lee', '2026-01-01', '2026-01-01')"
+            )
         conn.close()
         with Outbox(path, keys=(OUTBOX_KEY,)) as box:
             row = box.get("old")
-            assert row is not None and (row.recipient, row.message) == ("lee@example.com", "Dear Lee")
+            assert row is not None and (row.recipient, row.message) == (
+                "lee@example.com",
+                "Dear Lee",
+            )
         raw = b"".join(p.read_bytes() for p in tmp_path.glob("o.db*"))
         assert b"lee@example.com" not in raw and b"Dear Lee" not in raw
 

@@ -60,7 +60,11 @@ class TestStore:
         cp = store.put(ccl, now=T0)
         assert store.put(ccl).hash == cp.hash
         got = store.get(cp.hash)
-        assert got == ccl and policy_hash(got) == cp.hash and canonical_json(got) == canonical_json(ccl)
+        assert (
+            got == ccl
+            and policy_hash(got) == cp.hash
+            and canonical_json(got) == canonical_json(ccl)
+        )
         assert store.get("0" * 64) is None
 
     def test_first_use_is_kept(self, plane: DataPlane, ccl: Policy) -> None:
@@ -93,8 +97,9 @@ class TestStore:
 class TestVersionPins:
     """A name and version stand for one content, forever, on every machine."""
 
-    def test_an_edit_without_a_new_version_names_both_hashes(self, database_url: str, ccl: Policy,
-                                                              tmp_path: Path) -> None:
+    def test_an_edit_without_a_new_version_names_both_hashes(
+        self, database_url: str, ccl: Policy, tmp_path: Path
+    ) -> None:
         """Refused through another handle on the same database (another machine); nothing stored."""
         with DataPlane(database_url) as one, DataPlane(database_url) as other:
             first = PolicyStore(one).put(ccl)
@@ -103,14 +108,26 @@ class TestVersionPins:
                 PolicyStore(other).put(changed)
             message = str(info.value)
             n = ccl.version
-            assert "\n" not in message and f"consumer-credit-line v{n} changed without a new version" in message
+            assert (
+                "\n" not in message
+                and f"consumer-credit-line v{n} changed without a new version" in message
+            )
             new_hash = policy_hash(changed)
-            assert first.hash[:12] in message and new_hash[:12] in message and f"give it version {n + 1}" in message
+            assert (
+                first.hash[:12] in message
+                and new_hash[:12] in message
+                and f"give it version {n + 1}" in message
+            )
             with one.engine.connect() as conn:  # nothing of it was stored
-                assert conn.execute(sa.select(sa.func.count()).select_from(policy_versions)).scalar() == 1
+                assert (
+                    conn.execute(sa.select(sa.func.count()).select_from(policy_versions)).scalar()
+                    == 1
+                )
             assert PolicyStore(one).get(new_hash) is None
 
-    def test_a_new_version_is_a_new_pin(self, plane: DataPlane, ccl: Policy, tmp_path: Path) -> None:
+    def test_a_new_version_is_a_new_pin(
+        self, plane: DataPlane, ccl: Policy, tmp_path: Path
+    ) -> None:
         """Bumping the version is all an edit needs."""
         store = PolicyStore(plane)
         store.put(ccl)
@@ -118,26 +135,38 @@ class TestVersionPins:
         bumped = load_policy(edited(tmp_path, f"version: {n}\n", f"version: {n + 1}\n"))
         assert store.put(bumped).ref.version == n + 1
 
-    def test_worker_start_refuses_a_shipped_policy_changed_in_place(self, plane: DataPlane, ccl: Policy,
-                                                                    tmp_path: Path) -> None:
+    def test_worker_start_refuses_a_shipped_policy_changed_in_place(
+        self, plane: DataPlane, ccl: Policy, tmp_path: Path
+    ) -> None:
         """`install` (worker start) stores the shipped policies: a pin of another content stops it."""
-        PolicyStore(plane).put(load_policy(edited(tmp_path)))  # an earlier edit of the shipped version was used
-        with pytest.raises(PolicyVersionChanged,
-                           match=f"consumer-credit-line v{ccl.version} changed without a new version"):
+        PolicyStore(plane).put(
+            load_policy(edited(tmp_path))
+        )  # an earlier edit of the shipped version was used
+        with pytest.raises(
+            PolicyVersionChanged,
+            match=f"consumer-credit-line v{ccl.version} changed without a new version",
+        ):
             PolicyStore(plane).install()
         registry.set_fetcher(None)
 
-    def test_case_open_refuses_it_before_connecting(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    def test_case_open_refuses_it_before_connecting(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         """One line, exit 1, and no Temporal needed to say so."""
         monkeypatch.delenv(DATABASE_URL_ENV, raising=False)
         data = tmp_path / "data"
         with DataPlane(database_url(data)) as plane:
             PolicyStore(plane).put(load_policy(SHIPPED))
         policy = edited(tmp_path)
-        case = {"case_id": "C-1", "product": "credit_line", "amount_due": "100.00", "currency": "CNY",
-                "due_date": "2026-01-01", "policy": str(policy),
-                "debtor": {"id": "D-1", "name": "Lee", "timezone": "Asia/Shanghai", "locale": "zh-CN"}}
+        case = {
+            "case_id": "C-1",
+            "product": "credit_line",
+            "amount_due": "100.00",
+            "currency": "CNY",
+            "due_date": "2026-01-01",
+            "policy": str(policy),
+            "debtor": {"id": "D-1", "name": "Lee", "timezone": "Asia/Shanghai", "locale": "zh-CN"},
+        }
         f = tmp_path / "case.json"
         f.write_text(json.dumps(case), encoding="utf-8")
         assert main(["case", "--data", str(data), "open", str(f)]) == 1
@@ -148,7 +177,9 @@ class TestVersionPins:
 class TestSharedAcrossWorkers:
     """Two workers (two data-plane handles, as on two machines) see one store."""
 
-    def test_a_version_stored_by_one_is_found_by_the_other(self, database_url: str, ccl: Policy) -> None:
+    def test_a_version_stored_by_one_is_found_by_the_other(
+        self, database_url: str, ccl: Policy
+    ) -> None:
         """The registry of a worker that never saw the policy fetches it by hash from the store."""
         other = _variant(ccl, version=7, grace_days=2)
         with DataPlane(database_url) as opener_plane, DataPlane(database_url) as worker_plane:

@@ -47,7 +47,9 @@ class TestPrivateFiles:
     def test_data_plane_and_key(self, tmp_path: Path) -> None:
         old = os.umask(0o022)
         try:
-            store = PolicyStore(DataPlane(database_url(tmp_path / "data", Settings(database_url=None))))
+            store = PolicyStore(
+                DataPlane(database_url(tmp_path / "data", Settings(database_url=None)))
+            )
             store.put(load_shipped("consumer-credit-line").policy)
             store.plane.close()
         finally:

@@ -59,8 +59,9 @@ class TrackingCases(Cases):
         super().__init__(client, task_queue=task_queue)
         self.opened: list[str] = []
 
-    async def open(self, case: CaseFile, cp: CompiledPolicy, *,
-                   max_history_events: int | None = None) -> WorkflowHandle[CaseWorkflow, Any]:
+    async def open(
+        self, case: CaseFile, cp: CompiledPolicy, *, max_history_events: int | None = None
+    ) -> WorkflowHandle[CaseWorkflow, Any]:
         handle = await super().open(case, cp, max_history_events=max_history_events)
         self.opened.append(case.case_id)
         return handle
@@ -73,10 +74,14 @@ async def tsenv() -> AsyncIterator[WorkflowEnvironment]:
         data_converter=tsenv_converter(),
         test_server_existing_path=str(BIN / "temporal-test-server"),
     )
-    await env.client.operator_service.add_search_attributes(AddSearchAttributesRequest(
-        namespace=env.client.namespace,
-        search_attributes={k.name: IndexedValueType.ValueType(k.indexed_value_type.value) for k in sa.ALL_KEYS},
-    ))
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=env.client.namespace,
+            search_attributes={
+                k.name: IndexedValueType.ValueType(k.indexed_value_type.value) for k in sa.ALL_KEYS
+            },
+        )
+    )
     for name in SHIPPED:
         registry.register(load_shipped(name).policy)
     yield env
@@ -94,8 +99,9 @@ def outbox(tmp_path: Path) -> Iterator[Outbox]:
 @pytest.fixture
 async def worker(tsenv: WorkflowEnvironment, outbox: Outbox) -> AsyncIterator[Worker]:
     """A worker on a fresh task queue, so tests never see each other's cases."""
-    w = build_worker(tsenv.client, outbox, ChannelRouter(OutboxChannel(outbox)),
-                     task_queue=f"tq-{uuid.uuid4()}")
+    w = build_worker(
+        tsenv.client, outbox, ChannelRouter(OutboxChannel(outbox)), task_queue=f"tq-{uuid.uuid4()}"
+    )
     async with w:
         yield w
 

@@ -67,16 +67,33 @@ DAY = timedelta(days=1)
 
 
 # -- cases ---------------------------------------------------------------------------------
-def make_case(cp: CompiledPolicy, case_id: str, due: date, amount: str, *,
-              attitude: str = "neutral", locale: str | None = None) -> CaseFile:
+def make_case(
+    cp: CompiledPolicy,
+    case_id: str,
+    due: date,
+    amount: str,
+    *,
+    attitude: str = "neutral",
+    locale: str | None = None,
+) -> CaseFile:
     """A case on `cp` in the policy's time zone, with every contact address filled in."""
     return CaseFile(
         case_id=case_id,
-        debtor=Debtor(id=f"D-{case_id}", name="Lee Wei", phone="+8613800000000", email="lee@example.com",
-                      address="1 Test Road", timezone=cp.policy.timezone,
-                      locale=locale or cp.policy.locales[0]),
-        product="credit-line", amount_due=Decimal(amount), currency=cp.policy.currency, due_date=due,
-        policy=cp.policy.name, attitude=attitude,
+        debtor=Debtor(
+            id=f"D-{case_id}",
+            name="Lee Wei",
+            phone="+8613800000000",
+            email="lee@example.com",
+            address="1 Test Road",
+            timezone=cp.policy.timezone,
+            locale=locale or cp.policy.locales[0],
+        ),
+        product="credit-line",
+        amount_due=Decimal(amount),
+        currency=cp.policy.currency,
+        due_date=due,
+        policy=cp.policy.name,
+        attitude=attitude,
     )
 
 
@@ -110,8 +127,12 @@ class Driver:
 
     tsenv: WorkflowEnvironment
     cases: Cases
-    events: dict[str, list[tuple[datetime, ev.Event]]] = field(default_factory=lambda: defaultdict(list))
-    approvals: dict[str, list[tuple[str, datetime]]] = field(default_factory=lambda: defaultdict(list))
+    events: dict[str, list[tuple[datetime, ev.Event]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    approvals: dict[str, list[tuple[str, datetime]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
 
     async def _logged(self, case_id: str, e: ev.Event, result: EventResult) -> EventResult:
         hist = await self.cases.history(case_id)
@@ -123,8 +144,12 @@ class Driver:
 
     async def pay(self, case_id: str, amount: str, currency: str, ref: str = "") -> EventResult:
         """`Cases.pay`, logged."""
-        r = await self.cases.send(case_id, ev.Payment(amount=Decimal(amount), currency=currency, ref=ref))
-        return await self._logged(case_id, ev.Payment(amount=Decimal(amount), currency=currency, ref=ref), r)
+        r = await self.cases.send(
+            case_id, ev.Payment(amount=Decimal(amount), currency=currency, ref=ref)
+        )
+        return await self._logged(
+            case_id, ev.Payment(amount=Decimal(amount), currency=currency, ref=ref), r
+        )
 
     async def promise(self, case_id: str, amount: str, due: date) -> EventResult:
         """`Cases.promise`, logged."""
@@ -140,7 +165,9 @@ class Driver:
         r = await self.cases.send(case_id, ev.Dispute(reason=reason))
         return await self._logged(case_id, ev.Dispute(reason=reason), r)
 
-    async def resolve_dispute(self, case_id: str, outcome: Literal["upheld", "rejected"]) -> EventResult:
+    async def resolve_dispute(
+        self, case_id: str, outcome: Literal["upheld", "rejected"]
+    ) -> EventResult:
         """`Cases.resolve_dispute`, logged."""
         r = await self.cases.send(case_id, ev.DisputeResolved(outcome=outcome))
         return await self._logged(case_id, ev.DisputeResolved(outcome=outcome), r)
@@ -161,8 +188,16 @@ class Driver:
         """The server's clock."""
         return await self.tsenv.get_current_time()
 
-    async def run(self, case_ids: list[str], days: int, *, tz: str, hour: int = 2,
-                  approve: bool = True, until_stage: str | None = None) -> dict[str, CaseStatus]:
+    async def run(
+        self,
+        case_ids: list[str],
+        days: int,
+        *,
+        tz: str,
+        hour: int = 2,
+        approve: bool = True,
+        until_stage: str | None = None,
+    ) -> dict[str, CaseStatus]:
         """Let `days` nights pass, stopping at `hour`:00 local time in `tz` each night (exactly,
         so no timer the cases set after an event falls due at the very moment a step ends) and
         approving there whatever the cases wait for.
@@ -181,7 +216,10 @@ class Driver:
                         await self.approve(cid, name)
                     st = await self.cases.status(cid)
                 status[cid] = st
-            if all(s.closed or (until_stage is not None and s.stage == until_stage) for s in status.values()):
+            if all(
+                s.closed or (until_stage is not None and s.stage == until_stage)
+                for s in status.values()
+            ):
                 break
         return status
 
@@ -197,8 +235,14 @@ class Oracle:
     records: list[Record] = field(default_factory=list)
 
     @classmethod
-    def run(cls, cp: CompiledPolicy, case: CaseFile, opened_at: datetime,
-            events: list[tuple[datetime, ev.Event]] = (), end: datetime | None = None) -> Oracle:  # type: ignore[assignment]
+    def run(
+        cls,
+        cp: CompiledPolicy,
+        case: CaseFile,
+        opened_at: datetime,
+        events: list[tuple[datetime, ev.Event]] = (),
+        end: datetime | None = None,
+    ) -> Oracle:  # type: ignore[assignment]
         """Open at `opened_at`, take `events` at their moments, let time run to `end`
         (or, without `end`, until the case closes or has nothing left to wait for)."""
         lane, d = Lane.open(cp, case, opened_at)
@@ -257,7 +301,9 @@ def assert_same_records(got: list[Record], want: list[Record], tol: timedelta = 
     for g, w in zip(got, want, strict=True):
         assert abs(g.at - w.at) <= tol, (g, w)
         if "until" in w.detail:
-            gap = datetime.fromisoformat(g.detail["until"]) - datetime.fromisoformat(w.detail["until"])
+            gap = datetime.fromisoformat(g.detail["until"]) - datetime.fromisoformat(
+                w.detail["until"]
+            )
             assert abs(gap) <= tol, (g, w)
 
 
@@ -269,7 +315,9 @@ def _act(a: Action) -> tuple[Any, ...]:
     return (a.action_id, a.kind, a.channel, a.template, a.to, a.message, a.detail)
 
 
-def assert_same_outbox(rows: list[OutboxRow], want: list[Action], tol: timedelta = TOLERANCE) -> None:
+def assert_same_outbox(
+    rows: list[OutboxRow], want: list[Action], tol: timedelta = TOLERANCE
+) -> None:
     """The outbox holds exactly the oracle's actions (contacts and steps), once each.
 
     The outbox keeps one row per action id, so of two oracle actions sharing an id only the first
@@ -287,8 +335,20 @@ def assert_same_outbox(rows: list[OutboxRow], want: list[Action], tol: timedelta
 
 def assert_same_status(got: CaseStatus, want: CaseStatus) -> None:
     """The workflow's status query agrees with the core's status of the oracle case."""
-    fields = ("stage", "closed", "close_reason", "balance", "paid", "segment", "variant", "holds",
-              "approvals_pending", "contacts", "broken_promises", "policy")
+    fields = (
+        "stage",
+        "closed",
+        "close_reason",
+        "balance",
+        "paid",
+        "segment",
+        "variant",
+        "holds",
+        "approvals_pending",
+        "contacts",
+        "broken_promises",
+        "policy",
+    )
     assert {f: getattr(got, f) for f in fields} == {f: getattr(want, f) for f in fields}
 
 
@@ -303,8 +363,9 @@ def assert_in_window(rows: list[OutboxRow], cp: CompiledPolicy, tz: str) -> int:
     return len(contacts)
 
 
-async def compare_with_core(drv: Driver, outbox: Outbox, cp: CompiledPolicy, case: CaseFile, *,
-                            end: datetime | None = None) -> tuple[list[Record], list[OutboxRow], Oracle]:
+async def compare_with_core(
+    drv: Driver, outbox: Outbox, cp: CompiledPolicy, case: CaseFile, *, end: datetime | None = None
+) -> tuple[list[Record], list[OutboxRow], Oracle]:
     """Check the case against the oracle fed the same events at the same moments: records,
     outbox and status. `end`: the moment to run the oracle to (None: the case is closed).
     Returns the workflow's records, the outbox rows and the oracle."""
@@ -322,8 +383,11 @@ async def compare_with_core(drv: Driver, outbox: Outbox, cp: CompiledPolicy, cas
 
 def stage_days(records: list[Record], due: date, tz: str) -> list[tuple[str, int]]:
     """(stage entered, local calendar day past due) of every stage change and close."""
-    return [(r.detail["to"], (local(r.at, tz).date() - due).days)
-            for r in records if r.kind in ("stage", "close")]
+    return [
+        (r.detail["to"], (local(r.at, tz).date() - due).days)
+        for r in records
+        if r.kind in ("stage", "close")
+    ]
 
 
 # -- histories --------------------------------------------------------------------------------
@@ -336,7 +400,9 @@ class HistorySize:
     proto_bytes: int  # the serialised protobuf, as Temporal stores it
 
 
-async def record_history(handle: WorkflowHandle[Any, Any], name: str, cp: CompiledPolicy) -> HistorySize:
+async def record_history(
+    handle: WorkflowHandle[Any, Any], name: str, cp: CompiledPolicy
+) -> HistorySize:
     """Fetch the run's history and measure it; with OVERDUE_RECORD_HISTORIES=1 write it (and its
     policy snapshot) under `histories/`."""
     history = await handle.fetch_history()
@@ -344,7 +410,9 @@ async def record_history(handle: WorkflowHandle[Any, Any], name: str, cp: Compil
     if os.environ.get(RECORD_ENV):
         HISTORIES.mkdir(exist_ok=True)
         (HISTORIES / f"{name}.json").write_text(text + "\n", encoding="utf-8")
-        snapshot = json.dumps(cp.policy.model_dump(mode="json"), indent=1, sort_keys=True, ensure_ascii=False)
+        snapshot = json.dumps(
+            cp.policy.model_dump(mode="json"), indent=1, sort_keys=True, ensure_ascii=False
+        )
         (HISTORIES / f"{name}.policy.json").write_text(snapshot + "\n", encoding="utf-8")
     proto = History(events=history.events).ByteSize()
     return HistorySize(len(history.events), len(text.encode()), proto)

@@ -18,8 +18,9 @@ from workflows import search_attributes as sa
 from workflows.client import CaseAlreadyOpen, CaseNotFound, Cases, CaseSummary
 
 
-async def test_a_case_opens_once(tsenv: WorkflowEnvironment, cases: Cases, outbox: Outbox,
-                                 cn_policy: CompiledPolicy) -> None:
+async def test_a_case_opens_once(
+    tsenv: WorkflowEnvironment, cases: Cases, outbox: Outbox, cn_policy: CompiledPolicy
+) -> None:
     """A second open of the same case id is refused and starts nothing, even with different
     content, even in bulk, even after the case closed. An id never opened is not found."""
     cp = cn_policy
@@ -43,7 +44,9 @@ async def test_a_case_opens_once(tsenv: WorkflowEnvironment, cases: Cases, outbo
     st = await cases.status("DUP-1")
     assert (st.amount_due, st.balance) == ("1500.00", "1500.00")
     history = await cases.handle("DUP-1").fetch_history()
-    assert sum(e.HasField("workflow_execution_started_event_attributes") for e in history.events) == 1
+    assert (
+        sum(e.HasField("workflow_execution_started_event_attributes") for e in history.events) == 1
+    )
 
     with pytest.raises(CaseNotFound, match="no case DUP-404"):
         await cases.send("DUP-404", ev.Payment(amount=Decimal("1"), currency="CNY"))
@@ -58,8 +61,9 @@ async def test_a_case_opens_once(tsenv: WorkflowEnvironment, cases: Cases, outbo
     assert (desc.run_id, desc.status) == (first_run, WorkflowExecutionStatus.COMPLETED)
 
 
-async def test_search_attributes_follow_the_case(tsenv: WorkflowEnvironment, cases: Cases, outbox: Outbox,
-                                                 cn_policy: CompiledPolicy) -> None:
+async def test_search_attributes_follow_the_case(
+    tsenv: WorkflowEnvironment, cases: Cases, outbox: Outbox, cn_policy: CompiledPolicy
+) -> None:
     """Stage, segment, amount, policy, hold and due date are indexed and kept current.
 
     The time-skipping server has no visibility store (ListWorkflowExecutions is unimplemented),
@@ -78,8 +82,12 @@ async def test_search_attributes_follow_the_case(tsenv: WorkflowEnvironment, cas
         return {k.name: desc.typed_search_attributes.get(k) for k in sa.ALL_KEYS}
 
     assert await attrs() == {
-        "OverdueStage": "reminder", "OverdueSegment": "mild-large", "OverdueAmountDue": 2500.0,
-        "OverduePolicy": "consumer-credit-line", "OverduePolicyVersion": 2, "OverdueOnHold": False,
+        "OverdueStage": "reminder",
+        "OverdueSegment": "mild-large",
+        "OverdueAmountDue": 2500.0,
+        "OverduePolicy": "consumer-credit-line",
+        "OverduePolicyVersion": 2,
+        "OverdueOnHold": False,
         "OverdueSince": datetime.combine(case.due_date, datetime.min.time(), tzinfo=UTC),
         "OverdueAwaiting": None,  # nothing awaited: left unset rather than upserted empty
     }
@@ -90,11 +98,19 @@ async def test_search_attributes_follow_the_case(tsenv: WorkflowEnvironment, cas
     await drv.run([case.case_id], 3, tz=tz)
     await drv.pay(case.case_id, "600.00", "CNY")
     got = await attrs()
-    assert (got["OverdueStage"], got["OverdueAmountDue"], got["OverdueSegment"]) == ("negotiation", 1900.0, "mild-small")
+    assert (got["OverdueStage"], got["OverdueAmountDue"], got["OverdueSegment"]) == (
+        "negotiation",
+        1900.0,
+        "mild-small",
+    )
 
     # every upsert changed something: no event for a value that stayed the same
     history = await cases.handle(case.case_id).fetch_history()
-    upserts = [e for e in history.events if e.HasField("upsert_workflow_search_attributes_event_attributes")]
+    upserts = [
+        e
+        for e in history.events
+        if e.HasField("upsert_workflow_search_attributes_event_attributes")
+    ]
     assert 1 < len(upserts) <= 8
 
     try:

@@ -37,8 +37,12 @@ class _Client:
             yield e
 
 
-def _run(case_id: str, status: WorkflowExecutionStatus, amount: float, stage: str = "reminder") -> _Execution:
-    attrs = TypedSearchAttributes([SearchAttributePair(sa.STAGE, stage), SearchAttributePair(sa.AMOUNT_DUE, amount)])
+def _run(
+    case_id: str, status: WorkflowExecutionStatus, amount: float, stage: str = "reminder"
+) -> _Execution:
+    attrs = TypedSearchAttributes(
+        [SearchAttributePair(sa.STAGE, stage), SearchAttributePair(sa.AMOUNT_DUE, amount)]
+    )
     return _Execution(f"case-{case_id}", status, attrs)
 
 
@@ -47,24 +51,43 @@ class TestList:
 
     async def test_each_case_once(self) -> None:
         running, old = WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.CONTINUED_AS_NEW
-        client = _Client([_run("A", running, 8020.0, "negotiation"), _run("A", old, 8020.0),
-                          _run("B", WorkflowExecutionStatus.COMPLETED, 99.5, "resolved"), _run("A", old, 8020.0)])
+        client = _Client(
+            [
+                _run("A", running, 8020.0, "negotiation"),
+                _run("A", old, 8020.0),
+                _run("B", WorkflowExecutionStatus.COMPLETED, 99.5, "resolved"),
+                _run("A", old, 8020.0),
+            ]
+        )
         listed = [c async for c in Cases(cast(Client, client)).list()]
         assert [(c.case_id, c.stage, c.amount_due, c.running) for c in listed] == [
-            ("A", "negotiation", "8020.00", True), ("B", "resolved", "99.50", False)]
+            ("A", "negotiation", "8020.00", True),
+            ("B", "resolved", "99.50", False),
+        ]
         assert client.queries == ["WorkflowType = 'Case'"]
 
     async def test_limit_counts_cases_not_runs(self) -> None:
         old = WorkflowExecutionStatus.CONTINUED_AS_NEW
-        runs: list[Any] = [_run("A", old, 1.0), _run("A", old, 1.0), _run("B", WorkflowExecutionStatus.RUNNING, 2.0)]
+        runs: list[Any] = [
+            _run("A", old, 1.0),
+            _run("A", old, 1.0),
+            _run("B", WorkflowExecutionStatus.RUNNING, 2.0),
+        ]
         listed = [c.case_id async for c in Cases(cast(Client, _Client(runs))).list(limit=1)]
         assert listed == ["B"]
 
 
-@pytest.mark.parametrize(("value", "text"), [
-    (8020.0, "8020.00"), (0.1, "0.10"), (1250.5, "1250.50"), (999999999999999.0, "999999999999999.00"),
-    (12.345, "12.345"), (0.0, "0.00"),
-])
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (8020.0, "8020.00"),
+        (0.1, "0.10"),
+        (1250.5, "1250.50"),
+        (999999999999999.0, "999999999999999.00"),
+        (12.345, "12.345"),
+        (0.0, "0.00"),
+    ],
+)
 def test_amount_text(value: float, text: str) -> None:
     """The float of a search attribute back to the decimal string it was made from."""
     assert amount_text(value) == text

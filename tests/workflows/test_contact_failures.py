@@ -30,13 +30,17 @@ from workflows.case_workflow import CONTACT_RETRY
 from workflows.client import Cases
 
 #: E-mail on days 1 and 2, an SMS on each of days 1 to 3.
-PLAN = {"reminder": {"contacts": [
-    {"id": "mail1", "day": 1, "channel": "email", "template": "t"},
-    {"id": "sms1", "day": 1, "channel": "sms", "template": "t", "at": "11:00"},
-    {"id": "mail2", "day": 2, "channel": "email", "template": "t"},
-    {"id": "sms2", "day": 2, "channel": "sms", "template": "t", "at": "11:00"},
-    {"id": "sms3", "day": 3, "channel": "sms", "template": "t"},
-]}}
+PLAN = {
+    "reminder": {
+        "contacts": [
+            {"id": "mail1", "day": 1, "channel": "email", "template": "t"},
+            {"id": "sms1", "day": 1, "channel": "sms", "template": "t", "at": "11:00"},
+            {"id": "mail2", "day": 2, "channel": "email", "template": "t"},
+            {"id": "sms2", "day": 2, "channel": "sms", "template": "t", "at": "11:00"},
+            {"id": "sms3", "day": 3, "channel": "sms", "template": "t"},
+        ]
+    }
+}
 
 
 class _Refuse550:
@@ -45,8 +49,14 @@ class _Refuse550:
     def __init__(self) -> None:
         self.tries = 0
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
-                          rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
         self.tries += 1
         return "550 5.1.1 no such mailbox"
 
@@ -69,8 +79,13 @@ def refusing() -> Iterator[tuple[int, _Refuse550]]:
         controller.stop()
 
 
-async def _drive(tsenv: WorkflowEnvironment, cases: Cases, cp: CompiledPolicy, case_id: str,
-                 email: str = "lee@example.com") -> list[Record]:
+async def _drive(
+    tsenv: WorkflowEnvironment,
+    cases: Cases,
+    cp: CompiledPolicy,
+    case_id: str,
+    email: str = "lee@example.com",
+) -> list[Record]:
     """Open a case on day 0 at 02:00 and let four days pass; the case's history."""
     tz = cp.policy.timezone
     now = await align(tsenv, tz)
@@ -96,12 +111,16 @@ def _sent(outbox: Outbox, case_id: str) -> list[str]:
 
 
 async def _smtp_worker(tsenv: WorkflowEnvironment, outbox: Outbox, port: int) -> Worker:
-    router = ChannelRouter(OutboxChannel(outbox),
-                           {"email": SmtpChannel("127.0.0.1", port, "c@bank.example", outbox, timeout=5)})
+    router = ChannelRouter(
+        OutboxChannel(outbox),
+        {"email": SmtpChannel("127.0.0.1", port, "c@bank.example", outbox, timeout=5)},
+    )
     return build_worker(tsenv.client, outbox, router, task_queue=f"tq-{uuid.uuid4()}")
 
 
-def _assert_no_personal_data(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> None:
+def _assert_no_personal_data(
+    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Every log line of the run (the SDK's, ours, tracebacks included) without the debtor's
     name, phone, e-mail or address (those of `make_case`). The test SMTP server's own log
     (`mail.log`) is the mail provider's, not ours: it is left out."""
@@ -119,9 +138,13 @@ async def _close(cases: Cases, case_id: str) -> None:
 
 
 async def test_smtp_550_marks_the_address_and_the_case_goes_on(
-        tsenv: WorkflowEnvironment, outbox: Outbox, policy: CompiledPolicy,
-        refusing: tuple[int, _Refuse550],
-        caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> None:
+    tsenv: WorkflowEnvironment,
+    outbox: Outbox,
+    policy: CompiledPolicy,
+    refusing: tuple[int, _Refuse550],
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     """A 550 is tried once, recorded as failed with its reason, and the next e-mail is suppressed;
     every SMS leaves as planned."""
     caplog.set_level(logging.DEBUG)
@@ -132,8 +155,13 @@ async def test_smtp_550_marks_the_address_and_the_case_goes_on(
         st = await cases.status("F550-1")
         await _close(cases, "F550-1")
     assert handler.tries == 1
-    assert _outcomes(records) == [("F550-1/0.reminder/mail1", "contact failed: smtp 550 recipient refused",
-                                   {"address_unusable": "email"})]
+    assert _outcomes(records) == [
+        (
+            "F550-1/0.reminder/mail1",
+            "contact failed: smtp 550 recipient refused",
+            {"address_unusable": "email"},
+        )
+    ]
     assert _suppressed(records) == [("reminder.mail2", "address_unusable.email")]
     assert _sent(outbox, "F550-1") == ["sms1", "sms2", "sms3"]
     assert st.addresses_unusable == ["email"] and not st.closed
@@ -141,30 +169,49 @@ async def test_smtp_550_marks_the_address_and_the_case_goes_on(
 
 
 async def test_crlf_address_fails_at_once(
-        tsenv: WorkflowEnvironment, outbox: Outbox, policy: CompiledPolicy, refusing: tuple[int, _Refuse550],
-        caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> None:
+    tsenv: WorkflowEnvironment,
+    outbox: Outbox,
+    policy: CompiledPolicy,
+    refusing: tuple[int, _Refuse550],
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     """An address with a CR/LF never reaches the server: failed at the first try, not retried."""
     caplog.set_level(logging.DEBUG)
     port, handler = refusing
     async with await _smtp_worker(tsenv, outbox, port) as worker:
         cases = Cases(tsenv.client, task_queue=worker.task_queue)
-        records = await _drive(tsenv, cases, policy, "CRLF-1", email="lee@example.com\r\nBcc: all@example.com")
+        records = await _drive(
+            tsenv, cases, policy, "CRLF-1", email="lee@example.com\r\nBcc: all@example.com"
+        )
         history = await cases.handle("CRLF-1").fetch_history()
         await _close(cases, "CRLF-1")
     assert handler.tries == 0
-    assert _outcomes(records) == [("CRLF-1/0.reminder/mail1", "contact failed: invalid e-mail address",
-                                   {"address_unusable": "email"})]
+    assert _outcomes(records) == [
+        (
+            "CRLF-1/0.reminder/mail1",
+            "contact failed: invalid e-mail address",
+            {"address_unusable": "email"},
+        )
+    ]
     assert _suppressed(records) == [("reminder.mail2", "address_unusable.email")]
     assert _sent(outbox, "CRLF-1") == ["sms1", "sms2", "sms3"]
-    started = [e.activity_task_started_event_attributes.attempt for e in history.events
-               if e.HasField("activity_task_started_event_attributes")]
+    started = [
+        e.activity_task_started_event_attributes.attempt
+        for e in history.events
+        if e.HasField("activity_task_started_event_attributes")
+    ]
     assert started and set(started) == {1}
     _assert_no_personal_data(caplog, capsys)
 
 
 async def test_server_down_gives_up_after_bounded_retries(
-        tsenv: WorkflowEnvironment, outbox: Outbox, policy: CompiledPolicy,
-        caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> None:
+    tsenv: WorkflowEnvironment,
+    outbox: Outbox,
+    policy: CompiledPolicy,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     """Nothing listens: each e-mail is tried `maximum_attempts` times, then recorded as failed;
     the address is not blamed, so the next e-mail is tried again (and fails the same way)."""
     caplog.set_level(logging.DEBUG)
@@ -174,12 +221,20 @@ async def test_server_down_gives_up_after_bounded_retries(
         history = await cases.handle("DOWN-1").fetch_history()
         await _close(cases, "DOWN-1")
     reason = "contact failed: gave up retrying: smtp server unreachable (ConnectionRefusedError)"
-    assert _outcomes(records) == [("DOWN-1/0.reminder/mail1", reason, {}),
-                                  ("DOWN-1/0.reminder/mail2", reason, {})]
+    assert _outcomes(records) == [
+        ("DOWN-1/0.reminder/mail1", reason, {}),
+        ("DOWN-1/0.reminder/mail2", reason, {}),
+    ]
     assert _suppressed(records) == []
     assert _sent(outbox, "DOWN-1") == ["sms1", "sms2", "sms3"]
     failed = [e for e in history.events if e.HasField("activity_task_failed_event_attributes")]
     assert len(failed) == 2
-    assert max(e.activity_task_started_event_attributes.attempt for e in history.events
-               if e.HasField("activity_task_started_event_attributes")) == CONTACT_RETRY.maximum_attempts
+    assert (
+        max(
+            e.activity_task_started_event_attributes.attempt
+            for e in history.events
+            if e.HasField("activity_task_started_event_attributes")
+        )
+        == CONTACT_RETRY.maximum_attempts
+    )
     _assert_no_personal_data(caplog, capsys)

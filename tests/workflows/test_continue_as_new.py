@@ -40,12 +40,20 @@ def _norm_record(r: Record) -> Record:
 
 
 def _norm_row(r: OutboxRow) -> tuple[object, ...]:
-    return (_norm(r.action_id), r.kind, r.channel, r.template, _norm(r.recipient or ""),
-            _norm(r.message or ""), r.detail)
+    return (
+        _norm(r.action_id),
+        r.kind,
+        r.channel,
+        r.template,
+        _norm(r.recipient or ""),
+        _norm(r.message or ""),
+        r.detail,
+    )
 
 
-async def test_continue_as_new_loses_nothing(tsenv: WorkflowEnvironment, cases: Cases, outbox: Outbox,
-                                             cn_policy: CompiledPolicy) -> None:
+async def test_continue_as_new_loses_nothing(
+    tsenv: WorkflowEnvironment, cases: Cases, outbox: Outbox, cn_policy: CompiledPolicy
+) -> None:
     cp, drv = cn_policy, Driver(tsenv, cases)
     tz = cp.policy.timezone
     now = await align(tsenv, tz)
@@ -87,12 +95,16 @@ async def test_continue_as_new_loses_nothing(tsenv: WorkflowEnvironment, cases: 
     assert [_norm_row(r) for r in rows[1]] == [_norm_row(r) for r in rows[0]]
     for a, b in zip(rows[0], rows[1], strict=True):
         assert abs(a.at - b.at) <= TOLERANCE
-    assert drv.approvals[PLAIN] and [n for n, _ in drv.approvals[SPLIT]] == [n for n, _ in drv.approvals[PLAIN]]
+    assert drv.approvals[PLAIN] and [n for n, _ in drv.approvals[SPLIT]] == [
+        n for n, _ in drv.approvals[PLAIN]
+    ]
     await compare_with_core(drv, outbox, cp, plain)
     await compare_with_core(drv, outbox, cp, split)
 
     # the first run of the split case ended by continuing as new; record it and the last one
-    first_run = tsenv.client.get_workflow_handle(handles[1].id, run_id=handles[1].first_execution_run_id)
+    first_run = tsenv.client.get_workflow_handle(
+        handles[1].id, run_id=handles[1].first_execution_run_id
+    )
     first = await first_run.fetch_history()
     assert first.events[-1].HasField("workflow_execution_continued_as_new_event_attributes")
     await record_history(first_run, "continue-as-new-first-run", cp)

@@ -30,8 +30,9 @@ from workers.outbox import Outbox
 from workflows.client import Cases
 
 
-async def _open(drv: Driver, cp: CompiledPolicy, case_id: str, dpd: int, amount: str,
-                **kw: str) -> CaseFile:
+async def _open(
+    drv: Driver, cp: CompiledPolicy, case_id: str, dpd: int, amount: str, **kw: str
+) -> CaseFile:
     """Open a case at 02:00 local time, `dpd` days past its due date."""
     tz = cp.policy.timezone
     now = await align(drv.tsenv, tz)
@@ -44,8 +45,9 @@ def _between(rows: list, start: datetime, end: datetime | None, kind: str = "con
     return [r for r in rows if r.kind == kind and r.at >= start and (end is None or r.at < end)]
 
 
-async def test_payments_resolve_the_case(tsenv: WorkflowEnvironment, cases: Cases, outbox: Outbox,
-                                         cn_policy: CompiledPolicy) -> None:
+async def test_payments_resolve_the_case(
+    tsenv: WorkflowEnvironment, cases: Cases, outbox: Outbox, cn_policy: CompiledPolicy
+) -> None:
     """A part payment lowers the balance and collection goes on; paying the rest in escalation
     resolves the case: no contact after it, the agency recalls it."""
     cp, drv = cn_policy, Driver(tsenv, cases)
@@ -60,7 +62,12 @@ async def test_payments_resolve_the_case(tsenv: WorkflowEnvironment, cases: Case
     r = await drv.pay(case.case_id, st.balance, "CNY", ref="bank-2")
     assert (r.stage, r.closed, r.balance) == ("resolved", True, "0.00")
     result = await cases.handle(case.case_id).result()
-    assert (result.stage, result.balance, result.paid, result.runs) == ("resolved", "0.00", "3020.00", 1)
+    assert (result.stage, result.balance, result.paid, result.runs) == (
+        "resolved",
+        "0.00",
+        "3020.00",
+        1,
+    )
 
     records, rows, _ = await compare_with_core(drv, outbox, cp, case)
     paid_at = drv.events[case.case_id][-1][0]
@@ -80,7 +87,9 @@ def test_close_actions_have_distinct_ids(cn_policy: CompiledPolicy, tmp_path: Pa
     o = Oracle.run(cp, case, opened, [], opened + timedelta(days=40))
     assert o.state.agency_placed and o.state.bureau_reported
     paid_at = o.now + timedelta(hours=1)
-    o = Oracle.run(cp, case, opened, [(paid_at, ev.Payment(amount=o.state.balance, currency="CNY"))])
+    o = Oracle.run(
+        cp, case, opened, [(paid_at, ev.Payment(amount=o.state.balance, currency="CNY"))]
+    )
     closing = [a for a in o.actions if a.at == paid_at]
     assert sorted(a.kind for a in closing) == ["agency_recall", "bureau_update"]
     with Outbox(tmp_path / "outbox.db") as box:
@@ -89,8 +98,9 @@ def test_close_actions_have_distinct_ids(cn_policy: CompiledPolicy, tmp_path: Pa
         assert sorted(r.kind for r in box.list()) == ["agency_recall", "bureau_update"]
 
 
-async def test_promises_kept_and_broken(tsenv: WorkflowEnvironment, cases: Cases, outbox: Outbox,
-                                        cn_policy: CompiledPolicy) -> None:
+async def test_promises_kept_and_broken(
+    tsenv: WorkflowEnvironment, cases: Cases, outbox: Outbox, cn_policy: CompiledPolicy
+) -> None:
     """A kept promise releases the hold; two broken promises escalate the case early; while a
     promise stands nobody contacts the debtor."""
     cp, drv = cn_policy, Driver(tsenv, cases)
@@ -114,7 +124,14 @@ async def test_promises_kept_and_broken(tsenv: WorkflowEnvironment, cases: Cases
     assert (st.broken_promises, st.stage, st.balance) == (2, "escalation", "2400.00")
 
     records, rows, _ = await compare_with_core(drv, outbox, cp, case, end=await drv.now())
-    assert [r.outcome for r in records if r.kind == "promise"] == ["made", "kept", "made", "broken", "made", "broken"]
+    assert [r.outcome for r in records if r.kind == "promise"] == [
+        "made",
+        "kept",
+        "made",
+        "broken",
+        "made",
+        "broken",
+    ]
     # escalated by the rule on broken promises, long before day 31
     (moved,) = [r for r in records if r.kind == "stage" and r.detail["to"] == "escalation"]
     assert moved.reason.startswith("negotiation.promises_broken")
@@ -133,8 +150,9 @@ async def test_promises_kept_and_broken(tsenv: WorkflowEnvironment, cases: Cases
     await record_history(cases.handle(cid), "promises-consumer-credit-line", cp)
 
 
-async def test_dispute_holds_contacts_until_resolved(tsenv: WorkflowEnvironment, cases: Cases,
-                                                     outbox: Outbox, us_policy: CompiledPolicy) -> None:
+async def test_dispute_holds_contacts_until_resolved(
+    tsenv: WorkflowEnvironment, cases: Cases, outbox: Outbox, us_policy: CompiledPolicy
+) -> None:
     """A dispute stops every contact and stage move until it is resolved; rejected, collection
     resumes after the policy's pause, on a clock that stood still meanwhile. Upheld, it closes."""
     cp, drv = us_policy, Driver(tsenv, cases)
@@ -170,8 +188,9 @@ async def test_dispute_holds_contacts_until_resolved(tsenv: WorkflowEnvironment,
     await record_history(cases.handle(other.case_id), "dispute-upheld-instalment-loan", cp)
 
 
-async def test_hardship_pauses_then_resumes(tsenv: WorkflowEnvironment, cases: Cases, outbox: Outbox,
-                                            cn_policy: CompiledPolicy) -> None:
+async def test_hardship_pauses_then_resumes(
+    tsenv: WorkflowEnvironment, cases: Cases, outbox: Outbox, cn_policy: CompiledPolicy
+) -> None:
     """Hardship pauses collection for its length, then it resumes where it stopped."""
     cp, drv = cn_policy, Driver(tsenv, cases)
     tz = cp.policy.timezone
@@ -201,16 +220,29 @@ async def test_hardship_pauses_then_resumes(tsenv: WorkflowEnvironment, cases: C
 LATE = {
     # policy: (stage it starts in, why, approvals it then waits for, stage after approving)
     "consumer-credit-line": (
-        "escalation", "(stages.escalation.enter_at_day 31); entering legal_referral needs approval of legal_referral",
-        ["legal_referral"], "legal_referral"),
-    "instalment-loan": ("escalation", "(stages.escalation.enter_at_day 45)", ["agency_placement"], "escalation"),
+        "escalation",
+        "(stages.escalation.enter_at_day 31); entering legal_referral needs approval of legal_referral",
+        ["legal_referral"],
+        "legal_referral",
+    ),
+    "instalment-loan": (
+        "escalation",
+        "(stages.escalation.enter_at_day 45)",
+        ["agency_placement"],
+        "escalation",
+    ),
 }
 
 
 @pytest.mark.parametrize("policy_name", sorted(LATE))
-async def test_opened_at_95_days_past_due(policy_name: str, tsenv: WorkflowEnvironment, cases: Cases,
-                                          outbox: Outbox, cn_policy: CompiledPolicy,
-                                          us_policy: CompiledPolicy) -> None:
+async def test_opened_at_95_days_past_due(
+    policy_name: str,
+    tsenv: WorkflowEnvironment,
+    cases: Cases,
+    outbox: Outbox,
+    cn_policy: CompiledPolicy,
+    us_policy: CompiledPolicy,
+) -> None:
     """A case imported 95 days late starts in the stage its age calls for, short of a stage
     only a human may let it into, and never replays the contacts of the stages it skipped."""
     cp = cn_policy if policy_name == cn_policy.policy.name else us_policy
@@ -227,11 +259,15 @@ async def test_opened_at_95_days_past_due(policy_name: str, tsenv: WorkflowEnvir
     assert (st.stage, st.approvals_pending) == (then, [])
     records, rows, _ = await compare_with_core(drv, outbox, cp, case, end=await drv.now())
     assert {r.action_id.split("/")[1] for r in rows} <= {f"0.{start}", f"1.{then}"}
-    assert {r.stage for r in records if r.kind in ("contact", "deferred", "suppressed")} <= {start, then}
+    assert {r.stage for r in records if r.kind in ("contact", "deferred", "suppressed")} <= {
+        start,
+        then,
+    }
 
 
-async def test_bad_updates_are_rejected_and_harmless(tsenv: WorkflowEnvironment, cases: Cases,
-                                                     outbox: Outbox, cn_policy: CompiledPolicy) -> None:
+async def test_bad_updates_are_rejected_and_harmless(
+    tsenv: WorkflowEnvironment, cases: Cases, outbox: Outbox, cn_policy: CompiledPolicy
+) -> None:
     """Each bad update is refused with the validator's message; the case's history does not
     change and later events still work."""
     cp, drv = cn_policy, Driver(tsenv, cases)
@@ -242,17 +278,35 @@ async def test_bad_updates_are_rejected_and_harmless(tsenv: WorkflowEnvironment,
     status = await cases.status(cid)
     today = local(await drv.now(), tz).date()
     bad = [
-        (cases.send(cid, ev.Payment(amount=Decimal("0"), currency="CNY")), "payment must be positive, not 0.00"),
-        (cases.send(cid, ev.Payment(amount=Decimal("-5"), currency="CNY")), "payment must be positive, not -5.00"),
-        (cases.send(cid, ev.Payment(amount=Decimal("100"), currency="USD")), "payment in USD but the case is in CNY"),
+        (
+            cases.send(cid, ev.Payment(amount=Decimal("0"), currency="CNY")),
+            "payment must be positive, not 0.00",
+        ),
+        (
+            cases.send(cid, ev.Payment(amount=Decimal("-5"), currency="CNY")),
+            "payment must be positive, not -5.00",
+        ),
+        (
+            cases.send(cid, ev.Payment(amount=Decimal("100"), currency="USD")),
+            "payment in USD but the case is in CNY",
+        ),
         (cases.send(cid, ev.Payment(amount=Decimal("1.234"), currency="CNY")), None),
-        (cases.send(cid, ev.Promise(amount=Decimal("500"), due_date=today - timedelta(days=1))),
-         f"promise date {today - timedelta(days=1)} is in the past (today is {today})"),
-        (cases.send(cid, ev.Promise(amount=Decimal("0"), due_date=today + timedelta(days=1))), "promise must be positive, not 0.00"),
-        (cases.send(cid, ev.Approve(action="legal_referral")),
-         "no approval of 'legal_referral' is awaited (waiting for: nothing)"),
-        (cases.send(cid, ev.Approve(action="launch_rockets")),
-         "no approval of 'launch_rockets' is awaited (waiting for: nothing)"),
+        (
+            cases.send(cid, ev.Promise(amount=Decimal("500"), due_date=today - timedelta(days=1))),
+            f"promise date {today - timedelta(days=1)} is in the past (today is {today})",
+        ),
+        (
+            cases.send(cid, ev.Promise(amount=Decimal("0"), due_date=today + timedelta(days=1))),
+            "promise must be positive, not 0.00",
+        ),
+        (
+            cases.send(cid, ev.Approve(action="legal_referral")),
+            "no approval of 'legal_referral' is awaited (waiting for: nothing)",
+        ),
+        (
+            cases.send(cid, ev.Approve(action="launch_rockets")),
+            "no approval of 'launch_rockets' is awaited (waiting for: nothing)",
+        ),
         (cases.send(cid, ev.DisputeResolved(outcome="rejected")), "the case is not disputed"),
         (cases.send(cid, ev.Hardship(days=0)), "hardship days must be 1..60, not 0"),
         (cases.send(cid, ev.Hardship(days=61)), "hardship days must be 1..60, not 61"),
@@ -268,7 +322,11 @@ async def test_bad_updates_are_rejected_and_harmless(tsenv: WorkflowEnvironment,
     after = await cases.status(cid)
     assert after.model_dump(exclude={"next_action"}) == status.model_dump(exclude={"next_action"})
     history = await cases.handle(cid).fetch_history()
-    assert not [e for e in history.events if e.HasField("workflow_execution_update_accepted_event_attributes")]
+    assert not [
+        e
+        for e in history.events
+        if e.HasField("workflow_execution_update_accepted_event_attributes")
+    ]
 
     # the case goes on: a good payment, then the same bad one again, then a close
     r = await drv.pay(cid, "100.00", "CNY")

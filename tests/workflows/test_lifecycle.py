@@ -38,7 +38,9 @@ from workers.outbox import Outbox
 from workflows.client import Cases
 
 
-def planned_contacts(cp: CompiledPolicy, walked: list[tuple[str, int]], facts: dict[str, object]) -> set[str]:
+def planned_contacts(
+    cp: CompiledPolicy, walked: list[tuple[str, int]], facts: dict[str, object]
+) -> set[str]:
     """Every occurrence of every stage's contact plan between its entry and exit day."""
     out: set[str] = set()
     for (stage, start), (_, end) in itertools.pairwise(walked):
@@ -56,13 +58,25 @@ CASES = {
     # policy, amount, expected (stage, day) walk, approvals in order, contacts suppressed for good
     "consumer-credit-line": (
         "6000.00",
-        [("reminder", -6), ("negotiation", 8), ("escalation", 31), ("legal_referral", 91), ("written_off", 456)],
+        [
+            ("reminder", -6),
+            ("negotiation", 8),
+            ("escalation", 31),
+            ("legal_referral", 91),
+            ("written_off", 456),
+        ],
         [("field_visit", 46), ("legal_referral", 91)],
         set(),
     ),
     "instalment-loan": (
         "12000.00",
-        [("reminder", -6), ("negotiation", 10), ("escalation", 45), ("legal_referral", 120), ("written_off", 660)],
+        [
+            ("reminder", -6),
+            ("negotiation", 10),
+            ("escalation", 45),
+            ("legal_referral", 120),
+            ("written_off", 660),
+        ],
         [("agency_placement", 45), ("field_visit", 71), ("legal_referral", 120)],
         {"escalation.locate"},
     ),
@@ -71,8 +85,12 @@ CASES = {
 
 @pytest.mark.parametrize("policy_name", sorted(CASES))
 async def test_never_pays_walks_every_stage(
-    policy_name: str, tsenv: WorkflowEnvironment, cases: Cases, outbox: Outbox,
-    cn_policy: CompiledPolicy, us_policy: CompiledPolicy,
+    policy_name: str,
+    tsenv: WorkflowEnvironment,
+    cases: Cases,
+    outbox: Outbox,
+    cn_policy: CompiledPolicy,
+    us_policy: CompiledPolicy,
 ) -> None:
     cp = cn_policy if policy_name == cn_policy.policy.name else us_policy
     amount, walk, approvals, suppressed = CASES[policy_name]
@@ -98,8 +116,13 @@ async def test_never_pays_walks_every_stage(
 
     # every stage on the policy's day, the approvals the policy asks for, the night after
     assert [s for s, _ in walk[1:]] == [*ACTIVE_STAGES[1:], "written_off"]
-    assert [("reminder", (local(records[0].at, tz).date() - due).days), *stage_days(records, due, tz)] == walk
-    got_approvals = [(name, (local(at, tz).date() - due).days) for name, at in drv.approvals[case.case_id]]
+    assert [
+        ("reminder", (local(records[0].at, tz).date() - due).days),
+        *stage_days(records, due, tz),
+    ] == walk
+    got_approvals = [
+        (name, (local(at, tz).date() - due).days) for name, at in drv.approvals[case.case_id]
+    ]
     assert got_approvals == approvals
 
     # exactly the planned contacts (or refused for good by a guardrail, or skipped once a later
@@ -116,11 +139,15 @@ async def test_never_pays_walks_every_stage(
     assert outbox.duplicates() == 0
 
     size = await record_history(handle, f"never-pays-{policy_name}", cp)
-    upserts = sum(e.HasField("upsert_workflow_search_attributes_event_attributes")
-                  for e in (await handle.fetch_history()).events)
-    print(f"\n{policy_name} never pays, {walk[-1][1] - walk[0][1]} days: {len(rows)} outbox rows, "
-          f"{len(records)} records, {upserts} search-attribute upserts; history {size.events} events, "
-          f"{size.proto_bytes} bytes (protobuf), {size.json_bytes} bytes (JSON)")
+    upserts = sum(
+        e.HasField("upsert_workflow_search_attributes_event_attributes")
+        for e in (await handle.fetch_history()).events
+    )
+    print(
+        f"\n{policy_name} never pays, {walk[-1][1] - walk[0][1]} days: {len(rows)} outbox rows, "
+        f"{len(records)} records, {upserts} search-attribute upserts; history {size.events} events, "
+        f"{size.proto_bytes} bytes (protobuf), {size.json_bytes} bytes (JSON)"
+    )
     # one event-sourced decision per wake-up, no polling: far below Temporal's continue-as-new
     # suggestion (thousands of events), so a full lifecycle needs no continue-as-new
     assert size.events < 1000

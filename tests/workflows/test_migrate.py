@@ -34,8 +34,9 @@ def next_version(cp: CompiledPolicy) -> CompiledPolicy:
     return registry.register(Policy.model_validate(doc))
 
 
-async def test_a_case_moves_and_moves_back(tsenv: WorkflowEnvironment, cases: Cases, outbox: Outbox,
-                                           cn_policy: CompiledPolicy) -> None:
+async def test_a_case_moves_and_moves_back(
+    tsenv: WorkflowEnvironment, cases: Cases, outbox: Outbox, cn_policy: CompiledPolicy
+) -> None:
     cp, drv = cn_policy, Driver(tsenv, cases)
     new = next_version(cp)
     tz = cp.policy.timezone
@@ -46,7 +47,9 @@ async def test_a_case_moves_and_moves_back(tsenv: WorkflowEnvironment, cases: Ca
     before = {r.action_id for r in outbox.list(case.case_id)}
     assert before and not any(MARK in (r.message or "") for r in outbox.list(case.case_id))
 
-    moved = await cases.send(case.case_id, ev.MigratePolicy(to=new.ref, by="ops", reason="new texts"))
+    moved = await cases.send(
+        case.case_id, ev.MigratePolicy(to=new.ref, by="ops", reason="new texts")
+    )
     assert any("-> v" in r for r in moved.reasons)
     again = await cases.send(case.case_id, ev.MigratePolicy(to=new.ref, by="ops", reason="retry"))
     assert again.reasons == []
@@ -56,7 +59,9 @@ async def test_a_case_moves_and_moves_back(tsenv: WorkflowEnvironment, cases: Ca
     assert st.policy == new.ref
     desc = await cases.handle(case.case_id).describe()
     assert desc.typed_search_attributes.get(sa.POLICY_VERSION) == new.policy.version
-    assert desc.run_id != desc.raw_description.workflow_execution_info.first_run_id  # continued as new
+    assert (
+        desc.run_id != desc.raw_description.workflow_execution_info.first_run_id
+    )  # continued as new
     after = [r for r in outbox.list(case.case_id) if r.action_id not in before]
     assert after and all(r.at >= moved_at for r in after)
     assert all(MARK in (r.message or "") for r in after if r.kind == "contact" and r.message)
@@ -70,8 +75,9 @@ async def test_a_case_moves_and_moves_back(tsenv: WorkflowEnvironment, cases: Ca
     assert [r.detail["by"] for r in history if r.kind == "migrated"] == ["ops", "ops"]
 
 
-async def test_a_version_no_worker_knows_is_refused(tsenv: WorkflowEnvironment, cases: Cases,
-                                                    cn_policy: CompiledPolicy) -> None:
+async def test_a_version_no_worker_knows_is_refused(
+    tsenv: WorkflowEnvironment, cases: Cases, cn_policy: CompiledPolicy
+) -> None:
     cp = cn_policy
     tz = cp.policy.timezone
     now = await align(tsenv, tz)

@@ -35,7 +35,8 @@ async def _open(drv: Driver, cp: CompiledPolicy, case_id: str, dpd: int, amount:
 
 
 async def test_settlement_paid_closes_settled_and_tells_the_bureau(
-        tsenv: WorkflowEnvironment, cases: Cases, outbox: Outbox, cn_policy: CompiledPolicy) -> None:
+    tsenv: WorkflowEnvironment, cases: Cases, outbox: Outbox, cn_policy: CompiledPolicy
+) -> None:
     """Imported at day 35 (escalation, no notice on the way): the engine's notice, the report,
     then a settlement for 60% paid in two parts closes the case settled with a bureau update."""
     cp, drv = cn_policy, Driver(tsenv, cases)
@@ -54,14 +55,17 @@ async def test_settlement_paid_closes_settled_and_tells_the_bureau(
     assert (result.stage, result.paid) == ("settled", "1812.00")
     records, rows, _ = await compare_with_core(drv, outbox, cp, case)
     (report,) = [row for row in rows if row.kind == "bureau_report"]
-    (update,) = [row for row in rows if row.kind == "bureau_update" and row.detail.get("status") == "settled"]
+    (update,) = [
+        row for row in rows if row.kind == "bureau_update" and row.detail.get("status") == "settled"
+    ]
     assert update.at >= report.at
     assert [r.outcome for r in records if r.kind == "settlement"] == ["agreed", "paid"]
     await record_history(cases.handle(cid), "settlement-consumer-credit-line", cp)
 
 
-async def test_overpayment_is_owed_back(tsenv: WorkflowEnvironment, cases: Cases, outbox: Outbox,
-                                        cn_policy: CompiledPolicy) -> None:
+async def test_overpayment_is_owed_back(
+    tsenv: WorkflowEnvironment, cases: Cases, outbox: Outbox, cn_policy: CompiledPolicy
+) -> None:
     """5,000.00 paid on 1,250.00: resolved at 0.00, 3,750.00 refund due in status and history."""
     cp, drv = cn_policy, Driver(tsenv, cases)
     case = await _open(drv, cp, "OVER-1", dpd=5, amount="1250.00")
@@ -74,20 +78,29 @@ async def test_overpayment_is_owed_back(tsenv: WorkflowEnvironment, cases: Cases
     await compare_with_core(drv, outbox, cp, case)
 
 
-async def test_same_reference_applied_once(tsenv: WorkflowEnvironment, cases: Cases,
-                                           cn_policy: CompiledPolicy) -> None:
+async def test_same_reference_applied_once(
+    tsenv: WorkflowEnvironment, cases: Cases, cn_policy: CompiledPolicy
+) -> None:
     """The same ref twice, then twenty at once: one payment each; after the payment that closed
     the case, its retry is still acknowledged, not refused."""
     cp, drv = cn_policy, Driver(tsenv, cases)
     case = await _open(drv, cp, "REF-1", dpd=5, amount="1000.00")
     cid = case.case_id
-    first = await cases.send(cid, ev.Payment(amount=Decimal("100.00"), currency="CNY", ref="BANK-TX-42"))
-    again = await cases.send(cid, ev.Payment(amount=Decimal("100.00"), currency="CNY", ref="BANK-TX-42"))
+    first = await cases.send(
+        cid, ev.Payment(amount=Decimal("100.00"), currency="CNY", ref="BANK-TX-42")
+    )
+    again = await cases.send(
+        cid, ev.Payment(amount=Decimal("100.00"), currency="CNY", ref="BANK-TX-42")
+    )
     assert (first.already_recorded, first.balance) == (False, "900.00")
     assert (again.already_recorded, again.balance) == (True, "900.00")
 
-    results = await asyncio.gather(*(cases.send(cid, ev.Payment(amount=Decimal("1.00"), currency="CNY", ref="R"))
-                                     for _ in range(20)))
+    results = await asyncio.gather(
+        *(
+            cases.send(cid, ev.Payment(amount=Decimal("1.00"), currency="CNY", ref="R"))
+            for _ in range(20)
+        )
+    )
     assert sorted(r.already_recorded for r in results) == [False] + [True] * 19
     st = await cases.status(cid)
     assert (st.balance, st.paid) == ("899.00", "101.00")

@@ -14,8 +14,9 @@ from workers.outbox import Outbox
 from workflows.client import Cases
 
 
-async def test_two_cases_of_one_debtor_due_at_one_moment(tsenv: WorkflowEnvironment, cases: Cases,
-                                                         outbox: Outbox, cn_policy: CompiledPolicy) -> None:
+async def test_two_cases_of_one_debtor_due_at_one_moment(
+    tsenv: WorkflowEnvironment, cases: Cases, outbox: Outbox, cn_policy: CompiledPolicy
+) -> None:
     """Both cases plan the due-day SMS at 10:00: one goes, the other is deferred with the
     per-person rule and goes an hour later; `debtor status` shows both cases and contacts."""
     cp = cn_policy

@@ -51,8 +51,12 @@ def test_histories_are_committed() -> None:
     if os.environ.get(RECORD_ENV) and not HISTORY_FILES:
         pytest.skip("recording into an empty folder: run again to check what was recorded")
     names = {p.stem for p in HISTORY_FILES}
-    assert {"never-pays-consumer-credit-line", "never-pays-instalment-loan",
-            "continue-as-new-first-run", "continue-as-new-last-run"} <= names
+    assert {
+        "never-pays-consumer-credit-line",
+        "never-pays-instalment-loan",
+        "continue-as-new-first-run",
+        "continue-as-new-last-run",
+    } <= names
     for p in HISTORY_FILES:
         assert p.with_name(f"{p.stem}.policy.json").is_file(), f"{p.name} has no policy snapshot"
 
@@ -72,8 +76,12 @@ async def test_replay(path: Path) -> None:
     started = history.events[0].workflow_execution_started_event_attributes
     (inp,) = await converter.decode(started.input.payloads, [CaseInput])
     assert isinstance(inp, CaseInput)
-    assert inp.policy.hash == cp.hash, f"{path.name}: the policy snapshot does not hash to the case's pin"
+    assert inp.policy.hash == cp.hash, (
+        f"{path.name}: the policy snapshot does not hash to the case's pin"
+    )
 
-    replayer = Replayer(workflows=[CaseWorkflow], workflow_runner=sandbox_runner(), data_converter=converter)
+    replayer = Replayer(
+        workflows=[CaseWorkflow], workflow_runner=sandbox_runner(), data_converter=converter
+    )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name}: {result.replay_failure!r}"

@@ -35,15 +35,22 @@ from workflows.rollout_workflow import RolloutWorkflow
 N = 20
 
 
-async def test_canary_pause_promote_rollback(tsenv: WorkflowEnvironment, cases: Cases, outbox: Outbox,
-                                             cn_policy: CompiledPolicy, tmp_path: Path) -> None:
+async def test_canary_pause_promote_rollback(
+    tsenv: WorkflowEnvironment,
+    cases: Cases,
+    outbox: Outbox,
+    cn_policy: CompiledPolicy,
+    tmp_path: Path,
+) -> None:
     cp = cn_policy
     new = next_version(cp)
     tz = cp.policy.timezone
     now = await align(tsenv, tz)
     ids = [f"RO-{i:02d}" for i in range(N)]
     for cid in ids:
-        await cases.open(make_case(cp, cid, local(now, tz).date() - timedelta(days=1), "800.00"), cp)
+        await cases.open(
+            make_case(cp, cid, local(now, tz).date() - timedelta(days=1), "800.00"), cp
+        )
 
     @activity.defn(name="rollout_list")
     async def listing(req: ListRequest) -> Listed:
@@ -51,7 +58,11 @@ async def test_canary_pause_promote_rollback(tsenv: WorkflowEnvironment, cases: 
         versions: Counter[str] = Counter()
         for cid in ids:
             st = await cases.status(cid)
-            if not st.closed and in_percent(cid, req.percent) and st.policy.version != req.skip_version:
+            if (
+                not st.closed
+                and in_percent(cid, req.percent)
+                and st.policy.version != req.skip_version
+            ):
                 picked.append(cid)
                 versions[str(st.policy.version)] += 1
         return Listed(picked, dict(versions))
@@ -59,38 +70,58 @@ async def test_canary_pause_promote_rollback(tsenv: WorkflowEnvironment, cases: 
     dp = DataPlane(sqlite_url(tmp_path / "dp.db"))
     acts = RolloutActivities(dp)
     queue = f"rollouts-{uuid.uuid4()}"
-    async with Worker(tsenv.client, task_queue=queue, workflows=[RolloutWorkflow],
-                      activities=[listing, acts.rollout_move, acts.rollout_record], workflow_runner=sandbox_runner()):
+    async with Worker(
+        tsenv.client,
+        task_queue=queue,
+        workflows=[RolloutWorkflow],
+        activities=[listing, acts.rollout_move, acts.rollout_record],
+        workflow_runner=sandbox_runner(),
+    ):
         rollouts = Rollouts(tsenv.client, task_queue=queue)
         name = cp.policy.name
 
-        started = await rollouts.start(name, new.ref, "canary", percent=30, by="ops", reason="canary", batch_size=3)
+        started = await rollouts.start(
+            name, new.ref, "canary", percent=30, by="ops", reason="canary", batch_size=3
+        )
         canary = await started.result()
         chosen = [c for c in ids if in_percent(c, 30)]
         assert chosen and len(chosen) < N
-        assert (canary.state, canary.selected, canary.moved, canary.refused_count) == ("done", len(chosen),
-                                                                                      len(chosen), 0)
+        assert (canary.state, canary.selected, canary.moved, canary.refused_count) == (
+            "done",
+            len(chosen),
+            len(chosen),
+            0,
+        )
         versions = {c: (await cases.status(c)).policy.version for c in ids}
         assert {c for c, v in versions.items() if v == new.policy.version} == set(chosen)
 
-        started = await rollouts.start(name, new.ref, "promote", by="ops", reason="promote", batch_size=2,
-                                       pause_seconds=60)
+        started = await rollouts.start(
+            name, new.ref, "promote", by="ops", reason="promote", batch_size=2, pause_seconds=60
+        )
         await rollouts.signal(name, "pause")
         while (await rollouts.progress(name)).state != "paused":  # noqa: ASYNC110 - polling another process
             await asyncio.sleep(0.05)
         await rollouts.signal(name, "resume")
         promoted = await started.result()
-        assert (promoted.state, promoted.selected, promoted.moved) == ("done", N - len(chosen), N - len(chosen))
+        assert (promoted.state, promoted.selected, promoted.moved) == (
+            "done",
+            N - len(chosen),
+            N - len(chosen),
+        )
         assert {(await cases.status(c)).policy.version for c in ids} == {new.policy.version}
         row = latest_rollout(dp, name)
-        assert row is not None and row["state"] == "promote:done" and row["moved"] == N - len(chosen)
+        assert (
+            row is not None and row["state"] == "promote:done" and row["moved"] == N - len(chosen)
+        )
 
         await tsenv.sleep(timedelta(days=3))  # contacts go out under the new version
         await rollouts.start(name, cp.ref, "rollback", by="ops", reason="rollback", batch_size=7)
         back = await rollouts.wait(name)  # by the policy's name, as `rollout-status` finds it
         assert (back.state, back.moved) == ("done", N)
         assert {(await cases.status(c)).policy.version for c in ids} == {cp.policy.version}
-        again = await rollouts.start(name, cp.ref, "rollback", by="ops", reason="twice", batch_size=7)
+        again = await rollouts.start(
+            name, cp.ref, "rollback", by="ops", reason="twice", batch_size=7
+        )
         twice = await again.result()
         assert (twice.moved, twice.already) == (0, N)  # a repeated rollback moves nothing
     await tsenv.sleep(timedelta(days=3))

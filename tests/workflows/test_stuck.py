@@ -42,7 +42,9 @@ class _Bug:
         self.timers = False
         self.real = core.decide
 
-    def __call__(self, cp: CompiledPolicy, state: CaseState, event: ev.Event | None, now: datetime) -> Any:
+    def __call__(
+        self, cp: CompiledPolicy, state: CaseState, event: ev.Event | None, now: datetime
+    ) -> Any:
         if self.on and (
             (isinstance(event, ev.Payment) and event.amount == Decimal("13.13"))
             or (event is None and self.timers)
@@ -66,14 +68,16 @@ def _pay(amount: str) -> ev.Payment:
 async def _replays(cases: Cases, case_id: str) -> None:
     """The current run's history replays on the code as it is now (the "fixed build")."""
     history = await cases.handle(case_id).fetch_history()
-    replayer = Replayer(workflows=[CaseWorkflow], workflow_runner=sandbox_runner(),
-                        data_converter=tsenv_converter())
+    replayer = Replayer(
+        workflows=[CaseWorkflow], workflow_runner=sandbox_runner(), data_converter=tsenv_converter()
+    )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, repr(result.replay_failure)
 
 
-async def test_an_event_that_breaks_the_core(tsenv: WorkflowEnvironment, cases: Cases,
-                                             cn_policy: CompiledPolicy, bug: _Bug) -> None:
+async def test_an_event_that_breaks_the_core(
+    tsenv: WorkflowEnvironment, cases: Cases, cn_policy: CompiledPolicy, bug: _Bug
+) -> None:
     """The event is refused with the error; the case is stuck, answers, refuses the next event
     with a clear message, and takes events again once a retry succeeds on the fixed code."""
     cp = cn_policy
@@ -87,13 +91,16 @@ async def test_an_event_that_breaks_the_core(tsenv: WorkflowEnvironment, cases: 
         await cases.send("BUG-1", _pay("13.13"))
     st = await cases.status("BUG-1")
     assert st.stuck == BOOM and not st.closed and st.balance == "1500.00"
-    with pytest.raises(EventRejected, match=r"case BUG-1 is stuck after an internal error \(RuntimeError"):
+    with pytest.raises(
+        EventRejected, match=r"case BUG-1 is stuck after an internal error \(RuntimeError"
+    ):
         await cases.send("BUG-1", _pay("10.00"))
     desc = await cases.handle("BUG-1").describe()
     assert desc.status == WorkflowExecutionStatus.RUNNING and desc.run_id != first_run
     errors = [r for r in await cases.history("BUG-1") if r.kind == "error"]
     assert [(r.reason, r.detail) for r in errors] == [
-        (f"decision on payment failed: {BOOM}", {"error": "RuntimeError", "on": "payment"})]
+        (f"decision on payment failed: {BOOM}", {"error": "RuntimeError", "on": "payment"})
+    ]
 
     bug.on = False  # the fixed build is deployed
     await _replays(cases, "BUG-1")
@@ -105,8 +112,9 @@ async def test_an_event_that_breaks_the_core(tsenv: WorkflowEnvironment, cases: 
     await _replays(cases, "BUG-1")
 
 
-async def test_a_timer_that_breaks_the_core(tsenv: WorkflowEnvironment, cases: Cases,
-                                            cn_policy: CompiledPolicy, bug: _Bug) -> None:
+async def test_a_timer_that_breaks_the_core(
+    tsenv: WorkflowEnvironment, cases: Cases, cn_policy: CompiledPolicy, bug: _Bug
+) -> None:
     """A broken timer decision keeps the case waiting (retrying with a growing interval, each
     retry a new run, nothing sent meanwhile) until the fix; then it decides and takes events."""
     cp = cn_policy

@@ -54,22 +54,29 @@ def _normalise(url: str) -> URL:
     try:
         parsed = make_url(url)
     except sa.exc.ArgumentError:
-        raise DataPlaneError(f"{DATABASE_URL_ENV}: not a database URL: {display_url(url)!r}") from None
+        raise DataPlaneError(
+            f"{DATABASE_URL_ENV}: not a database URL: {display_url(url)!r}"
+        ) from None
     backend = parsed.get_backend_name()
     if backend in ("postgresql", "postgres"):
         # The driver is psycopg 3 (a dependency); `postgresql://` alone would ask for psycopg2.
         return parsed.set(drivername="postgresql+psycopg")
     if backend != "sqlite":
-        raise DataPlaneError(f"{DATABASE_URL_ENV}: unsupported database {backend!r} "
-                             "(use sqlite:///PATH or postgresql://...)")
+        raise DataPlaneError(
+            f"{DATABASE_URL_ENV}: unsupported database {backend!r} "
+            "(use sqlite:///PATH or postgresql://...)"
+        )
     return parsed
 
 
 def display_url(url: str | URL) -> str:
     """The URL with its password hidden, fit for logs and messages."""
     try:
-        return make_url(url).render_as_string(hide_password=True) if isinstance(url, str) \
+        return (
+            make_url(url).render_as_string(hide_password=True)
+            if isinstance(url, str)
             else url.render_as_string(hide_password=True)
+        )
     except sa.exc.ArgumentError:
         return "<unparsable URL>"
 
@@ -89,8 +96,9 @@ def _sqlite_pragmas(busy_ms: int) -> Any:
 class DataPlane:
     """The shared database of every worker, and the schema version it is at."""
 
-    def __init__(self, url: str, *, upgrade: bool = True, create: bool = False,
-                 busy_timeout: float = 30.0) -> None:
+    def __init__(
+        self, url: str, *, upgrade: bool = True, create: bool = False, busy_timeout: float = 30.0
+    ) -> None:
         """Open the database.
 
         Args:
@@ -110,8 +118,10 @@ class DataPlane:
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
                 if not (upgrade or create) and not Path(parsed.database).is_file():
-                    raise DataPlaneError(f"no data plane at {parsed.database}: run `overdue db upgrade` "
-                                         "(or start `overdue dev` / `overdue worker`, which create it)")
+                    raise DataPlaneError(
+                        f"no data plane at {parsed.database}: run `overdue db upgrade` "
+                        "(or start `overdue dev` / `overdue worker`, which create it)"
+                    )
                 # The file holds personal data (sealed) and the policies: the owner's alone.
                 private_dir(Path(parsed.database).parent)
                 private_file(parsed.database)
@@ -163,8 +173,10 @@ class DataPlane:
         found = self.revision()
         if found != HEAD:
             state = "has no schema" if found is None else f"is at schema {found}, not {HEAD}"
-            raise DataPlaneError(f"data plane {self.url} {state}: run `overdue db upgrade` "
-                                 "(or start `overdue dev` / `overdue worker`, which upgrade it)")
+            raise DataPlaneError(
+                f"data plane {self.url} {state}: run `overdue db upgrade` "
+                "(or start `overdue dev` / `overdue worker`, which upgrade it)"
+            )
 
     def close(self) -> None:
         """Close every pooled connection. Idempotent."""

@@ -43,7 +43,8 @@ metadata = sa.MetaData()
 #: Every policy version ever used, by content hash: what a case pins, reachable by every worker.
 #: Immutable: a row is written once and never changed.
 policy_versions = sa.Table(
-    "policy_versions", metadata,
+    "policy_versions",
+    metadata,
     sa.Column("hash", sa.String(64), primary_key=True),
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
@@ -55,7 +56,8 @@ policy_versions = sa.Table(
 
 #: Every contact (and non-contact step) that left, once per deterministic action id.
 outbox = sa.Table(
-    "outbox", metadata,
+    "outbox",
+    metadata,
     sa.Column("action_id", sa.String(500), primary_key=True),
     sa.Column("case_id", sa.String(200), nullable=False),
     sa.Column("kind", sa.String(50), nullable=False),
@@ -74,13 +76,16 @@ outbox = sa.Table(
 
 #: Policy rollouts onto running cases: one row per rollout, its state and its counters.
 rollouts = sa.Table(
-    "rollouts", metadata,
+    "rollouts",
+    metadata,
     sa.Column("id", sa.String(100), primary_key=True),
     sa.Column("policy", sa.String(200), nullable=False),
     sa.Column("from_versions", sa.JSON, nullable=False),  # {"1": 180, "2": 20}: cases per version
     sa.Column("to_version", sa.Integer, nullable=False),
     sa.Column("to_hash", sa.String(64), nullable=False),
-    sa.Column("state", sa.String(30), nullable=False),  # dry_run, canary, promoting, paused, done...
+    sa.Column(
+        "state", sa.String(30), nullable=False
+    ),  # dry_run, canary, promoting, paused, done...
     sa.Column("percent", sa.Integer, nullable=False, server_default="100"),
     sa.Column("query", sa.Text),
     sa.Column("selected", sa.Integer, nullable=False, server_default="0"),
@@ -97,7 +102,8 @@ rollouts = sa.Table(
 
 #: Users of the operations console; passwords and API tokens are stored only as hashes.
 console_users = sa.Table(
-    "console_users", metadata,
+    "console_users",
+    metadata,
     sa.Column("name", sa.String(200), primary_key=True),
     sa.Column("role", sa.String(30), nullable=False),
     sa.Column("password_hash", sa.Text, nullable=False),

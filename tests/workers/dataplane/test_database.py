@@ -48,8 +48,11 @@ class TestSchema:
         """A second upgrade (every worker start) finds the schema current and keeps the rows."""
         now = datetime.now(UTC)
         with DataPlane(database_url) as plane, plane.engine.begin() as conn:
-            conn.execute(console_users.insert().values(name="ops1", role="ops", password_hash="x",
-                                                       created_at=now))
+            conn.execute(
+                console_users.insert().values(
+                    name="ops1", role="ops", password_hash="x", created_at=now
+                )
+            )
         with DataPlane(database_url) as again, again.engine.connect() as conn:
             assert again.upgrade() == HEAD
             assert conn.execute(sa.select(console_users.c.name)).scalars().all() == ["ops1"]
@@ -82,14 +85,15 @@ class TestSchema:
         with pytest.raises(DataPlaneError, match="has no schema: run `overdue db upgrade`"):
             DataPlane(database_url, upgrade=False)
 
-
     def test_create_makes_a_fresh_schema_but_never_upgrades(self, database_url: str) -> None:
         """Commands that open cases create the schema in a fresh database, and refuse one behind."""
         with DataPlane(database_url, upgrade=False, create=True) as plane:
             assert plane.revision() == HEAD
             with plane.engine.begin() as conn:  # as if an older release had made it
                 conn.execute(sa.text("UPDATE alembic_version SET version_num = '0000'"))
-        with pytest.raises(DataPlaneError, match=r"is at schema 0000, not .*: run `overdue db upgrade`"):
+        with pytest.raises(
+            DataPlaneError, match=r"is at schema 0000, not .*: run `overdue db upgrade`"
+        ):
             DataPlane(database_url, upgrade=False, create=True)
 
 
@@ -102,10 +106,20 @@ class TestValues:
         created = datetime(2026, 11, 27, 9, 30, 15, 123456, tzinfo=plus8)
         with DataPlane(database_url) as plane:
             with plane.engine.begin() as conn:
-                conn.execute(rollouts.insert().values(
-                    id="r1", policy="consumer-credit-line", from_versions={"1": 180, "2": 20},
-                    to_version=3, to_hash="h" * 64, state="canary", percent=10, selected=200,
-                    created_at=created, updated_at=created))
+                conn.execute(
+                    rollouts.insert().values(
+                        id="r1",
+                        policy="consumer-credit-line",
+                        from_versions={"1": 180, "2": 20},
+                        to_version=3,
+                        to_hash="h" * 64,
+                        state="canary",
+                        percent=10,
+                        selected=200,
+                        created_at=created,
+                        updated_at=created,
+                    )
+                )
             with plane.engine.connect() as conn:
                 row = conn.execute(sa.select(rollouts).where(rollouts.c.id == "r1")).one()
         assert row.from_versions == {"1": 180, "2": 20}
@@ -116,21 +130,33 @@ class TestValues:
 
     def test_naive_times_are_refused(self, database_url: str) -> None:
         """A naive datetime never reaches the database."""
-        with DataPlane(database_url) as plane, pytest.raises(sa.exc.StatementError, match="naive"), \
-                plane.engine.begin() as conn:
-            conn.execute(console_users.insert().values(
-                name="x", role="viewer", password_hash="x", created_at=datetime(2026, 1, 1)))
+        with (
+            DataPlane(database_url) as plane,
+            pytest.raises(sa.exc.StatementError, match="naive"),
+            plane.engine.begin() as conn,
+        ):
+            conn.execute(
+                console_users.insert().values(
+                    name="x", role="viewer", password_hash="x", created_at=datetime(2026, 1, 1)
+                )
+            )
 
     def test_token_hashes_are_unique(self, database_url: str) -> None:
         """Two users can never share an API token."""
         now = datetime.now(UTC)
         with DataPlane(database_url) as plane:
             with plane.engine.begin() as conn:
-                conn.execute(console_users.insert().values(name="a", role="viewer", password_hash="p",
-                                                           token_hash="t", created_at=now))
+                conn.execute(
+                    console_users.insert().values(
+                        name="a", role="viewer", password_hash="p", token_hash="t", created_at=now
+                    )
+                )
             with pytest.raises(sa.exc.IntegrityError), plane.engine.begin() as conn:
-                conn.execute(console_users.insert().values(name="b", role="viewer", password_hash="p",
-                                                           token_hash="t", created_at=now))
+                conn.execute(
+                    console_users.insert().values(
+                        name="b", role="viewer", password_hash="p", token_hash="t", created_at=now
+                    )
+                )
 
 
 class TestSetting:
@@ -146,18 +172,23 @@ class TestSetting:
 
     def test_setting_wins(self, tmp_path: Path) -> None:
         """The environment variable names the database."""
-        assert database_url(tmp_path, Settings(database_url="postgresql://u:pw@db:5432/o")) == \
-            "postgresql://u:pw@db:5432/o"
+        assert (
+            database_url(tmp_path, Settings(database_url="postgresql://u:pw@db:5432/o"))
+            == "postgresql://u:pw@db:5432/o"
+        )
 
     def test_password_never_shown(self) -> None:
         """Messages and logs show the URL without its password."""
         assert display_url("postgresql://u:secret@db:5432/o") == "postgresql://u:***@db:5432/o"
 
-    @pytest.mark.parametrize(("url", "message"), [
-        ("mysql://u@h/db", "unsupported database 'mysql'"),
-        ("not a url", "not a database URL"),
-        ("postgresql://u:secret@127.0.0.1:1/o", "Connection refused"),
-    ])
+    @pytest.mark.parametrize(
+        ("url", "message"),
+        [
+            ("mysql://u@h/db", "unsupported database 'mysql'"),
+            ("not a url", "not a database URL"),
+            ("postgresql://u:secret@127.0.0.1:1/o", "Connection refused"),
+        ],
+    )
     def test_bad_urls_are_one_clear_error(self, url: str, message: str) -> None:
         """An unusable setting is a `DataPlaneError` naming the problem, never the password."""
         with pytest.raises(DataPlaneError, match=message) as caught:
