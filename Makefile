@@ -26,6 +26,7 @@ test: lint mypy
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 mypy: $(STAMP)
 	$(VENV)/bin/mypy
