@@ -4,7 +4,7 @@ roles enforced, errors as JSON with the right status, never a trace."""
 from __future__ import annotations
 
 import base64
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -43,7 +43,10 @@ class TestApi:
     async def test_status_queue_approve_and_pay(self, stack: Stack) -> None:
         """A case awaiting legal referral is in the queue; a manager approves it, a collector
         records a payment; the history names the approver."""
-        await stack.open("API-1", 100)
+        case = await stack.open("API-1", 100)
+        # The console counts a case's age in UTC calendar days since its due date (OverdueSince);
+        # the due date is the debtor's (Shanghai), a day ahead of UTC from 16:00 UTC on.
+        age = (datetime.now(UTC).date() - case.due_date).days
         await stack.wait_for(f"WorkflowId = 'case-API-1' AND {AWAITING.name} = 'legal_referral'", 1)
         async with _api(stack, "vera") as api:
             status = (await api.get("/api/cases/API-1")).json()
@@ -61,7 +64,7 @@ class TestApi:
             assert (item["awaiting"], item["balance"], item["age_days"]) == (
                 ["legal_referral"],
                 balance,
-                100,
+                age,
             )
             # filters narrow the queue: too small a balance, too young
             for params in ({"max_amount": "100"}, {"max_age": "30"}, {"stage": "reminder"}):
