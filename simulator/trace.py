@@ -15,61 +15,40 @@ from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from engine.case.actions import Record
+from engine.case.vocabulary import ActionKind, RecordKind, TraceKind
 
 __all__ = ["TRACE_KINDS", "TraceWriter", "trace_kind", "trace_lines"]
 
 #: The kinds a trace line may have (CLI.md, Simulation).
-TRACE_KINDS = frozenset(
-    {
-        "contact",
-        "deferred",
-        "skipped",
-        "stage",
-        "hold",
-        "release",
-        "payment",
-        "promise",
-        "plan",
-        "settlement",
-        "fee",
-        "placement",
-        "recall",
-        "bureau_report",
-        "bureau_update",
-        "approval",
-        "legal_referral",
-        "complaint",
-        "close",
-    }
-)
+TRACE_KINDS = frozenset(TraceKind)
 
 #: The core's action kinds (recorded as `action` records), as trace kinds.
-_ACTION_KINDS = {
-    "agency_placement": "placement",
-    "agency_recall": "recall",
-    "bureau_report": "bureau_report",
-    "bureau_update": "bureau_update",
-    "legal_referral": "legal_referral",
-    "approval_request": "approval",
+_ACTION_KINDS: dict[str, TraceKind] = {
+    ActionKind.AGENCY_PLACEMENT: TraceKind.PLACEMENT,
+    ActionKind.AGENCY_RECALL: TraceKind.RECALL,
+    ActionKind.BUREAU_REPORT: TraceKind.BUREAU_REPORT,
+    ActionKind.BUREAU_UPDATE: TraceKind.BUREAU_UPDATE,
+    ActionKind.LEGAL_REFERRAL: TraceKind.LEGAL_REFERRAL,
+    ActionKind.APPROVAL_REQUEST: TraceKind.APPROVAL,
 }
 
 #: Record kinds with another name in the trace; `None`: not traced (the core's own bookkeeping).
-_RENAMED: dict[str, str | None] = {
-    "suppressed": "skipped",
-    "segment": None,
-    "outcome": None,
-    "opened": None,
+_RENAMED: dict[str, TraceKind | None] = {
+    RecordKind.SUPPRESSED: TraceKind.SKIPPED,
+    RecordKind.SEGMENT: None,
+    RecordKind.OUTCOME: None,
+    RecordKind.OPENED: None,
 }
 
 
 def trace_kind(r: Record) -> str | None:
     """The trace kind of a record, or None if the record is not traced."""
     kind: str = r.kind
-    if kind == "action":
+    if kind == RecordKind.ACTION:
         return _ACTION_KINDS.get(r.detail.get("kind", ""))
     if kind in _RENAMED:
         return _RENAMED[kind]
-    return kind if kind in TRACE_KINDS else None
+    return TraceKind(kind) if kind in TRACE_KINDS else None
 
 
 def trace_lines(

@@ -25,6 +25,7 @@ __all__ = [
     "Stage",
     "StepAction",
     "TerminalStage",
+    "TraceKind",
     "stage_named",
 ]
 
@@ -179,3 +180,28 @@ class RecordKind(StrEnum):
     MIGRATED = "migrated"
     #: A decision raised (written by the workflow, never by the core): the case waits for a fix.
     ERROR = "error"
+
+
+class TraceKind(StrEnum):
+    """The kind of one line of a simulation trace (`overdue simulate --trace`): the contract's
+    names for what happened, into which record and action kinds are mapped."""
+
+    CONTACT = "contact"
+    DEFERRED = "deferred"
+    SKIPPED = "skipped"
+    STAGE = "stage"
+    HOLD = "hold"
+    RELEASE = "release"
+    PAYMENT = "payment"
+    PROMISE = "promise"
+    PLAN = "plan"
+    SETTLEMENT = "settlement"
+    FEE = "fee"
+    PLACEMENT = "placement"
+    RECALL = "recall"
+    BUREAU_REPORT = "bureau_report"
+    BUREAU_UPDATE = "bureau_update"
+    APPROVAL = "approval"
+    LEGAL_REFERRAL = "legal_referral"
+    COMPLAINT = "complaint"
+    CLOSE = "close"
