@@ -8,6 +8,8 @@ timeout, so several processes on one machine write at once (the file 0600 in a 0
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -81,11 +83,34 @@ def display_url(url: str | URL) -> str:
         return "<unparsable URL>"
 
 
+def _write_ahead_logging(cur: Any, busy_ms: int) -> None:
+    """Put the file in WAL mode (persistent: done once per file, then only read back).
+
+    Switching a file to WAL needs it to itself, and SQLite answers "database is locked" at once
+    rather than calling the busy handler when another connection has it open; several workers
+    opening a fresh file together hit this. So the mode is read first (no lock) and the switch
+    retried with a growing pause for as long as the busy timeout allows.
+    """
+    if str(cur.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+        return
+    deadline = time.monotonic() + busy_ms / 1000
+    pause = 0.005
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.2)
+
+
 def _sqlite_pragmas(busy_ms: int) -> Any:
     def on_connect(dbapi_conn: Any, _record: Any) -> None:
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
         cur.execute(f"PRAGMA busy_timeout={busy_ms}")
+        _write_ahead_logging(cur, busy_ms)
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA secure_delete=ON")  # overwritten values leave no trace in the file
         cur.close()

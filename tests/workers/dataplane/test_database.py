@@ -78,6 +78,37 @@ class TestSchema:
         with DataPlane(database_url, upgrade=False) as plane:
             assert plane.revision() == HEAD
 
+    def test_many_workers_opening_one_fresh_sqlite_file(self, tmp_path: Path) -> None:
+        """Switching a fresh file to WAL while others open it is retried, never 'locked'.
+
+        CI once failed the four-thread test above on this race (1 in about 10 rounds); twenty
+        rounds of eight threads made it fail every time before the switch was retried.
+        """
+        for round_ in range(20):
+            url = f"sqlite:///{tmp_path / f'plane{round_}.db'}"
+            errors: list[BaseException] = []
+            barrier = threading.Barrier(8)
+
+            def start(
+                url: str = url,
+                errors: list[BaseException] = errors,
+                barrier: threading.Barrier = barrier,
+            ) -> None:
+                try:
+                    barrier.wait()
+                    DataPlane(url).close()
+                except BaseException as e:
+                    errors.append(e)
+
+            threads = [threading.Thread(target=start) for _ in range(8)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert errors == [], f"round {round_}: {errors}"
+            with DataPlane(url, upgrade=False) as plane, plane.engine.connect() as conn:
+                assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
     def test_check_refuses_a_database_without_schema(self, database_url: str) -> None:
         """Commands other than dev/worker/db upgrade do not migrate: they say what to run."""
         if database_url.startswith("sqlite"):
