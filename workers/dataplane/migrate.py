@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["HEAD", "current_revision", "upgrade"]
 
 #: The newest revision in `migrations/versions/` (a test checks it matches the scripts).
-HEAD = "0001"
+HEAD = "0002"
 
 _SCRIPTS = Path(__file__).resolve().parent / "migrations"
 

@@ -13,7 +13,17 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["UtcDateTime", "console_users", "metadata", "outbox", "policy_versions", "rollouts"]
+__all__ = [
+    "UtcDateTime",
+    "console_sessions",
+    "console_tokens",
+    "console_users",
+    "metadata",
+    "outbox",
+    "policy_versions",
+    "portfolio_snapshots",
+    "rollouts",
+]
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -109,4 +119,49 @@ console_users = sa.Table(
     sa.Column("password_hash", sa.Text, nullable=False),
     sa.Column("token_hash", sa.String(128), unique=True),
     sa.Column("created_at", UtcDateTime, nullable=False),
+)
+
+#: API tokens of console users (several per user); only the SHA-256 of a token is stored.
+console_tokens = sa.Table(
+    "console_tokens",
+    metadata,
+    sa.Column("digest", sa.String(64), primary_key=True),
+    sa.Column(
+        "user_name",
+        sa.String(200),
+        sa.ForeignKey("console_users.name", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+
+#: Signed-in console sessions, shared by every console process; only the SHA-256 of the session
+#: id is stored, with the session's CSRF token and when it expires.
+console_sessions = sa.Table(
+    "console_sessions",
+    metadata,
+    sa.Column("digest", sa.String(64), primary_key=True),
+    sa.Column(
+        "user_name",
+        sa.String(200),
+        sa.ForeignKey("console_users.name", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("csrf", sa.String(64), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Index("console_sessions_expires", "expires_at"),
+)
+
+#: The live portfolio as the console computed it, one row per UTC day (the day's latest
+#: refresh): the figures (`figures_json`, the document of `GET /api/portfolio`) and each case's
+#: stage, segment and balance (`cases_json`, no personal data), from which the portfolio page
+#: draws figures over time and roll rates between stages.
+portfolio_snapshots = sa.Table(
+    "portfolio_snapshots",
+    metadata,
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("taken_at", UtcDateTime, nullable=False),
+    sa.Column("figures_json", sa.Text, nullable=False),
+    sa.Column("cases_json", sa.Text, nullable=False),
 )
