@@ -143,6 +143,10 @@ async def connect(
         from workers.metrics import metrics_runtime
 
         config["runtime"] = metrics_runtime(settings.metrics_address)
+    if settings is not None and settings.otel_endpoint and "interceptors" not in config:
+        from workers.tracing import tracing_interceptor
+
+        config["interceptors"] = [tracing_interceptor(settings.otel_endpoint)]
     try:
         return await Client.connect(data_converter=data_converter, **config)
     except RuntimeError as e:

@@ -79,6 +79,12 @@ class Settings(BaseSettings):
     database_url: str | None = None
     #: ``host:port`` where a worker serves Prometheus metrics (SDK and domain); unset: none.
     metrics_address: str | None = None
+    #: OTLP/HTTP endpoint (``http://host:4318``) receiving traces of clients, workflows and
+    #: activities (`workers.tracing`); OpenTelemetry's own variable is read too. Unset: no tracing.
+    otel_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OVERDUE_OTEL_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+    )
     dev_state: Path = Field(default_factory=default_dev_state_file)
     log_level: LogLevel = "INFO"
 
