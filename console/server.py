@@ -21,9 +21,12 @@ from temporalio.client import Client
 from console.app import create_app
 from console.roles import Role
 from console.service import ConsoleState
-from console.users import SqliteUserStore, UserStore, generate_password
+from console.user_import import import_legacy
+from console.users import DataPlaneUserStore, UserStore, generate_password
 from engine.errors import OverdueError
 from workers.converter import EncryptionCodec
+from workers.dataplane import DataPlane, database_url
+from workers.settings import Settings
 
 __all__ = ["FIRST_USER", "RunningConsole", "first_user", "start", "state_for", "user_store"]
 
@@ -33,9 +36,34 @@ FIRST_USER = "admin"
 _FIRST_PASSWORD_FILE = "console-admin.password"
 
 
-def user_store(folder: Path) -> SqliteUserStore:
-    """The console's users in the data folder."""
-    return SqliteUserStore(folder / "console.db")
+def user_store(
+    folder: Path,
+    settings: Settings | None = None,
+    *,
+    upgrade: bool = False,
+    plane: DataPlane | None = None,
+) -> DataPlaneUserStore:
+    """The console's users in the data plane (`OVERDUE_DATABASE_URL`, else the data folder's
+    SQLite file), after importing a ``console.db`` an earlier version left in `folder`.
+
+    Args:
+        folder: The data folder.
+        settings: The settings naming the data plane (read from the environment if omitted).
+        upgrade: Upgrade the schema (`overdue dev`); otherwise a fresh database is created and
+            one that is behind refused, with the command that fixes it.
+        plane: An open data plane to use instead (left open on the store's `close`).
+    """
+    owns = plane is None
+    if plane is None:
+        plane = DataPlane(database_url(folder, settings), upgrade=upgrade, create=True)
+    store = DataPlaneUserStore(plane, owns_plane=owns)
+    try:
+        import_legacy(folder, plane)
+        store.purge_expired()
+    except Exception:
+        store.close()
+        raise
+    return store
 
 
 def state_for(

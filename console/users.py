@@ -1,9 +1,10 @@
 """Console users, their API tokens and their sessions, behind one small interface.
 
-`UserStore` is what the console needs; `SqliteUserStore` keeps it in a SQLite file in the data
-folder until the data plane holds a users table, so moving there is one new class in one module.
-Passwords are hashed with Argon2id (argon2-cffi's defaults); tokens and session ids are random
-and only their SHA-256 is stored, so a copy of the file lets nobody in.
+`UserStore` is what the console needs; `DataPlaneUserStore` keeps it in the data plane's
+`console_users`, `console_tokens` and `console_sessions` tables, so every console process (and
+every machine, on PostgreSQL) shares the same users and signed-in sessions. Passwords are hashed
+with Argon2id (argon2-cffi's defaults); tokens and session ids are random and only their SHA-256
+is stored, so a copy of the database lets nobody in.
 """
 
 from __future__ import annotations
@@ -11,27 +12,28 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import sqlite3
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Literal, Protocol
 
+import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from console.roles import Role
 from engine.errors import OverdueError
+from workers.dataplane import DataPlane
+from workers.dataplane.schema import console_sessions, console_tokens, console_users
 
 __all__ = [
     "NAME_PATTERN",
+    "DataPlaneUserStore",
     "Session",
     "SessionLookup",
-    "SqliteUserStore",
     "User",
     "UserError",
     "UserStore",
+    "digest",
     "generate_password",
 ]
 
@@ -105,34 +107,33 @@ def generate_password() -> str:
     return secrets.token_urlsafe(15)
 
 
-def _digest(secret: str) -> str:
+def digest(secret: str) -> str:
+    """What is stored of a token or session id: its SHA-256, in hex."""
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS users (name TEXT PRIMARY KEY, role TEXT NOT NULL, password TEXT NOT NULL,
-                                  created TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS tokens (digest TEXT PRIMARY KEY, name TEXT NOT NULL REFERENCES users(name),
-                                   created TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS sessions (digest TEXT PRIMARY KEY, name TEXT NOT NULL REFERENCES users(name),
-                                     csrf TEXT NOT NULL, expires TEXT NOT NULL);
-"""
+def _role(text: str) -> Role:
+    return Role(text)
 
 
-class SqliteUserStore:
-    """`UserStore` in a SQLite file (``<data>/console.db``), safe to share between threads."""
+class DataPlaneUserStore:
+    """`UserStore` in the data plane, shared by every console process; safe across threads
+    (each call takes a pooled connection of its own)."""
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=wal")
-        self._db.executescript(_SCHEMA)
-        self._lock = threading.Lock()
+    def __init__(self, plane: DataPlane, *, owns_plane: bool = False) -> None:
+        """Use `plane`'s console tables.
+
+        Args:
+            plane: The data plane (schema 0002 or later).
+            owns_plane: Whether `close` also closes the plane (a store opened for one command).
+        """
+        self.plane = plane
+        self._owns_plane = owns_plane
 
     def close(self) -> None:
-        """Close the file."""
-        self._db.close()
+        """Close the plane if this store opened it."""
+        if self._owns_plane:
+            self.plane.close()
 
     def add(self, name: str, role: Role, password: str) -> User:
         """Create a user; `UserError` if the name is taken or malformed."""
@@ -141,28 +142,34 @@ class SqliteUserStore:
         if len(password) < 8:
             raise UserError("the password must have at least 8 characters")
         hashed = _HASHER.hash(password)
-        with self._lock:
-            try:
-                self._db.execute(
-                    "INSERT INTO users VALUES (?, ?, ?, ?)",
-                    (name, role.value, hashed, datetime.now(UTC).isoformat()),
+        try:
+            with self.plane.engine.begin() as conn:
+                conn.execute(
+                    console_users.insert().values(
+                        name=name,
+                        role=role.value,
+                        password_hash=hashed,
+                        created_at=datetime.now(UTC),
+                    )
                 )
-            except sqlite3.IntegrityError:
-                raise UserError(f"user {name} already exists") from None
+        except sa.exc.IntegrityError:
+            raise UserError(f"user {name} already exists") from None
         return User(name, role)
 
     def count(self) -> int:
         """How many users exist."""
-        with self._lock:
-            (n,) = self._db.execute("SELECT count(*) FROM users").fetchone()
+        with self.plane.engine.connect() as conn:
+            n = conn.execute(sa.select(sa.func.count()).select_from(console_users)).scalar_one()
         return int(n)
 
     def _user(self, name: str) -> tuple[User, str] | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT role, password FROM users WHERE name = ?", (name,)
-            ).fetchone()
-        return None if row is None else (User(name, Role(row[0])), str(row[1]))
+        with self.plane.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(console_users.c.role, console_users.c.password_hash).where(
+                    console_users.c.name == name
+                )
+            ).first()
+        return None if row is None else (User(name, _role(row.role)), str(row.password_hash))
 
     def get(self, name: str) -> User | None:
         """The user called `name`."""
@@ -188,50 +195,77 @@ class SqliteUserStore:
         if self.get(name) is None:
             raise UserError(f"no user {name}")
         token = "od_" + secrets.token_urlsafe(32)
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO tokens VALUES (?, ?, ?)",
-                (_digest(token), name, datetime.now(UTC).isoformat()),
-            )
+        try:
+            with self.plane.engine.begin() as conn:
+                conn.execute(
+                    console_tokens.insert().values(
+                        digest=digest(token), user_name=name, created_at=datetime.now(UTC)
+                    )
+                )
+        except sa.exc.IntegrityError:  # removed between the check and the insert
+            raise UserError(f"no user {name}") from None
         return token
 
     def user_for_token(self, token: str) -> User | None:
         """The user an API token belongs to."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT u.name, u.role FROM tokens t JOIN users u ON u.name = t.name WHERE t.digest = ?",
-                (_digest(token),),
-            ).fetchone()
-        return None if row is None else User(row[0], Role(row[1]))
+        with self.plane.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(console_users.c.name, console_users.c.role)
+                .join(console_tokens, console_tokens.c.user_name == console_users.c.name)
+                .where(console_tokens.c.digest == digest(token))
+            ).first()
+        return None if row is None else User(row.name, _role(row.role))
 
     def open_session(self, user: User, ttl: timedelta) -> tuple[str, Session]:
-        """A new session id (for the cookie) and the session."""
+        """A new session id (for the cookie) and the session; sessions that ran out are purged
+        on the way, so the table holds live sessions and the few expired since the last sign-in."""
         sid = secrets.token_urlsafe(32)
-        session = Session(user, secrets.token_urlsafe(24), datetime.now(UTC) + ttl)
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO sessions VALUES (?, ?, ?, ?)",
-                (_digest(sid), user.name, session.csrf, session.expires.isoformat()),
+        now = datetime.now(UTC)
+        session = Session(user, secrets.token_urlsafe(24), now + ttl)
+        with self.plane.engine.begin() as conn:
+            conn.execute(console_sessions.delete().where(console_sessions.c.expires_at <= now))
+            conn.execute(
+                console_sessions.insert().values(
+                    digest=digest(sid),
+                    user_name=user.name,
+                    csrf=session.csrf,
+                    created_at=now,
+                    expires_at=session.expires,
+                )
             )
         return sid, session
 
     def session(self, sid: str) -> SessionLookup:
         """The session of a cookie: the session, ``"expired"``, or None if unknown."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT u.name, u.role, s.csrf, s.expires FROM sessions s JOIN users u ON u.name = s.name"
-                " WHERE s.digest = ?",
-                (_digest(sid),),
-            ).fetchone()
+        with self.plane.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(
+                    console_users.c.name,
+                    console_users.c.role,
+                    console_sessions.c.csrf,
+                    console_sessions.c.expires_at,
+                )
+                .join(console_sessions, console_sessions.c.user_name == console_users.c.name)
+                .where(console_sessions.c.digest == digest(sid))
+            ).first()
         if row is None:
             return None
-        expires = datetime.fromisoformat(row[3])
+        expires: datetime = row.expires_at
         if expires <= datetime.now(UTC):
             self.close_session(sid)
             return "expired"
-        return Session(User(row[0], Role(row[1])), row[2], expires)
+        return Session(User(row.name, _role(row.role)), row.csrf, expires)
 
     def close_session(self, sid: str) -> None:
         """Sign out."""
-        with self._lock:
-            self._db.execute("DELETE FROM sessions WHERE digest = ?", (_digest(sid),))
+        with self.plane.engine.begin() as conn:
+            conn.execute(console_sessions.delete().where(console_sessions.c.digest == digest(sid)))
+
+    def purge_expired(self, now: datetime | None = None) -> int:
+        """Delete every session that ran out; how many were deleted."""
+        moment = now if now is not None else datetime.now(UTC)
+        with self.plane.engine.begin() as conn:
+            result = conn.execute(
+                console_sessions.delete().where(console_sessions.c.expires_at <= moment)
+            )
+        return int(result.rowcount)

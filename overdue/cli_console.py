@@ -51,7 +51,8 @@ def _add(args: argparse.Namespace) -> int:
 
     generated = not args.password_stdin
     password = generate_password() if generated else sys.stdin.readline().rstrip("\r\n")
-    store = user_store(data_folder(load_settings(), args.data))
+    settings = load_settings()
+    store = user_store(data_folder(settings, args.data), settings)
     try:
         store.add(args.name, Role(args.role), password)
     finally:
@@ -65,7 +66,8 @@ def _add(args: argparse.Namespace) -> int:
 def _token(args: argparse.Namespace) -> int:
     from console.server import user_store
 
-    store = user_store(data_folder(load_settings(), args.data))
+    settings = load_settings()
+    store = user_store(data_folder(settings, args.data), settings)
     try:
         print(store.issue_token(args.name))
     finally:
@@ -74,16 +76,21 @@ def _token(args: argparse.Namespace) -> int:
 
 
 async def _serve(args: argparse.Namespace) -> int:
-    from console.server import start, state_for
+    from console.server import start, state_for, user_store
     from workers.logs import configure_logging
 
     configure_logging(json=True)
     session = await open_session(args.data)
-    console = await start(
-        state_for(session.client, session.folder, ui_url=args.ui_url),
-        host=args.host,
-        port=args.port,
-    )
+    users = user_store(session.folder, session.settings)
+    try:
+        console = await start(
+            state_for(session.client, session.folder, ui_url=args.ui_url, users=users),
+            host=args.host,
+            port=args.port,
+        )
+    except BaseException:
+        users.close()
+        raise
     print(f"Console          {console.url}/  (API docs {console.url}/api/docs)")
     sys.stdout.flush()
     stop = asyncio.Event()
@@ -93,4 +100,5 @@ async def _serve(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     await console.stop()
+    users.close()
     return 0

@@ -146,7 +146,7 @@ async def _serve(
     )
     worker = asyncio.create_task(run_worker(client, folder, settings, stop=stop))
     died = asyncio.create_task(server.wait_exit())
-    users = user_store(folder)
+    users = user_store(folder, settings)
     credentials = first_user(folder, users)
     console = await start_console(
         state_for(client, folder, ui_url=server.ui_url, users=users), port=args.console_port
@@ -199,6 +199,7 @@ async def _serve(
     finally:
         stop.set()
         await console.stop()
+        users.close()
     return 0
 
 

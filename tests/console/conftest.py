@@ -19,7 +19,7 @@ from temporalio.client import Client
 
 from console.roles import Role
 from console.server import RunningConsole, start, state_for, user_store
-from console.users import SqliteUserStore
+from console.users import DataPlaneUserStore
 from engine.case.state import CaseFile
 from overdue.runtime import PolicyCache
 from tests.conftest import POLICY_DIR
@@ -53,7 +53,7 @@ class Stack:
     server: DevServer
     client: Client
     console: RunningConsole
-    users: SqliteUserStore
+    users: DataPlaneUserStore
     policies: PolicyCache
     tokens: dict[str, str] = field(default_factory=dict)
 
