@@ -9,10 +9,11 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from console.auth import api_user, require
+from console.personal import NO_STORE, DebtorDetails, debtor_details
 from console.portfolio import portfolio
 from console.queues import QueueFilter, approvals_queue, issues_queue
 from console.roles import Permission, allowed
@@ -77,6 +78,22 @@ async def case_status(case_id: str, user: ApiUser, request: Request) -> CaseStat
     """The `overdue case status --json` document."""
     require(user, Permission.VIEW)
     return await _console(request).cases.status(case_id)
+
+
+@router.get(
+    "/cases/{case_id}/debtor",
+    response_model=DebtorDetails,
+    summary="The debtor's personal data (collector, ops, admin)",
+    responses={403: {"description": "the role may not see personal data"}},
+)
+async def debtor(
+    case_id: str, user: ApiUser, request: Request, response: Response
+) -> DebtorDetails:
+    """Name, phone, e-mail, address and time zone of the case's debtor; 403 for roles without
+    the personal-data permission (viewer, manager)."""
+    details = await debtor_details(_console(request).cases, user, case_id)
+    response.headers.update(NO_STORE)
+    return details
 
 
 class DenialRequest(BaseModel):

@@ -15,9 +15,10 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from console.auth import CSRF_COOKIE, SESSION_COOKIE, check_csrf, page_session, require
+from console.personal import NO_STORE, debtor_details
 from console.portfolio import portfolio
 from console.queues import APPROVALS, QueueFilter, approvals_queue, issues_queue
-from console.roles import GRANTS, Permission
+from console.roles import GRANTS, Permission, allowed
 from console.service import ConsoleState
 from console.users import Session
 from engine.case import events as ev
@@ -273,6 +274,8 @@ async def case_page(request: Request, case_id: str, session: PageSession) -> Res
     cases = _console(request).cases
     status = await cases.status(case_id)
     history = await cases.history(case_id)
+    personal = allowed(session.user.role, Permission.PERSONAL_DATA)
+    debtor = await debtor_details(cases, session.user, case_id) if personal else None
     payments = [r for r in history if r.kind == "payment"]
     # Calls whose outcome a collector may record: the latest first.
     calls = [
@@ -280,10 +283,11 @@ async def case_page(request: Request, case_id: str, session: PageSession) -> Res
         for r in reversed(history)
         if r.kind == "contact" and r.channel == "call" and r.action_id
     ]
-    return render(
+    response = render(
         request,
         "case.html",
         session,
+        debtor=debtor,
         status=status,
         history=list(reversed(history)),
         payments=payments,
@@ -291,6 +295,9 @@ async def case_page(request: Request, case_id: str, session: PageSession) -> Res
         ui_url=_console(request).ui_url,
         today=datetime.now(UTC).date().isoformat(),
     )
+    if debtor is not None:
+        response.headers.update(NO_STORE)
+    return response
 
 
 @router.post("/cases/{case_id}/payments")
