@@ -14,7 +14,6 @@ from pydantic import BaseModel, Field
 
 from console.auth import api_user, require
 from console.personal import NO_STORE, DebtorDetails, debtor_details
-from console.portfolio import portfolio
 from console.queues import QueueFilter, approvals_queue, issues_queue
 from console.roles import Permission, allowed
 from console.service import ConsoleState
@@ -169,15 +168,6 @@ async def issues(
     f = _filter(stage, segment, min_amount, max_amount, min_age, max_age)
     items = await issues_queue(_console(request).client, f, datetime.now(UTC).date())
     return {"count": len(items), "items": [i.to_json() for i in items]}
-
-
-@router.get("/portfolio", summary="The live portfolio's figures")
-async def portfolio_figures(user: ApiUser, request: Request) -> dict[str, Any]:
-    """Cases and balances by stage, segment, age and policy; what waits for people; how ended
-    cases ended (definitions in docs/portfolio.md)."""
-    require(user, Permission.VIEW)
-    doc = (await portfolio(_console(request).client)).to_json()
-    return doc
 
 
 @router.get("/queues/approvals", response_model=QueueOut, summary="Cases waiting for an approval")

@@ -9,6 +9,8 @@ data) and answered 500.
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import structlog
@@ -20,10 +22,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from console import actions, api, codec, pages
+from console import actions, api, codec, pages, portfolio_routes
 from console.auth import CsrfFailed, Forbidden, NotSignedIn, Unauthorized, page_session
 from console.metrics import CONTENT_TYPE
 from console.queues import count_awaiting
+from console.refresher import PortfolioRefresher
 from console.service import TEMPLATES, ConsoleState
 from engine.errors import EventRejected, OverdueError
 from workflows.client import CaseNotFound
@@ -75,8 +78,20 @@ def _error(
 
 
 def create_app(state: ConsoleState) -> FastAPI:
-    """The console app on `state`'s client, users and codec."""
+    """The console app on `state`'s client, users and codec. Its lifespan runs the portfolio's
+    refresher (without a lifespan, the first portfolio request computes the snapshot)."""
+    refresher = PortfolioRefresher(state.client, state.dataplane, state.portfolio_refresh)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        refresher.start()
+        try:
+            yield
+        finally:
+            await refresher.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Overdue console API",
         version="1",
         description="Cases, work queues and payments of Overdue. Send `Authorization: Bearer TOKEN` "
@@ -86,7 +101,10 @@ def create_app(state: ConsoleState) -> FastAPI:
         redoc_url=None,
     )
     app.state.console = state
+    app.state.portfolio = refresher
     app.include_router(api.router)
+    app.include_router(portfolio_routes.api_router)
+    app.include_router(portfolio_routes.page_router)
     app.include_router(codec.router)
     app.include_router(pages.router)
     app.include_router(actions.router)

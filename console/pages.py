@@ -16,8 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from console.auth import CSRF_COOKIE, SESSION_COOKIE, check_csrf, page_session, require
 from console.personal import NO_STORE, debtor_details
-from console.portfolio import portfolio
-from console.queues import APPROVALS, QueueFilter, approvals_queue, issues_queue
+from console.queues import QueueFilter, approvals_queue, issues_queue
 from console.roles import GRANTS, Permission, allowed
 from console.service import ConsoleState
 from console.users import Session
@@ -242,28 +241,6 @@ async def approve(
     except EventRejected as e:
         return _back(path, error=f"{case_id}: {e}")
     return _back(path, msg=f"{case_id}: {action} approved by {session.user.name}")
-
-
-# -- the portfolio ---------------------------------------------------------------------------
-@router.get("/portfolio", response_class=HTMLResponse)
-async def portfolio_page(request: Request, session: PageSession) -> Response:
-    """The live portfolio's figures with charts (definitions in docs/portfolio.md)."""
-    require(session.user, Permission.VIEW)
-    p = await portfolio(_console(request).client)
-    segments = sorted(p.by_segment)
-    return render(
-        request,
-        "portfolio.html",
-        session,
-        p=p,
-        segments=segments,
-        approvals=sum(n for name, n in p.awaiting.items() if name in APPROVALS),
-        stage_rows=[(s, f.cases, str(f.cases)) for s, f in p.by_stage.items()],
-        segment_rows=[
-            (s, float(p.by_segment[s].balance), f"{p.by_segment[s].balance:.2f}") for s in segments
-        ],
-        age_rows=[(label, f.cases, str(f.cases)) for label, f in p.by_age.items()],
-    )
 
 
 # -- the case page ----------------------------------------------------------------------------

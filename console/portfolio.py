@@ -1,8 +1,11 @@
 """The live portfolio's figures, from Temporal's visibility (definitions in `docs/portfolio.md`).
 
 One pass over every case's search attributes (running and ended) gives counts and balances by
-stage, segment, policy and age, what waits for people, and how ended cases ended; nothing asks a
-case anything, so the page costs a list query whatever the portfolio's size.
+stage, segment, policy and age, what waits for people, how ended cases ended, the promises kept
+and broken, recovery by segment and variant, the guardrails that deferred contacts, and each
+case's stage, segment and balance (the snapshot's case map, for roll rates); nothing asks a case
+anything. The pass costs one list query over every case, so the console runs it in the
+background (`console.refresher`) and pages serve its latest result.
 """
 
 from __future__ import annotations
@@ -13,15 +16,29 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.common import SearchAttributeKey, TypedSearchAttributes
 from temporalio.service import RPCError
 
+from console.portfolio_rates import Recovery, rate
 from engine.errors import OverdueError
 from engine.policy.model import ACTIVE_STAGES, TERMINAL_STAGES
 from workflows import search_attributes as sa
+from workflows.client import workflow_id as _workflow_id
 
-__all__ = ["AGE_BUCKETS", "Figures", "Portfolio", "portfolio"]
+__all__ = ["AGE_BUCKETS", "NONE", "Figures", "Portfolio", "portfolio"]
 
 _CENT = Decimal("0.01")
+#: The group of a case with no segment (or no variant).
+NONE = "(none)"
+
+_ID_PREFIX = _workflow_id("")
+
+# The per-case facts each case indexes (names fixed with the workflow's search attributes).
+_VARIANT = SearchAttributeKey.for_keyword("OverdueVariant")
+_PAID = SearchAttributeKey.for_float("OverduePaid")
+_PROMISES_KEPT = SearchAttributeKey.for_int("OverduePromisesKept")
+_PROMISES_BROKEN = SearchAttributeKey.for_int("OverduePromisesBroken")
+_DEFERRED_BY = SearchAttributeKey.for_keyword_list("OverdueDeferredBy")
 #: Days-overdue buckets of the ageing table: (label, first day, last day or None).
 AGE_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
     ("not yet due", -10_000, 0),
@@ -65,12 +82,25 @@ class Portfolio:
     on_hold: int = 0
     awaiting: Counter[str] = field(default_factory=Counter)
     ended: Counter[str] = field(default_factory=Counter)
+    promises_kept: int = 0
+    promises_broken: int = 0
+    recovery_by_segment: dict[str, Recovery] = field(default_factory=dict)
+    recovery_by_variant: dict[str, Recovery] = field(default_factory=dict)
+    #: Cases (open and ended) a guardrail deferred at least once, by guardrail.
+    deferred_by: Counter[str] = field(default_factory=Counter)
+    #: Every open or ended case: id -> [stage, segment, balance] (no personal data).
+    cases: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def cure_rate(self) -> float | None:
         """Share of ended cases that ended paid in full (`resolved`); None before any ended."""
         total = sum(self.ended.values())
         return self.ended["resolved"] / total if total else None
+
+    @property
+    def promise_kept_rate(self) -> float | None:
+        """Promises kept / (kept + broken), over open and ended cases; None before any is due."""
+        return rate(self.promises_kept, self.promises_kept + self.promises_broken)
 
     def to_json(self) -> dict[str, object]:
         """The document `GET /api/portfolio` returns."""
@@ -90,6 +120,17 @@ class Portfolio:
             "awaiting": dict(self.awaiting),
             "ended": dict(self.ended),
             "cure_rate": self.cure_rate,
+            "complaints_open": self.awaiting["complaint"],
+            "promises": {
+                "kept": self.promises_kept,
+                "broken": self.promises_broken,
+                "kept_rate": self.promise_kept_rate,
+            },
+            "recovery": {
+                "by_segment": {k: v.to_json() for k, v in sorted(self.recovery_by_segment.items())},
+                "by_variant": {k: v.to_json() for k, v in sorted(self.recovery_by_variant.items())},
+            },
+            "deferrals": dict(sorted(self.deferred_by.items())),
         }
 
 
@@ -110,12 +151,15 @@ async def portfolio(client: Client, today: date | None = None) -> Portfolio:
         async for wf in client.list_workflows("WorkflowType = 'Case'"):
             attrs = wf.typed_search_attributes
             stage = attrs.get(sa.STAGE) or ""
-            if wf.status != WorkflowExecutionStatus.RUNNING:
-                if stage in TERMINAL_STAGES:
-                    p.ended[stage] += 1
-                continue
+            running = wf.status == WorkflowExecutionStatus.RUNNING
+            if not running and stage not in TERMINAL_STAGES:
+                continue  # failed or terminated by hand: not a case that ended
             balance = Decimal(str(attrs.get(sa.AMOUNT_DUE) or 0)).quantize(_CENT)
-            segment = attrs.get(sa.SEGMENT) or "(none)"
+            segment = attrs.get(sa.SEGMENT) or NONE
+            _facts(p, wf.id, stage, segment, balance, attrs)
+            if not running:
+                p.ended[stage] += 1
+                continue
             p.open.add(balance)
             p.by_stage.setdefault(stage, Figures()).add(balance)
             p.by_segment.setdefault(segment, Figures()).add(balance)
@@ -132,3 +176,25 @@ async def portfolio(client: Client, today: date | None = None) -> Portfolio:
     except RPCError as e:
         raise OverdueError(f"portfolio query rejected: {e.message}") from None
     return p
+
+
+def _facts(
+    p: Portfolio,
+    workflow_id: str,
+    stage: str,
+    segment: str,
+    balance: Decimal,
+    attrs: TypedSearchAttributes,
+) -> None:
+    """What every case adds, open or ended: its row in the case map, its promises, its recovery
+    and the guardrails that deferred it. A case started before these facts were indexed lacks
+    them: it counts as nothing paid, no promise, no deferral."""
+    case_id = workflow_id.removeprefix(_ID_PREFIX)
+    p.cases[case_id] = [stage, segment, str(balance)]
+    p.promises_kept += attrs.get(_PROMISES_KEPT) or 0
+    p.promises_broken += attrs.get(_PROMISES_BROKEN) or 0
+    paid = Decimal(str(attrs.get(_PAID) or 0)).quantize(_CENT)
+    p.recovery_by_segment.setdefault(segment, Recovery()).add(paid, balance)
+    p.recovery_by_variant.setdefault(attrs.get(_VARIANT) or NONE, Recovery()).add(paid, balance)
+    for guardrail in set(attrs.get(_DEFERRED_BY) or ()):
+        p.deferred_by[guardrail] += 1

@@ -30,6 +30,7 @@ class Permission(StrEnum):
     DISPUTES = "disputes"  # file and resolve disputes and complaints
     APPROVE = "approve"  # approve or deny legal referral, field visit, agency placement
     USERS = "users"  # manage console users
+    REFRESH = "refresh"  # recompute the portfolio's figures now rather than at the next refresh
 
 
 #: Personal data goes only to those who contact the debtor (collectors) or handle their
@@ -40,7 +41,9 @@ GRANTS: dict[Role, frozenset[Permission]] = {
     Role.OPS: frozenset(
         {Permission.VIEW, Permission.PERSONAL_DATA, Permission.RECORD, Permission.DISPUTES}
     ),
-    Role.MANAGER: frozenset({Permission.VIEW, Permission.APPROVE, Permission.DISPUTES}),
+    Role.MANAGER: frozenset(
+        {Permission.VIEW, Permission.APPROVE, Permission.DISPUTES, Permission.REFRESH}
+    ),
     Role.ADMIN: frozenset(Permission),
 }
 

@@ -26,7 +26,7 @@ from console.users import DataPlaneUserStore, UserStore, generate_password
 from engine.errors import OverdueError
 from workers.converter import EncryptionCodec
 from workers.dataplane import DataPlane, database_url
-from workers.settings import Settings
+from workers.settings import Settings, load_settings
 
 __all__ = ["FIRST_USER", "RunningConsole", "first_user", "start", "state_for", "user_store"]
 
@@ -73,22 +73,35 @@ def state_for(
     ui_url: str | None = None,
     users: UserStore | None = None,
     session_ttl: timedelta = timedelta(hours=8),
+    dataplane: DataPlane | None = None,
+    settings: Settings | None = None,
 ) -> ConsoleState:
     """The console's state on `client` (and the codec its converter carries), with the users of
-    `folder`."""
+    `folder` and the data plane (`dataplane`, else the users' own, else the one `settings` name,
+    opened for the console and closed with it)."""
     codec = client.data_converter.payload_codec
     if not isinstance(codec, EncryptionCodec):
         raise OverdueError("the console needs the project's encrypting data converter")
+    settings = settings if settings is not None else load_settings()
+    users = users or user_store(folder, settings)
+    if dataplane is None and isinstance(users, DataPlaneUserStore):
+        dataplane = users.plane  # one pool for users and snapshots
+    owns = dataplane is None
+    if dataplane is None:
+        dataplane = DataPlane(database_url(folder, settings), upgrade=False, create=True)
     origins: tuple[str, ...] = ()
     if ui_url:
         origins = (ui_url, ui_url.replace("127.0.0.1", "localhost"))
     return ConsoleState(
         client=client,
-        users=users or user_store(folder),
+        users=users,
         codec=codec,
         session_ttl=session_ttl,
         ui_origins=origins,
         ui_url=ui_url,
+        dataplane=dataplane,
+        portfolio_refresh=settings.portfolio_refresh,
+        owns_dataplane=owns,
     )
 
 
@@ -124,11 +137,14 @@ class RunningConsole:
     server: uvicorn.Server
     task: asyncio.Task[None]
     url: str
+    state: ConsoleState | None = None
 
     async def stop(self) -> None:
-        """Stop serving and wait for open requests to finish."""
+        """Stop serving, wait for open requests to finish, release what the console opened."""
         self.server.should_exit = True
         await self.task
+        if self.state is not None:
+            self.state.close()
 
 
 async def start(state: ConsoleState, host: str = "127.0.0.1", port: int = 8080) -> RunningConsole:
@@ -152,7 +168,7 @@ async def start(state: ConsoleState, host: str = "127.0.0.1", port: int = 8080) 
         port=port,
         log_level="warning",
         access_log=False,
-        lifespan="off",
+        lifespan="on",  # starts and stops the portfolio's refresher
     )
     server = _EmbeddedServer(config)
     task = asyncio.create_task(server.serve())
@@ -161,4 +177,4 @@ async def start(state: ConsoleState, host: str = "127.0.0.1", port: int = 8080) 
             task.result()  # re-raises why it could not start (port taken...)
             raise OSError(f"the console could not listen on {host}:{port}")
         await asyncio.sleep(0.05)
-    return RunningConsole(server, task, f"http://{host}:{port}")
+    return RunningConsole(server, task, f"http://{host}:{port}", state)

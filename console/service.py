@@ -18,6 +18,7 @@ from temporalio.converter import PayloadCodec
 from console.metrics import ConsoleMetrics
 from console.users import User, UserStore
 from engine.errors import EventRejected
+from workers.dataplane import DataPlane
 from workflows.client import Cases
 
 __all__ = ["TEMPLATES", "ConsoleState"]
@@ -40,6 +41,13 @@ class ConsoleState:
     #: Address of the Temporal Web UI, linked from the case page (no personal data in links).
     ui_url: str | None = None
     secure_cookies: bool = False
+    #: The data plane: the portfolio's daily snapshots and the outbox's contacts (None: the
+    #: portfolio is computed but nothing is stored, and there are no figures over time).
+    dataplane: DataPlane | None = None
+    #: Seconds between two computations of the portfolio snapshot (`console.refresher`).
+    portfolio_refresh: float = 60.0
+    #: Whether `close` closes `dataplane` (the console opened it itself).
+    owns_dataplane: bool = False
     metrics: ConsoleMetrics = field(default_factory=ConsoleMetrics)
     templates: Jinja2Templates = field(
         default_factory=lambda: Jinja2Templates(directory=str(TEMPLATES))
@@ -49,6 +57,11 @@ class ConsoleState:
     def cases(self) -> Cases:
         """The typed case API on the client."""
         return Cases(self.client)
+
+    def close(self) -> None:
+        """Release what the console opened itself."""
+        if self.owns_dataplane and self.dataplane is not None:
+            self.dataplane.close()
 
     async def act(self, action: str, user: User, done: Awaitable[T]) -> T:
         """Await a human action on a case, counting it (or its refusal)."""

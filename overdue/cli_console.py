@@ -84,7 +84,13 @@ async def _serve(args: argparse.Namespace) -> int:
     users = user_store(session.folder, session.settings)
     try:
         console = await start(
-            state_for(session.client, session.folder, ui_url=args.ui_url, users=users),
+            state_for(
+                session.client,
+                session.folder,
+                ui_url=args.ui_url,
+                users=users,
+                settings=session.settings,
+            ),
             host=args.host,
             port=args.port,
         )

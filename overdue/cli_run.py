@@ -149,7 +149,8 @@ async def _serve(
     users = user_store(folder, settings)
     credentials = first_user(folder, users)
     console = await start_console(
-        state_for(client, folder, ui_url=server.ui_url, users=users), port=args.console_port
+        state_for(client, folder, ui_url=server.ui_url, users=users, settings=settings),
+        port=args.console_port,
     )
     try:
         await asyncio.sleep(0)

@@ -55,6 +55,8 @@ class Settings(BaseSettings):
         codec_old_keys: Retired keys still accepted for decoding (comma-separated).
         database_url: The data plane's database. Unset: ``sqlite:///<data_dir>/overdue.db``
             (`workers.dataplane.database_url`).
+        portfolio_refresh: Seconds between two refreshes of the console's portfolio figures;
+            the page serves the latest snapshot meanwhile.
         dev_state: The file where `overdue dev` records its folder, key and address.
         log_level: The worker's and the dev server's log level.
         smtp_*: E-mail through an SMTP server when `smtp_host` is set.
@@ -85,6 +87,8 @@ class Settings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("OVERDUE_OTEL_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
     )
+    #: Seconds between two computations of the console's portfolio snapshot (`console.refresher`).
+    portfolio_refresh: float = Field(default=60.0, gt=0)
     dev_state: Path = Field(default_factory=default_dev_state_file)
     log_level: LogLevel = "INFO"
 

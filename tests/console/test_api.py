@@ -268,12 +268,18 @@ class TestPeopleWork:
 
 
 async def test_portfolio_counts_open_cases(stack: Stack) -> None:
-    """Opening a case adds one to the open count, its stage and its age bucket."""
-    async with _api(stack, "vera") as api:
-        before = (await api.get("/api/portfolio")).json()
+    """Opening a case adds one to the open count, its stage and its age bucket once the snapshot
+    is refreshed (a manager may ask for that now); readers get the same snapshot."""
+    async with _api(stack, "mona") as api, _api(stack, "vera") as viewer:
+        before = (await api.post("/api/portfolio/refresh")).json()
         await stack.open("API-P", 45, amount="700.00", policy="consumer-credit-line")
         await stack.wait_for("WorkflowId = 'case-API-P' AND ExecutionStatus = 'Running'", 1)
-        after = (await api.get("/api/portfolio")).json()
+        refreshed = await api.post("/api/portfolio/refresh")
+        assert refreshed.status_code == 200
+        after = (await viewer.get("/api/portfolio")).json()
+        assert (await viewer.post("/api/portfolio/refresh")).status_code == 403
+    assert after["refresh"]["taken_at"] == refreshed.json()["refresh"]["taken_at"]
+    assert after["refresh"]["failed"] is None
     assert after["open"]["cases"] == before["open"]["cases"] + 1
     assert after["by_stage"]["escalation"]["cases"] >= before["by_stage"]["escalation"]["cases"] + 1
     assert after["by_age"]["31-60"]["cases"] == before["by_age"]["31-60"]["cases"] + 1
@@ -284,4 +290,14 @@ async def test_portfolio_counts_open_cases(stack: Stack) -> None:
         "awaiting",
         "ended",
         "cure_rate",
+        "promises",
+        "recovery",
+        "deferrals",
+        "complaints_open",
+        "contacts",
+        "over_time",
+        "roll_rates",
     }
+    assert after["over_time"][-1]["day"] == after["as_of"][:10]  # today's row is stored
+    assert after["over_time"][-1]["by_stage"]["escalation"] == after["by_stage"]["escalation"]
+    assert "needs two snapshots" in after["roll_rates"]["note"]

@@ -242,6 +242,10 @@ async def test_portfolio_page_matches_the_api(browser: BrowserContext, stack: St
     page = await _sign_in(browser, stack, "mona")
     await page.goto(f"{stack.url}/portfolio")
     await expect(page.get_by_role("heading", name="Portfolio", exact=True)).to_be_visible()
+    await page.get_by_role("button", name="Refresh now").click()  # the cases the tests opened
+    await expect(page.get_by_role("status")).to_have_text("Figures refreshed")
+    await expect(page.locator("#as-of")).to_contain_text("As of")
+    await expect(page.get_by_role("img", name="Open cases per day, by stage")).to_be_visible()
     await expect(page.get_by_role("img", name="Open cases by stage")).to_be_visible()
     for _ in range(20):  # a case the worker is moving may change stage between the two reads
         if await _portfolio_matches(page, stack):

@@ -36,6 +36,7 @@ class TestSettings:
         )
         assert s.log_level == "INFO" and s.temporal_address is None
         assert s.database_url is None
+        assert s.portfolio_refresh == 60.0
 
     def test_variables(self, env: pytest.MonkeyPatch, tmp_path: Path) -> None:
         for name, value in {
@@ -50,6 +51,7 @@ class TestSettings:
             "OVERDUE_SMTP_PASSWORD": "pw",
             "OVERDUE_WEBHOOK_CHANNELS": "sms, push",
             "OVERDUE_WEBHOOK_TIMEOUT": "2.5",
+            "OVERDUE_PORTFOLIO_REFRESH": "15",
             "TEMPORAL_ADDRESS": "t:7233",
             "TEMPORAL_NAMESPACE": "debt",
             "TEMPORAL_PROFILE": "prod",
@@ -67,6 +69,7 @@ class TestSettings:
             True,
         )
         assert s.webhook_channels == ("sms", "push") and s.webhook_timeout == 2.5
+        assert s.portfolio_refresh == 15.0
         assert (s.temporal_address, s.temporal_namespace, s.temporal_profile) == (
             "t:7233",
             "debt",
@@ -89,6 +92,7 @@ class TestSettings:
             ("OVERDUE_LOG_LEVEL", "chatty"),
             ("OVERDUE_WEBHOOK_TIMEOUT", "-1"),
             ("OVERDUE_SMTP_STARTTLS", "maybe"),
+            ("OVERDUE_PORTFOLIO_REFRESH", "soon"),
         ],
     )
     def test_bad_value_named_in_one_line(
