@@ -80,7 +80,9 @@ def _error(
 def create_app(state: ConsoleState) -> FastAPI:
     """The console app on `state`'s client, users and codec. Its lifespan runs the portfolio's
     refresher (without a lifespan, the first portfolio request computes the snapshot)."""
-    refresher = PortfolioRefresher(state.client, state.dataplane, state.portfolio_refresh)
+    refresher = PortfolioRefresher(
+        state.client, state.dataplane, state.portfolio_refresh, state.metrics
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -47,6 +47,16 @@ class ConsoleMetrics:
             "Sign-ins refused (wrong name or password)",
             registry=self.registry,
         )
+        self.portfolio_refresh = Gauge(
+            "overdue_console_portfolio_refresh_seconds",
+            "How long the last successful portfolio refresh took",
+            registry=self.registry,
+        )
+        self.portfolio_refresh_failures = Counter(
+            "overdue_console_portfolio_refresh_failures",
+            "Portfolio refreshes that failed (the last good snapshot was kept)",
+            registry=self.registry,
+        )
         self.approvals_waiting = Gauge(
             "overdue_approvals_waiting",
             "Running cases waiting for a human approval",

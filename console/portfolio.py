@@ -10,6 +10,7 @@ background (`console.refresher`) and pages serve its latest result.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -32,6 +33,8 @@ _CENT = Decimal("0.01")
 NONE = "(none)"
 
 _ID_PREFIX = _workflow_id("")
+#: Rows decoded between two yields to the event loop, so pages keep answering during a pass.
+_YIELD_EVERY = 200
 
 # The per-case facts each case indexes (names fixed with the workflow's search attributes).
 _VARIANT = SearchAttributeKey.for_keyword("OverdueVariant")
@@ -149,6 +152,8 @@ async def portfolio(client: Client, today: date | None = None) -> Portfolio:
     p.by_age = {label: Figures() for label, _, _ in AGE_BUCKETS}
     try:
         async for wf in client.list_workflows("WorkflowType = 'Case'"):
+            if len(p.cases) % _YIELD_EVERY == _YIELD_EVERY - 1:
+                await asyncio.sleep(0)
             attrs = wf.typed_search_attributes
             stage = attrs.get(sa.STAGE) or ""
             running = wf.status == WorkflowExecutionStatus.RUNNING

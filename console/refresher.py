@@ -23,6 +23,7 @@ import structlog
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from console.metrics import ConsoleMetrics
 from console.portfolio import Portfolio, portfolio
 from console.portfolio_rates import RollRates, roll_rates, trend
 from console.snapshots import ChannelContacts, cases_near, contacts_by_channel, figures_since, save
@@ -97,8 +98,15 @@ def _reason(e: BaseException) -> str:
 class PortfolioRefresher:
     """Keeps the latest portfolio snapshot, recomputing it every `interval` seconds."""
 
-    def __init__(self, client: Client, dataplane: DataPlane | None, interval: float) -> None:
+    def __init__(
+        self,
+        client: Client,
+        dataplane: DataPlane | None,
+        interval: float,
+        metrics: ConsoleMetrics | None = None,
+    ) -> None:
         self.client = client
+        self.metrics = metrics
         self.dataplane = dataplane
         self.interval = interval
         self.latest: Snapshot | None = None
@@ -137,8 +145,12 @@ class PortfolioRefresher:
         except Exception as e:  # any failure keeps the last good snapshot
             self.failure = Failure(datetime.now(UTC), _reason(e))
             log.warning("portfolio.refresh_failed", error_type=type(e).__name__)
+            if self.metrics is not None:
+                self.metrics.portfolio_refresh_failures.inc()
             return None
         self.latest, self.failure = snapshot, None
+        if self.metrics is not None:
+            self.metrics.portfolio_refresh.set(snapshot.seconds)
         log.info(
             "portfolio.refreshed",
             cases=len(snapshot.portfolio.cases),

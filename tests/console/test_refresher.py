@@ -16,6 +16,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
 from console import portfolio as module
+from console.metrics import ConsoleMetrics
 from console.portfolio import portfolio
 from console.refresher import PortfolioRefresher
 from console.snapshots import save
@@ -120,6 +121,12 @@ async def test_per_case_facts_and_missing_ones() -> None:
     assert doc["complaints_open"] == 0
 
 
+async def test_a_large_pass_counts_every_case() -> None:
+    """Past the rows after which the pass yields to other requests, nothing is lost."""
+    p = await portfolio(Visibility([record(f"C{i}", kept=1) for i in range(450)]).client())
+    assert p.open.cases == 450 == len(p.cases) == p.promises_kept
+
+
 async def test_no_promise_due_is_no_rate() -> None:
     """No kept and no broken promise: the rate is None, not 0%."""
     p = await portfolio(Visibility([record("A")]).client())
@@ -142,10 +149,12 @@ async def test_the_first_request_waits_for_the_first_snapshot(plane: DataPlane) 
 async def test_a_failed_refresh_keeps_the_last_good_snapshot(plane: DataPlane) -> None:
     """Visibility refuses: the figures stay, the failure is one line, the next success clears it."""
     v = Visibility([record("A")])
-    r = PortfolioRefresher(v.client(), plane, interval=60)
+    metrics = ConsoleMetrics()
+    r = PortfolioRefresher(v.client(), plane, interval=60, metrics=metrics)
     good = await r.current()
     v.refuse = True
     assert await r.refresh() is None
+    assert b"overdue_console_portfolio_refresh_failures_total 1.0" in metrics.render()
     assert await r.current() is good
     assert r.failure is not None
     assert r.failure.reason == "portfolio query rejected: visibility is down"
