@@ -393,15 +393,26 @@ class CaseWorkflow:
     def _index(self) -> None:
         """Upsert the search attributes that changed (each upsert is a history event)."""
         assert self._state is not None
-        values = sa.values_for(self._state)
-        # Runs recorded before `OverdueAwaiting` existed never upserted it; they keep not doing
-        # so. An unset keyword list reads as empty, so a new case with nothing awaited costs no
-        # upsert either.
-        keys = sa.ALL_KEYS if workflow.patched("index-awaiting") else sa.KEYS_BEFORE_AWAITING
+        # Runs recorded before `OverdueAwaiting` existed never upserted it, runs recorded before
+        # the case facts (`index-facts`: variant, paid, promises, deferrals, open calls) never
+        # upserted those nor awaited `call`; they keep not doing so. An unset value (an empty
+        # list, no open call) costs no upsert on a new case either.
+        facts = workflow.patched("index-facts")
+        values = sa.values_for(self._state, facts=facts)
+        if facts:
+            keys = sa.ALL_KEYS
+        elif workflow.patched("index-awaiting"):
+            keys = sa.KEYS_BEFORE_FACTS
+        else:
+            keys = sa.KEYS_BEFORE_AWAITING
+        # A value that went away (no call open any more) is left as it was, never unset: the
+        # time-skipping test server keeps an unset Datetime as a null that the SDK then fails to
+        # decode (describe, the next run's start). `OverdueAwaiting` says whether a call is open.
         changed = [
             k
             for k in keys
-            if self._indexed.get(k.name, [] if k is sa.AWAITING else None) != values[k.name]
+            if values[k.name] is not None
+            and self._indexed.get(k.name, sa.unset(k)) != values[k.name]
         ]
         if changed:
             workflow.upsert_search_attributes([k.value_set(values[k.name]) for k in changed])

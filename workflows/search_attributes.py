@@ -9,7 +9,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.common import (
+    SearchAttributeIndexedValueType,
+    SearchAttributeKey,
+    SearchAttributePair,
+    TypedSearchAttributes,
+)
 
 from engine.case.state import CaseState
 from engine.case.vocabulary import HoldKind
@@ -18,15 +23,24 @@ __all__ = [
     "ALL_KEYS",
     "AMOUNT_DUE",
     "AWAITING",
+    "CALL_SINCE",
+    "DEFERRED_BY",
     "KEYS_BEFORE_AWAITING",
+    "KEYS_BEFORE_FACTS",
     "ON_HOLD",
     "OVERDUE_SINCE",
+    "PAID",
     "POLICY_NAME",
     "POLICY_VERSION",
+    "PROMISES_BROKEN",
+    "PROMISES_KEPT",
     "SEGMENT",
     "STAGE",
+    "VARIANT",
     "awaiting",
+    "call_since",
     "typed",
+    "unset",
     "values_for",
 ]
 
@@ -42,6 +56,20 @@ OVERDUE_SINCE = SearchAttributeKey.for_datetime("OverdueSince")
 #: console's queues is one visibility query on it instead of a query to every case.
 AWAITING = SearchAttributeKey.for_keyword_list("OverdueAwaiting")
 
+#: The champion/challenger arm the case is in ("" when its policy runs no experiment).
+VARIANT = SearchAttributeKey.for_keyword("OverdueVariant")
+#: What the debtor has paid so far.
+PAID = SearchAttributeKey.for_float("OverduePaid")
+PROMISES_KEPT = SearchAttributeKey.for_int("OverduePromisesKept")
+PROMISES_BROKEN = SearchAttributeKey.for_int("OverduePromisesBroken")
+#: The guardrails (`quiet_hours`, a frequency cap...) that deferred at least one contact.
+DEFERRED_BY = SearchAttributeKey.for_keyword_list("OverdueDeferredBy")
+#: When the oldest call still without a recorded outcome was made. Unset until the first call;
+#: once the outcomes are in it keeps its last value (never unset, see `CaseWorkflow._index`), so
+#: it means something only with `OverdueAwaiting = 'call'`: the console's queue of calls to write
+#: up, oldest first.
+CALL_SINCE = SearchAttributeKey.for_datetime("OverdueCallSince")
+
 #: The keys cases indexed before `AWAITING` existed; runs without the workflow's
 #: `index-awaiting` patch upsert only these, so their histories replay unchanged.
 KEYS_BEFORE_AWAITING: tuple[SearchAttributeKey[Any], ...] = (
@@ -53,11 +81,25 @@ KEYS_BEFORE_AWAITING: tuple[SearchAttributeKey[Any], ...] = (
     ON_HOLD,
     OVERDUE_SINCE,
 )
-ALL_KEYS: tuple[SearchAttributeKey[Any], ...] = (*KEYS_BEFORE_AWAITING, AWAITING)
+#: The keys cases indexed before the case facts above existed; runs without the workflow's
+#: `index-facts` patch upsert only these (and never await `call`), so they replay unchanged.
+KEYS_BEFORE_FACTS: tuple[SearchAttributeKey[Any], ...] = (*KEYS_BEFORE_AWAITING, AWAITING)
+ALL_KEYS: tuple[SearchAttributeKey[Any], ...] = (
+    *KEYS_BEFORE_FACTS,
+    VARIANT,
+    PAID,
+    PROMISES_KEPT,
+    PROMISES_BROKEN,
+    DEFERRED_BY,
+    CALL_SINCE,
+)
 
 
-def values_for(state: CaseState) -> dict[str, Any]:
-    """The value of every search attribute for a case, by attribute name."""
+def values_for(state: CaseState, *, facts: bool = True) -> dict[str, Any]:
+    """The value of every search attribute for a case, by attribute name.
+
+    `facts=False` gives what runs without the `index-facts` patch indexed: no `call` awaited.
+    """
     return {
         STAGE.name: str(state.stage),  # a plain keyword, not the enum
         SEGMENT.name: state.segment or "",
@@ -66,13 +108,36 @@ def values_for(state: CaseState) -> dict[str, Any]:
         POLICY_VERSION.name: state.policy.version,
         ON_HOLD.name: state.on_hold,
         OVERDUE_SINCE.name: datetime.combine(state.case.due_date, datetime.min.time(), tzinfo=UTC),
-        AWAITING.name: awaiting(state),
+        AWAITING.name: awaiting(state, calls=facts),
+        VARIANT.name: state.variant or "",
+        PAID.name: float(state.paid_total),  # search only, like the balance
+        PROMISES_KEPT.name: state.kept_promises,
+        PROMISES_BROKEN.name: state.broken_promises,
+        DEFERRED_BY.name: list(state.deferred_by),
+        CALL_SINCE.name: call_since(state),
     }
 
 
-def awaiting(state: CaseState) -> list[str]:
-    """The value of `AWAITING` for a case."""
+def call_since(state: CaseState) -> datetime | None:
+    """When the oldest call of the case still without a recorded outcome was made."""
+    return min(
+        (c.at for c in state.contacts if c.channel == "call" and c.outcome is None), default=None
+    )
+
+
+def unset(key: SearchAttributeKey[Any]) -> Any:
+    """The value an unset `key` stands for: empty for a keyword list, None for the others.
+
+    Such a value is never stored: a case with nothing awaited or no call open costs no upsert.
+    """
+    return [] if key.indexed_value_type == SearchAttributeIndexedValueType.KEYWORD_LIST else None
+
+
+def awaiting(state: CaseState, *, calls: bool = True) -> list[str]:
+    """The value of `AWAITING` for a case (`call` only with `calls`)."""
     names = set(state.approvals_pending)
+    if calls and call_since(state) is not None:
+        names.add("call")
     if state.hold(HoldKind.DISPUTE) is not None:
         names.add("dispute")
     if any(c.open for c in state.complaints):
@@ -84,5 +149,5 @@ def typed(values: dict[str, Any]) -> TypedSearchAttributes:
     """The values as the typed collection `start_workflow` takes (an empty list is left unset,
     which is what visibility stores for it anyway)."""
     return TypedSearchAttributes(
-        [SearchAttributePair(k, values[k.name]) for k in ALL_KEYS if values[k.name] != []]
+        [SearchAttributePair(k, values[k.name]) for k in ALL_KEYS if values[k.name] != unset(k)]
     )

@@ -222,6 +222,10 @@ class CaseState(BaseModel):
     contacts_in_stage: int = 0
     contacts_total: int = 0
     deferred_total: int = 0
+    #: The guardrails that deferred at least one contact or step of this case, sorted (what
+    #: `deferred_total` counts, by name: a case held back by quiet hours reads differently from
+    #: one held back by a frequency cap).
+    deferred_by: list[str] = []
     last_conversation_at: datetime | None = None
     bureau_notice_at: datetime | None = None
     bureau_reported: bool = False
@@ -240,6 +244,12 @@ class CaseState(BaseModel):
             if h.kind == kind:
                 return h
         return None
+
+    def note_deferral(self, guardrail: str) -> None:
+        """Count one deferral by `guardrail` (`deferred_total`, `deferred_by`)."""
+        self.deferred_total += 1
+        if guardrail not in self.deferred_by:
+            self.deferred_by = sorted([*self.deferred_by, guardrail])
 
     @property
     def on_hold(self) -> bool:

@@ -245,7 +245,7 @@ def send_due_contacts(ctx: Ctx) -> None:
             if p is None or p.not_before != later[0]:
                 s.pending = [q for q in s.pending if q.key != key]
                 s.pending.append(Pending(key=key, not_before=later[0], guardrail=later[1]))
-                s.deferred_total += 1
+                s.note_deferral(later[1])
                 ctx.record(
                     "deferred",
                     f"{s.stage}.{key}",
@@ -327,7 +327,7 @@ def take_back(ctx: Ctx, action_id: str, until: datetime | None, guardrail: str) 
         return
     s.pending = [q for q in s.pending if q.key != key]
     s.pending.append(Pending(key=key, not_before=until, guardrail=guardrail))
-    s.deferred_total += 1
+    s.note_deferral(guardrail)
     ctx.record(
         "deferred",
         f"{s.stage}.{key}",

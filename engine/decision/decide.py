@@ -287,6 +287,7 @@ def copy_state(state: CaseState) -> CaseState:
     d["complaints"] = [c.model_copy() for c in state.complaints]
     d["fees_applied"] = list(state.fees_applied)
     d["unusable"] = list(state.unusable)
+    d["deferred_by"] = list(state.deferred_by)
     d["payment_refs"] = dict(state.payment_refs)
     return new
 

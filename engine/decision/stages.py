@@ -284,7 +284,7 @@ def _defer_step(ctx: Ctx, key: str, until: object, guardrail: str) -> None:
             s.pending.remove(p)
             break
     s.pending.append(Pending(key=key, not_before=nb, guardrail=guardrail))
-    s.deferred_total += 1
+    s.note_deferral(guardrail)
     ctx.record("deferred", f"{key}: {guardrail}", detail={"guardrail": guardrail})
 
 

@@ -89,6 +89,7 @@ class TestWindowDeferral:
             assert rec.detail["guardrail"] == "contact_window"
             assert datetime.fromisoformat(rec.detail["until"]) == sent[key]
         assert not run.deferred("reminder.m1")
+        assert (run.state.deferred_total, run.state.deferred_by) == (2, ["contact_window"])
 
     def test_cn_floor_is_8_to_22(self) -> None:
         cp = inline_policy("CN", stages=timed("07:30", "21:30", "22:00"))

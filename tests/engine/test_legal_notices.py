@@ -137,5 +137,6 @@ class TestCopyState:
             "fees_applied",
             "unusable",
             "payment_refs",
+            "deferred_by",
             "settlement",
         }

@@ -12,7 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 from engine.case import events as ev
 from engine.errors import OverdueError
 from engine.policy.compiled import CompiledPolicy
-from tests.workflows.helpers import Driver, align, local, make_case
+from tests.workflows.helpers import Driver, align, local, make_case, record_history
 from workers.outbox import Outbox
 from workflows import search_attributes as sa
 from workflows.client import CaseAlreadyOpen, CaseNotFound, Cases, CaseSummary
@@ -90,6 +90,12 @@ async def test_search_attributes_follow_the_case(
         "OverdueOnHold": False,
         "OverdueSince": datetime.combine(case.due_date, datetime.min.time(), tzinfo=UTC),
         "OverdueAwaiting": None,  # nothing awaited: left unset rather than upserted empty
+        "OverdueVariant": "",
+        "OverduePaid": 0.0,
+        "OverduePromisesKept": 0,
+        "OverduePromisesBroken": 0,
+        "OverdueDeferredBy": None,
+        "OverdueCallSince": None,
     }
     await drv.dispute(case.case_id)
     assert (await attrs())["OverdueOnHold"] is True
@@ -119,3 +125,66 @@ async def test_search_attributes_follow_the_case(
         assert "unimplemented" in str(e)
     else:  # a server with visibility (not the time-skipping one today)
         assert [s.case_id for s in listed] == [case.case_id]
+
+
+async def test_case_facts_are_indexed(
+    tsenv: WorkflowEnvironment, cases: Cases, outbox: Outbox, cn_policy: CompiledPolicy
+) -> None:
+    """Paid, promises kept and broken, the guardrails that deferred a contact and the call
+    waiting for its outcome are indexed (read back through describe: the time-skipping server
+    cannot list; the console's tests list `OverdueAwaiting = 'call'` on the dev server)."""
+    cp, drv = cn_policy, Driver(tsenv, cases)
+    tz = cp.policy.timezone
+    now = await align(tsenv, tz)
+    cid = "SA-FACTS"
+    await cases.open(make_case(cp, cid, local(now, tz).date() - timedelta(days=9), "3000.00"), cp)
+    await cases.status(cid)  # the first workflow task has run
+
+    async def attrs() -> dict[str, object]:
+        desc = await cases.handle(cid).describe()
+        return {k.name: desc.typed_search_attributes.get(k) for k in sa.ALL_KEYS}
+
+    got = await attrs()
+    assert {k: got[k] for k in list(got)[-6:]} == {
+        "OverdueVariant": "",
+        "OverduePaid": 0.0,
+        "OverduePromisesKept": 0,
+        "OverduePromisesBroken": 0,
+        "OverdueDeferredBy": None,  # unset, like an empty OverdueAwaiting
+        "OverdueCallSince": None,
+    }
+
+    # day 9's sms goes out; the debtor's ledger (another case of theirs) takes it back
+    await drv.run([cid], 1, tz=tz)
+    (sms,) = [r for r in await cases.history(cid) if r.kind == "contact"]
+    until = await drv.now() + timedelta(hours=12)
+    guardrail = "person.cap.sms.3_per_7d"
+    await drv.send(
+        cid, ev.ContactDeferred(action_id=str(sms.action_id), until=until, guardrail=guardrail)
+    )
+    assert (await attrs())["OverdueDeferredBy"] == [guardrail]
+
+    # the next night the call made in the day still has no outcome: the case awaits it
+    await drv.run([cid], 1, tz=tz)
+    (call,) = [r for r in await cases.history(cid) if r.kind == "contact" and r.channel == "call"]
+    got = await attrs()
+    assert (got["OverdueAwaiting"], got["OverdueCallSince"]) == (["call"], call.at)
+    await drv.send(cid, ev.ContactOutcome(action_id=str(call.action_id), outcome="unanswered"))
+    got = await attrs()  # no call open: awaiting nothing; the time is left as it was
+    assert (got["OverdueAwaiting"], got["OverdueCallSince"]) == ([], call.at)
+
+    today = local(await drv.now(), tz).date()
+    await drv.promise(cid, "600.00", today + timedelta(days=3))
+    await drv.pay(cid, "600.00", "CNY")
+    await drv.promise(cid, "600.00", today + timedelta(days=2))
+    await drv.run([cid], 4, tz=tz)
+    got = await attrs()
+    assert (got["OverduePaid"], got["OverduePromisesKept"], got["OverduePromisesBroken"]) == (
+        600.0,
+        1,
+        1,
+    )
+    deferred_by = got["OverdueDeferredBy"]
+    assert isinstance(deferred_by, list) and guardrail in deferred_by
+    assert deferred_by == sorted(set(deferred_by))
+    await record_history(cases.handle(cid), "facts-consumer-credit-line", cp)

@@ -97,6 +97,11 @@ async def test_never_pays_walks_every_stage(
     tz = cp.policy.timezone
     drv = Driver(tsenv, cases)
     opened = await align(tsenv, tz)
+    # The walk above assumes no public holiday pushes a reminder past the stage's end (the suite's
+    # clock lands wherever the tests before left it): start after any holiday of the first weeks.
+    while any(local(opened, tz).date() + timedelta(days=d) in cp.rules.days_off for d in range(17)):
+        await tsenv.sleep(timedelta(days=1))
+        opened = await align(tsenv, tz)
     due = local(opened, tz).date() + timedelta(days=6)
     case = make_case(cp, f"NP-{policy_name}", due, amount)
     handle = await cases.open(case, cp)
