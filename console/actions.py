@@ -17,6 +17,7 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from console.auth import check_csrf, page_session, require
+from console.calls import call_events, plan_from_form
 from console.roles import Permission
 from console.service import ConsoleState
 from console.users import Session
@@ -55,7 +56,7 @@ async def _do(
     permission: Permission,
     action: str,
     make: Callable[[], Sequence[ev.Event]],
-    done: str,
+    done: str | Callable[[], str],
 ) -> Response:
     check_csrf(session.csrf, csrf)
     require(session.user, permission)
@@ -67,7 +68,8 @@ async def _do(
         return _redirect(back, case_id, error=f"{case_id}: {_first_problem(e)}")
     except OverdueError as e:  # the case refused it (EventRejected), or bad input
         return _redirect(back, case_id, error=f"{case_id}: {e}")
-    return _redirect(back, case_id, msg=f"{case_id}: {done}")
+    message = done if isinstance(done, str) else done()
+    return _redirect(back, case_id, msg=f"{case_id}: {message}")
 
 
 @router.post("/cases/{case_id}/deny")
@@ -189,12 +191,18 @@ async def outcome(
     attitude: FormStr = "",
     promise_amount: FormStr = "",
     promise_date: FormStr = "",
+    plan_count: FormStr = "",
+    plan_amount: FormStr = "",
+    plan_first: FormStr = "",
+    plan_every: FormStr = "",
     csrf: FormStr = "",
     back: FormStr = "",
 ) -> Response:
-    """What happened on a call: result, attitude and a promise, in one step."""
+    """What happened on a call: result, attitude and a promise or a plan, in one step."""
+    agreed = ""
 
-    def make() -> list[ev.ContactOutcome | ev.AttitudeChange | ev.Promise]:
+    def make() -> list[ev.Event]:
+        nonlocal agreed
         if result not in get_args(ev.CallResult):
             raise OverdueError(f"result must be one of {', '.join(get_args(ev.CallResult))}")
         promise = None
@@ -206,7 +214,15 @@ async def outcome(
                 )
             except (InvalidOperation, ValueError):
                 raise OverdueError("a promise needs an amount and a date (YYYY-MM-DD)") from None
-        return ev.call_outcome(action_id, result, attitude or None, promise)  # type: ignore[arg-type]
+        plan = plan_from_form(plan_count, plan_amount, plan_first, plan_every)
+        agreed = (
+            " with a promise"
+            if promise
+            else f" with a plan of {len(plan)} instalments"
+            if plan
+            else ""
+        )
+        return call_events(action_id, result, attitude or None, promise, plan)  # type: ignore[arg-type]
 
     return await _do(
         request,
@@ -217,7 +233,7 @@ async def outcome(
         Permission.RECORD,
         "call_outcome",
         make,
-        f"call {result} recorded" + (" with a promise" if promise_amount.strip() else ""),
+        lambda: f"call {result} recorded{agreed}",
     )
 
 

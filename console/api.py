@@ -13,8 +13,9 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from console.auth import api_user, require
+from console.calls import call_events
 from console.personal import NO_STORE, DebtorDetails, debtor_details
-from console.queues import QueueFilter, approvals_queue, issues_queue
+from console.queues import QueueFilter, approvals_queue, calls_queue, issues_queue
 from console.roles import Permission, allowed
 from console.service import ConsoleState
 from console.users import User
@@ -63,6 +64,9 @@ class QueueItemOut(BaseModel):
     awaiting: list[str]
     overdue_since: str | None
     age_days: int | None
+    call_since: str | None = Field(
+        default=None, description="calls queue: when the oldest call without an outcome was made"
+    )
 
 
 class QueueOut(BaseModel):
@@ -123,13 +127,21 @@ class PromiseIn(BaseModel):
     due_date: date
 
 
+class InstalmentIn(BaseModel):
+    """One instalment of a repayment plan."""
+
+    amount: Decimal = Field(gt=0)
+    due_date: date
+
+
 class OutcomeRequest(BaseModel):
-    """What happened on a call, in one step."""
+    """What happened on a call, in one step: a promise or a plan agreed, not both."""
 
     action_id: str
     result: ev.CallResult
     attitude: Literal["cooperative", "neutral", "evasive", "hostile"] | None = None
     promise: PromiseIn | None = None
+    plan: list[InstalmentIn] | None = Field(default=None, min_length=1, max_length=60)
 
 
 def _filter(
@@ -185,6 +197,29 @@ async def approvals(
     require(user, Permission.VIEW)
     f = _filter(stage, segment, min_amount, max_amount, min_age, max_age)
     items = await approvals_queue(_console(request).client, f, datetime.now(UTC).date())
+    return {"count": len(items), "items": [i.to_json() for i in items]}
+
+
+@router.get(
+    "/queues/calls",
+    response_model=QueueOut,
+    summary="Calls waiting for their outcome, oldest first",
+)
+async def calls(
+    user: ApiUser,
+    request: Request,
+    stage: str | None = None,
+    segment: str | None = None,
+    min_amount: Annotated[Decimal | None, Query(ge=0)] = None,
+    max_amount: Annotated[Decimal | None, Query(ge=0)] = None,
+    min_age: Annotated[int | None, Query(ge=0, description="days overdue, at least")] = None,
+    max_age: Annotated[int | None, Query(ge=0, description="days overdue, at most")] = None,
+) -> dict[str, Any]:
+    """Running cases with a call whose outcome is not recorded yet, the longest waiting first
+    (`call_since`)."""
+    require(user, Permission.VIEW)
+    f = _filter(stage, segment, min_amount, max_amount, min_age, max_age)
+    items = await calls_queue(_console(request).client, f, datetime.now(UTC).date())
     return {"count": len(items), "items": [i.to_json() for i in items]}
 
 
@@ -257,5 +292,6 @@ async def outcome(
     require(user, Permission.RECORD)
     console = _console(request)
     promise = (body.promise.amount, body.promise.due_date) if body.promise else None
-    events = ev.call_outcome(body.action_id, body.result, body.attitude, promise)
+    plan = [(i.amount, i.due_date) for i in body.plan] if body.plan else None
+    events = call_events(body.action_id, body.result, body.attitude, promise, plan)
     return await console.act("call_outcome", user, console.cases.send_all(case_id, events))

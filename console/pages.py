@@ -15,8 +15,14 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from console.auth import CSRF_COOKIE, SESSION_COOKIE, check_csrf, page_session, require
-from console.personal import NO_STORE, debtor_details
-from console.queues import QueueFilter, approvals_queue, issues_queue
+from console.personal import NO_STORE, debtor_of
+from console.queues import (
+    QueueFilter,
+    approvals_queue,
+    calls_queue,
+    issues_queue,
+    waited,
+)
 from console.roles import GRANTS, Permission, allowed
 from console.service import ConsoleState
 from console.users import Session
@@ -185,6 +191,13 @@ async def issues_page(request: Request, session: PageSession) -> Response:
     return await _queue_page(request, session, issues_queue, "issues.html")
 
 
+@router.get("/queues/calls", response_class=HTMLResponse)
+async def calls_page(request: Request, session: PageSession) -> Response:
+    """Today's calls: cases with a call whose outcome nobody recorded, the longest waiting first,
+    each linking to the case page's call form."""
+    return await _queue_page(request, session, calls_queue, "calls.html")
+
+
 async def _queue_page(request: Request, session: Session, fetch: Any, template: str) -> Response:
     require(session.user, Permission.VIEW)
     q = request.query_params
@@ -213,6 +226,8 @@ async def _queue_page(request: Request, session: Session, fetch: Any, template: 
         items=items,
         filters=values,
         problem=problem,
+        now=datetime.now(UTC),
+        waited=waited,
         back=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
     )
 
@@ -252,14 +267,16 @@ async def case_page(request: Request, case_id: str, session: PageSession) -> Res
     status = await cases.status(case_id)
     history = await cases.history(case_id)
     personal = allowed(session.user.role, Permission.PERSONAL_DATA)
-    debtor = await debtor_details(cases, session.user, case_id) if personal else None
+    records = allowed(session.user.role, Permission.RECORD)
+    state = await cases.state(case_id) if personal or records else None
+    debtor = debtor_of(state, session.user) if state is not None and personal else None
     payments = [r for r in history if r.kind == "payment"]
-    # Calls whose outcome a collector may record: the latest first.
-    calls = [
-        r.action_id
-        for r in reversed(history)
-        if r.kind == "contact" and r.channel == "call" and r.action_id
-    ]
+    # Calls whose outcome nobody recorded yet (what the calls queue lists), the oldest first.
+    calls = (
+        [c.action_id for c in state.contacts if c.channel == "call" and c.outcome is None]
+        if state is not None
+        else []
+    )
     response = render(
         request,
         "case.html",
@@ -269,6 +286,7 @@ async def case_page(request: Request, case_id: str, session: PageSession) -> Res
         history=list(reversed(history)),
         payments=payments,
         calls=calls,
+        back=_safe_next(request.query_params.get("back")) if "back" in request.query_params else "",
         ui_url=_console(request).ui_url,
         today=datetime.now(UTC).date().isoformat(),
     )

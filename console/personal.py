@@ -13,9 +13,10 @@ from pydantic import BaseModel, Field
 from console.auth import require
 from console.roles import Permission
 from console.users import User
+from engine.case.state import CaseState
 from workflows.client import Cases
 
-__all__ = ["NO_STORE", "DebtorDetails", "debtor_details"]
+__all__ = ["NO_STORE", "DebtorDetails", "debtor_details", "debtor_of"]
 
 #: Response headers for anything showing personal data: no browser or proxy keeps a copy.
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -41,7 +42,17 @@ async def debtor_details(cases: Cases, user: User, case_id: str) -> DebtorDetail
         CaseNotFound: no such case.
     """
     require(user, Permission.PERSONAL_DATA)
-    debtor = (await cases.state(case_id)).case.debtor
+    return debtor_of(await cases.state(case_id), user)
+
+
+def debtor_of(state: CaseState, user: User) -> DebtorDetails:
+    """The debtor of a case state already read, if `user` may see personal data.
+
+    Raises:
+        Forbidden: the user's role lacks `PERSONAL_DATA`.
+    """
+    require(user, Permission.PERSONAL_DATA)
+    debtor = state.case.debtor
     return DebtorDetails(
         debtor_id=debtor.id,
         name=debtor.name,

@@ -23,12 +23,15 @@ from workflows import search_attributes as sa
 
 __all__ = [
     "APPROVALS",
+    "CALL",
     "QueueFilter",
     "QueueItem",
     "approvals_queue",
+    "calls_queue",
     "count_awaiting",
     "filter_query",
     "issues_queue",
+    "waited",
 ]
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -38,6 +41,10 @@ _RUNNING_CASES = "WorkflowType = 'Case' AND ExecutionStatus = 'Running'"
 APPROVALS: tuple[str, ...] = tuple(a.value for a in Approval)
 _APPROVALS = f"{sa.AWAITING.name} IN ({', '.join(repr(a) for a in APPROVALS)})"
 _ISSUES = f"{sa.AWAITING.name} IN ('dispute', 'complaint')"
+#: What a case awaits while one of its calls has no recorded outcome (set by the workflow, with
+#: `OverdueCallSince` the time of the oldest such call).
+CALL = "call"
+_CALLS = f"{sa.AWAITING.name} = '{CALL}'"
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,8 @@ class QueueItem:
     awaiting: tuple[str, ...]
     overdue_since: date | None
     age_days: int | None
+    #: When the oldest call of the case still without an outcome was made (the calls queue).
+    call_since: datetime | None = None
 
     def to_json(self) -> dict[str, object]:
         """The item as the API returns it (amounts as decimal strings)."""
@@ -85,6 +94,7 @@ class QueueItem:
             "awaiting": list(self.awaiting),
             "overdue_since": self.overdue_since.isoformat() if self.overdue_since else None,
             "age_days": self.age_days,
+            "call_since": self.call_since.isoformat() if self.call_since else None,
         }
 
 
@@ -129,6 +139,7 @@ async def _list(client: Client, query: str, today: date, limit: int) -> list[Que
                     awaiting=tuple(attrs.get(sa.AWAITING) or ()),
                     overdue_since=since_day,
                     age_days=(today - since_day).days if since_day is not None else None,
+                    call_since=attrs.get(sa.CALL_SINCE),
                 )
             )
     except RPCError as e:
@@ -150,16 +161,48 @@ async def issues_queue(
     return await _queue(client, _ISSUES, f, today, limit)
 
 
+async def calls_queue(
+    client: Client, f: QueueFilter, today: date, *, limit: int = 500
+) -> list[QueueItem]:
+    """Running cases with a call whose outcome nobody recorded yet, the longest waiting first."""
+    items = await _select(client, _CALLS, f, today, limit)
+    items.sort(key=lambda i: (i.call_since or _NEVER, i.case_id))
+    return items
+
+
+_NEVER = datetime.max.replace(tzinfo=UTC)
+
+
+def waited(since: datetime | None, now: datetime) -> str:
+    """How long something has waited since `since`, as a person reads it ("2 d 3 h", "45 min")."""
+    if since is None:
+        return ""
+    minutes = max(0, int((now - since).total_seconds() // 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {mins} min"
+    return f"{mins} min"
+
+
 async def _queue(
+    client: Client, which: str, f: QueueFilter, today: date, limit: int
+) -> list[QueueItem]:
+    items = await _select(client, which, f, today, limit)
+    items.sort(key=lambda i: (i.overdue_since or date.max, i.case_id))
+    return items
+
+
+async def _select(
     client: Client, which: str, f: QueueFilter, today: date, limit: int
 ) -> list[QueueItem]:
     clauses = [_RUNNING_CASES, which]
     extra = filter_query(f, today)
     if extra:
         clauses.append(extra)
-    items = await _list(client, " AND ".join(clauses), today, limit)
-    items.sort(key=lambda i: (i.overdue_since or date.max, i.case_id))
-    return items
+    return await _list(client, " AND ".join(clauses), today, limit)
 
 
 async def count_awaiting(client: Client) -> int:

@@ -255,3 +255,40 @@ async def test_portfolio_page_matches_the_api(browser: BrowserContext, stack: St
         raise AssertionError("the portfolio page never showed the API's counts")
     await _shot(page, "portfolio")
     await page.close()
+
+
+async def test_collector_works_the_calls_queue(browser: BrowserContext, stack: Stack) -> None:
+    """A collector opens today's calls, records connected with a promise from the case page's
+    one form, comes back to the queue, and the case has left it."""
+    tz = daytime_zone()
+    await stack.open("BR-6", 10, amount="800.00", policy="consumer-credit-line", tz=tz)
+    call = await first_call(stack, "BR-6")
+    await stack.wait_for(f"WorkflowId = 'case-BR-6' AND {AWAITING.name} = 'call'", 1)
+    due = (datetime.now(ZoneInfo(tz)) + timedelta(days=4)).date().isoformat()
+    page = await _sign_in(browser, stack, "colin")
+    await page.get_by_role("link", name="Today's calls").click()
+    await expect(page.get_by_role("heading", name="Today's calls")).to_be_visible()
+    row = page.locator("#row-BR-6")
+    await expect(row.locator(".waiting")).to_have_text(re.compile(r"^\d+ (min|h \d+ min)$"))
+    await _shot(page, "calls-queue")
+    await row.get_by_role("link", name="Record the call of BR-6").click()
+    form = page.get_by_role("form", name="Record a call outcome")
+    await expect(form.get_by_label("Call")).to_have_value(call)
+    await form.get_by_label("connected").check()
+    await form.get_by_label("Attitude").select_option("cooperative")
+    await form.get_by_label("Promise amount").fill("300.00")
+    await form.get_by_label("by", exact=True).fill(due)
+    await _shot(page, "case-call-form-from-queue")
+    await form.get_by_role("button", name="Record call").click()
+    await expect(page.get_by_role("status")).to_have_text(
+        "BR-6: call connected recorded with a promise"
+    )
+    await expect(page.get_by_role("heading", name="Today's calls")).to_be_visible()
+    await stack.wait_for(f"WorkflowId = 'case-BR-6' AND {AWAITING.name} = 'call'", 0)
+    await page.reload()
+    await expect(page.get_by_role("heading", name="Today's calls")).to_be_visible()
+    await expect(page.locator("#row-BR-6")).to_have_count(0)
+    await _shot(page, "calls-queue-after-call")
+    status = await stack.cases.status("BR-6")
+    assert status.attitude == "cooperative" and "promise" in status.holds
+    await page.close()
