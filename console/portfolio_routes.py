@@ -18,7 +18,7 @@ from console.roles import Permission
 from console.users import Session, User
 from engine.policy.model import ACTIVE_STAGES
 
-__all__ = ["api_router", "page_router", "refresher"]
+__all__ = ["api_router", "page_context", "page_router", "refresher"]
 
 api_router = APIRouter(prefix="/api", tags=["portfolio"])
 page_router = APIRouter(include_in_schema=False)
@@ -80,14 +80,15 @@ async def portfolio_page(request: Request, session: PageSession) -> Response:
     """The latest snapshot's figures with charts (definitions in docs/portfolio.md)."""
     require(session.user, Permission.VIEW)
     r = refresher(request)
-    snapshot = await r.current()
+    return render(request, "portfolio.html", session, **page_context(r, await r.current()))
+
+
+def page_context(r: PortfolioRefresher, snapshot: Snapshot) -> dict[str, Any]:
+    """What `portfolio.html` shows of a snapshot (and of the refresher's last failure)."""
     p = snapshot.portfolio
     segments = sorted(p.by_segment)
     days = [row["day"] for row in snapshot.over_time]
-    return render(
-        request,
-        "portfolio.html",
-        session,
+    return dict(
         p=p,
         s=snapshot,
         failure=r.failure,
