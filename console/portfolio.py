@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.common import SearchAttributeKey, TypedSearchAttributes
+from temporalio.common import TypedSearchAttributes
 from temporalio.service import RPCError
 
 from console.portfolio_rates import Recovery, rate
@@ -35,13 +35,6 @@ NONE = "(none)"
 _ID_PREFIX = _workflow_id("")
 #: Rows decoded between two yields to the event loop, so pages keep answering during a pass.
 _YIELD_EVERY = 200
-
-# The per-case facts each case indexes (names fixed with the workflow's search attributes).
-_VARIANT = SearchAttributeKey.for_keyword("OverdueVariant")
-_PAID = SearchAttributeKey.for_float("OverduePaid")
-_PROMISES_KEPT = SearchAttributeKey.for_int("OverduePromisesKept")
-_PROMISES_BROKEN = SearchAttributeKey.for_int("OverduePromisesBroken")
-_DEFERRED_BY = SearchAttributeKey.for_keyword_list("OverdueDeferredBy")
 #: Days-overdue buckets of the ageing table: (label, first day, last day or None).
 AGE_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
     ("not yet due", -10_000, 0),
@@ -196,10 +189,10 @@ def _facts(
     them: it counts as nothing paid, no promise, no deferral."""
     case_id = workflow_id.removeprefix(_ID_PREFIX)
     p.cases[case_id] = [stage, segment, str(balance)]
-    p.promises_kept += attrs.get(_PROMISES_KEPT) or 0
-    p.promises_broken += attrs.get(_PROMISES_BROKEN) or 0
-    paid = Decimal(str(attrs.get(_PAID) or 0)).quantize(_CENT)
+    p.promises_kept += attrs.get(sa.PROMISES_KEPT) or 0
+    p.promises_broken += attrs.get(sa.PROMISES_BROKEN) or 0
+    paid = Decimal(str(attrs.get(sa.PAID) or 0)).quantize(_CENT)
     p.recovery_by_segment.setdefault(segment, Recovery()).add(paid, balance)
-    p.recovery_by_variant.setdefault(attrs.get(_VARIANT) or NONE, Recovery()).add(paid, balance)
-    for guardrail in set(attrs.get(_DEFERRED_BY) or ()):
+    p.recovery_by_variant.setdefault(attrs.get(sa.VARIANT) or NONE, Recovery()).add(paid, balance)
+    for guardrail in set(attrs.get(sa.DEFERRED_BY) or ()):
         p.deferred_by[guardrail] += 1

@@ -301,3 +301,25 @@ async def test_portfolio_counts_open_cases(stack: Stack) -> None:
     assert after["over_time"][-1]["day"] == after["as_of"][:10]  # today's row is stored
     assert after["over_time"][-1]["by_stage"]["escalation"] == after["by_stage"]["escalation"]
     assert "needs two snapshots" in after["roll_rates"]["note"]
+
+
+async def test_portfolio_recovery_counts_a_payment(stack: Stack) -> None:
+    """A payment recorded on a case shows as paid in the recovery figures (by segment and by
+    variant alike) once the case has indexed it and the snapshot is refreshed."""
+
+    def paid(doc: dict[str, object], by: str) -> Decimal:
+        groups = doc["recovery"][by]  # type: ignore[index]
+        return sum((Decimal(g["paid"]) for g in groups.values()), Decimal(0))
+
+    await stack.open("API-R", 45, amount="700.00", policy="consumer-credit-line")
+    await stack.wait_for("WorkflowId = 'case-API-R' AND ExecutionStatus = 'Running'", 1)
+    async with _api(stack, "mona") as api, _api(stack, "colin") as collector:
+        before = (await api.post("/api/portfolio/refresh")).json()
+        paying = await collector.post(
+            "/api/cases/API-R/payments", json={"amount": "70.00", "currency": "CNY", "ref": "R1"}
+        )
+        assert paying.status_code == 200
+        await stack.wait_for("WorkflowId = 'case-API-R' AND OverduePaid > 0", 1)
+        after = (await api.post("/api/portfolio/refresh")).json()
+    assert paid(after, "by_segment") - paid(before, "by_segment") == Decimal("70.00")
+    assert paid(after, "by_variant") - paid(before, "by_variant") == Decimal("70.00")

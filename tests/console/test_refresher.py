@@ -15,7 +15,6 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
-from console import portfolio as module
 from console.metrics import ConsoleMetrics
 from console.portfolio import portfolio
 from console.refresher import PortfolioRefresher
@@ -44,11 +43,11 @@ def record(case_id: str, status: WorkflowExecutionStatus = RUNNING, **facts: Any
         "stage": sa.STAGE,
         "segment": sa.SEGMENT,
         "balance": sa.AMOUNT_DUE,
-        "variant": module._VARIANT,
-        "paid": module._PAID,
-        "kept": module._PROMISES_KEPT,
-        "broken": module._PROMISES_BROKEN,
-        "deferred_by": module._DEFERRED_BY,
+        "variant": sa.VARIANT,
+        "paid": sa.PAID,
+        "kept": sa.PROMISES_KEPT,
+        "broken": sa.PROMISES_BROKEN,
+        "deferred_by": sa.DEFERRED_BY,
     }
     facts = {"stage": "reminder", "segment": "mild", "balance": 100.0, **facts}
     pairs = [SearchAttributePair(keys[k], v) for k, v in facts.items()]
