@@ -106,3 +106,28 @@ class TestActions:
             )
             assert r.status_code == 200
             assert "no approval of &#39;legal_referral&#39; is awaited" in r.text
+
+
+class TestPortfolioRefresh:
+    async def test_a_viewer_may_not_refresh_the_portfolio(self, stack: Stack) -> None:
+        """The button is not shown to a viewer, and the form posted anyway is refused."""
+        async with _signed_in(stack, "vera") as web:
+            page = await web.get("/portfolio")
+            assert page.status_code == 200 and "Refresh now" not in page.text
+            csrf = page.text.split('name="csrf" value="')[1].split('"')[0]
+            r = await web.post("/portfolio/refresh", data={"csrf": csrf})
+            assert r.status_code == 403 and "Traceback" not in r.text
+
+    async def test_a_refresh_needs_the_form_token(self, stack: Stack) -> None:
+        """A manager's refresh from a forged form is refused; from the page it goes through."""
+        async with _signed_in(stack, "mona") as web:
+            assert (
+                await web.post("/portfolio/refresh", data={"csrf": "forged"})
+            ).status_code == 403
+            page = await web.get("/portfolio")
+            csrf = page.text.split('name="csrf" value="')[1].split('"')[0]
+            r = await web.post("/portfolio/refresh", data={"csrf": csrf})
+            assert (r.status_code, r.headers["location"]) == (
+                303,
+                "/portfolio?msg=Figures+refreshed",
+            )
