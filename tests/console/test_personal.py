@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from urllib.parse import unquote_plus
 
 import httpx
 import pytest
@@ -93,3 +94,33 @@ class TestPersonalData:
         async with _api(stack, "colin") as api:
             r = await api.get("/api/cases/NO-SUCH/debtor")
             assert (r.status_code, r.json()) == (404, {"error": "no case NO-SUCH"})
+
+    async def test_nothing_personal_in_logs_or_error_pages(
+        self, stack: Stack, case_id: str, capfd: pytest.CaptureFixture[str]
+    ) -> None:
+        """Seen, refused and failed requests about the case leave no personal data behind."""
+        capfd.readouterr()
+        pages: list[str] = []
+        async with _browser(stack, "colin") as web:
+            page = await web.get(f"/cases/{case_id}")
+            csrf = page.text.split('name="csrf" value="')[1].split('"')[0]
+            refused = await web.post(
+                f"/cases/{case_id}/outcomes",
+                data={"csrf": csrf, "action_id": "no-such-call", "result": "connected"},
+            )
+            message = unquote_plus(refused.headers["location"])
+            assert "unknown or expired contact" in message
+            pages.append(message)
+            forged = await web.post(f"/cases/{case_id}/payments", data={"amount": "1"})
+            assert forged.status_code == 403
+            pages.append(forged.text)
+        async with _browser(stack, "mona") as web:
+            pages.append((await web.get(f"/cases/{case_id}")).text)
+        async with _api(stack, "vera") as api:
+            pages.append((await api.get(f"/api/cases/{case_id}/debtor")).text)
+        async with _api(stack, "colin") as api:
+            await api.get(f"/api/cases/{case_id}/debtor")
+        out, err = capfd.readouterr()
+        for secret in (NAME, PHONE, EMAIL):
+            assert secret not in out + err
+            assert all(secret not in p for p in pages)
