@@ -45,8 +45,10 @@ __all__ = ["main", "measure"]
 PAGES = (
     "/queues/approvals",
     "/queues/issues",
+    "/queues/calls",
     "/portfolio",
     "/api/queues/approvals",
+    "/api/queues/calls",
     "/api/portfolio",
 )
 
