@@ -156,6 +156,28 @@ class DataPlaneUserStore:
             raise UserError(f"user {name} already exists") from None
         return User(name, role)
 
+    def users(self) -> list[User]:
+        """Every user, by name."""
+        with self.plane.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(console_users.c.name, console_users.c.role).order_by(console_users.c.name)
+            ).all()
+        return [User(r.name, _role(r.role)) for r in rows]
+
+    def remove(self, name: str) -> None:
+        """Delete a user with their tokens and sessions (signed out everywhere at once).
+
+        Raises:
+            UserError: no such user.
+        """
+        with self.plane.engine.begin() as conn:
+            # Explicit deletes: SQLite enforces no foreign keys (so no cascade) unless asked to.
+            conn.execute(console_sessions.delete().where(console_sessions.c.user_name == name))
+            conn.execute(console_tokens.delete().where(console_tokens.c.user_name == name))
+            gone = conn.execute(console_users.delete().where(console_users.c.name == name))
+            if gone.rowcount == 0:
+                raise UserError(f"no user {name}")
+
     def count(self) -> int:
         """How many users exist."""
         with self.plane.engine.connect() as conn:

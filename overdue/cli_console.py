@@ -42,6 +42,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     tok.add_argument("name")
     tok.add_argument("--data", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     tok.set_defaults(func=_token)
+    ls = us.add_parser("list", help="every user and their role")
+    ls.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    ls.add_argument("--data", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    ls.set_defaults(func=_list)
+    rm = us.add_parser(
+        "remove", help="delete a user, their API tokens and sessions (signed out at once)"
+    )
+    rm.add_argument("name")
+    rm.add_argument("--data", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    rm.set_defaults(func=_remove)
 
 
 def _add(args: argparse.Namespace) -> int:
@@ -72,6 +82,39 @@ def _token(args: argparse.Namespace) -> int:
         print(store.issue_token(args.name))
     finally:
         store.close()
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    import json
+
+    from console.server import user_store
+
+    settings = load_settings()
+    store = user_store(data_folder(settings, args.data), settings)
+    try:
+        users = store.users()
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps([{"name": u.name, "role": u.role.value} for u in users]))
+        return 0
+    print(f"{'NAME':<32} ROLE")
+    for u in users:
+        print(f"{u.name:<32} {u.role}")
+    return 0
+
+
+def _remove(args: argparse.Namespace) -> int:
+    from console.server import user_store
+
+    settings = load_settings()
+    store = user_store(data_folder(settings, args.data), settings)
+    try:
+        store.remove(args.name)
+    finally:
+        store.close()
+    print(f"user {args.name} removed; their tokens and sessions no longer work")
     return 0
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -52,3 +54,39 @@ class TestUserCommands:
         assert capsys.readouterr().err == "error: user dup already exists\n"
         assert main(["user", "token", "--data", str(tmp_path), "nobody"]) == 1
         assert capsys.readouterr().err == "error: no user nobody\n"
+
+    def test_list_and_remove(
+        self,
+        database_url: str,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """`user remove` ends the user's tokens and sessions with them; `user list` shows who is
+        left, with column headers, or as JSON."""
+        monkeypatch.setenv(DATABASE_URL_ENV, database_url)
+        data = ["--data", str(tmp_path)]
+        for name, role in (("zed", "ops"), ("amy", "manager")):
+            assert main(["user", "add", *data, name, "--role", role]) == 0
+        assert main(["user", "token", *data, "zed"]) == 0
+        token = capsys.readouterr().out.splitlines()[-1]
+        store = user_store(tmp_path, Settings(database_url=database_url))
+        try:
+            zed = store.get("zed")
+            assert zed is not None
+            sid, _ = store.open_session(zed, timedelta(hours=1))
+            assert main(["user", "list", *data]) == 0
+            assert capsys.readouterr().out.splitlines() == [
+                f"{'NAME':<32} ROLE",
+                f"{'amy':<32} manager",
+                f"{'zed':<32} ops",
+            ]
+            assert main(["user", "remove", *data, "zed"]) == 0
+            assert "no longer work" in capsys.readouterr().out
+            assert store.user_for_token(token) is None and store.session(sid) is None
+            assert main(["user", "list", *data, "--json"]) == 0
+            assert json.loads(capsys.readouterr().out) == [{"name": "amy", "role": "manager"}]
+            assert main(["user", "remove", *data, "zed"]) == 1
+            assert capsys.readouterr().err == "error: no user zed\n"
+        finally:
+            store.close()
