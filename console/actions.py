@@ -62,7 +62,8 @@ async def _do(
     require(session.user, permission)
     console: ConsoleState = request.app.state.console
     try:
-        events = make()
+        # Every event says who recorded it (its record ends "by NAME").
+        events = [e if e.by else e.model_copy(update={"by": session.user.name}) for e in make()]
         await console.act(action, session.user, console.cases.send_all(case_id, events))
     except ValidationError as e:
         return _redirect(back, case_id, error=f"{case_id}: {_first_problem(e)}")
@@ -114,7 +115,7 @@ async def resolve_dispute(
         back,
         Permission.DISPUTES,
         "resolve_dispute",
-        lambda: [ev.DisputeResolved.model_validate({"outcome": outcome})],
+        lambda: [ev.DisputeResolved.model_validate({"outcome": outcome, "by": session.user.name})],
         f"dispute {outcome}",
     )
 
@@ -222,7 +223,14 @@ async def outcome(
             if plan
             else ""
         )
-        return call_events(action_id, result, attitude or None, promise, plan)  # type: ignore[arg-type]
+        return call_events(
+            action_id,
+            result,  # type: ignore[arg-type]
+            attitude or None,
+            promise,
+            plan,
+            by=session.user.name,
+        )
 
     return await _do(
         request,

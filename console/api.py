@@ -228,7 +228,7 @@ async def pay(case_id: str, body: PaymentRequest, user: ApiUser, request: Reques
     """Record a payment; a `ref` already recorded on the case is acknowledged, not applied again."""
     require(user, Permission.RECORD)
     console = _console(request)
-    payment = ev.Payment(amount=body.amount, currency=body.currency, ref=body.ref)
+    payment = ev.Payment(amount=body.amount, currency=body.currency, ref=body.ref, by=user.name)
     return await console.act("payment", user, console.cases.send(case_id, payment))
 
 
@@ -293,5 +293,5 @@ async def outcome(
     console = _console(request)
     promise = (body.promise.amount, body.promise.due_date) if body.promise else None
     plan = [(i.amount, i.due_date) for i in body.plan] if body.plan else None
-    events = call_events(body.action_id, body.result, body.attitude, promise, plan)
+    events = call_events(body.action_id, body.result, body.attitude, promise, plan, by=user.name)
     return await console.act("call_outcome", user, console.cases.send_all(case_id, events))

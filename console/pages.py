@@ -319,7 +319,10 @@ async def pay(
         await console.act(
             "payment",
             session.user,
-            console.cases.send(case_id, ev.Payment(amount=value, currency=currency, ref=ref)),
+            console.cases.send(
+                case_id,
+                ev.Payment(amount=value, currency=currency, ref=ref, by=session.user.name),
+            ),
         )
     except OverdueError as e:  # EventRejected included
         return _back(path, error=str(e))

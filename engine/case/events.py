@@ -45,6 +45,10 @@ __all__ = [
 class _Event(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    #: Who recorded the event (a console user, a CLI `--by`), added to its record's reason;
+    #: empty for what no person did (a bank feed, a channel, the simulator's debtors).
+    by: str = ""
+
 
 class Payment(_Event):
     """Money received."""
@@ -118,7 +122,6 @@ class Approve(_Event):
 
     kind: Literal["approve"] = "approve"
     action: str
-    by: str = ""
 
 
 class Deny(_Event):
@@ -128,7 +131,6 @@ class Deny(_Event):
     kind: Literal["deny"] = "deny"
     action: str
     reason: str = Field(min_length=1, max_length=500)
-    by: str = ""
 
 
 #: How a complaint arrived.
@@ -146,7 +148,6 @@ class Complaint(_Event):
     )
     text: str = Field(min_length=1, max_length=2000)
     channel: ComplaintChannel = "phone"
-    by: str = ""
 
 
 class ComplaintResolved(_Event):
@@ -154,7 +155,6 @@ class ComplaintResolved(_Event):
 
     kind: Literal["complaint_resolved"] = "complaint_resolved"
     outcome: Literal["upheld", "rejected"]
-    by: str = ""
 
 
 class ContactOutcome(_Event):
@@ -197,20 +197,25 @@ def call_outcome(
     result: CallResult,
     attitude: str | None = None,
     promise: tuple[Decimal, date] | None = None,
+    by: str = "",
 ) -> list[ContactOutcome | AttitudeChange | Promise]:
-    """The events of one call as a collector records it in one step: what happened (a wrong
-    number makes the phone unusable for this case), the debtor's attitude, a promise agreed."""
+    """The events of one call as a collector (`by`) records it in one step: what happened (a
+    wrong number makes the phone unusable for this case), the debtor's attitude, a promise."""
     events: list[ContactOutcome | AttitudeChange | Promise] = [
         ContactOutcome(
-            action_id=action_id, outcome="failed", reason="wrong number", address_unusable=True
+            action_id=action_id,
+            outcome="failed",
+            reason="wrong number",
+            address_unusable=True,
+            by=by,
         )
         if result == "wrong_number"
-        else ContactOutcome(action_id=action_id, outcome=result)
+        else ContactOutcome(action_id=action_id, outcome=result, by=by)
     ]
     if attitude is not None:
-        events.append(AttitudeChange.model_validate({"attitude": attitude}))
+        events.append(AttitudeChange.model_validate({"attitude": attitude, "by": by}))
     if promise is not None:
-        events.append(Promise(amount=promise[0], due_date=promise[1]))
+        events.append(Promise(amount=promise[0], due_date=promise[1], by=by))
     return events
 
 
@@ -225,7 +230,6 @@ class MigratePolicy(_Event):
 
     kind: Literal["migrate_policy"] = "migrate_policy"
     to: PolicyRef
-    by: str = ""
     reason: str = ""
 
 

@@ -448,8 +448,21 @@ _APPLY: dict[type, Callable[[Ctx, Any], None]] = {
 }
 
 
+#: Events whose record already names who did it, in its own words.
+_SAYS_WHO = (ev.Approve, ev.Deny, ev.Complaint, ev.ComplaintResolved, ev.MigratePolicy)
+
+
 def apply_event(ctx: Ctx, e: ev.Event) -> None:
-    """Apply a validated event to the case."""
+    """Apply a validated event to the case; the first record it makes ends `by NAME` when a
+    person recorded it (nothing is added otherwise, so unattributed trails stay as they were)."""
+    first = len(ctx.records)
+    _apply(ctx, e)
+    if e.by and not isinstance(e, _SAYS_WHO) and len(ctx.records) > first:
+        r = ctx.records[first]
+        ctx.records[first] = r.model_copy(update={"reason": f"{r.reason} by {e.by}"})
+
+
+def _apply(ctx: Ctx, e: ev.Event) -> None:
     handler = _APPLY.get(type(e))
     if handler is not None:
         handler(ctx, e)
