@@ -178,6 +178,7 @@ class PortfolioRefresher:
             snapshot.roll_note = "needs two snapshots (one a day is kept: come back tomorrow)"
         else:
             snapshot.roll = roll_rates(start[1], snapshot.portfolio.cases, start[0].day, stored.day)
+            snapshot.roll_note = ""
 
     def start(self) -> None:
         """Refresh in the background from now on."""

@@ -185,7 +185,7 @@ async def test_stored_snapshots_give_figures_over_time_and_roll_rates(plane: Dat
         earlier,
     )
     s2 = await r.refresh()
-    assert s2 is not None and s2.roll is not None
+    assert s2 is not None and s2.roll is not None and s2.roll_note == ""
     assert (s2.roll.start, s2.roll.days) == (month_ago.date(), 30)
     assert s2.roll.cases("reminder") == 2
     assert s2.roll.share("reminder", "negotiation") == 0.5
