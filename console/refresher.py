@@ -30,7 +30,14 @@ from console.snapshots import ChannelContacts, cases_near, contacts_by_channel, 
 from engine.errors import OverdueError
 from workers.dataplane import DataPlane
 
-__all__ = ["HISTORY_DAYS", "ROLL_DAYS", "Failure", "PortfolioRefresher", "Snapshot"]
+__all__ = [
+    "CASE_MAP_DAYS",
+    "HISTORY_DAYS",
+    "ROLL_DAYS",
+    "Failure",
+    "PortfolioRefresher",
+    "Snapshot",
+]
 
 log = structlog.get_logger("overdue.console")
 
@@ -38,6 +45,8 @@ log = structlog.get_logger("overdue.console")
 HISTORY_DAYS = 90
 #: Roll rates look back to the stored snapshot nearest this many days before the latest.
 ROLL_DAYS = 30
+#: Case maps older than this many days are emptied (only roll rates read them).
+CASE_MAP_DAYS = 2 * ROLL_DAYS
 
 
 @dataclass(frozen=True)
@@ -170,7 +179,13 @@ class PortfolioRefresher:
     def _store(snapshot: Snapshot, engine: sa.Engine) -> None:
         """Contacts from the outbox, the day's row, and what the stored rows say (blocking)."""
         snapshot.contacts = contacts_by_channel(engine)
-        stored = save(engine, snapshot.as_of, snapshot.figures(), snapshot.portfolio.cases)
+        stored = save(
+            engine,
+            snapshot.as_of,
+            snapshot.figures(),
+            snapshot.portfolio.cases,
+            keep_cases_days=CASE_MAP_DAYS,
+        )
         first = stored.day - timedelta(days=HISTORY_DAYS - 1)
         snapshot.over_time = trend((s.day, doc) for s, doc in figures_since(engine, first))
         start = cases_near(engine, stored.day - timedelta(days=ROLL_DAYS), before=stored.day)

@@ -2,7 +2,9 @@
 
 One row of `portfolio_snapshots` per UTC day, overwritten by each refresh of that day (so the
 table grows by one row a day whatever the refresh interval): the figures document and the case
-map (`{case_id: [stage, segment, balance]}`, no personal data). Figures over time read the
+map (`{case_id: [stage, segment, balance]}`, no personal data). Case maps are large (about 50
+bytes a case) and only roll rates read them, so `save` empties those older than it is told to
+keep; the figures stay. Figures over time read the
 documents; roll rates read two case maps. Plain SQLAlchemy Core, the same on SQLite and
 PostgreSQL; calls are blocking, so the refresher runs them in a thread.
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,6 +34,8 @@ __all__ = [
 ]
 
 _T = portfolio_snapshots
+#: What an emptied (or empty) case map holds.
+_NO_CASES = "{}"
 
 
 @dataclass(frozen=True)
@@ -47,8 +51,10 @@ def save(
     taken_at: datetime,
     figures: Mapping[str, Any],
     cases: Mapping[str, Sequence[str]],
+    keep_cases_days: int | None = None,
 ) -> Stored:
-    """Keep this snapshot as its UTC day's (replacing an earlier one of the same day)."""
+    """Keep this snapshot as its UTC day's (replacing an earlier one of the same day), and empty
+    the case maps of days more than `keep_cases_days` before it (None: keep every one)."""
     day = taken_at.astimezone(UTC).date()
     values = {
         "day": day,
@@ -65,6 +71,13 @@ def save(
         else:
             lite = sqlite.insert(_T).values(**values)
             conn.execute(lite.on_conflict_do_update(index_elements=[_T.c.day], set_=update))
+        if keep_cases_days is not None:
+            cutoff = day - timedelta(days=keep_cases_days)
+            conn.execute(
+                _T.update()
+                .where(_T.c.day < cutoff, _T.c.cases_json != _NO_CASES)
+                .values(cases_json=_NO_CASES)
+            )
     return Stored(day, taken_at)
 
 
@@ -86,10 +99,15 @@ def cases_near(
     engine: sa.Engine, target: date, before: date
 ) -> tuple[Stored, dict[str, list[str]]] | None:
     """The case map of the stored snapshot whose day is nearest `target` among days before
-    `before` (the older on a tie), or None when there is none. The days are one row a day, so
-    they are picked here rather than by date arithmetic each database spells differently."""
+    `before` that still have one (the older on a tie), or None when there is none. The days are
+    one row a day, so they are picked here rather than by date arithmetic each database spells
+    differently."""
     with engine.connect() as conn:
-        days = conn.execute(sa.select(_T.c.day).where(_T.c.day < before)).scalars().all()
+        days = (
+            conn.execute(sa.select(_T.c.day).where(_T.c.day < before, _T.c.cases_json != _NO_CASES))
+            .scalars()
+            .all()
+        )
         if not days:
             return None
         day = min(days, key=lambda d: (abs((d - target).days), d))

@@ -77,7 +77,7 @@ def test_cases_near_picks_the_day_nearest_the_target(plane: DataPlane) -> None:
 def test_with_less_than_30_days_stored_the_oldest_is_used(plane: DataPlane) -> None:
     """A portfolio snapshotted for ten days: roll rates start from the oldest day."""
     for back in (0, 3, 10):
-        save(plane.engine, NOON - timedelta(days=back), _doc(back), {})
+        save(plane.engine, NOON - timedelta(days=back), _doc(back), {"X": ["reminder", "", "1"]})
     near = cases_near(plane.engine, NOON.date() - timedelta(days=30), before=NOON.date())
     assert near is not None and near[0].day == NOON.date() - timedelta(days=10)
 
@@ -124,3 +124,23 @@ def test_contacts_by_channel_counts_contacts_and_cases_reached(plane: DataPlane)
 def test_no_contact_yet(plane: DataPlane) -> None:
     """An empty outbox: no channel, no division by zero."""
     assert contacts_by_channel(plane.engine) == {}
+
+
+def test_old_case_maps_are_emptied_and_never_picked(plane: DataPlane) -> None:
+    """Saving with `keep_cases_days` empties older case maps but keeps their figures; a day
+    without its case map is not a start for roll rates."""
+    for back in (100, 61, 59):
+        save(plane.engine, NOON - timedelta(days=back), _doc(back), {"X": ["reminder", "", "1"]})
+    save(plane.engine, NOON, _doc(0), {"X": ["reminder", "", "1"]}, keep_cases_days=60)
+    with plane.engine.connect() as conn:
+        maps = dict(
+            conn.execute(
+                sa.select(portfolio_snapshots.c.day, portfolio_snapshots.c.cases_json)
+            ).all()
+        )
+    today = NOON.date()
+    assert maps[today - timedelta(days=100)] == "{}" == maps[today - timedelta(days=61)]
+    assert maps[today - timedelta(days=59)] != "{}"
+    assert len(figures_since(plane.engine, today - timedelta(days=200))) == 4
+    near = cases_near(plane.engine, today - timedelta(days=90), before=today)
+    assert near is not None and near[0].day == today - timedelta(days=59)
