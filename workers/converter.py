@@ -5,7 +5,11 @@ serialised by temporalio's pydantic converter, then encrypted by `EncryptionCode
 personal data of a case (names, phone numbers, addresses, messages) never sits in clear in
 Temporal's histories. Failure messages and stack traces are moved into encoded attributes and
 encrypted too. Search attributes are not payloads of the codec and stay readable (they carry
-no personal data).
+no personal data). Two kinds of payload stay readable on purpose, so the Web UI shows a case
+without the codec: texts our code wraps in `workflows.cleartext.ClearText` (activity and start
+summaries; flagged by the payload converter) and the SDK's answer to the UI's built-in
+``__temporal_workflow_metadata`` query (a `WorkflowMetadata` message: query and update names and
+the details the workflow sets, none of it personal data). Nothing else passes in clear.
 
 The key (32 bytes) comes from ``OVERDUE_CODEC_KEY`` (base64) or from the key file
 ``<data_dir>/codec.key``, which only `overdue dev` creates (`workers.config.codec_keys` decides
@@ -37,6 +41,7 @@ from temporalio.converter import (
 )
 
 from workers.private_files import private_dir
+from workflows.cleartext import CLEAR_METADATA, ClearTextPayloadConverter
 
 __all__ = [
     "ENCODING",
@@ -51,6 +56,7 @@ __all__ = [
     "key_id",
     "load_or_create_key",
     "read_key_file",
+    "stays_clear",
 ]
 
 #: The ``encoding`` metadata of an encrypted payload.
@@ -62,6 +68,20 @@ OLD_KEYS_ENV = "OVERDUE_CODEC_OLD_KEYS"
 KEY_FILE_NAME = "codec.key"
 _NONCE_BYTES = 12
 _KEY_BYTES = 32
+#: The one protobuf message left in clear: the SDK's answer to the Web UI's metadata query.
+_WORKFLOW_METADATA = b"temporal.api.sdk.v1.WorkflowMetadata"
+_PROTO_ENCODINGS = (b"json/protobuf", b"binary/protobuf")
+
+
+def stays_clear(payload: Payload) -> bool:
+    """Whether the codec leaves `payload` as it is: flagged by `ClearTextPayloadConverter`, or
+    the `WorkflowMetadata` the SDK answers the Web UI's ``__temporal_workflow_metadata`` with."""
+    meta = payload.metadata
+    if meta.get(CLEAR_METADATA) == b"1":
+        return meta.get("encoding") == b"json/plain"
+    return (
+        meta.get("encoding") in _PROTO_ENCODINGS and meta.get("messageType") == _WORKFLOW_METADATA
+    )
 
 
 class CodecError(ValueError):
@@ -145,7 +165,8 @@ def read_key_file(path: str | os.PathLike[str]) -> bytes:
 
 
 class EncryptionCodec(PayloadCodec):
-    """Encrypts every payload with AES-256-GCM; decodes only what it encrypted.
+    """Encrypts every payload with AES-256-GCM but those that `stays_clear`; decodes only what
+    it encrypted.
 
     An encrypted payload has metadata ``encoding=binary/encrypted`` and
     ``encryption-key-id=<key_id>``; its data is a 12-byte random nonce followed by the sealed
@@ -190,6 +211,9 @@ class EncryptionCodec(PayloadCodec):
         encoded: list[Payload] = []
         aad = self.key_id.encode("ascii")
         for payload in payloads:
+            if stays_clear(payload):
+                encoded.append(payload)
+                continue
             nonce = os.urandom(_NONCE_BYTES)
             sealed = self._encryptor.encrypt(nonce, payload.SerializeToString(), aad)
             encoded.append(
@@ -236,7 +260,8 @@ class EncryptionCodec(PayloadCodec):
 
 
 def data_converter(key: bytes, *, old_keys: Iterable[bytes] = ()) -> DataConverter:
-    """The project's data converter: pydantic JSON, failures encoded, payloads encrypted.
+    """The project's data converter: pydantic JSON, failures encoded, payloads encrypted (but
+    `ClearText` and the Web UI's workflow metadata, see `stays_clear`).
 
     The same converter decodes what comes back, failures included: a rejection raised in the
     worker reaches the client with its own message, not "Encoded failure".
@@ -250,6 +275,7 @@ def data_converter(key: bytes, *, old_keys: Iterable[bytes] = ()) -> DataConvert
     """
     return dataclasses.replace(
         pydantic_data_converter,
+        payload_converter_class=ClearTextPayloadConverter,
         payload_codec=EncryptionCodec(key, old_keys=old_keys),
         failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
     )

@@ -29,6 +29,8 @@ with workflow.unsafe.imports_passed_through():
     from engine.policy.compiled import CompiledPolicy
     from workers.activities import ACTIVITY_FOR
     from workflows import search_attributes as sa
+    from workflows.cleartext import ClearText
+    from workflows.details import action_summary, case_details
     from workflows.types import HISTORY_LIMIT, ActionResult, CaseInput, CaseResult, EventResult
 
 __all__ = ["CaseWorkflow"]
@@ -160,6 +162,7 @@ class CaseWorkflow:
             }
         self._index()
         self._indexing = True
+        self._describe()
         while True:
             await self._carry_out()
             state = self._state
@@ -222,6 +225,7 @@ class CaseWorkflow:
         _count(d.records)
         if self._state is not None and self._indexing:
             self._index()
+            self._describe()
 
     def _decide(self, event: ev.Event | None, now: datetime) -> Decision | None:
         """Decide on the current state and apply the decision.
@@ -308,7 +312,7 @@ class CaseWorkflow:
                     start_to_close_timeout=timedelta(seconds=30),
                     retry_policy=CONTACT_RETRY if contact else _RETRY,
                     schedule_to_close_timeout=CONTACT_GIVE_UP if contact else None,
-                    summary=f"{action.kind} {action.channel or ''} {action.reason}".strip(),
+                    summary=ClearText(action_summary(action)),
                 )
             except ActivityError as err:
                 if not contact:
@@ -319,6 +323,7 @@ class CaseWorkflow:
                     reason=f"gave up retrying: {_give_up_reason(err)}",
                 )
             self._queue.pop(0)
+            self._describe()
             if result.status == "failed":
                 self._contact_failed(action, result)
             elif result.status == "deferred":
@@ -417,6 +422,12 @@ class CaseWorkflow:
         if changed:
             workflow.upsert_search_attributes([k.value_set(values[k.name]) for k in changed])
             self._indexed.update({k.name: values[k.name] for k in changed})
+
+    def _describe(self) -> None:
+        """Keep the details the Web UI shows current (no history event; no personal data: the
+        codec lets the UI's metadata query through in clear)."""
+        if self._state is not None:
+            workflow.set_current_details(case_details(self._state, self._wake, self._queue))
 
     # -- events: one update for every event of the core, validated first, then applied ------
     @workflow.update

@@ -39,6 +39,7 @@ from engine.policy.compiled import CompiledPolicy
 from engine.policy.model import POLICY_NAME_PATTERN
 from workflows import search_attributes as sa
 from workflows.case_workflow import CaseWorkflow
+from workflows.cleartext import ClearText
 from workflows.debtor_types import DebtorOutcome, DebtorStatus, debtor_workflow_id
 from workflows.debtor_workflow import DebtorWorkflow
 from workflows.types import CaseInput, EventResult
@@ -125,7 +126,10 @@ class Cases:
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                 search_attributes=sa.typed(sa.values_for(opened)),
-                static_summary=f"{case.case_id} {case.amount_due} {case.currency} due {case.due_date}",
+                static_summary=ClearText(
+                    f"case {case.case_id} · {cp.ref.name} v{cp.ref.version} · "
+                    f"{case.amount_due} {case.currency} due {case.due_date}"
+                ),
             )
         except WorkflowAlreadyStartedError:
             raise CaseAlreadyOpen(f"case {case.case_id} is already open") from None

@@ -9,6 +9,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from engine.case.state import PolicyRef
 from engine.errors import OverdueError
+from workflows.cleartext import ClearText
 from workflows.client import TASK_QUEUE
 from workflows.rollout_types import RolloutInput, RolloutMode, RolloutProgress, rollout_workflow_id
 from workflows.rollout_workflow import RolloutWorkflow
@@ -59,7 +60,7 @@ class Rollouts:
                 id=rollout_workflow_id(policy),
                 task_queue=self.task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-                static_summary=f"{mode} {policy} v{to.version}",
+                static_summary=ClearText(f"{mode} {policy} v{to.version}"),
             )
         except WorkflowAlreadyStartedError:
             raise OverdueError(

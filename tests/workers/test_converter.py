@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from temporalio.api.common.v1 import Payload
 from temporalio.api.failure.v1 import Failure
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.exceptions import ApplicationError
 
 from engine.case.actions import Action
@@ -25,6 +26,7 @@ from workers.converter import (
     load_or_create_key,
     read_key_file,
 )
+from workflows.cleartext import CLEAR_METADATA, ClearText
 
 KEY = bytes(range(32))
 NAME = "Zhang Wei"
@@ -131,3 +133,46 @@ class TestKeys:
         codec = EncryptionCodec(KEY, old_keys=[old])
         assert codec.key_ids == (key_id(KEY), key_id(old))
         assert EncryptionCodec(KEY).key_ids == (key_id(KEY),)
+
+
+class TestClearText:
+    """Only `ClearText` and the Web UI's workflow metadata pass the codec in clear."""
+
+    async def test_clear_text_is_plain_json_and_decodes_as_text(self) -> None:
+        converter = data_converter(KEY, old_keys=())
+        (clear, secret) = await converter.encode(
+            [ClearText("contact sms reminder.day_3.sms"), NAME]
+        )
+        assert clear.metadata["encoding"] == b"json/plain"
+        assert clear.metadata[CLEAR_METADATA] == b"1"
+        assert clear.data == b'"contact sms reminder.day_3.sms"'
+        assert secret.metadata["encoding"] == ENCODING and NAME.encode() not in secret.data
+        assert await converter.decode([clear, secret], [str, str]) == [
+            "contact sms reminder.day_3.sms",
+            NAME,
+        ]
+
+    async def test_the_flag_is_not_sticky(self) -> None:
+        """A value decoded from a clear payload is a plain str: encoded again, it is sealed."""
+        converter = data_converter(KEY, old_keys=())
+        (clear,) = await converter.encode([ClearText("reminder")])
+        (value,) = await converter.decode([clear], [str])
+        (again,) = await converter.encode([value])
+        assert again.metadata["encoding"] == ENCODING
+
+    async def test_a_flag_on_anything_but_json_is_ignored(self) -> None:
+        codec = EncryptionCodec(KEY)
+        odd = Payload(
+            metadata={"encoding": b"binary/plain", CLEAR_METADATA: b"1"}, data=NAME.encode()
+        )
+        (sealed,) = await codec.encode([odd])
+        assert sealed.metadata["encoding"] == ENCODING and NAME.encode() not in sealed.data
+
+    async def test_only_workflow_metadata_of_all_protobufs_passes(self) -> None:
+        converter = data_converter(KEY, old_keys=())
+        meta = WorkflowMetadata(current_details="**reminder** · balance 10.00 CNY")
+        (clear, other) = await converter.encode([meta, Failure(message=NAME)])
+        assert clear.metadata["messageType"] == b"temporal.api.sdk.v1.WorkflowMetadata"
+        assert b"balance 10.00 CNY" in clear.data
+        assert other.metadata["encoding"] == ENCODING and NAME.encode() not in other.data
+        assert await converter.decode([clear], [WorkflowMetadata]) == [meta]
