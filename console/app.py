@@ -26,7 +26,7 @@ from console import actions, api, codec, pages, portfolio_routes
 from console.auth import CsrfFailed, Forbidden, NotSignedIn, Unauthorized, page_session
 from console.metrics import CONTENT_TYPE
 from console.queues import count_awaiting
-from console.refresher import PortfolioRefresher
+from console.refresher import NotReady, PortfolioRefresher
 from console.service import TEMPLATES, ConsoleState
 from engine.errors import EventRejected, OverdueError
 from workflows.client import CaseNotFound
@@ -172,6 +172,10 @@ def _handlers(app: FastAPI) -> None:
     @app.exception_handler(EventRejected)
     async def rejected(request: Request, exc: EventRejected) -> Response:
         return _error(request, 409, str(exc))
+
+    @app.exception_handler(NotReady)
+    async def not_ready(request: Request, exc: NotReady) -> Response:
+        return _error(request, 503, f"{exc}; try again in a minute", {"Retry-After": "60"})
 
     @app.exception_handler(OverdueError)
     async def user_error(request: Request, exc: OverdueError) -> Response:

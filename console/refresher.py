@@ -35,9 +35,16 @@ __all__ = [
     "HISTORY_DAYS",
     "ROLL_DAYS",
     "Failure",
+    "NotReady",
     "PortfolioRefresher",
     "Snapshot",
 ]
+
+
+class NotReady(OverdueError):
+    """No snapshot of the portfolio yet (Temporal or the data plane unreachable): the page
+    answers 503 with the reason and a hint to retry, not a client error."""
+
 
 log = structlog.get_logger("overdue.console")
 
@@ -129,7 +136,7 @@ class PortfolioRefresher:
         """The latest snapshot; before the first one, wait for it.
 
         Raises:
-            OverdueError: no snapshot could be computed yet (with the reason).
+            NotReady: no snapshot could be computed yet (with the reason).
         """
         if self.latest is None:
             attempts = self._attempts
@@ -138,7 +145,7 @@ class PortfolioRefresher:
                     await self._refresh()  # nobody tried while we waited: compute it now
         if self.latest is None:
             reason = self.failure.reason if self.failure else "not computed yet"
-            raise OverdueError(f"the portfolio could not be computed: {reason}")
+            raise NotReady(f"the portfolio could not be computed: {reason}")
         return self.latest
 
     async def refresh(self) -> Snapshot | None:

@@ -17,9 +17,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from console.metrics import ConsoleMetrics
 from console.portfolio import portfolio
-from console.refresher import PortfolioRefresher
+from console.refresher import NotReady, PortfolioRefresher
 from console.snapshots import save
-from engine.errors import OverdueError
 from workers.dataplane import DataPlane
 from workflows import search_attributes as sa
 
@@ -164,8 +163,32 @@ async def test_a_failed_refresh_keeps_the_last_good_snapshot(plane: DataPlane) -
 async def test_no_snapshot_at_all_is_a_clear_error(plane: DataPlane) -> None:
     """The very first computation fails: the request gets the reason, not a traceback."""
     r = PortfolioRefresher(Visibility(refuse=True).client(), plane, interval=60)
-    with pytest.raises(OverdueError, match="could not be computed: portfolio query rejected"):
+    with pytest.raises(NotReady, match="could not be computed: portfolio query rejected"):
         await r.current()
+
+
+async def test_no_snapshot_yet_is_a_503_to_retry() -> None:
+    """The console answers 'not ready' with 503 and Retry-After, not as a client's mistake."""
+    import httpx
+    from fastapi import FastAPI
+
+    from console.app import _handlers
+
+    app = FastAPI()
+    _handlers(app)
+
+    @app.get("/api/portfolio")
+    async def failing() -> None:
+        raise NotReady("the portfolio could not be computed: visibility is down")
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://console") as http:
+        response = await http.get("/api/portfolio")
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "60"
+    assert response.json() == {
+        "error": "the portfolio could not be computed: visibility is down; try again in a minute"
+    }
 
 
 async def test_stored_snapshots_give_figures_over_time_and_roll_rates(plane: DataPlane) -> None:
