@@ -50,7 +50,14 @@ def private_file(path: str | os.PathLike[str]) -> Path:
         The file, as a `Path`.
     """
     file = Path(path)
-    os.close(os.open(file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE))
+    # Never open a file that exists: closing any descriptor on a file releases every POSIX lock
+    # this process holds on it, and SQLite's locks are POSIX locks. A second data plane opened in
+    # a process that already had one (`overdue dev`: worker and console) dropped the first one's
+    # locks, so the next command's SQLite thought it was alone, checkpointed and deleted the
+    # write-ahead log under the running process, whose writes went on into the deleted file.
+    if not file.exists():
+        with contextlib.suppress(FileExistsError):  # created meanwhile: nobody's locks yet
+            os.close(os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
     with contextlib.suppress(PermissionError):
         file.chmod(FILE_MODE)
     return file

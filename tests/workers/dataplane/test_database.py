@@ -3,6 +3,9 @@ upgrades safe to run at once, times kept aware, the URL setting and its errors."
 
 from __future__ import annotations
 
+import sqlite3
+import subprocess
+import sys
 import threading
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -231,3 +234,36 @@ class TestSetting:
         with pytest.raises(DataPlaneError, match="no data plane at"):
             DataPlane(database_url(tmp_path, Settings(database_url=None)), upgrade=False)
         assert not (tmp_path / "overdue.db").exists()
+
+
+class TestSharedSqliteFile:
+    """One process with two data planes (`overdue dev`: worker and console) and a command."""
+
+    def test_a_second_plane_keeps_the_first_ones_locks(self, tmp_path: Path) -> None:
+        """A command's short connection never deletes the WAL under the long-running process.
+
+        Opening the second plane used to open and close the database file to tighten its mode,
+        which released every SQLite lock of the first plane (POSIX locks are per process); the
+        command's SQLite then thought it was alone, checkpointed and deleted the write-ahead log,
+        and the long-running process went on writing into the deleted file, unseen by anyone.
+        """
+        url = database_url(tmp_path, Settings(database_url=None))
+        db = tmp_path / "overdue.db"
+        with DataPlane(url) as first:
+            with first.engine.begin() as conn:
+                conn.exec_driver_sql("CREATE TABLE probe (n INTEGER)")
+            with DataPlane(url):
+                command = (
+                    "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+                    "c.execute('INSERT INTO probe VALUES (1)'); c.commit(); c.close()"
+                )
+                subprocess.run([sys.executable, "-c", command, str(db)], check=True)
+                assert (tmp_path / "overdue.db-wal").exists()
+                with first.engine.begin() as conn:
+                    conn.exec_driver_sql("INSERT INTO probe VALUES (2)")
+                reader = sqlite3.connect(db)
+                try:
+                    seen = reader.execute("SELECT n FROM probe ORDER BY n").fetchall()
+                finally:
+                    reader.close()
+                assert seen == [(1,), (2,)]
