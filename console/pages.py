@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from console.auth import CSRF_COOKIE, SESSION_COOKIE, check_csrf, page_session, require
 from console.personal import NO_STORE, debtor_of
 from console.queues import (
+    APPROVALS,
     QueueFilter,
     approvals_queue,
     calls_queue,
@@ -184,7 +185,10 @@ def _int(text: str | None) -> int | None:
 @router.get("/queues/approvals", response_class=HTMLResponse)
 async def approvals_page(request: Request, session: PageSession) -> Response:
     """Cases waiting for a human approval, filterable by stage, segment, amount and age."""
-    return await _queue_page(request, session, approvals_queue, "approvals.html")
+    # A case also awaits a call's outcome or a dispute; only approvals get buttons here.
+    return await _queue_page(
+        request, session, approvals_queue, "approvals.html", approvals=APPROVALS
+    )
 
 
 @router.get("/queues/issues", response_class=HTMLResponse)
@@ -200,7 +204,9 @@ async def calls_page(request: Request, session: PageSession) -> Response:
     return await _queue_page(request, session, calls_queue, "calls.html")
 
 
-async def _queue_page(request: Request, session: Session, fetch: Any, template: str) -> Response:
+async def _queue_page(
+    request: Request, session: Session, fetch: Any, template: str, **extra: Any
+) -> Response:
     require(session.user, Permission.VIEW)
     q = request.query_params
     values = {
@@ -231,6 +237,7 @@ async def _queue_page(request: Request, session: Session, fetch: Any, template: 
         now=datetime.now(UTC),
         waited=waited,
         back=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+        **extra,
     )
 
 
