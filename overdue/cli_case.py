@@ -178,7 +178,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         for flags, options in command.args:
             p.add_argument(*flags, **options)
     o = sub.add_parser("outbox", help="contacts that left through the embedded outbox")
-    o.add_argument("--data", help="data folder (default .overdue/)")
+    o.add_argument(
+        "--data", help="data folder (default: OVERDUE_DATA_DIR, else the running `overdue dev`'s)"
+    )
     o.add_argument("--case")
     o.add_argument("--json", action="store_true")
     o.set_defaults(func=_outbox)
@@ -321,7 +323,7 @@ async def _history(args: argparse.Namespace) -> int:
             x for x in (r.channel or "", r.outcome or "", r.detail.get("guardrail", "")) if x
         )
         print(
-            f"{r.at.isoformat()}  {r.kind:<10} {r.stage:<15} {r.reason}"
+            f"{r.at.isoformat(timespec='seconds')}  {r.kind:<10} {r.stage:<15} {r.reason}"
             + (f"  [{extra}]" if extra else "")
         )
     return 0
@@ -405,7 +407,7 @@ def _outbox(args: argparse.Namespace) -> int:
     print(f"{'WHEN':<25}  {'CASE':<12} {'KIND':<16} {'CHANNEL':<11} ACTION ID")
     for r in rows:
         print(
-            f"{r.at.isoformat() if hasattr(r.at, 'isoformat') else r.at}  {r.case_id:<12} {r.kind:<16} "
+            f"{r.at.isoformat(timespec='seconds')}  {r.case_id:<12} {r.kind:<16} "
             f"{(r.channel or '-'):<11} {r.action_id}"
         )
     print(f"{len(rows)} action(s)")

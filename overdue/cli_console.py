@@ -28,7 +28,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     s.set_defaults(func=lambda a: run(_serve(a)))
     u = sub.add_parser("user", help="console users")
-    u.add_argument("--data", help="data folder (default .overdue/)")
+    u.add_argument(
+        "--data", help="data folder (default: OVERDUE_DATA_DIR, else the running `overdue dev`'s)"
+    )
     us = u.add_subparsers(dest="user_command", required=True, metavar="USER_COMMAND")
     add = us.add_parser(
         "add", help="add a user (prints a generated password unless --password-stdin)"

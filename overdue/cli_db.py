@@ -12,7 +12,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     db = sub.add_parser("db", help="the data plane (policy versions, outbox, rollouts, users)")
     ds = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
     u = ds.add_parser("upgrade", help="create or upgrade the schema of OVERDUE_DATABASE_URL")
-    u.add_argument("--data", help="data folder (default .overdue/) holding the default SQLite file")
+    u.add_argument(
+        "--data",
+        help="data folder holding the default SQLite file (default: the running `overdue dev`'s)",
+    )
     u.set_defaults(func=_upgrade)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import datetime
 from typing import Any
 
 from engine.errors import PolicyErrors
@@ -32,7 +33,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     d.set_defaults(func=_diff)
     v = ps.add_parser("versions", help="every version ever used: hash, first use, open cases on it")
     v.add_argument("name", metavar="NAME", help="the policy's name")
-    v.add_argument("--data", help="data folder (default .overdue/) holding the default data plane")
+    v.add_argument(
+        "--data",
+        help="data folder holding the default data plane (default: the running `overdue dev`'s)",
+    )
     v.add_argument("--json", action="store_true", help="one JSON document on stdout")
     v.set_defaults(func=_versions)
     cli_rollout.register(ps)
@@ -133,7 +137,7 @@ async def _versions_main(args: argparse.Namespace) -> int:
     print(f"{args.name}: {len(rows)} version{'s' if len(rows) != 1 else ''}")
     print(f"  {'version':>7}  {'hash':<12}  {'first used':<25}  {'open cases':>10}")
     for r in rows:
-        print(
-            f"  {r['version']:>7}  {r['hash'][:12]:<12}  {r['first_used']:<25}  {r['open_cases']:>10}"
-        )
+        # To the second, as wide as the column (the JSON keeps the microseconds).
+        first_used = datetime.fromisoformat(str(r["first_used"])).isoformat(timespec="seconds")
+        print(f"  {r['version']:>7}  {r['hash'][:12]:<12}  {first_used:<25}  {r['open_cases']:>10}")
     return 0

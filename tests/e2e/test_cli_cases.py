@@ -60,6 +60,19 @@ def overdue(
     )
 
 
+def _aligned(table: str) -> None:
+    """Every row of a table under a `WHEN` column starts with a time exactly as wide as the
+    column's header, so the columns after it line up (they did not with microseconds)."""
+    header, *rows = table.splitlines()
+    width = header.index(header.split()[1]) - 2
+    assert header.startswith("WHEN ") and width == 25, header
+    timed = [row for row in rows if row[:4].isdigit()]
+    assert timed, table
+    for row in timed:
+        assert datetime.fromisoformat(row[:width]).tzinfo is not None, row
+        assert row[width : width + 2] == "  " and row[width + 2] != " ", row
+
+
 def _case(case_id: str, days_overdue: int, **over: object) -> dict[str, object]:
     due = (datetime.now(UTC) - timedelta(days=days_overdue)).date().isoformat()
     case: dict[str, object] = {
@@ -168,6 +181,7 @@ class TestCaseCommands:
         )
         paid = overdue(env, "case", "pay", "EV-1", "1250.00", "--ref", "bank-1")
         assert paid.returncode == 0 and "resolved" in paid.stdout
+        _aligned(overdue(env, "case", "history", "EV-1").stdout)
         hist = json.loads(overdue(env, "case", "history", "EV-1", "--json").stdout)
         kinds = [h["kind"] for h in hist]
         assert (
@@ -410,6 +424,12 @@ class TestPolicyVersions:
         table = overdue(env, "policy", "versions", "versions-demo")
         assert table.returncode == 0 and table.stdout.splitlines()[0] == "versions-demo: 2 versions"
         assert policy_hash(load_policy(v2))[:12] in table.stdout
+        lines = table.stdout.splitlines()[1:]
+        header = lines[0]
+        for row in lines[1:]:  # the time fills its column exactly; open cases end where it ends
+            first_used = row[header.index("first used") :][:25]
+            assert datetime.fromisoformat(first_used).tzinfo is not None, row
+            assert len(row) == len(header), (row, header)
 
     def test_a_policy_never_used(self, env: dict[str, str]) -> None:
         """Exit 1, one line."""
