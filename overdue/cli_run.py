@@ -165,6 +165,14 @@ async def _serve(
         print(f"console          {console.url}/  (API docs {console.url}/api/docs)")
         if credentials is not None:
             print(f"                 sign in as {credentials[0]} / {credentials[1]}")
+        # The domain's metrics (contacts, deferrals, stage moves) are the worker's, not the
+        # console's: say where they are, or how to get them.
+        worker_metrics = (
+            f"worker http://{settings.metrics_address}/metrics"
+            if settings.metrics_address
+            else "worker: set OVERDUE_METRICS_ADDRESS=host:port"
+        )
+        print(f"metrics          {console.url}/metrics  ({worker_metrics})")
         print(
             f"settings         recorded in {settings.dev_state}: `overdue case ...` finds this server "
             "from any directory"

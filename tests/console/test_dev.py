@@ -20,7 +20,7 @@ pytestmark = pytest.mark.e2e
 
 
 def test_dev_prints_console_and_credentials(tmp_path: Path) -> None:
-    ports = [free_port() for _ in range(3)]
+    ports = [free_port() for _ in range(4)]
     cmd = [
         sys.executable,
         "-m",
@@ -40,7 +40,11 @@ def test_dev_prints_console_and_credentials(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "OVERDUE_CODEC_KEY": ""},
+        env={
+            **os.environ,
+            "OVERDUE_CODEC_KEY": "",
+            "OVERDUE_METRICS_ADDRESS": f"127.0.0.1:{ports[3]}",
+        },
     )
     lines: list[str] = []
     try:
@@ -56,6 +60,11 @@ def test_dev_prints_console_and_credentials(tmp_path: Path) -> None:
         text = "".join(lines)
         assert f"console          http://127.0.0.1:{ports[2]}/" in text, text
         assert f"(codec http://127.0.0.1:{ports[2]}/codec)" in text
+        assert (
+            f"metrics          http://127.0.0.1:{ports[2]}/metrics  "
+            f"(worker http://127.0.0.1:{ports[3]}/metrics)"
+        ) in text, text
+        assert "temporal_" in httpx.get(f"http://127.0.0.1:{ports[3]}/metrics").text
         found = re.search(r"sign in as (\S+) / (\S+)", text)
         assert found, text
         with httpx.Client(base_url=f"http://127.0.0.1:{ports[2]}") as web:
@@ -64,6 +73,7 @@ def test_dev_prints_console_and_credentials(tmp_path: Path) -> None:
             r = web.post("/login", data={"name": found[1], "password": found[2], "csrf": csrf})
             assert r.status_code == 303
             assert web.get("/queues/approvals").status_code == 200
+            assert web.get("/metrics").status_code == 200
     finally:
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
