@@ -1,6 +1,6 @@
 """The JSON API under ``/api`` (bearer token): case status, the approvals queue, payments,
-approvals and denials. The OpenAPI document is at ``/api/openapi.json``, interactive docs at
-``/api/docs``.
+approvals and denials. The OpenAPI document is at ``/api/openapi.json``, its reference at
+``/api/docs`` (`console.api_docs`), Swagger UI at ``/api/swagger``.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from console import actions, api, codec, pages, portfolio_routes
+from console import actions, api, api_docs, codec, pages, portfolio_routes
 from console.auth import CsrfFailed, Forbidden, NotSignedIn, Unauthorized, page_session
 from console.metrics import CONTENT_TYPE
 from console.queues import count_awaiting
@@ -98,12 +98,13 @@ def create_app(state: ConsoleState) -> FastAPI:
         version="1",
         description="Cases, work queues and payments of Overdue. Send `Authorization: Bearer TOKEN` "
         "(`overdue user token NAME`).",
-        docs_url="/api/docs",
+        docs_url=api_docs.SWAGGER_URL,  # /api/docs is ours: it reads offline
         openapi_url="/api/openapi.json",
         redoc_url=None,
     )
     app.state.console = state
     app.state.portfolio = refresher
+    app.include_router(api_docs.router)
     app.include_router(api.router)
     app.include_router(portfolio_routes.api_router)
     app.include_router(portfolio_routes.page_router)
