@@ -107,7 +107,8 @@ def state_for(
 
 def first_user(folder: Path, users: UserStore) -> tuple[str, str] | None:
     """Create `admin` with a generated password if there are no users; the credentials to print
-    (None when users exist that `overdue dev` did not create)."""
+    (None when users exist that `overdue dev` did not create, or its `admin` no longer signs in
+    with the password kept in the data folder)."""
     path = folder / _FIRST_PASSWORD_FILE
     if users.count() == 0:
         password = generate_password()
@@ -117,7 +118,10 @@ def first_user(folder: Path, users: UserStore) -> tuple[str, str] | None:
             fh.write(password + "\n")
         return FIRST_USER, password
     if path.exists():
-        return FIRST_USER, path.read_text(encoding="utf-8").strip()
+        kept = path.read_text(encoding="utf-8").strip()
+        # Never print credentials that are refused: `admin` removed, or made again by someone.
+        if users.verify(FIRST_USER, kept) is not None:
+            return FIRST_USER, kept
     return None
 
 

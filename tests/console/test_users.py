@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from console.roles import GRANTS, Permission, Role, allowed
-from console.server import user_store
+from console.server import first_user, user_store
 from console.user_import import import_legacy
 from console.users import DataPlaneUserStore, UserError, digest
 from engine.errors import OverdueError
@@ -214,3 +214,22 @@ class TestRoles:
         assert all(Permission.VIEW in GRANTS[r] for r in Role)
         assert {r for r in Role if allowed(r, Permission.USERS)} == {Role.ADMIN}
         assert {r for r in Role if allowed(r, Permission.APPROVE)} == {Role.MANAGER, Role.ADMIN}
+
+
+class TestFirstUser:
+    """What `overdue dev` prints as the first user's credentials."""
+
+    def test_printed_only_while_they_still_sign_in(
+        self, store: DataPlaneUserStore, tmp_path: Path
+    ) -> None:
+        """Made once and printed on every start; once `admin` is removed (or its password is no
+        longer the one kept), nothing is printed rather than credentials that are refused."""
+        made = first_user(tmp_path, store)
+        assert made is not None and made[0] == "admin"
+        assert store.verify(*made) is not None
+        assert first_user(tmp_path, store) == made  # the next start prints the same
+        store.add("mona", Role.MANAGER, "pw-mona-correct-horse")
+        store.remove("admin")
+        assert first_user(tmp_path, store) is None
+        store.add("admin", Role.ADMIN, "someone-elses-password")
+        assert first_user(tmp_path, store) is None
