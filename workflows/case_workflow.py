@@ -33,7 +33,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.details import action_summary, case_details
     from workflows.types import HISTORY_LIMIT, ActionResult, CaseInput, CaseResult, EventResult
 
-__all__ = ["CaseWorkflow"]
+__all__ = ["CaseWorkflow", "loggable"]
 
 #: A timer that fires no later than this after the moment the core asked for is decided *at* that
 #: moment, so the case decides exactly as the core alone (and the simulator) would: a rolling
@@ -65,6 +65,15 @@ CONTACT_GIVE_UP = timedelta(minutes=30)
 #: more than a couple of short runs an hour.
 STUCK_RETRY_FIRST = timedelta(minutes=1)
 STUCK_RETRY_MAX = timedelta(hours=1)
+
+
+def loggable(r: Record) -> str:
+    """What the worker's log says of a record: for holds and releases only the hold's kind,
+    because their reasons carry free text (a dispute's reason is often the debtor's own words);
+    the other logged kinds' reasons are the policy's rule and guardrail names."""
+    if r.kind in ("hold", "release"):
+        return r.detail.get("hold", "")
+    return r.reason
 
 
 def _give_up_reason(err: ActivityError) -> str:
@@ -112,7 +121,14 @@ def _count(records: list[Record]) -> None:
 class CaseWorkflow:
     """One overdue case, from opening to its terminal stage."""
 
-    def __init__(self) -> None:
+    @workflow.init
+    def __init__(self, inp: CaseInput) -> None:
+        """Build the case from its input before any handler runs.
+
+        An update sent right after the start (a payment, a dispute) can reach the workflow in its
+        very first activation; with the state built here its validator and handler always see
+        the case. Building the state issues no command, so histories replay as before.
+        """
         self._state: CaseState | None = None
         self._cp: CompiledPolicy | None = None
         self._history: list[Record] = []
@@ -128,19 +144,15 @@ class CaseWorkflow:
         self._retry_at: datetime | None = None
         #: A decision raised in this run: it continues as new before anything else happens.
         self._raised = False
-
-    # -- the loop -------------------------------------------------------------------------
-    @workflow.run
-    async def run(self, inp: CaseInput) -> CaseResult:
-        """Open (or resume) the case and drive it until it closes."""
+        #: Why the core refused to open the case (the run fails with it, non-retryable).
+        self._refused: str | None = None
         self._cp = registry.get(inp.policy.hash)
         if inp.state is None:
-            if inp.case is None:
-                raise ApplicationError("CaseInput needs a case or a state", non_retryable=True)
-            try:
-                self._apply(open_case(self._cp, inp.case, workflow.now(), conduct=inp.conduct))
-            except EventRejected as e:
-                raise ApplicationError(str(e), type="CaseRejected", non_retryable=True) from e
+            if inp.case is not None:
+                try:
+                    self._apply(open_case(self._cp, inp.case, workflow.now(), conduct=inp.conduct))
+                except EventRejected as e:
+                    self._refused = str(e)
         else:
             self._state = inp.state
             self._history = list(inp.history)
@@ -150,6 +162,15 @@ class CaseWorkflow:
             if inp.stuck is not None:
                 self._stuck, self._stuck_retries = inp.stuck, inp.stuck_retries
                 self._retry_at = workflow.now() + self._retry_delay()
+
+    # -- the loop -------------------------------------------------------------------------
+    @workflow.run
+    async def run(self, inp: CaseInput) -> CaseResult:
+        """Open (or resume) the case and drive it until it closes."""
+        if inp.state is None and inp.case is None:
+            raise ApplicationError("CaseInput needs a case or a state", non_retryable=True)
+        if self._refused is not None:
+            raise ApplicationError(self._refused, type="CaseRejected", non_retryable=True)
         # Attributes already set at start (by the client) or carried over by continue-as-new are
         # not upserted again: each upsert is a history event.
         # Runs started before the client set attributes at start (inputs without the flag)
@@ -221,7 +242,7 @@ class CaseWorkflow:
         self._changed = True
         for r in d.records:
             if r.kind in ("stage", "close", "deferred", "hold", "release"):
-                workflow.logger.info("case %s: %s %s", d.state.case.case_id, r.kind, r.reason)
+                workflow.logger.info("case %s: %s %s", d.state.case.case_id, r.kind, loggable(r))
         _count(d.records)
         if self._state is not None and self._indexing:
             self._index()
@@ -469,7 +490,12 @@ class CaseWorkflow:
     @event.validator
     def _valid(self, e: ev.Event) -> None:
         """Reject an event the core would refuse, before it is written to the history."""
-        assert self._state is not None and self._cp is not None
+        if self._state is None or self._cp is None:  # the core refused to open the case
+            raise ApplicationError(
+                f"the case was never opened: {self._refused or 'no case in the input'}",
+                type="EventRejected",
+                non_retryable=True,
+            )
         if self._stuck is not None:
             raise self._stuck_error()
         try:

@@ -5,6 +5,8 @@ event must mean for the debtor (no contact while a hold stands, resolution ends 
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -26,7 +28,9 @@ from tests.workflows.helpers import (
     record_history,
     stage_days,
 )
+from workers.channels import ChannelRouter, OutboxChannel
 from workers.outbox import Outbox
+from workers.worker import build_worker
 from workflows.client import Cases
 
 
@@ -341,3 +345,31 @@ async def test_bad_updates_are_rejected_and_harmless(
     # a closed case refuses events as closed, not as unknown
     with pytest.raises(EventRejected, match=r"case BAD-1 is closed \(resolved\)"):
         await cases.send(cid, ev.Payment(amount=Decimal("1"), currency="CNY"))
+
+
+async def test_an_event_sent_right_after_the_start_is_taken(
+    tsenv: WorkflowEnvironment, outbox: Outbox, cn_policy: CompiledPolicy
+) -> None:
+    """A bank feed may pay a case the moment it is opened: the payment can reach the workflow in
+    its very first activation, with the start, before the run has begun. It is still validated
+    and applied. (No worker polls until both wait on the server, so they arrive together.)"""
+    cp = cn_policy
+    tz = cp.policy.timezone
+    now = await align(tsenv, tz)
+    queue = f"tq-{uuid.uuid4()}"
+    early = Cases(tsenv.client, task_queue=queue)
+    case = make_case(cp, "EARLY-1", local(now, tz).date() - timedelta(days=3), "800.00")
+    await early.open(case, cp)
+    payment = asyncio.create_task(
+        early.send(case.case_id, ev.Payment(amount=Decimal("100.00"), currency="CNY", ref="b-1"))
+    )
+    await asyncio.sleep(0.5)  # the update request reaches the server before any worker polls
+    assert not payment.done()
+    async with build_worker(
+        tsenv.client, outbox, ChannelRouter(OutboxChannel(outbox)), task_queue=queue
+    ):
+        r = await asyncio.wait_for(payment, 60)
+        assert (r.stage, r.balance) == ("reminder", "700.00")
+        assert (await early.status(case.case_id)).balance == "700.00"
+        await early.send(case.case_id, ev.Close(reason="written_off"))
+        await early.handle(case.case_id).result()
