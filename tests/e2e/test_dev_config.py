@@ -87,6 +87,9 @@ def start_dev(
             str(port or free_port()),
             "--ui-port",
             str(ui_port or free_port()),
+            # never the default 8080: a console someone runs on this machine must not fail this
+            "--console-port",
+            str(free_port()),
         ],
         cwd=cwd,
         env=env,
@@ -220,6 +223,8 @@ class TestOneServerPerFolder:
                 "--port",
                 str(free_port()),
                 "--ui-port",
+                str(free_port()),
+                "--console-port",
                 str(free_port()),
             ],
             env=dev.env,
