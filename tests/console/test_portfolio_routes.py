@@ -78,3 +78,11 @@ async def test_a_failed_refresh_is_said_above_the_last_good_figures(plane: DataP
     )
     assert "Roll rates: needs two snapshots" in text
     assert re.search(r"Open cases 1 ", text)
+
+
+async def test_the_title_is_the_pages_name(plane: DataPlane) -> None:
+    """The browser tab reads 'Portfolio', and each table is on the page once."""
+    r = PortfolioRefresher(Visibility([record("A")]).client(), plane, interval=60)
+    html = _render(r, await r.current(), {"view"})
+    assert re.search(r"<title>([^<]*)</title>", html)[1] == "Portfolio · Overdue console"  # type: ignore[index]
+    assert html.count('id="recovery-segment"') == 1
