@@ -8,12 +8,14 @@ case opened 100 days overdue asks for the legal-referral approval at once instea
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from temporalio.client import Client
 
@@ -43,6 +45,19 @@ USERS = {
 def password(name: str) -> str:
     """The test password of a user."""
     return f"pw-{name}-correct-horse"
+
+
+@contextlib.asynccontextmanager
+async def signed_in(stack: Stack, name: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A web client signed in to the console as `name` (a user the stack created)."""
+    async with httpx.AsyncClient(base_url=stack.url, timeout=30) as web:
+        form = await web.get("/login")
+        csrf = form.text.split('name="csrf" value="')[1].split('"')[0]
+        r = await web.post(
+            "/login", data={"name": name, "password": password(name), "csrf": csrf, "next": "/"}
+        )
+        assert r.status_code == 303, r.text
+        yield web
 
 
 @dataclass

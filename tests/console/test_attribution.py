@@ -3,28 +3,13 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
 
 from engine.case import events as ev
-from tests.console.conftest import Stack, password
+from tests.console.conftest import Stack, signed_in
 
 pytestmark = pytest.mark.e2e
-
-
-@contextlib.asynccontextmanager
-async def _signed_in(stack: Stack, name: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=stack.url, timeout=30) as web:
-        form = await web.get("/login")
-        csrf = form.text.split('name="csrf" value="')[1].split('"')[0]
-        r = await web.post(
-            "/login", data={"name": name, "password": password(name), "csrf": csrf, "next": "/"}
-        )
-        assert r.status_code == 303, r.text
-        yield web
 
 
 async def _post_form(web: httpx.AsyncClient, case_id: str, path: str, **data: str) -> str:
@@ -42,10 +27,10 @@ async def test_console_actions_name_the_user_in_the_history(stack: Stack) -> Non
     await stack.open("ATTR-1", 5, amount="800.00", policy="consumer-credit-line")
     await stack.cases.status("ATTR-1")  # opened: an update before that finds no state yet
     await stack.cases.send("ATTR-1", ev.Dispute(reason="not mine"))
-    async with _signed_in(stack, "olga") as web:
+    async with signed_in(stack, "olga") as web:
         page = await _post_form(web, "ATTR-1", "dispute-resolution", outcome="rejected")
     assert "dispute rejected: collection resumes by olga" in page
-    async with _signed_in(stack, "colin") as web:
+    async with signed_in(stack, "colin") as web:
         page = await _post_form(web, "ATTR-1", "payments", amount="100.00")
     assert "payment 100.00 by colin" in page
 

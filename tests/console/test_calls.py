@@ -4,8 +4,6 @@ plan takes the case off it; a promise and a plan together are one clear refusal.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -13,7 +11,7 @@ import httpx
 import pytest
 
 from console.queues import waited
-from tests.console.conftest import Stack, daytime_zone, first_call, password
+from tests.console.conftest import Stack, daytime_zone, first_call, signed_in
 from workflows.search_attributes import AWAITING
 
 pytestmark = pytest.mark.e2e
@@ -22,18 +20,6 @@ pytestmark = pytest.mark.e2e
 def _api(stack: Stack, user: str) -> httpx.AsyncClient:
     headers = {"Authorization": f"Bearer {stack.tokens[user]}"}
     return httpx.AsyncClient(base_url=stack.url, headers=headers, timeout=30)
-
-
-@contextlib.asynccontextmanager
-async def _browser(stack: Stack, name: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=stack.url, timeout=30) as web:
-        form = await web.get("/login")
-        csrf = form.text.split('name="csrf" value="')[1].split('"')[0]
-        r = await web.post(
-            "/login", data={"name": name, "password": password(name), "csrf": csrf, "next": "/"}
-        )
-        assert r.status_code == 303, r.text
-        yield web
 
 
 async def _called(stack: Stack, case_id: str) -> tuple[str, datetime, str]:
@@ -66,7 +52,7 @@ class TestCallsQueue:
                 found = (await api.get("/api/queues/calls", params=params)).json()["items"]
                 assert any(i["case_id"] == "CALL-1" for i in found) is listed, params
         first = (datetime.now(ZoneInfo(tz)) + timedelta(days=3)).date()
-        async with _browser(stack, "colin") as web:
+        async with signed_in(stack, "colin") as web:
             page = await web.get("/queues/calls")
             assert 'id="row-CALL-1"' in page.text and "<h1>Today's calls</h1>" in page.text
             case = await web.get("/cases/CALL-1", params={"back": "/queues/calls"})
@@ -123,7 +109,7 @@ class TestCallsQueue:
 
     async def test_the_nav_link_is_for_roles_that_record(self, stack: Stack) -> None:
         for name, shown in (("vera", False), ("mona", False), ("colin", True), ("olga", True)):
-            async with _browser(stack, name) as web:
+            async with signed_in(stack, name) as web:
                 page = await web.get("/queues/approvals")
                 assert ('href="/queues/calls"' in page.text) is shown, name
 

@@ -3,29 +3,15 @@ unknown pages all end in a clear page, never a trace."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import httpx
 import pytest
 
 from console.auth import SESSION_COOKIE
-from tests.console.conftest import Stack, password
+from tests.console.conftest import Stack, password, signed_in
 
 pytestmark = pytest.mark.e2e
-
-
-@contextlib.asynccontextmanager
-async def _signed_in(stack: Stack, name: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=stack.url, timeout=30) as web:
-        form = await web.get("/login")
-        csrf = form.text.split('name="csrf" value="')[1].split('"')[0]
-        r = await web.post(
-            "/login", data={"name": name, "password": password(name), "csrf": csrf, "next": "/"}
-        )
-        assert r.status_code == 303, r.text
-        yield web
 
 
 class TestSignIn:
@@ -69,7 +55,7 @@ class TestSignIn:
 
 class TestActions:
     async def test_forms_need_the_session_csrf_token(self, stack: Stack) -> None:
-        async with _signed_in(stack, "mona") as web:
+        async with signed_in(stack, "mona") as web:
             r = await web.post(
                 "/cases/ANY/approve", data={"action": "legal_referral", "csrf": "forged"}
             )
@@ -78,7 +64,7 @@ class TestActions:
 
     async def test_forbidden_and_unknown_are_clear_pages(self, stack: Stack) -> None:
         await stack.open("PAGE-1", 100)
-        async with _signed_in(stack, "vera") as web:
+        async with signed_in(stack, "vera") as web:
             page = await web.get("/cases/PAGE-1")
             assert page.status_code == 200
             csrf = page.text.split('name="csrf" value="')[1].split('"')[0]
@@ -96,7 +82,7 @@ class TestActions:
 
     async def test_refused_event_is_shown_on_the_page(self, stack: Stack) -> None:
         await stack.open("PAGE-2", 5, amount="800.00", policy="consumer-credit-line")
-        async with _signed_in(stack, "mona") as web:
+        async with signed_in(stack, "mona") as web:
             page = await web.get("/cases/PAGE-2")
             csrf = page.text.split('name="csrf" value="')[1].split('"')[0]
             r = await web.post(
@@ -111,7 +97,7 @@ class TestActions:
 class TestPortfolioRefresh:
     async def test_a_viewer_may_not_refresh_the_portfolio(self, stack: Stack) -> None:
         """The button is not shown to a viewer, and the form posted anyway is refused."""
-        async with _signed_in(stack, "vera") as web:
+        async with signed_in(stack, "vera") as web:
             page = await web.get("/portfolio")
             assert page.status_code == 200 and "Refresh now" not in page.text
             csrf = page.text.split('name="csrf" value="')[1].split('"')[0]
@@ -120,7 +106,7 @@ class TestPortfolioRefresh:
 
     async def test_a_refresh_needs_the_form_token(self, stack: Stack) -> None:
         """A manager's refresh from a forged form is refused; from the page it goes through."""
-        async with _signed_in(stack, "mona") as web:
+        async with signed_in(stack, "mona") as web:
             assert (
                 await web.post("/portfolio/refresh", data={"csrf": "forged"})
             ).status_code == 403

@@ -4,30 +4,16 @@ viewer and manager see neither (403 from the API), on pages or in errors."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
 from urllib.parse import unquote_plus
 
 import httpx
 import pytest
 
-from tests.console.conftest import Stack, password
+from tests.console.conftest import Stack, signed_in
 
 pytestmark = pytest.mark.e2e
 
 NAME, PHONE, EMAIL = "王芳", "+8613800000000", "wf@example.com"  # the conftest's debtor
-
-
-@contextlib.asynccontextmanager
-async def _browser(stack: Stack, name: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=stack.url, timeout=30) as web:
-        form = await web.get("/login")
-        csrf = form.text.split('name="csrf" value="')[1].split('"')[0]
-        r = await web.post(
-            "/login", data={"name": name, "password": password(name), "csrf": csrf, "next": "/"}
-        )
-        assert r.status_code == 303, r.text
-        yield web
 
 
 def _api(stack: Stack, user: str) -> httpx.AsyncClient:
@@ -46,7 +32,7 @@ class TestPersonalData:
     async def test_roles_that_need_it_see_the_debtor(
         self, stack: Stack, case_id: str, user: str
     ) -> None:
-        async with _browser(stack, user) as web:
+        async with signed_in(stack, user) as web:
             page = await web.get(f"/cases/{case_id}")
             assert page.status_code == 200
             assert f'<dd id="debtor-name">{NAME}</dd>' in page.text
@@ -70,7 +56,7 @@ class TestPersonalData:
     async def test_viewer_and_manager_never_see_it(
         self, stack: Stack, case_id: str, user: str
     ) -> None:
-        async with _browser(stack, user) as web:
+        async with signed_in(stack, user) as web:
             page = await web.get(f"/cases/{case_id}")
             assert page.status_code == 200
             assert "shown to collectors, ops and admins only" in page.text
@@ -101,7 +87,7 @@ class TestPersonalData:
         """Seen, refused and failed requests about the case leave no personal data behind."""
         capfd.readouterr()
         pages: list[str] = []
-        async with _browser(stack, "colin") as web:
+        async with signed_in(stack, "colin") as web:
             page = await web.get(f"/cases/{case_id}")
             csrf = page.text.split('name="csrf" value="')[1].split('"')[0]
             refused = await web.post(
@@ -114,7 +100,7 @@ class TestPersonalData:
             forged = await web.post(f"/cases/{case_id}/payments", data={"amount": "1"})
             assert forged.status_code == 403
             pages.append(forged.text)
-        async with _browser(stack, "mona") as web:
+        async with signed_in(stack, "mona") as web:
             pages.append((await web.get(f"/cases/{case_id}")).text)
         async with _api(stack, "vera") as api:
             pages.append((await api.get(f"/api/cases/{case_id}/debtor")).text)
