@@ -36,7 +36,8 @@ __all__ = [
 #: 3: the engine sends the bureau notice a report needs on the way in, the bureau hears of
 #: payments, plans and disputes, limitation counts from the last payment where the law says so and
 #: a time-barred debt gets only required notices, `close settled` needs a paid settlement.
-CONDUCT = 3
+#: 4: a call's outcome is recorded once; a second one for the same call is refused.
+CONDUCT = 4
 
 #: Payment references a case remembers (the most recent), so a bank feed that retries a payment
 #: is acknowledged instead of counted twice. Bounded so a case's state stays small across

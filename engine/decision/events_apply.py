@@ -178,8 +178,16 @@ def _check_complaint_resolved(ctx: Ctx, e: ev.ComplaintResolved) -> None:
 
 
 def _check_outcome(ctx: Ctx, e: ev.ContactOutcome) -> None:
-    if not any(c.action_id == e.action_id for c in ctx.state.contacts):
+    contact = next((c for c in ctx.state.contacts if c.action_id == e.action_id), None)
+    if contact is None:
         raise EventRejected(f"unknown or expired contact {e.action_id!r}")
+    # A call happens once: its result is what the collector heard. A second outcome (a form sent
+    # twice, a CLI command repeated, "unanswered" after "connected") would count the call again
+    # in the caps and the failed-contact streak. Cases started before conduct 4 take it, as they did.
+    if contact.channel == "call" and contact.outcome is not None and ctx.state.conduct >= 4:
+        raise EventRejected(
+            f"the outcome of call {e.action_id!r} is already recorded: {contact.outcome}"
+        )
 
 
 def _check_deferred(ctx: Ctx, e: ev.ContactDeferred) -> None:

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from engine.case import events as ev
+from engine.errors import EventRejected
 from engine.policy.compiled import CompiledPolicy
 from engine.policy.guardrails import effective_rules, looser_than_floor
 from engine.policy.model import Policy
@@ -848,3 +849,31 @@ class TestDaylightSaving:
             datetime(2024, 11, 6, 9, 0, tzinfo=self.NY),
             "cap.sms.3_per_7d",
         )
+
+
+class TestCallOutcomeOnce:
+    """A call's result is recorded once: a repeat cannot count the call twice."""
+
+    def _called(self) -> tuple[Run, str]:
+        cp = inline_policy("CN", stages={"reminder": {"contacts": calls(2)}})
+        run = Run.open(cp, case_file(cp), at(date(2025, 3, 3), 12, tz=SH))
+        while True:
+            d = run.tick()
+            call = next((a for a in d.actions if a.channel == "call"), None)
+            if call is not None:
+                return run, call.action_id
+
+    def test_a_second_outcome_is_refused(self) -> None:
+        run, call = self._called()
+        run.event(ev.ContactOutcome(action_id=call, outcome="connected"))
+        for again in ("unanswered", "connected"):
+            with pytest.raises(EventRejected, match="already recorded: connected"):
+                run.event(ev.ContactOutcome(action_id=call, outcome=again))
+        assert run.state.failed_contacts == 0
+
+    def test_cases_before_conduct_4_take_it_as_they_did(self) -> None:
+        run, call = self._called()
+        run.state.conduct = 3
+        run.event(ev.ContactOutcome(action_id=call, outcome="connected"))
+        run.event(ev.ContactOutcome(action_id=call, outcome="unanswered"))
+        assert run.state.failed_contacts == 1
