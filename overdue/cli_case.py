@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import sys
 from collections.abc import Callable
@@ -33,6 +34,21 @@ class EventCommand:
     #: The event made of the parsed arguments (`case_currency` is set when `needs_currency`).
     make: Callable[[argparse.Namespace], ev.Event]
     needs_currency: bool = False
+
+    def event(self, args: argparse.Namespace) -> ev.Event:
+        """The event, naming who recorded it: `--by`, else the login name of whoever runs the
+        command (the case history says who did what, from the console or the command line)."""
+        e = self.make(args)
+        by = args.by if args.by is not None else login_name()
+        return e.model_copy(update={"by": by}) if by else e
+
+
+def login_name() -> str:
+    """The operating-system login name of whoever runs the command ("" when there is none)."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return ""
 
 
 def _words(vocabulary: type[StrEnum]) -> list[str]:
@@ -95,18 +111,16 @@ EVENT_COMMANDS: dict[str, EventCommand] = {
                 required=True,
                 help="legal_referral, field_visit, agency_placement or settlement",
             ),
-            _arg("--by", default=""),
         ),
-        lambda a: ev.Approve(action=a.action, by=a.by),
+        lambda a: ev.Approve(action=a.action),
     ),
     "deny": EventCommand(
         "refuse a step the policy waits for (not asked again in this stage)",
         (
             _arg("--action", required=True, help="legal_referral, field_visit or agency_placement"),
             _arg("--reason", required=True),
-            _arg("--by", default=""),
         ),
-        lambda a: ev.Deny(action=a.action, reason=a.reason, by=a.by),
+        lambda a: ev.Deny(action=a.action, reason=a.reason),
     ),
     "complain": EventCommand(
         "record a complaint (answered within the policy's complaints.respond_within_days)",
@@ -118,17 +132,13 @@ EVENT_COMMANDS: dict[str, EventCommand] = {
             ),
             _arg("--text", required=True, help="the complaint in the debtor's words"),
             _arg("--channel", default="phone", choices=list(get_args(ev.ComplaintChannel))),
-            _arg("--by", default=""),
         ),
-        lambda a: ev.Complaint(category=a.category, text=a.text, channel=a.channel, by=a.by),
+        lambda a: ev.Complaint(category=a.category, text=a.text, channel=a.channel),
     ),
     "resolve-complaint": EventCommand(
         "answer the oldest open complaint",
-        (
-            _arg("--outcome", required=True, choices=["upheld", "rejected"]),
-            _arg("--by", default=""),
-        ),
-        lambda a: ev.ComplaintResolved(outcome=a.outcome, by=a.by),
+        (_arg("--outcome", required=True, choices=["upheld", "rejected"]),),
+        lambda a: ev.ComplaintResolved(outcome=a.outcome),
     ),
 }
 
@@ -172,11 +182,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--promise", nargs=2, metavar=("AMOUNT", "DATE"), help="a promise agreed on the call"
     )
+    p.add_argument("--by", default=None, help="who took the call (default: your login name)")
     for name, command in EVENT_COMMANDS.items():
         p = add(name, command.help, _event)
         p.add_argument("case_id")
         for flags, options in command.args:
             p.add_argument(*flags, **options)
+        p.add_argument("--by", default=None, help="who records this (default: your login name)")
     o = sub.add_parser("outbox", help="contacts that left through the embedded outbox")
     o.add_argument(
         "--data", help="data folder (default: OVERDUE_DATA_DIR, else the running `overdue dev`'s)"
@@ -350,7 +362,7 @@ async def _event(args: argparse.Namespace) -> int:
     command = EVENT_COMMANDS[args.case_command]
     if command.needs_currency:
         args.case_currency = (await cases.status(args.case_id)).currency
-    r = await cases.send(args.case_id, command.make(args))
+    r = await cases.send(args.case_id, command.event(args))
     if r.already_recorded:
         print(
             f"case {r.case_id}: payment ref {args.ref} already recorded, not applied again "
@@ -382,7 +394,8 @@ async def _outcome(args: argparse.Namespace) -> int:
             promise = (amount(args.promise[0]), iso_date(args.promise[1]))
         except argparse.ArgumentTypeError as e:
             raise OverdueError(f"--promise: {e}") from None
-    events = ev.call_outcome(args.action_id, args.result, args.attitude, promise)
+    by = args.by if args.by is not None else login_name()
+    events = ev.call_outcome(args.action_id, args.result, args.attitude, promise, by=by)
     cases = await _cases(args)
     r = await cases.send_all(args.case_id, events)
     print(

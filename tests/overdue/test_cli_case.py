@@ -13,6 +13,7 @@ from decimal import Decimal
 import pytest
 
 from engine.case import events as ev
+from overdue import cli_case
 from overdue.cli import build_parser
 from overdue.cli_case import EVENT_COMMANDS
 
@@ -56,13 +57,28 @@ CASES: list[tuple[list[str], ev.Event]] = [
 
 
 @pytest.mark.parametrize(("argv", "event"), CASES, ids=[" ".join(argv) for argv, _ in CASES])
-def test_command_makes_its_event(argv: list[str], event: ev.Event) -> None:
+def test_command_makes_its_event(
+    argv: list[str], event: ev.Event, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cli_case, "login_name", lambda: "")
     args = build_parser().parse_args(["case", *argv])
     command = EVENT_COMMANDS[args.case_command]
     if command.needs_currency:
         args.case_currency = "EUR"  # what `_event` reads from the case's status
     assert args.case_id == "C-1"
-    assert command.make(args) == event
+    assert command.event(args) == event
+
+
+@pytest.mark.parametrize("name", sorted(EVENT_COMMANDS))
+def test_every_event_names_who_recorded_it(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--by` names the person; without it, the login name of whoever runs the command."""
+    argv = next(a for a, _ in CASES if a[0] == name)
+    monkeypatch.setattr(cli_case, "login_name", lambda: "opsuser")
+    parse = build_parser().parse_args
+    for extra, who in (([], "opsuser"), (["--by", "ana"], "ana")):
+        args = parse(["case", *[a for a in argv if a not in ("--by", "ana")], *extra])
+        args.case_currency = "EUR"
+        assert EVENT_COMMANDS[name].event(args).by == who
 
 
 def test_every_event_command_is_tested() -> None:
