@@ -68,9 +68,11 @@ def _guardrails(cp: CompiledPolicy) -> list[str]:
             f"  no call for {r.call_cooldown_days} days after a conversation with the debtor"
         )
     if r.calls_connected_per_day is not None:
-        out.append(f"  at most {r.calls_connected_per_day} connected calls a day")
+        n = r.calls_connected_per_day
+        out.append(f"  at most {n} connected call{'' if n == 1 else 's'} a day")
     if r.calls_unanswered_per_day is not None:
-        out.append(f"  at most {r.calls_unanswered_per_day} unanswered call attempts a day")
+        n = r.calls_unanswered_per_day
+        out.append(f"  at most {n} unanswered call attempt{'' if n == 1 else 's'} a day")
     out.append(
         "  credit-bureau report only after the debtor was told"
         + (f", and {r.bureau_notice_days} days later" if r.bureau_notice_days else "")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -97,6 +98,8 @@ class TestShippedPolicies:
         for stage in load_policy(path).stages:
             assert f"Stage {stage}" in out
         assert "contacts only" in out and "->" in out
+        # Counts read as English: "1 connected call", "6 unanswered call attempts".
+        assert not re.search(r"\b1 (connected calls|unanswered call attempts)\b", out)
 
 
 class TestSchema:
