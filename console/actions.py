@@ -62,9 +62,7 @@ async def _do(
     require(session.user, permission)
     console: ConsoleState = request.app.state.console
     try:
-        # Every event says who recorded it (its record ends "by NAME").
-        events = [e if e.by else e.model_copy(update={"by": session.user.name}) for e in make()]
-        await console.act(action, session.user, console.cases.send_all(case_id, events))
+        await console.act(action, session.user, case_id, make())
     except ValidationError as e:
         return _redirect(back, case_id, error=f"{case_id}: {_first_problem(e)}")
     except OverdueError as e:  # the case refused it (EventRejected), or bad input
@@ -92,7 +90,7 @@ async def deny(
         back,
         Permission.APPROVE,
         "deny",
-        lambda: [ev.Deny(action=action, reason=reason.strip(), by=session.user.name)],
+        lambda: [ev.Deny(action=action, reason=reason.strip())],
         f"{action} denied by {session.user.name}",
     )
 
@@ -115,7 +113,7 @@ async def resolve_dispute(
         back,
         Permission.DISPUTES,
         "resolve_dispute",
-        lambda: [ev.DisputeResolved.model_validate({"outcome": outcome, "by": session.user.name})],
+        lambda: [ev.DisputeResolved.model_validate({"outcome": outcome})],
         f"dispute {outcome}",
     )
 
@@ -149,7 +147,6 @@ async def complain(
                     "category": category.strip(),
                     "text": text.strip(),
                     "channel": channel,
-                    "by": session.user.name,
                 }
             )
         ],
@@ -175,9 +172,7 @@ async def resolve_complaint(
         back,
         Permission.DISPUTES,
         "resolve_complaint",
-        lambda: [
-            ev.ComplaintResolved.model_validate({"outcome": outcome, "by": session.user.name})
-        ],
+        lambda: [ev.ComplaintResolved.model_validate({"outcome": outcome})],
         f"complaint {outcome}",
     )
 
@@ -229,7 +224,6 @@ async def outcome(
             attitude or None,
             promise,
             plan,
-            by=session.user.name,
         )
 
     return await _do(

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from console.auth import api_user, require
 from console.calls import call_events
 from console.personal import NO_STORE, DebtorDetails, debtor_details
-from console.queues import QueueFilter, approvals_queue, calls_queue, issues_queue
+from console.queues import QueueFilter, QueueItem, approvals_queue, calls_queue, issues_queue
 from console.roles import Permission, allowed
 from console.service import ConsoleState
 from console.users import User
@@ -145,13 +145,14 @@ class OutcomeRequest(BaseModel):
 
 
 def _filter(
-    stage: str | None,
-    segment: str | None,
-    min_amount: Decimal | None,
-    max_amount: Decimal | None,
-    min_age: int | None,
-    max_age: int | None,
+    stage: str | None = None,
+    segment: str | None = None,
+    min_amount: Annotated[Decimal | None, Query(ge=0)] = None,
+    max_amount: Annotated[Decimal | None, Query(ge=0)] = None,
+    min_age: Annotated[int | None, Query(ge=0, description="days overdue, at least")] = None,
+    max_age: Annotated[int | None, Query(ge=0, description="days overdue, at most")] = None,
 ) -> QueueFilter:
+    """The query parameters every queue takes (a bad stage or segment is one 400 line)."""
     return QueueFilter(
         stage=stage or None,
         segment=segment or None,
@@ -162,42 +163,27 @@ def _filter(
     )
 
 
+Filter = Annotated[QueueFilter, Depends(_filter)]
+
+
+def _items(items: list[QueueItem]) -> dict[str, Any]:
+    return {"count": len(items), "items": [i.to_json() for i in items]}
+
+
 @router.get(
     "/queues/issues", response_model=QueueOut, summary="Cases with a dispute or complaint open"
 )
-async def issues(
-    user: ApiUser,
-    request: Request,
-    stage: str | None = None,
-    segment: str | None = None,
-    min_amount: Annotated[Decimal | None, Query(ge=0)] = None,
-    max_amount: Annotated[Decimal | None, Query(ge=0)] = None,
-    min_age: Annotated[int | None, Query(ge=0)] = None,
-    max_age: Annotated[int | None, Query(ge=0)] = None,
-) -> dict[str, Any]:
+async def issues(user: ApiUser, request: Request, f: Filter) -> dict[str, Any]:
     """Running cases with a dispute or a complaint open, oldest debt first."""
     require(user, Permission.VIEW)
-    f = _filter(stage, segment, min_amount, max_amount, min_age, max_age)
-    items = await issues_queue(_console(request).client, f, datetime.now(UTC).date())
-    return {"count": len(items), "items": [i.to_json() for i in items]}
+    return _items(await issues_queue(_console(request).client, f, datetime.now(UTC).date()))
 
 
 @router.get("/queues/approvals", response_model=QueueOut, summary="Cases waiting for an approval")
-async def approvals(
-    user: ApiUser,
-    request: Request,
-    stage: str | None = None,
-    segment: str | None = None,
-    min_amount: Annotated[Decimal | None, Query(ge=0)] = None,
-    max_amount: Annotated[Decimal | None, Query(ge=0)] = None,
-    min_age: Annotated[int | None, Query(ge=0, description="days overdue, at least")] = None,
-    max_age: Annotated[int | None, Query(ge=0, description="days overdue, at most")] = None,
-) -> dict[str, Any]:
+async def approvals(user: ApiUser, request: Request, f: Filter) -> dict[str, Any]:
     """Running cases waiting for a human approval, oldest debt first."""
     require(user, Permission.VIEW)
-    f = _filter(stage, segment, min_amount, max_amount, min_age, max_age)
-    items = await approvals_queue(_console(request).client, f, datetime.now(UTC).date())
-    return {"count": len(items), "items": [i.to_json() for i in items]}
+    return _items(await approvals_queue(_console(request).client, f, datetime.now(UTC).date()))
 
 
 @router.get(
@@ -205,22 +191,11 @@ async def approvals(
     response_model=QueueOut,
     summary="Calls waiting for their outcome, oldest first",
 )
-async def calls(
-    user: ApiUser,
-    request: Request,
-    stage: str | None = None,
-    segment: str | None = None,
-    min_amount: Annotated[Decimal | None, Query(ge=0)] = None,
-    max_amount: Annotated[Decimal | None, Query(ge=0)] = None,
-    min_age: Annotated[int | None, Query(ge=0, description="days overdue, at least")] = None,
-    max_age: Annotated[int | None, Query(ge=0, description="days overdue, at most")] = None,
-) -> dict[str, Any]:
+async def calls(user: ApiUser, request: Request, f: Filter) -> dict[str, Any]:
     """Running cases with a call whose outcome is not recorded yet, the longest waiting first
     (`call_since`)."""
     require(user, Permission.VIEW)
-    f = _filter(stage, segment, min_amount, max_amount, min_age, max_age)
-    items = await calls_queue(_console(request).client, f, datetime.now(UTC).date())
-    return {"count": len(items), "items": [i.to_json() for i in items]}
+    return _items(await calls_queue(_console(request).client, f, datetime.now(UTC).date()))
 
 
 @router.post("/cases/{case_id}/payments", response_model=EventResult, summary="Record a payment")
@@ -228,8 +203,8 @@ async def pay(case_id: str, body: PaymentRequest, user: ApiUser, request: Reques
     """Record a payment; a `ref` already recorded on the case is acknowledged, not applied again."""
     require(user, Permission.RECORD)
     console = _console(request)
-    payment = ev.Payment(amount=body.amount, currency=body.currency, ref=body.ref, by=user.name)
-    return await console.act("payment", user, console.cases.send(case_id, payment))
+    payment = ev.Payment(amount=body.amount, currency=body.currency, ref=body.ref)
+    return await console.act("payment", user, case_id, [payment])
 
 
 @router.post("/cases/{case_id}/approvals", response_model=EventResult, summary="Approve a step")
@@ -239,9 +214,7 @@ async def approve(
     """Approve a step the case waits for; the case history names the user."""
     require(user, Permission.APPROVE)
     console = _console(request)
-    return await console.act(
-        "approve", user, console.cases.send(case_id, ev.Approve(action=body.action, by=user.name))
-    )
+    return await console.act("approve", user, case_id, [ev.Approve(action=body.action)])
 
 
 @router.post("/cases/{case_id}/denials", response_model=EventResult, summary="Deny a step")
@@ -249,8 +222,8 @@ async def deny(case_id: str, body: DenialRequest, user: ApiUser, request: Reques
     """Refuse a step the case waits for; it is not asked again in this stage."""
     require(user, Permission.APPROVE)
     console = _console(request)
-    event = ev.Deny(action=body.action, reason=body.reason, by=user.name)
-    return await console.act("deny", user, console.cases.send(case_id, event))
+    event = ev.Deny(action=body.action, reason=body.reason)
+    return await console.act("deny", user, case_id, [event])
 
 
 @router.post(
@@ -263,8 +236,8 @@ async def complain(
     if not (allowed(user.role, Permission.RECORD) or allowed(user.role, Permission.DISPUTES)):
         require(user, Permission.RECORD)
     console = _console(request)
-    event = ev.Complaint(category=body.category, text=body.text, channel=body.channel, by=user.name)
-    return await console.act("complaint", user, console.cases.send(case_id, event))
+    event = ev.Complaint(category=body.category, text=body.text, channel=body.channel)
+    return await console.act("complaint", user, case_id, [event])
 
 
 @router.post(
@@ -278,8 +251,8 @@ async def resolve_complaint(
     """Answer the oldest open complaint."""
     require(user, Permission.DISPUTES)
     console = _console(request)
-    event = ev.ComplaintResolved(outcome=body.outcome, by=user.name)
-    return await console.act("resolve_complaint", user, console.cases.send(case_id, event))
+    event = ev.ComplaintResolved(outcome=body.outcome)
+    return await console.act("resolve_complaint", user, case_id, [event])
 
 
 @router.post(
@@ -293,5 +266,5 @@ async def outcome(
     console = _console(request)
     promise = (body.promise.amount, body.promise.due_date) if body.promise else None
     plan = [(i.amount, i.due_date) for i in body.plan] if body.plan else None
-    events = call_events(body.action_id, body.result, body.attitude, promise, plan, by=user.name)
-    return await console.act("call_outcome", user, console.cases.send_all(case_id, events))
+    events = call_events(body.action_id, body.result, body.attitude, promise, plan)
+    return await console.act("call_outcome", user, case_id, events)

@@ -27,10 +27,9 @@ def call_events(
     attitude: str | None,
     promise: tuple[Decimal, date] | None,
     plan: Sequence[tuple[Decimal, date]] | None,
-    by: str = "",
 ) -> list[ev.Event]:
-    """The events of one call, each recorded `by` the collector: the outcome, the attitude
-    noted, then a promise or a plan.
+    """The events of one call: the outcome, the attitude noted, then a promise or a plan
+    (`ConsoleState.act` names the collector on each).
 
     Raises:
         OverdueError: both a promise and a plan, or a plan on a call that did not connect.
@@ -39,9 +38,9 @@ def call_events(
         raise OverdueError("record a promise or a plan, not both")
     if (promise is not None or plan) and result != "connected":
         raise OverdueError("a promise or a plan needs a call that connected")
-    events: list[ev.Event] = list(ev.call_outcome(action_id, result, attitude, promise, by=by))
+    events: list[ev.Event] = list(ev.call_outcome(action_id, result, attitude, promise))
     if plan:
-        events.append(ev.Plan(instalments=list(plan), by=by))
+        events.append(ev.Plan(instalments=list(plan)))
     return events
 
 

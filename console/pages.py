@@ -257,11 +257,7 @@ async def approve(
     target = _safe_next(back or f"/cases/{case_id}")
     path, _, _ = target.partition("?")
     try:
-        await console.act(
-            "approve",
-            session.user,
-            console.cases.send(case_id, ev.Approve(action=action, by=session.user.name)),
-        )
+        await console.act("approve", session.user, case_id, [ev.Approve(action=action)])
     except EventRejected as e:
         return _back(path, error=f"{case_id}: {e}")
     return _back(path, msg=f"{case_id}: {action} approved by {session.user.name}")
@@ -323,14 +319,8 @@ async def pay(
         if value is None or value <= 0:
             raise OverdueError("the amount must be positive")
         currency = (await console.cases.status(case_id)).currency
-        await console.act(
-            "payment",
-            session.user,
-            console.cases.send(
-                case_id,
-                ev.Payment(amount=value, currency=currency, ref=ref, by=session.user.name),
-            ),
-        )
+        payment = ev.Payment(amount=value, currency=currency, ref=ref)
+        await console.act("payment", session.user, case_id, [payment])
     except OverdueError as e:  # EventRejected included
         return _back(path, error=str(e))
     return _back(path, msg=f"payment of {value} {currency} recorded")

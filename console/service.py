@@ -5,11 +5,10 @@ action passes so it is counted once, in one place.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import TypeVar
 
 from fastapi.templating import Jinja2Templates
 from temporalio.client import Client
@@ -17,13 +16,14 @@ from temporalio.converter import PayloadCodec
 
 from console.metrics import ConsoleMetrics
 from console.users import User, UserStore
+from engine.case import events as ev
 from engine.errors import EventRejected
 from workers.dataplane import DataPlane
 from workflows.client import Cases
+from workflows.types import EventResult
 
 __all__ = ["TEMPLATES", "ConsoleState"]
 
-T = TypeVar("T")
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -63,10 +63,16 @@ class ConsoleState:
         if self.owns_dataplane and self.dataplane is not None:
             self.dataplane.close()
 
-    async def act(self, action: str, user: User, done: Awaitable[T]) -> T:
-        """Await a human action on a case, counting it (or its refusal)."""
+    async def act(
+        self, action: str, user: User, case_id: str, events: Sequence[ev.Event]
+    ) -> EventResult:
+        """Send a person's events to a case, in order, counting the action (or its refusal).
+
+        The one place the console says who did it: an event without `by` is recorded by `user`.
+        """
+        named = [e if e.by else e.model_copy(update={"by": user.name}) for e in events]
         try:
-            result = await done
+            result = await self.cases.send_all(case_id, named)
         except EventRejected:
             self.metrics.rejected.labels(action).inc()
             raise

@@ -262,7 +262,8 @@ class Cases:
 
     async def send_all(self, case_id: str, events: Sequence[Event]) -> EventResult:
         """Send several events in order (a call's outcome, attitude and promise); stops at the
-        first the case refuses, whose `EventRejected` says which it was.
+        first the case refuses, whose `EventRejected` says which it was (a single event's
+        refusal is passed on as the case gave it).
 
         Returns:
             What the last one changed.
@@ -274,6 +275,8 @@ class Cases:
             try:
                 result = await self.send(case_id, event)
             except EventRejected as e:
+                if len(events) == 1:  # nothing to tell apart: the case's own words
+                    raise
                 done = f" (after {', '.join(x.kind for x in events[:i])} was recorded)" if i else ""
                 raise EventRejected(f"{event.kind}: {e}{done}") from None
         assert result is not None

@@ -268,7 +268,7 @@ class TestPeopleWork:
                 "/api/cases/API-O/outcomes", json={"action_id": "nope", "result": "unanswered"}
             )
             assert r.status_code == 409
-            assert r.json()["error"].startswith("contact_outcome: unknown or expired contact")
+            assert r.json()["error"] == "unknown or expired contact 'nope'"
         status = await stack.cases.status("API-O")
         assert status.attitude == "cooperative"
 
