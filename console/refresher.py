@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,7 +26,14 @@ from temporalio.service import RPCError
 from console.metrics import ConsoleMetrics
 from console.portfolio import Portfolio, portfolio
 from console.portfolio_rates import RollRates, roll_rates, trend
-from console.snapshots import ChannelContacts, cases_near, contacts_by_channel, figures_since, save
+from console.snapshots import (
+    ChannelContacts,
+    Stored,
+    cases_near,
+    contacts_by_channel,
+    figures_since,
+    save,
+)
 from engine.errors import OverdueError
 from workers.dataplane import DataPlane
 
@@ -130,6 +137,9 @@ class PortfolioRefresher:
         self.failure: Failure | None = None
         self._lock = asyncio.Lock()
         self._attempts = 0
+        #: The start of the roll-rate interval, looked up once per stored day: earlier days' rows
+        #: do not change within a day, and the lookup reads and parses a whole day's case map.
+        self._roll_start: tuple[date, tuple[Stored, dict[str, list[str]]]] | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def current(self) -> Snapshot:
@@ -182,8 +192,7 @@ class PortfolioRefresher:
         snapshot.seconds = time.perf_counter() - started
         return snapshot
 
-    @staticmethod
-    def _store(snapshot: Snapshot, engine: sa.Engine) -> None:
+    def _store(self, snapshot: Snapshot, engine: sa.Engine) -> None:
         """Contacts from the outbox, the day's row, and what the stored rows say (blocking)."""
         snapshot.contacts = contacts_by_channel(engine)
         stored = save(
@@ -195,7 +204,11 @@ class PortfolioRefresher:
         )
         first = stored.day - timedelta(days=HISTORY_DAYS - 1)
         snapshot.over_time = trend((s.day, doc) for s, doc in figures_since(engine, first))
-        start = cases_near(engine, stored.day - timedelta(days=ROLL_DAYS), before=stored.day)
+        if self._roll_start is None or self._roll_start[0] != stored.day:
+            found = cases_near(engine, stored.day - timedelta(days=ROLL_DAYS), before=stored.day)
+            # Kept once found; none yet is asked again (cheap: no row to read).
+            self._roll_start = (stored.day, found) if found is not None else None
+        start = self._roll_start[1] if self._roll_start is not None else None
         if start is None:
             snapshot.roll_note = "needs two snapshots (one a day is kept: come back tomorrow)"
         else:

@@ -223,3 +223,31 @@ async def test_without_a_data_plane_nothing_is_stored() -> None:
     r = PortfolioRefresher(Visibility([record("A")]).client(), None, interval=60)
     s = await r.current()
     assert s.portfolio.open.cases == 1 and s.over_time == [] and "no data plane" in s.roll_note
+
+
+async def test_the_roll_rate_start_is_read_once_a_day(
+    plane: DataPlane, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The start day's case map (half a megabyte at 10,000 cases) is read once per day, not on
+    every refresh; the rates still follow today's cases."""
+    from console import refresher
+
+    v = Visibility([record("A", stage="negotiation")])
+    month_ago = datetime.now(UTC) - timedelta(days=30)
+    save(plane.engine, month_ago, {}, {"A": ["reminder", "mild", "100.00"]})
+    reads: list[object] = []
+    real = refresher.cases_near
+
+    def counting(*args: object, **kwargs: object) -> object:
+        reads.append(args)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(refresher, "cases_near", counting)
+    r = PortfolioRefresher(v.client(), plane, interval=60)
+    first = await r.current()
+    v.records[0] = record("A", stage="escalation")
+    again = await r.refresh()
+    assert len(reads) == 1
+    assert first.roll is not None and first.roll.share("reminder", "negotiation") == 1.0
+    assert again is not None and again.roll is not None
+    assert again.roll.share("reminder", "escalation") == 1.0
