@@ -461,13 +461,14 @@ _SAYS_WHO = (ev.Approve, ev.Deny, ev.Complaint, ev.ComplaintResolved, ev.Migrate
 
 
 def apply_event(ctx: Ctx, e: ev.Event) -> None:
-    """Apply a validated event to the case; the first record it makes ends `by NAME` when a
+    """Apply a validated event to the case; the first record it makes ends `(by NAME)` when a
     person recorded it (nothing is added otherwise, so unattributed trails stay as they were)."""
     first = len(ctx.records)
     _apply(ctx, e)
     if e.by and not isinstance(e, _SAYS_WHO) and len(ctx.records) > first:
         r = ctx.records[first]
-        ctx.records[first] = r.model_copy(update={"reason": f"{r.reason} by {e.by}"})
+        # In brackets: a reason may itself say "by" ("promise of 500.00 by 2026-12-04").
+        ctx.records[first] = r.model_copy(update={"reason": f"{r.reason} (by {e.by})"})
 
 
 def _apply(ctx: Ctx, e: ev.Event) -> None:

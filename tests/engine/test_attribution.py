@@ -1,5 +1,5 @@
 """Who recorded an event: every event may carry `by`; its first record's reason then ends
-`by NAME`, and an event without it leaves the trail exactly as before."""
+`(by NAME)`, and an event without it leaves the trail exactly as before."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def test_each_human_event_names_who_recorded_it(cn_policy: CompiledPolicy) -> No
             ev.Close(reason="written_off", by="ada"),
         )
     ]
-    assert [r.rsplit(" by ", 1)[1] for r in reasons] == [
+    assert [r.rsplit(" (by ", 1)[1].removesuffix(")") for r in reasons] == [
         "colin",
         "colin",
         "olga",
@@ -44,17 +44,20 @@ def test_each_human_event_names_who_recorded_it(cn_policy: CompiledPolicy) -> No
         "olga",
         "ada",
     ]
-    assert reasons[0] == "payment 100.00 by colin"
+    assert reasons[0] == "payment 100.00 (by colin)"
+    assert reasons[1] == f"promise of 600.00 by {when} (by colin)"  # which "by" is whose
 
 
 def test_without_by_the_trail_is_unchanged(cn_policy: CompiledPolicy) -> None:
     with_by, without = _run(cn_policy), _run(cn_policy)
     a = with_by.event(ev.Payment(amount=Decimal("100.00"), currency="CNY", by="colin"))
     b = without.event(ev.Payment(amount=Decimal("100.00"), currency="CNY"))
-    assert [r.reason for r in b.records] == [r.reason.removesuffix(" by colin") for r in a.records]
+    assert [r.reason for r in b.records] == [
+        r.reason.removesuffix(" (by colin)") for r in a.records
+    ]
     assert b.records[0].reason == "payment 100.00"
     # only the event's own record is attributed, never what follows from it
-    assert all(" by colin" not in r.reason for r in a.records[1:])
+    assert all("(by colin)" not in r.reason for r in a.records[1:])
 
 
 def test_a_call_recorded_in_one_step_names_the_collector_on_each_event() -> None:
