@@ -29,10 +29,10 @@ async def test_console_actions_name_the_user_in_the_history(stack: Stack) -> Non
     await stack.cases.send("ATTR-1", ev.Dispute(reason="not mine"))
     async with signed_in(stack, "olga") as web:
         page = await _post_form(web, "ATTR-1", "dispute-resolution", outcome="rejected")
-    assert "dispute rejected: collection resumes by olga" in page
+    assert "dispute rejected: collection resumes (by olga)" in page
     async with signed_in(stack, "colin") as web:
         page = await _post_form(web, "ATTR-1", "payments", amount="100.00")
-    assert "payment 100.00 by colin" in page
+    assert "payment 100.00 (by colin)" in page
 
     headers = {"Authorization": f"Bearer {stack.tokens['colin']}"}
     async with httpx.AsyncClient(base_url=stack.url, headers=headers, timeout=30) as api:
@@ -41,5 +41,5 @@ async def test_console_actions_name_the_user_in_the_history(stack: Stack) -> Non
         )
         assert r.status_code == 200, r.text
     reasons = [h.reason for h in await stack.cases.history("ATTR-1")]
-    assert "payment 50.00 by colin" in reasons
+    assert "payment 50.00 (by colin)" in reasons
     assert "dispute: not mine" in reasons  # sent without a user: nothing added
