@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import tempfile
 import time as clock
 from collections import Counter
@@ -451,8 +452,14 @@ def simulate(
             results: Iterator[Tally] = map(_run_job, jobs)
             _collect(jobs, results, tallies, index, progress)
         else:
-            with multiprocessing.get_context("fork").Pool(workers) as pool:
+            ctx = multiprocessing.get_context("fork")
+            with ctx.Pool(workers, initializer=_default_signals) as pool:
                 _collect(jobs, pool.imap(_run_job, jobs), tallies, index, progress)
+                # Let the workers finish and exit on their own: leaving the block would SIGTERM
+                # them, and a child forked from a process that handles SIGTERM itself (an asyncio
+                # worker, a test session) inherits that handler and never exits: the join hangs.
+                pool.close()
+                pool.join()
         if cfg.trace and tmp:
             _join_traces(cfg.trace, jobs)
     finally:
@@ -467,6 +474,12 @@ def simulate(
         for cp, p, t in zip(compiled, paths, tallies, strict=True)
     ]
     return SimResult(cfg, start, runs, elapsed, workers)
+
+
+def _default_signals() -> None:
+    """A pool worker dies of SIGTERM and SIGINT whatever its parent had installed."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _collect(
