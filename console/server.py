@@ -151,21 +151,44 @@ class RunningConsole:
             self.state.close()
 
 
-async def start(state: ConsoleState, host: str = "127.0.0.1", port: int = 8080) -> RunningConsole:
+def reserve_port(host: str = "127.0.0.1", port: int = 8080) -> socket.socket:
+    """Bind the console's address now and keep it, so nothing started later (the Temporal dev
+    server picks random free ports for its own services) can take it; `start` serves on it.
+
+    Raises:
+        OverdueError: the port is taken.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise OverdueError(
+            f"the console's port {host}:{port} is already in use "
+            "(pick another with --console-port / --port)"
+        ) from None
+    return sock
+
+
+async def start(
+    state: ConsoleState,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    *,
+    sock: socket.socket | None = None,
+) -> RunningConsole:
     """Serve the console as a task; returns once it accepts connections.
+
+    Args:
+        sock: An address already held by `reserve_port` (`host` and `port` are then its own).
 
     Raises:
         OverdueError: the port is taken (uvicorn itself would exit the process).
     """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError:
-            raise OverdueError(
-                f"the console's port {host}:{port} is already in use "
-                "(pick another with --console-port / --port)"
-            ) from None
+    if sock is None:
+        sock = reserve_port(host, port)
+    host, port = sock.getsockname()[:2]
     config = uvicorn.Config(
         create_app(state),
         host=host,
@@ -175,10 +198,10 @@ async def start(state: ConsoleState, host: str = "127.0.0.1", port: int = 8080) 
         lifespan="on",  # starts and stops the portfolio's refresher
     )
     server = _EmbeddedServer(config)
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         if task.done():
-            task.result()  # re-raises why it could not start (port taken...)
+            task.result()  # re-raises why it could not start
             raise OSError(f"the console could not listen on {host}:{port}")
         await asyncio.sleep(0.05)
     return RunningConsole(server, task, f"http://{host}:{port}", state)

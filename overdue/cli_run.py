@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import os
 import signal
+import socket
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -91,6 +93,11 @@ async def _dev_main(args: argparse.Namespace) -> int:
         key, old = codec_keys(settings, folder, create=True)
         # Before the worker and the demo: both use the data plane at once.
         data_plane(folder, upgrade=True, settings=settings).close()
+        # Our own ports are held before the Temporal server starts: it picks random free ports
+        # for its internal services and could otherwise take one between a check and its use.
+        from console.server import reserve_port
+
+        console_sock = reserve_port("127.0.0.1", args.console_port)
         console_url = f"http://127.0.0.1:{args.console_port}"
         server = DevServer(
             folder,
@@ -99,15 +106,52 @@ async def _dev_main(args: argparse.Namespace) -> int:
             start_timeout=120,
             ui_codec_endpoint=f"{console_url}/codec",
         )
-        await server.start()
         try:
-            return await _serve(
-                args, settings, server, data_converter(key, old_keys=old), console_url
-            )
+            metrics_hold = _hold_metrics_address(settings.metrics_address)
+            try:
+                await server.start()
+            finally:
+                if metrics_hold is not None:
+                    metrics_hold.close()  # the worker's runtime binds it next
+            try:
+                return await _serve(
+                    args,
+                    settings,
+                    server,
+                    data_converter(key, old_keys=old),
+                    console_url,
+                    console_sock,
+                )
+            finally:
+                await server.stop()
         finally:
-            await server.stop()
+            console_sock.close()  # uvicorn closes it when it served; else it is released here
     finally:
         lock.release()
+
+
+def _hold_metrics_address(address: str | None) -> socket.socket | None:
+    """Bind the worker's metrics address (``OVERDUE_METRICS_ADDRESS``) until the Temporal server
+    is up, so its random ports cannot land on it; a taken address is one line before anything
+    starts."""
+    if not address:
+        return None
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"OVERDUE_METRICS_ADDRESS={address}: not a host:port address")
+    host = host.strip("[]") or "0.0.0.0"
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, int(port)))
+    except OSError as e:
+        sock.close()
+        why = "already in use" if e.errno == errno.EADDRINUSE else (e.strerror or str(e))
+        raise ConfigError(
+            f"OVERDUE_METRICS_ADDRESS={address}: cannot serve metrics there ({why})"
+        ) from None
+    return sock
 
 
 async def _serve(
@@ -116,6 +160,7 @@ async def _serve(
     server: DevServer,
     converter: DataConverter,
     console_url: str,
+    console_sock: socket.socket,
 ) -> int:
     """Connect, record where we are, run the worker and the console until Ctrl-C or until the
     server dies."""
@@ -150,7 +195,7 @@ async def _serve(
     credentials = first_user(folder, users)
     console = await start_console(
         state_for(client, folder, ui_url=server.ui_url, users=users, settings=settings),
-        port=args.console_port,
+        sock=console_sock,
     )
     try:
         await asyncio.sleep(0)

@@ -20,19 +20,35 @@ from temporalio.runtime import (
     TelemetryFilter,
 )
 
+from workers.settings import ConfigError
+
 __all__ = ["metrics_runtime"]
 
 
 def metrics_runtime(address: str) -> Runtime:
     """A Temporal runtime serving Prometheus metrics on `address` (``host:port``), logging as
-    `workers.client.quiet_runtime` does. Pass it to ``Client.connect(runtime=...)``."""
+    `workers.client.quiet_runtime` does. Pass it to ``Client.connect(runtime=...)``.
+
+    Raises:
+        ConfigError: The address is not ``host:port`` or cannot be listened on (one line).
+    """
     logging_config = LoggingConfig(
         filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
         forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")),
     )
-    return Runtime(
-        telemetry=TelemetryConfig(
-            logging=logging_config,
-            metrics=PrometheusConfig(bind_address=address, counters_total_suffix=True),
+    try:
+        return Runtime(
+            telemetry=TelemetryConfig(
+                logging=logging_config,
+                metrics=PrometheusConfig(bind_address=address, counters_total_suffix=True),
+            )
         )
-    )
+    except ValueError as e:  # the core's "Failed starting Prometheus exporter: ..."
+        why = str(e)
+        if "in use" in why:
+            why = "already in use"
+        elif "invalid socket address" in why.lower():
+            why = "not a host:port address"
+        raise ConfigError(
+            f"OVERDUE_METRICS_ADDRESS={address}: cannot serve metrics there ({why})"
+        ) from None

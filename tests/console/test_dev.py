@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -19,36 +20,38 @@ from workers.devserver import free_port
 pytestmark = pytest.mark.e2e
 
 
-def test_dev_prints_console_and_credentials(tmp_path: Path) -> None:
-    ports = [free_port() for _ in range(4)]
-    cmd = [
-        sys.executable,
-        "-m",
-        "overdue.cli",
-        "dev",
-        "--data",
-        str(tmp_path),
-        "--port",
-        str(ports[0]),
-        "--ui-port",
-        str(ports[1]),
-        "--console-port",
-        str(ports[2]),
-    ]
-    proc = subprocess.Popen(
-        cmd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={
-            **os.environ,
-            "OVERDUE_CODEC_KEY": "",
-            "OVERDUE_METRICS_ADDRESS": f"127.0.0.1:{ports[3]}",
-        },
-    )
-    lines: list[str] = []
-    try:
+def _start_dev(tmp_path: Path) -> tuple[subprocess.Popen[str], list[int], str]:
+    """`overdue dev` on four free ports, read up to the end of its banner. Started again on
+    fresh ports when another process took one between the probe and its use."""
+    for _ in range(3):
+        ports = [free_port() for _ in range(4)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "overdue.cli",
+            "dev",
+            "--data",
+            str(tmp_path),
+            "--port",
+            str(ports[0]),
+            "--ui-port",
+            str(ports[1]),
+            "--console-port",
+            str(ports[2]),
+        ]
+        proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={
+                **os.environ,
+                "OVERDUE_CODEC_KEY": "",
+                "OVERDUE_METRICS_ADDRESS": f"127.0.0.1:{ports[3]}",
+            },
+        )
         assert proc.stdout is not None
+        lines: list[str] = []
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             line = proc.stdout.readline()
@@ -57,7 +60,17 @@ def test_dev_prints_console_and_credentials(tmp_path: Path) -> None:
             lines.append(line)
             if line.startswith("Ctrl-C"):
                 break
-        text = "".join(lines)
+        if lines:
+            return proc, ports, "".join(lines)
+        proc.kill()
+        _, err = proc.communicate(timeout=60)
+        assert "already in use" in err, f"`overdue dev` printed nothing; its stderr:\n{err}"
+    raise AssertionError("three sets of free ports were each taken before use")
+
+
+def test_dev_prints_console_and_credentials(tmp_path: Path) -> None:
+    proc, ports, text = _start_dev(tmp_path)
+    try:
         assert f"console          http://127.0.0.1:{ports[2]}/" in text, text
         assert f"(codec http://127.0.0.1:{ports[2]}/codec)" in text
         assert (
@@ -79,3 +92,47 @@ def test_dev_prints_console_and_credentials(tmp_path: Path) -> None:
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert (tmp_path / "console-admin.password").stat().st_mode & 0o077 == 0
+
+
+@pytest.mark.parametrize("which", ["console", "metrics"])
+def test_dev_taken_port_is_one_line_before_anything_starts(tmp_path: Path, which: str) -> None:
+    """A port of ours that is taken stops `overdue dev` with one line, no traceback, and no
+    Temporal server left behind."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        console_port = port if which == "console" else free_port()
+        metrics_port = port if which == "metrics" else free_port()
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "overdue.cli",
+                "dev",
+                "--data",
+                str(tmp_path),
+                "--port",
+                str(free_port()),
+                "--ui-port",
+                str(free_port()),
+                "--console-port",
+                str(console_port),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={
+                **os.environ,
+                "OVERDUE_CODEC_KEY": "",
+                "OVERDUE_METRICS_ADDRESS": f"127.0.0.1:{metrics_port}",
+            },
+        )
+    assert result.returncode == 1, result.stderr
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ") and "already in use" in lines[0]
+    assert f":{port}" in lines[0]
+    # Nothing started: the Temporal server never wrote its database.
+    assert not (tmp_path / "temporal.db").exists()
