@@ -13,7 +13,13 @@ from pathlib import Path
 from typing import Any, get_args
 
 from engine.case import events as ev
-from engine.case.vocabulary import ActiveStage, CloseReason, DisputeOutcome, TerminalStage
+from engine.case.vocabulary import (
+    ActiveStage,
+    Channel,
+    CloseReason,
+    DisputeOutcome,
+    TerminalStage,
+)
 from engine.errors import OverdueError
 from overdue.argtypes import amount, iso_date
 from overdue.runtime import PolicyCache, Session, data_plane, open_session, run
@@ -97,7 +103,18 @@ EVENT_COMMANDS: dict[str, EventCommand] = {
         (_arg("--days", type=int, required=True),),
         lambda a: ev.Hardship(days=a.days),
     ),
-    "cease": EventCommand("the debtor asked to stop communications", (), lambda a: ev.Cease()),
+    "cease": EventCommand(
+        "the debtor asked to stop communications (or, with --channel, one channel), on every "
+        "account of theirs",
+        (
+            _arg(
+                "--channel",
+                choices=_words(Channel),
+                help="only this channel: the debtor withdrew consent to it (an opt-out)",
+            ),
+        ),
+        lambda a: ev.Cease(channel=a.channel),
+    ),
     "close": EventCommand(
         "end the case",
         (_arg("--reason", required=True, choices=_words(CloseReason)),),

@@ -61,6 +61,8 @@ async def _status(args: argparse.Namespace) -> int:
         "debtor_id": st.debtor_id,
         "open_cases": open_cases,
         "ceased": st.ceased,
+        "refused": st.refused,
+        "ended": st.ended,
         "last_conversation_at": st.last_conversation_at.isoformat()
         if st.last_conversation_at
         else None,
@@ -75,7 +77,9 @@ async def _status(args: argparse.Namespace) -> int:
     )
     lines = [
         f"debtor {st.debtor_id}"
-        + ("  (ceased: only legally required notices)" if st.ceased else ""),
+        + ("  (ceased: only legally required notices)" if st.ceased else "")
+        + (f"  (refused: {', '.join(st.refused)})" if st.refused else "")
+        + ("  (ledger ended, idle: the next contact starts a new one)" if st.ended else ""),
         f"  open cases   {listed or 'none'}",
         "  recent contacts",
     ]

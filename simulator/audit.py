@@ -145,6 +145,7 @@ class Auditor:
     call_day_of: dict[str, date] = field(default_factory=dict)  # action id -> local day
     sent: dict[str, str] = field(default_factory=dict)  # action id -> the debtor field it went to
     unusable: set[str] = field(default_factory=set)  # debtor fields a channel refused
+    opted_out: set[str] = field(default_factory=set)  # channels the debtor withdrew consent to
     violations: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -166,6 +167,8 @@ class Auditor:
             self.dispute = False
         elif isinstance(e, ev.Hardship):
             self.hardship_until = now + e.days * DAY
+        elif isinstance(e, ev.Cease) and e.channel is not None:
+            self.opted_out.add(e.channel)
         elif isinstance(e, ev.Cease):
             self.ceased = True
         elif isinstance(e, ev.Approve) and e.action == "field_visit":
@@ -304,6 +307,8 @@ class Auditor:
             out.append(f"{channel} with {template!r} after a cease-communication request")
         if self.case.consent.get(channel) is False:
             out.append(f"{channel}: the debtor refused this channel")
+        elif channel in self.opted_out:
+            out.append(f"{channel}: the debtor opted out of this channel")
         out.extend(self._whom(channel, third_party, stage))
         to = "third_party_phone" if third_party else _ADDRESS.get(channel, channel)
         if to in self.unusable:

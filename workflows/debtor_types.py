@@ -13,6 +13,7 @@ from engine.case.person import PersonContact, PersonLedger
 __all__ = [
     "DebtorInput",
     "DebtorOutcome",
+    "DebtorRefusal",
     "DebtorStatus",
     "GrantInput",
     "GrantResult",
@@ -65,6 +66,13 @@ class DebtorOutcome(BaseModel):
     outcome: Literal["connected", "unanswered", "failed"]
 
 
+class DebtorRefusal(BaseModel):
+    """The person refused one channel (a case file's consent, or an opt-out on any account)."""
+
+    channel: str
+    case_id: str = ""
+
+
 class DebtorStatus(BaseModel):
     """`overdue debtor status`: the person's cases, recent contacts, next moment per channel."""
 
@@ -74,3 +82,7 @@ class DebtorStatus(BaseModel):
     last_conversation_at: datetime | None
     ceased: bool
     next_allowed: dict[str, datetime | None]
+    #: Channels the person refused (on any account), never used again but for required notices.
+    refused: list[str] = []
+    #: Whether this ledger ended, idle: nothing in it constrains a contact any more.
+    ended: bool = False

@@ -2,11 +2,17 @@
 that person shares. The `send_contact` activity asks it for a grant (update-with-start) before a
 contact leaves; the grant is the core's pure `engine.decision.person.grant`, judged at the
 workflow's clock with the rules of the asking case's policy. Outcomes of calls and cease requests
-arrive as signals. It runs as long as the person has cases, continuing-as-new when Temporal
-suggests it; nothing here does I/O or reads a clock other than `workflow.now()`.
+arrive as signals. It continues-as-new when Temporal suggests it, and ends once idle: when no
+contact, outcome or request reached it for longer than the longest window any rule of the
+person's cases looks back (`PersonLedger.keep_days`), so nothing in the ledger can constrain a
+contact any more and a fresh ledger (started by the next grant) judges exactly as this one would.
+A person who ceased or refused a channel keeps their ledger: that request has no end. Nothing here
+does I/O or reads a clock other than `workflow.now()`.
 """
 
 from __future__ import annotations
+
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 
@@ -25,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.debtor_types import (
         DebtorInput,
         DebtorOutcome,
+        DebtorRefusal,
         DebtorStatus,
         GrantInput,
         GrantResult,
@@ -34,6 +41,9 @@ __all__ = ["DebtorWorkflow"]
 
 #: How many of the most recent contacts `status` shows.
 STATUS_CONTACTS = 50
+#: Ledgers started before they could end when idle keep running as they did (replay).
+IDLE_END_PATCH = "debtor-idle-end"
+_SECOND = timedelta(seconds=1)
 
 
 @workflow.defn(name="Debtor")
@@ -43,15 +53,41 @@ class DebtorWorkflow:
     def __init__(self) -> None:
         self._ledger: PersonLedger | None = None
         self._tz = "UTC"
+        self._touched: datetime | None = None
+        self._ended = False
 
     @workflow.run
     async def run(self, inp: DebtorInput) -> None:
-        """Hold the ledger; continue-as-new when the history grows large."""
+        """Hold the ledger; continue-as-new when the history grows large; end once idle."""
         self._tz = inp.timezone
         if self._ledger is None:
             self._ledger = inp.ledger or PersonLedger(debtor_id=inp.debtor_id)
+        idle_end = workflow.patched(IDLE_END_PATCH)
+        if self._touched is None:
+            self._touched = workflow.now()
         while True:
-            await workflow.wait_condition(lambda: self._should_continue(inp))
+            if idle_end:
+                # One timer per idle period, re-armed for what is left when something touched
+                # the ledger meanwhile (never cancelled and restarted on every grant); none for
+                # a ledger that can never end.
+                end = self._end_at()
+                try:
+                    await workflow.wait_condition(
+                        lambda: self._should_continue(inp),
+                        timeout=None if end is None else max(end - workflow.now(), _SECOND),
+                    )
+                except TimeoutError:
+                    end = self._end_at()
+                    if end is not None and workflow.now() >= end:
+                        await workflow.wait_condition(workflow.all_handlers_finished)
+                        end = self._end_at()
+                        if end is not None and workflow.now() >= end:
+                            self._ended = True
+                            workflow.logger.info("debtor %s: ledger idle, ended", inp.debtor_id)
+                            return
+                    continue
+            else:
+                await workflow.wait_condition(lambda: self._should_continue(inp))
             await workflow.wait_condition(workflow.all_handlers_finished)
             workflow.continue_as_new(
                 DebtorInput(
@@ -61,6 +97,21 @@ class DebtorWorkflow:
                     max_history_events=inp.max_history_events,
                 )
             )
+
+    def _touch(self) -> None:
+        self._touched = workflow.now()
+
+    def _end_at(self) -> datetime | None:
+        """When the ledger may end, idle: an idle period (a day more than the longest window the
+        rules look back) after the last time anything touched it, its latest contact and its
+        latest conversation; None for a person who ceased or refused a channel (no end)."""
+        ledger = self._current()
+        if ledger.ceased or ledger.refused:
+            return None
+        idle = timedelta(days=ledger.keep_days + 1)
+        moments = [m for m in (self._touched, ledger.last_conversation_at) if m is not None]
+        moments += [c.at for c in ledger.contacts[-1:]]
+        return max(moments, default=workflow.now()) + idle
 
     def _should_continue(self, inp: DebtorInput) -> bool:
         info = workflow.info()
@@ -79,6 +130,7 @@ class DebtorWorkflow:
     def grant(self, inp: GrantInput) -> GrantResult:
         """Room for one contact now, or the moment it may go and the per-person rule."""
         ledger = self._current()
+        self._touch()
         self._tz = inp.timezone
         rules = registry.get(inp.policy_hash).rules
         verdict = grant(
@@ -105,12 +157,21 @@ class DebtorWorkflow:
     @workflow.signal
     def outcome(self, inp: DebtorOutcome) -> None:
         """A call's outcome: a conversation starts the cooldown for every case of the person."""
+        self._touch()
         self._ledger = record_outcome(self._current(), inp.action_id, inp.outcome, workflow.now())
 
     @workflow.signal
     def cease(self) -> None:
         """The person asked to stop communications: only legally required notices from now on."""
+        self._touch()
         self._ledger = record_cease(self._current())
+
+    @workflow.signal
+    def refuse(self, inp: DebtorRefusal) -> None:
+        """The person refused one channel, on whichever account: none of their cases uses it
+        again but for legally required notices."""
+        self._touch()
+        self._ledger = record_cease(self._current(), inp.channel)
 
     @workflow.query
     def status(self) -> DebtorStatus:
@@ -127,4 +188,6 @@ class DebtorWorkflow:
             last_conversation_at=ledger.last_conversation_at,
             ceased=ledger.ceased,
             next_allowed=nxt,
+            refused=list(ledger.refused),
+            ended=self._ended,
         )

@@ -15,7 +15,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypeAliasType
 
 from engine.case.state import PolicyRef
-from engine.case.vocabulary import Attitude, CloseReason, ContactResult, DisputeOutcome
+from engine.case.vocabulary import (
+    Attitude,
+    Channel,
+    CloseReason,
+    ContactResult,
+    DisputeOutcome,
+)
 
 __all__ = [
     "Approve",
@@ -105,9 +111,11 @@ class Hardship(_Event):
 
 
 class Cease(_Event):
-    """The debtor asked to stop communications: only legally required notices go out."""
+    """The debtor asked to stop communications: only legally required notices go out. With a
+    `channel`, the debtor withdrew consent to that one channel only (an opt-out)."""
 
     kind: Literal["cease"] = "cease"
+    channel: Channel | None = None
 
 
 class Close(_Event):

@@ -153,6 +153,8 @@ def _check_hardship(ctx: Ctx, e: ev.Hardship) -> None:
 def _check_cease(ctx: Ctx, e: ev.Cease) -> None:
     if ctx.state.hold(HoldKind.CEASE):
         raise EventRejected("communications are already ceased")
+    if e.channel is not None and ctx.state.case.consent.get(e.channel, True) is False:
+        raise EventRejected(f"the debtor has no consent to {e.channel} already")
 
 
 def _check_close(ctx: Ctx, e: ev.Close) -> None:
@@ -520,6 +522,15 @@ def _apply(ctx: Ctx, e: ev.Event) -> None:
             )
         )
         ctx.record("hold", f"hardship: pause {e.days} days", detail={"hold": "hardship"})
+    elif isinstance(e, ev.Cease) and e.channel is not None:
+        # An opt-out is a withdrawn consent: the same check that honours the case file's consent
+        # (`contacts._check`, `no_consent.<channel>`) refuses every later contact on it.
+        s.case = s.case.model_copy(update={"consent": {**s.case.consent, e.channel: False}})
+        ctx.record(
+            "hold",
+            f"opt-out: no more {e.channel}",
+            detail={"hold": "opt_out", "channel": str(e.channel)},
+        )
     elif isinstance(e, ev.Cease):
         s.holds.append(Hold(kind=HoldKind.CEASE, since=now, reason="cease-communication request"))
         ctx.record(

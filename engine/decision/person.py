@@ -180,9 +180,13 @@ def next_allowed_per_channel(
     ledger: PersonLedger, rules: list[Rules], tz: ZoneInfo, now: datetime
 ) -> dict[str, datetime | None]:
     """For each channel, the next moment a contact may reach the person under every one of the
-    rules given (the strictest wins); None if none ever may."""
+    rules given (the strictest wins); None if none ever may (a cease or a refused channel: only
+    legally required notices go, which `grant` lets through whatever the moment's caps)."""
     out: dict[str, datetime | None] = {}
     for channel in CONTACT_CHANNELS:
+        if ledger.ceased or channel in ledger.refused:
+            out[channel] = None
+            continue
         moment: datetime | None = now
         for r in rules:
             later = earliest_allowed(ledger, r, channel, now, tz)

@@ -305,6 +305,19 @@ templates:
         unknown = overdue(env, "debtor", "status", "D-NOBODY")
         assert unknown.returncode == 1 and unknown.stderr.count("\n") == 1
 
+        # An opt-out on one account is the person's: the ledger refuses the channel for both.
+        out = overdue(env, "case", "cease", "PER-2", "--channel", "email")
+        assert out.returncode == 0, out.stderr
+        again = overdue(env, "case", "cease", "PER-2", "--channel", "email")
+        assert again.returncode == 1 and again.stderr.strip().endswith(
+            "the debtor has no consent to email already"
+        )
+        doc = json.loads(overdue(env, "debtor", "status", "D-PERSON", "--json").stdout)
+        assert doc["refused"] == ["email"] and doc["ended"] is False
+        assert doc["next_allowed"]["email"] is None  # never, for every account of the person
+        text = overdue(env, "debtor", "status", "D-PERSON").stdout
+        assert "(refused: email)" in text.splitlines()[0]
+
 
 class TestMoneyCommands:
     """`case pay --ref` applied once (twice in a row, twenty at once); `case settle`; honest

@@ -157,6 +157,19 @@ class TestGrant:
             2025, 3, 5
         )
 
+    def test_refused_channel_and_cease_are_never_allowed(self, cn_policy: CompiledPolicy) -> None:
+        t = at(date(2025, 3, 4), 10, tz=SH)
+        refused = record_cease(PersonLedger(debtor_id="D-1"), "sms")
+        assert record_cease(refused, "sms") == refused
+        nxt = next_allowed_per_channel(refused, [cn_policy.rules], ZoneInfo(SH), t)
+        assert nxt["sms"] is None and nxt["email"] == t
+        denied = ask(refused, cn_policy, "C-2", "sms", t)
+        assert isinstance(denied, Deferred) and denied.guardrail == "person.no_consent.sms"
+        assert isinstance(ask(refused, cn_policy, "C-2", "sms", t, required=True), Granted)
+        ceased = record_cease(refused)
+        nxt = next_allowed_per_channel(ceased, [cn_policy.rules], ZoneInfo(SH), t)
+        assert set(nxt.values()) == {None}
+
 
 class TestNoBurst:
     """The core alone (per case): deferred occurrences never go out together."""

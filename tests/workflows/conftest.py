@@ -18,7 +18,9 @@ from typing import Any
 
 import pytest
 from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.filter.v1 import WorkflowTypeFilter
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.api.workflowservice.v1 import ListOpenWorkflowExecutionsRequest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.converter import DataConverter
 from temporalio.service import RPCError
@@ -128,3 +130,28 @@ async def cases(tsenv: WorkflowEnvironment, worker: Worker) -> AsyncIterator[Cas
         except Exception:  # a test broke the case: end it the hard way
             with contextlib.suppress(RPCError):
                 await handle.terminate(reason="test over")
+
+
+@pytest.fixture(autouse=True)
+async def _end_ledgers(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """After a test on the shared time-skipping server, end every person's ledger it left
+    running. A ledger waits on an idle timer (`DebtorWorkflow`); with no worker left on its task
+    queue, that timer's workflow task would hold the server's clock in every later test. A ledger
+    runs no activity, so ending it the hard way is safe."""
+    yield
+    if "tsenv" not in request.fixturenames:
+        return
+    env: WorkflowEnvironment = request.getfixturevalue("tsenv")
+    resp = await env.client.workflow_service.list_open_workflow_executions(
+        ListOpenWorkflowExecutionsRequest(
+            namespace=env.client.namespace,
+            maximum_page_size=1000,
+            type_filter=WorkflowTypeFilter(name="Debtor"),
+        )
+    )
+    for info in resp.executions:
+        handle = env.client.get_workflow_handle(
+            info.execution.workflow_id, run_id=info.execution.run_id
+        )
+        with contextlib.suppress(RPCError):
+            await handle.terminate(reason="test over")

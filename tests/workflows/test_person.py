@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from engine.case import events as ev
@@ -53,3 +54,81 @@ async def test_two_cases_of_one_debtor_due_at_one_moment(
     st = await cases.status(waiting)
     assert st.debtor_id == first.debtor.id and st.contacts == 1
     await cases.send("P-1", ev.Close(reason="written_off"))
+
+
+async def test_cease_before_any_contact_holds_for_every_account(
+    tsenv: WorkflowEnvironment, cases: Cases, outbox: Outbox, cn_policy: CompiledPolicy
+) -> None:
+    """A cease asked on one account before the person was ever contacted starts their ledger
+    (signal-with-start): the other account's due-day SMS is refused for the person."""
+    cp = cn_policy
+    opened = await align(tsenv, cp.policy.timezone)
+    due = local(opened, cp.policy.timezone).date()
+    first = make_case(cp, "Q-1", due, "1500.00")
+    second = make_case(cp, "Q-2", due, "900.00").model_copy(update={"debtor": first.debtor})
+    await cases.open(first, cp)
+    await cases.open(second, cp)
+    await cases.send("Q-1", ev.Cease())
+
+    await tsenv.sleep(timedelta(hours=9))  # 11:00 local: past the due-day SMS
+    assert [r for r in outbox.list() if r.case_id == "Q-2"] == []
+    skipped = [r for r in await cases.history("Q-2") if r.kind == "skipped"]
+    assert skipped and skipped[0].detail["guardrail"] == "person.cease_communication"
+    person = await cases.debtor(first.debtor.id)
+    assert person.ceased and not person.ended
+
+
+async def test_one_accounts_refusal_of_a_channel_is_the_persons(
+    tsenv: WorkflowEnvironment, cases: Cases, outbox: Outbox, cn_policy: CompiledPolicy
+) -> None:
+    """A case file that refuses SMS refuses it for the person's other account (which says
+    nothing of SMS); an opt-out of e-mail on the other account reaches the first one."""
+    cp = cn_policy
+    opened = await align(tsenv, cp.policy.timezone)
+    due = local(opened, cp.policy.timezone).date()
+    first = make_case(cp, "R-1", due, "1500.00").model_copy(update={"consent": {"sms": False}})
+    second = make_case(cp, "R-2", due, "900.00").model_copy(update={"debtor": first.debtor})
+    await cases.open(first, cp)
+    await cases.open(second, cp)
+    await cases.send("R-2", ev.Cease(channel="email"))
+
+    await tsenv.sleep(timedelta(hours=9))  # 11:00 local: past the due-day SMS
+    assert [r for r in outbox.list() if r.channel == "sms"] == []
+    skipped = [r for r in await cases.history("R-2") if r.kind == "skipped"]
+    assert [r.detail["guardrail"] for r in skipped][:1] == ["person.no_consent.sms"]
+    person = await cases.debtor(first.debtor.id)
+    assert sorted(person.refused) == ["email", "sms"]
+    opt_out = [r for r in await cases.history("R-2") if r.detail.get("hold") == "opt_out"]
+    assert opt_out and opt_out[0].reason == "opt-out: no more email"
+
+
+async def test_an_idle_ledger_ends_and_the_next_contact_starts_a_new_one(
+    tsenv: WorkflowEnvironment, cases: Cases, outbox: Outbox, cn_policy: CompiledPolicy
+) -> None:
+    """Once the person's only case closed and nothing touched the ledger for longer than its
+    rules look back, the `debtor-<id>` workflow ends; a later case of the person is granted its
+    contact by a fresh ledger."""
+    cp = cn_policy
+    tz = cp.policy.timezone
+    opened = await align(tsenv, tz)
+    due = local(opened, tz).date()
+    first = make_case(cp, "I-1", due, "1500.00")
+    await cases.open(first, cp)
+    await tsenv.sleep(timedelta(hours=9))  # the due-day SMS went
+    assert [r.case_id for r in outbox.list()] == ["I-1"]
+    await cases.send("I-1", ev.Payment(amount=first.amount_due, currency=cp.policy.currency))
+    handle = cases.client.get_workflow_handle(f"debtor-{first.debtor.id}")
+    person = await cases.debtor(first.debtor.id)
+    keep = (person.contacts[-1].at - opened).days + 40  # beyond any window the rules keep
+    await tsenv.sleep(timedelta(days=keep))
+    assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
+    assert (await cases.debtor(first.debtor.id)).ended
+
+    due2 = local(await tsenv.get_current_time(), tz).date() + timedelta(days=1)
+    second = make_case(cp, "I-2", due2, "700.00").model_copy(update={"debtor": first.debtor})
+    await cases.open(second, cp)
+    await tsenv.sleep(timedelta(days=2))
+    assert "I-2" in [r.case_id for r in outbox.list()]
+    person = await cases.debtor(first.debtor.id)
+    assert not person.ended and person.cases == ["I-2"]
+    await cases.send("I-2", ev.Close(reason="written_off"))

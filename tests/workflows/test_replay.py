@@ -41,6 +41,7 @@ from tests.workflows.conftest import tsenv_converter
 from tests.workflows.helpers import HISTORIES, RECORD_ENV
 from workers.worker import sandbox_runner
 from workflows.case_workflow import CaseWorkflow
+from workflows.debtor_workflow import DebtorWorkflow
 from workflows.types import CaseInput
 
 HISTORY_FILES = sorted(p for p in HISTORIES.glob("*.json") if not p.name.endswith(".policy.json"))
@@ -82,6 +83,29 @@ async def test_replay(path: Path) -> None:
 
     replayer = Replayer(
         workflows=[CaseWorkflow], workflow_runner=sandbox_runner(), data_converter=converter
+    )
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is None, f"{path.name}: {result.replay_failure!r}"
+
+
+DEBTOR_FILES = sorted(
+    p for p in (HISTORIES / "debtor").glob("*.json") if not p.name.endswith(".policy.json")
+)
+
+
+def test_debtor_histories_are_committed() -> None:
+    """Ledgers (`debtor-<id>`) recorded before they could end when idle: still replayed."""
+    assert "two-accounts-before-idle-end" in {p.stem for p in DEBTOR_FILES}
+
+
+@pytest.mark.parametrize("path", DEBTOR_FILES, ids=[p.stem for p in DEBTOR_FILES])
+async def test_replay_debtor(path: Path) -> None:
+    """A person's ledger running on older code replays on today's (`workflow.patched`)."""
+    _, history = _load(path)
+    replayer = Replayer(
+        workflows=[DebtorWorkflow],
+        workflow_runner=sandbox_runner(),
+        data_converter=tsenv_converter(),
     )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name}: {result.replay_failure!r}"
