@@ -139,6 +139,9 @@ def test_refused_contacts_leave_the_case_running(tmp_path: Path, channels: dict[
         "OVERDUE_DATA_DIR": str(tmp_path),
         **channels,
     }
+    # The schema first, as an operator deploying does (the worker would, but in its own time).
+    upgraded = _overdue(env, "db", "upgrade")
+    assert upgraded.returncode == 0, upgraded.stderr
     worker_log = tmp_path / "worker.log"
     with worker_log.open("ab") as log:
         worker = subprocess.Popen(

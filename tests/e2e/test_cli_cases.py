@@ -31,6 +31,10 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     asyncio.run(srv.start())
     load_or_create_key(folder)  # as `overdue dev` does; no other command creates one
     environ = {**os.environ, "TEMPORAL_ADDRESS": srv.address, "OVERDUE_DATA_DIR": str(folder)}
+    # The schema first, as an operator deploying does: the worker would upgrade it too, but in
+    # its own time, and a command run meanwhile is told the schema is behind (a race, not a bug).
+    upgraded = overdue(environ, "db", "upgrade")
+    assert upgraded.returncode == 0, upgraded.stderr
     with open(folder / "worker.log", "ab") as log:
         worker = subprocess.Popen(
             [sys.executable, "-m", "overdue.cli", "worker"],
