@@ -6,6 +6,10 @@ and broken, recovery by segment and variant, the guardrails that deferred contac
 case's stage, segment and balance (the snapshot's case map, for roll rates); nothing asks a case
 anything. The pass costs one list query over every case, so the console runs it in the
 background (`console.refresher`) and pages serve its latest result.
+
+Every amount is kept per currency: a case's currency is its policy's, read from the data plane's
+policy store (`workers.currencies`); a case whose policy cannot be read is under
+`UNKNOWN_CURRENCY` ("?"), never added to a known currency.
 """
 
 from __future__ import annotations
@@ -20,15 +24,16 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import TypedSearchAttributes
 from temporalio.service import RPCError
 
-from console.portfolio_rates import Recovery, rate
+from console.portfolio_rates import Amounts, Recovery, amounts_json, by_currency, rate
+from engine.case.money import amount_in, shown_amount
 from engine.errors import OverdueError
 from engine.policy.model import ACTIVE_STAGES, TERMINAL_STAGES
+from workers.currencies import Currencies
 from workflows import search_attributes as sa
 from workflows.client import workflow_id as _workflow_id
 
 __all__ = ["AGE_BUCKETS", "NONE", "Figures", "Portfolio", "portfolio"]
 
-_CENT = Decimal("0.01")
 #: The group of a case with no segment (or no variant).
 NONE = "(none)"
 
@@ -48,25 +53,24 @@ AGE_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
 
 @dataclass
 class Figures:
-    """A count of cases and the balance they owe."""
+    """A count of cases and the balance they owe, per currency."""
 
     cases: int = 0
-    balance: Decimal = Decimal(0)
+    balance: Amounts = field(default_factory=dict)
 
-    def add(self, balance: Decimal) -> None:
-        """Count one more case."""
+    def add(self, balance: Decimal, currency: str) -> None:
+        """Count one more case, owing `balance` in `currency`."""
         self.cases += 1
-        self.balance += balance
+        self.balance[currency] = self.balance.get(currency, Decimal(0)) + balance
 
     def to_json(self) -> dict[str, object]:
-        """Amounts as decimal strings."""
-        return {"cases": self.cases, "balance": str(self.balance.quantize(_CENT))}
+        """Amounts as decimal strings per currency: `{"cases": 3, "balance": {"CNY": "9.00"}}`."""
+        return {"cases": self.cases, "balance": amounts_json(self.balance)}
 
 
 @dataclass
 class Portfolio:
-    """The figures of the live portfolio at `as_of`. Balances add currencies as they are: the
-    shipped policies each use one, and `by_policy` keeps them apart."""
+    """The figures of the live portfolio at `as_of`; every amount per currency."""
 
     as_of: datetime
     open: Figures = field(default_factory=Figures)
@@ -80,12 +84,19 @@ class Portfolio:
     ended: Counter[str] = field(default_factory=Counter)
     promises_kept: int = 0
     promises_broken: int = 0
-    recovery_by_segment: dict[str, Recovery] = field(default_factory=dict)
-    recovery_by_variant: dict[str, Recovery] = field(default_factory=dict)
+    #: Recovery per segment, then per currency (a rate never divides one currency by another).
+    recovery_by_segment: dict[str, dict[str, Recovery]] = field(default_factory=dict)
+    #: The same per champion/challenger variant.
+    recovery_by_variant: dict[str, dict[str, Recovery]] = field(default_factory=dict)
     #: Cases (open and ended) a guardrail deferred at least once, by guardrail.
     deferred_by: Counter[str] = field(default_factory=Counter)
-    #: Every open or ended case: id -> [stage, segment, balance] (no personal data).
+    #: Every open or ended case: id -> [stage, segment, balance, currency] (no personal data).
     cases: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def currencies(self) -> list[str]:
+        """The currencies open cases owe in, in display order (an unknown one last)."""
+        return sorted(self.open.balance, key=by_currency)
 
     @property
     def cure_rate(self) -> float | None:
@@ -103,6 +114,12 @@ class Portfolio:
 
         def figs(d: dict[str, Figures]) -> dict[str, object]:
             return {k: v.to_json() for k, v in d.items()}
+
+        def recovery(d: dict[str, dict[str, Recovery]]) -> dict[str, object]:
+            return {
+                k: {c: by[c].to_json(c) for c in sorted(by, key=by_currency)}
+                for k, by in sorted(d.items())
+            }
 
         return {
             "as_of": self.as_of.isoformat(),
@@ -123,8 +140,8 @@ class Portfolio:
                 "kept_rate": self.promise_kept_rate,
             },
             "recovery": {
-                "by_segment": {k: v.to_json() for k, v in sorted(self.recovery_by_segment.items())},
-                "by_variant": {k: v.to_json() for k, v in sorted(self.recovery_by_variant.items())},
+                "by_segment": recovery(self.recovery_by_segment),
+                "by_variant": recovery(self.recovery_by_variant),
             },
             "deferrals": dict(sorted(self.deferred_by.items())),
         }
@@ -137,9 +154,13 @@ def _bucket(days: int) -> str:
     return AGE_BUCKETS[-1][0]
 
 
-async def portfolio(client: Client, today: date | None = None) -> Portfolio:
-    """Every case's search attributes, summed up."""
+async def portfolio(
+    client: Client, today: date | None = None, currencies: Currencies | None = None
+) -> Portfolio:
+    """Every case's search attributes, summed up per currency (`currencies` tells a policy
+    version's; without it every amount is of an unknown currency)."""
     today = today or datetime.now(UTC).date()
+    currencies = currencies or Currencies(None)
     p = Portfolio(as_of=datetime.now(UTC))
     p.by_stage = {s: Figures() for s in ACTIVE_STAGES}
     p.by_age = {label: Figures() for label, _, _ in AGE_BUCKETS}
@@ -152,21 +173,25 @@ async def portfolio(client: Client, today: date | None = None) -> Portfolio:
             running = wf.status == WorkflowExecutionStatus.RUNNING
             if not running and stage not in TERMINAL_STAGES:
                 continue  # failed or terminated by hand: not a case that ended
-            balance = Decimal(str(attrs.get(sa.AMOUNT_DUE) or 0)).quantize(_CENT)
+            name, version = attrs.get(sa.POLICY_NAME), attrs.get(sa.POLICY_VERSION)
+            cur = await currencies.of_async(name, version)
+            balance = amount_in(attrs.get(sa.AMOUNT_DUE) or 0, cur)
             segment = attrs.get(sa.SEGMENT) or NONE
-            _facts(p, wf.id, stage, segment, balance, attrs)
+            _facts(p, wf.id, stage, segment, balance, cur, attrs)
             if not running:
                 p.ended[stage] += 1
                 continue
-            p.open.add(balance)
-            p.by_stage.setdefault(stage, Figures()).add(balance)
-            p.by_segment.setdefault(segment, Figures()).add(balance)
-            p.by_stage_segment.setdefault(stage, {}).setdefault(segment, Figures()).add(balance)
-            policy = f"{attrs.get(sa.POLICY_NAME) or ''} v{attrs.get(sa.POLICY_VERSION) or ''}"
-            p.by_policy.setdefault(policy, Figures()).add(balance)
+            p.open.add(balance, cur)
+            p.by_stage.setdefault(stage, Figures()).add(balance, cur)
+            p.by_segment.setdefault(segment, Figures()).add(balance, cur)
+            p.by_stage_segment.setdefault(stage, {}).setdefault(segment, Figures()).add(
+                balance, cur
+            )
+            policy = f"{name or ''} v{'' if version is None else version}"
+            p.by_policy.setdefault(policy, Figures()).add(balance, cur)
             since = attrs.get(sa.OVERDUE_SINCE)
             if since is not None:
-                p.by_age[_bucket((today - since.date()).days)].add(balance)
+                p.by_age[_bucket((today - since.date()).days)].add(balance, cur)
             if attrs.get(sa.ON_HOLD):
                 p.on_hold += 1
             for name in attrs.get(sa.AWAITING) or ():
@@ -182,17 +207,20 @@ def _facts(
     stage: str,
     segment: str,
     balance: Decimal,
+    currency: str,
     attrs: TypedSearchAttributes,
 ) -> None:
     """What every case adds, open or ended: its row in the case map, its promises, its recovery
     and the guardrails that deferred it. A case started before these facts were indexed lacks
     them: it counts as nothing paid, no promise, no deferral."""
     case_id = workflow_id.removeprefix(_ID_PREFIX)
-    p.cases[case_id] = [stage, segment, str(balance)]
+    p.cases[case_id] = [stage, segment, shown_amount(balance, currency), currency]
     p.promises_kept += attrs.get(sa.PROMISES_KEPT) or 0
     p.promises_broken += attrs.get(sa.PROMISES_BROKEN) or 0
-    paid = Decimal(str(attrs.get(sa.PAID) or 0)).quantize(_CENT)
-    p.recovery_by_segment.setdefault(segment, Recovery()).add(paid, balance)
-    p.recovery_by_variant.setdefault(attrs.get(sa.VARIANT) or NONE, Recovery()).add(paid, balance)
+    paid = amount_in(attrs.get(sa.PAID) or 0, currency)
+    by_segment = p.recovery_by_segment.setdefault(segment, {})
+    by_segment.setdefault(currency, Recovery()).add(paid, balance)
+    by_variant = p.recovery_by_variant.setdefault(attrs.get(sa.VARIANT) or NONE, {})
+    by_variant.setdefault(currency, Recovery()).add(paid, balance)
     for guardrail in set(attrs.get(sa.DEFERRED_BY) or ()):
         p.deferred_by[guardrail] += 1

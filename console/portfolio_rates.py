@@ -3,6 +3,7 @@ snapshots' case maps, and figures over time from stored figures documents.
 
 Nothing here reads Temporal or the data plane, so every definition in `docs/portfolio.md` is
 tested on plain data; a ratio whose denominator is zero is `None` ("no data"), never 0 or 100%.
+Amounts are kept per currency (`Amounts`): two currencies are never added, nor divided.
 """
 
 from __future__ import annotations
@@ -14,22 +15,46 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from engine.case.money import UNKNOWN_CURRENCY, shown_amount
 from engine.policy.model import ACTIVE_STAGES, TERMINAL_STAGES
 
 __all__ = [
     "GONE",
+    "Amounts",
     "CaseMap",
     "Recovery",
     "RollRates",
+    "amounts_json",
+    "by_currency",
+    "case_currency",
     "rate",
     "roll_rates",
     "trend",
 ]
 
-_CENT = Decimal("0.01")
+#: Amounts per currency (ISO code, or `UNKNOWN_CURRENCY`).
+Amounts = dict[str, Decimal]
 
-#: A snapshot's cases: case id -> [stage, segment, balance as a decimal string].
+#: A snapshot's cases: case id -> [stage, segment, balance as a decimal string, currency]
+#: (snapshots stored before currencies were kept lack the currency).
 CaseMap = Mapping[str, Sequence[str]]
+
+
+def by_currency(currency: str) -> tuple[bool, str]:
+    """The display order of currencies: by code, an unknown currency last."""
+    return (currency == UNKNOWN_CURRENCY, currency)
+
+
+def amounts_json(amounts: Mapping[str, Decimal]) -> dict[str, str]:
+    """`{"CNY": "123.00", "JPY": "8020"}`: each amount with its own currency's decimals."""
+    return {c: shown_amount(amounts[c], c) for c in sorted(amounts, key=by_currency)}
+
+
+def case_currency(row: Sequence[str]) -> str:
+    """The currency of a case map's row; `UNKNOWN_CURRENCY` in a snapshot stored before rows
+    named it."""
+    return row[3] if len(row) > 3 and row[3] else UNKNOWN_CURRENCY
+
 
 #: Where a case counts at the end of a roll-rate interval when the end snapshot does not have it
 #: (visibility dropped its record after the retention period).
@@ -45,7 +70,7 @@ def rate(numerator: float | int | Decimal, denominator: float | int | Decimal) -
 
 @dataclass
 class Recovery:
-    """What a group of cases has paid against what it still owes."""
+    """What a group of cases in one currency has paid against what it still owes."""
 
     cases: int = 0
     paid: Decimal = Decimal(0)
@@ -62,12 +87,12 @@ class Recovery:
         """paid / (paid + balance): the share of what these cases owed that came in."""
         return rate(self.paid, self.paid + self.balance)
 
-    def to_json(self) -> dict[str, object]:
-        """Amounts as decimal strings."""
+    def to_json(self, currency: str) -> dict[str, object]:
+        """Amounts as decimal strings with `currency`'s decimals."""
         return {
             "cases": self.cases,
-            "paid": str(self.paid.quantize(_CENT)),
-            "balance": str(self.balance.quantize(_CENT)),
+            "paid": shown_amount(self.paid, currency),
+            "balance": shown_amount(self.balance, currency),
             "rate": self.rate,
         }
 
@@ -137,9 +162,19 @@ def roll_rates(start: CaseMap, end: CaseMap, start_day: date, end_day: date) -> 
     return RollRates(start_day, end_day, counts, tuple(columns))
 
 
+def _stored_balance(value: object) -> dict[str, str]:
+    """A stored `balance`: a map per currency, or (a document stored before currencies were
+    kept) one decimal string that may add several, so of an unknown currency."""
+    if isinstance(value, Mapping):
+        return {str(c): str(a) for c, a in sorted(value.items(), key=lambda i: by_currency(i[0]))}
+    if value is None or Decimal(str(value)) == 0:
+        return {}
+    return {UNKNOWN_CURRENCY: str(value)}
+
+
 def trend(documents: Iterable[tuple[date, Mapping[str, Any]]]) -> list[dict[str, Any]]:
-    """Open cases and balance by stage per day, oldest first, from stored figures documents
-    (each the `by_stage` of `GET /api/portfolio`); a stage a day lacks counts 0."""
+    """Open cases and balance (per currency) by stage per day, oldest first, from stored figures
+    documents (each the `by_stage` of `GET /api/portfolio`); a stage a day lacks counts 0."""
     rows = []
     for day, doc in sorted(documents, key=lambda d: d[0]):
         by_stage = doc.get("by_stage") or {}
@@ -149,7 +184,7 @@ def trend(documents: Iterable[tuple[date, Mapping[str, Any]]]) -> list[dict[str,
                 "by_stage": {
                     str(s): {
                         "cases": int((by_stage.get(str(s)) or {}).get("cases", 0)),
-                        "balance": str((by_stage.get(str(s)) or {}).get("balance", "0.00")),
+                        "balance": _stored_balance((by_stage.get(str(s)) or {}).get("balance")),
                     }
                     for s in ACTIVE_STAGES
                 },

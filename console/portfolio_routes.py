@@ -16,6 +16,7 @@ from console.queues import APPROVALS
 from console.refresher import PortfolioRefresher, Snapshot
 from console.roles import Permission
 from console.users import Session, User
+from engine.case.money import shown_amount
 from engine.policy.model import ACTIVE_STAGES
 
 __all__ = ["api_router", "page_context", "page_router", "refresher"]
@@ -84,20 +85,36 @@ async def portfolio_page(request: Request, session: PageSession) -> Response:
 
 
 def page_context(r: PortfolioRefresher, snapshot: Snapshot) -> dict[str, Any]:
-    """What `portfolio.html` shows of a snapshot (and of the refresher's last failure)."""
+    """What `portfolio.html` shows of a snapshot (and of the refresher's last failure). Amounts
+    are the API document's (`j`), per currency and with each currency's decimals."""
     p = snapshot.portfolio
     segments = sorted(p.by_segment)
     days = [row["day"] for row in snapshot.over_time]
     return dict(
         p=p,
+        j=p.to_json(),
         s=snapshot,
         failure=r.failure,
         interval=r.interval,
         segments=segments,
+        currencies=p.currencies,
         approvals=sum(n for name, n in p.awaiting.items() if name in APPROVALS),
         stage_rows=[(s, f.cases, str(f.cases)) for s, f in p.by_stage.items()],
-        segment_rows=[
-            (s, float(p.by_segment[s].balance), f"{p.by_segment[s].balance:.2f}") for s in segments
+        # One chart per currency: a bar of yuan beside a bar of dollars would compare nothing.
+        segment_charts=[
+            (
+                currency,
+                [
+                    (
+                        seg,
+                        float(p.by_segment[seg].balance[currency]),
+                        shown_amount(p.by_segment[seg].balance[currency], currency),
+                    )
+                    for seg in segments
+                    if currency in p.by_segment[seg].balance
+                ],
+            )
+            for currency in p.currencies
         ],
         age_rows=[(label, f.cases, str(f.cases)) for label, f in p.by_age.items()],
         trend_days=days,

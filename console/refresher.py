@@ -6,7 +6,9 @@ lifespan starts `PortfolioRefresher.run`, which computes a `Snapshot` every `int
 (`OVERDUE_PORTFOLIO_REFRESH`): the visibility pass, the outbox's contacts by channel, the day's
 row in the data plane, figures over time and roll rates from the stored rows. A request before
 the first snapshot waits for it; a refresh that fails keeps the last good snapshot and records
-why in one line (no traceback, no personal data), which the page and the API show.
+why in one line (no traceback, no personal data), which the page and the API show. Each case's
+currency is its policy's, read from the data plane's policy store once per policy version and
+pass (`workers.currencies`).
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ from console.snapshots import (
     save,
 )
 from engine.errors import OverdueError
+from workers.currencies import Currencies
 from workers.dataplane import DataPlane
+from workers.policy_store import PolicyStore
 
 __all__ = [
     "CASE_MAP_DAYS",
@@ -185,7 +189,9 @@ class PortfolioRefresher:
         return snapshot
 
     async def _compute(self, started: float) -> Snapshot:
-        p = await portfolio(self.client)
+        # A new cache each pass: a policy version unknown now may be stored by the next one.
+        store = PolicyStore(self.dataplane) if self.dataplane is not None else None
+        p = await portfolio(self.client, currencies=Currencies(store))
         snapshot = Snapshot(p, seconds=0.0, roll_note="no data plane: nothing is stored")
         if self.dataplane is not None:
             await asyncio.to_thread(self._store, snapshot, self.dataplane.engine)

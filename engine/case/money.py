@@ -17,9 +17,12 @@ __all__ = [
     "CURRENCIES",
     "MAX_AMOUNT",
     "MAX_AMOUNT_TEXT",
+    "UNKNOWN_CURRENCY",
+    "amount_in",
     "check_amount",
     "format_amount",
     "parse_amount",
+    "shown_amount",
 ]
 
 #: ISO 4217 codes we accept, with their number of minor-unit digits.
@@ -39,6 +42,10 @@ CURRENCIES: dict[str, int] = {
     "KRW": 0,
     "VND": 0,
 }
+
+#: The currency of an amount nobody could tell the currency of (a case whose policy could not be
+#: read): such amounts are kept apart under this name, never added to a known currency's.
+UNKNOWN_CURRENCY = "?"
 
 #: Every amount is below this (a thousand billion units: 15 integer digits, 17 significant
 #: digits with the minor units, 11 digits of headroom in the 28-digit decimal context).
@@ -111,3 +118,24 @@ def parse_amount(value: object, currency: str) -> Decimal:
 def format_amount(amount: Decimal, currency: str) -> str:
     """The canonical decimal string of an amount (`"1250.00"`)."""
     return str(amount.quantize(_quantum(currency)))
+
+
+def amount_in(value: float | int, currency: str) -> Decimal:
+    """A search attribute's float amount as the decimal it was made from, in its currency.
+
+    Amounts are bounded to 15 integer digits, so the float's shortest repr is exact; a known
+    currency quantises it to its minor unit (`8020.0` JPY -> `8020`), an unknown one
+    (`UNKNOWN_CURRENCY`) keeps it as it is.
+    """
+    amount = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    digits = CURRENCIES.get(currency)
+    return amount if digits is None else amount.quantize(Decimal(1).scaleb(-digits))
+
+
+def shown_amount(amount: Decimal, currency: str) -> str:
+    """The decimal string of an amount in `currency`: `format_amount`'s for a known currency;
+    for an unknown one two decimals when that is exact, else every decimal it has."""
+    if currency in CURRENCIES:
+        return format_amount(amount, currency)
+    cents = amount.quantize(Decimal("0.01"))
+    return str(cents if cents == amount else amount)

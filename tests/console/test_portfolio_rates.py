@@ -9,7 +9,15 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from console.portfolio_rates import GONE, Recovery, rate, roll_rates, trend
+from console.portfolio_rates import (
+    GONE,
+    Recovery,
+    amounts_json,
+    case_currency,
+    rate,
+    roll_rates,
+    trend,
+)
 from engine.policy.model import ACTIVE_STAGES, TERMINAL_STAGES
 
 D1, D2 = date(2026, 10, 28), date(2026, 11, 27)
@@ -31,7 +39,22 @@ def test_recovery_is_paid_over_paid_plus_balance() -> None:
     r.add(Decimal("200.00"), Decimal("500.00"))
     assert (r.cases, r.paid, r.balance) == (2, Decimal("300.00"), Decimal("900.00"))
     assert r.rate == 0.25
-    assert r.to_json() == {"cases": 2, "paid": "300.00", "balance": "900.00", "rate": 0.25}
+    assert r.to_json("CNY") == {"cases": 2, "paid": "300.00", "balance": "900.00", "rate": 0.25}
+
+
+def test_amounts_keep_their_own_currency_decimals() -> None:
+    """A zero-decimal currency shows no decimals; an unknown one comes last and keeps its own."""
+    amounts = {
+        "?": Decimal("12.5"),
+        "USD": Decimal("45"),
+        "JPY": Decimal("8020"),
+        "CNY": Decimal("123.00"),
+    }
+    assert amounts_json(amounts) == {"CNY": "123.00", "JPY": "8020", "USD": "45.00", "?": "12.50"}
+    assert list(amounts_json(amounts)) == ["CNY", "JPY", "USD", "?"]
+    r = Recovery()
+    r.add(Decimal(2005), Decimal(8020))
+    assert r.to_json("JPY") == {"cases": 1, "paid": "2005", "balance": "8020", "rate": 0.2}
 
 
 def test_recovery_of_nothing_owed_and_nothing_paid_is_no_data() -> None:
@@ -124,15 +147,44 @@ def test_each_row_of_shares_adds_up_to_one(
 
 
 def test_trend_orders_days_and_fills_missing_stages() -> None:
-    """Figures over time: oldest first, every active stage on every day."""
+    """Figures over time: oldest first, every active stage on every day, balances per currency."""
     rows = trend(
         [
-            (D2, {"by_stage": {"reminder": {"cases": 3, "balance": "30.00"}}}),
-            (D1, {"by_stage": {"negotiation": {"cases": 1, "balance": "5.00"}}}),
+            (
+                D2,
+                {
+                    "by_stage": {
+                        "reminder": {"cases": 3, "balance": {"USD": "9.00", "CNY": "30.00"}}
+                    }
+                },
+            ),
+            (D1, {"by_stage": {"negotiation": {"cases": 1, "balance": {"JPY": "500"}}}}),
         ]
     )
     assert [r["day"] for r in rows] == ["2026-10-28", "2026-11-27"]
-    assert rows[0]["by_stage"]["reminder"] == {"cases": 0, "balance": "0.00"}
-    assert rows[0]["by_stage"]["negotiation"] == {"cases": 1, "balance": "5.00"}
-    assert rows[1]["by_stage"]["reminder"] == {"cases": 3, "balance": "30.00"}
+    assert rows[0]["by_stage"]["reminder"] == {"cases": 0, "balance": {}}
+    assert rows[0]["by_stage"]["negotiation"] == {"cases": 1, "balance": {"JPY": "500"}}
+    assert rows[1]["by_stage"]["reminder"] == {
+        "cases": 3,
+        "balance": {"CNY": "30.00", "USD": "9.00"},
+    }
     assert set(rows[1]["by_stage"]) == {str(s) for s in ACTIVE_STAGES}
+
+
+def test_a_figures_document_stored_before_currencies_reads_as_unknown() -> None:
+    """An old day's balance is one string that may add currencies: it is kept under "?", never
+    taken for one currency; a zero one is no balance."""
+    rows = trend([(D1, {"by_stage": {"reminder": {"cases": 2, "balance": "30.00"}}})])
+    assert rows[0]["by_stage"]["reminder"] == {"cases": 2, "balance": {"?": "30.00"}}
+    old = trend([(D1, {"by_stage": {"negotiation": {"cases": 0, "balance": "0.00"}}})])
+    assert old[0]["by_stage"]["negotiation"] == {"cases": 0, "balance": {}}
+
+
+def test_a_case_map_row_without_currency_is_of_an_unknown_one() -> None:
+    """Rows stored before the currency was kept have three fields."""
+    assert case_currency(["reminder", "s", "10.00", "JPY"]) == "JPY"
+    assert case_currency(["reminder", "s", "10.00"]) == "?"
+    r = roll_rates(
+        {"A": ["reminder", "s", "1.00"]}, {"A": ["negotiation", "s", "1", "JPY"]}, D1, D2
+    )
+    assert r.share("reminder", "negotiation") == 1.0

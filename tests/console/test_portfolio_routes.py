@@ -57,7 +57,7 @@ async def test_the_page_shows_roll_rates_trend_and_facts(plane: DataPlane) -> No
     assert "reminder 2 0.0% 50.0% 0.0% 0.0% 50.0%" in text  # half negotiating, half paid
     assert "75.0% (3 kept, 1 broken)" in text
     assert "quiet_hours 1" in text
-    assert "challenger 1 100.00 0.00 100.0%" in text
+    assert "challenger ? 1 100.00 0.00 100.0%" in text  # no policy named: currency unknown
     assert 'id="chart-over-time"' in _render(r, snapshot, {"view"})
     assert "Refresh now" not in text
     assert "Refresh now" in _text(_render(r, snapshot, {"view", "refresh"}))

@@ -37,7 +37,8 @@ class Record:
 
 
 def record(case_id: str, status: WorkflowExecutionStatus = RUNNING, **facts: Any) -> Record:
-    """A case's record with stage, segment, balance and any of the per-case facts."""
+    """A case's record with stage, segment, balance and any of the per-case facts (and its
+    policy's name and version, which tell its currency)."""
     keys = {
         "stage": sa.STAGE,
         "segment": sa.SEGMENT,
@@ -47,6 +48,8 @@ def record(case_id: str, status: WorkflowExecutionStatus = RUNNING, **facts: Any
         "kept": sa.PROMISES_KEPT,
         "broken": sa.PROMISES_BROKEN,
         "deferred_by": sa.DEFERRED_BY,
+        "policy": sa.POLICY_NAME,
+        "version": sa.POLICY_VERSION,
     }
     facts = {"stage": "reminder", "segment": "mild", "balance": 100.0, **facts}
     pairs = [SearchAttributePair(keys[k], v) for k, v in facts.items()]
@@ -104,15 +107,16 @@ async def test_per_case_facts_and_missing_ones() -> None:
     assert p.open.cases == 3 and dict(p.ended) == {"resolved": 1}
     assert (p.promises_kept, p.promises_broken, p.promise_kept_rate) == (3, 1, 0.75)
     assert dict(p.deferred_by) == {"quiet_hours": 2, "call_cap": 1}
-    mild = p.recovery_by_segment["mild"].to_json()
+    # No policy named, no policy store: every amount is of an unknown currency, kept apart.
+    mild = p.recovery_by_segment["mild"]["?"].to_json("?")
     assert mild == {"cases": 3, "paid": "450.00", "balance": "200.00", "rate": 450 / 650}
-    assert p.recovery_by_variant["challenger"].rate == 0.0
-    assert p.recovery_by_variant["(none)"].cases == 1  # D
+    assert p.recovery_by_variant["challenger"]["?"].rate == 0.0
+    assert p.recovery_by_variant["(none)"]["?"].cases == 1  # D
     assert p.cases == {
-        "A": ["reminder", "mild", "100.00"],
-        "B": ["reminder", "severe", "300.00"],
-        "C": ["resolved", "mild", "0.00"],
-        "D": ["reminder", "mild", "100.00"],
+        "A": ["reminder", "mild", "100.00", "?"],
+        "B": ["reminder", "severe", "300.00", "?"],
+        "C": ["resolved", "mild", "0.00", "?"],
+        "D": ["reminder", "mild", "100.00", "?"],
     }
     doc = p.to_json()
     assert doc["promises"] == {"kept": 3, "broken": 1, "kept_rate": 0.75}
