@@ -57,6 +57,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="F",
         help="share of synthetic debtors holding more than one account (default 0.25)",
     )
+    p.add_argument(
+        "--other-policy",
+        metavar="P",
+        help="synthetic: the policy (same currency) of the further accounts of about half of the "
+        "shared debtors, run alongside but counted only for violations",
+    )
     p.add_argument("--trace", metavar="PATH", help="write every decision as JSON Lines")
     p.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
     p.add_argument("--html", metavar="PATH", help="write a self-contained HTML report")
@@ -116,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         start=args.start,
         portfolio=args.portfolio,
+        other_policy=args.other_policy,
         trace=args.trace,
         workers=args.workers,
         behaviour=replace(BehaviourSpec(), approve_delay_days=args.approve_delay),

@@ -8,9 +8,12 @@ What it re-derives, for each contact a line reports:
 - no call within the cooldown after a conversation (a connected call on any case);
 - the daily call limits (connected, unanswered) per local day, over all of the person's calls.
 
-    auditor = PersonAuditor({"consumer-credit-line": limits_of(cp)})
-    for line in trace: auditor.observe(line, policy_name)
+    auditor = PersonAuditor({cp.hash: limits_of(cp)})
+    for line in trace: auditor.observe(line, cp.hash)
     auditor.violations
+
+The limits are keyed as the caller likes (the simulator: by policy hash, one entry per policy
+the person's cases run under, unique even when two files share a name).
 """
 
 from __future__ import annotations
@@ -41,12 +44,13 @@ class _Person:
 class PersonAuditor:
     """Follows every person of a trace; `observe` each line in the order written."""
 
-    limits: dict[str, Limits]  # policy name -> its limits
+    limits: dict[str, Limits]  # policy key (the simulator: its hash) -> its limits
     people: dict[str, _Person] = field(default_factory=dict)
     violations: list[str] = field(default_factory=list)
 
     def observe(self, line: dict[str, Any], policy: str) -> list[str]:
-        """Judge one trace line of a case on `policy`; returns the violations it shows."""
+        """Judge one trace line of a case on `policy` (a key of `limits`); returns the violations
+        it shows."""
         if line.get("kind") != "contact":
             return []
         person = self.people.setdefault(line["debtor_id"], _Person())

@@ -112,7 +112,7 @@ def _drive(
         return lane, d
 
     steps = drive_person(
-        cp,
+        [cp],
         [(case, now)],
         horizon,
         lambda k, s: run.model,

@@ -37,6 +37,7 @@ class CaseRun:
     cur: str = "not_open"
     violations: int = 0
     done: bool = False
+    label: str | None = None  # the `policy` of its trace lines (an account on another policy)
 
 
 def open_run(

@@ -92,6 +92,8 @@ class PortfolioSpec:
         shared_debtors: share of debtors who hold more than one account (two, or three with
             `three_accounts` of them); their accounts are other products, due within
             `shared_due_spread` days of the first, reached through the same phone and address.
+        other_share: with another policy named (`--other-policy`), the share of those debtors
+            whose further accounts run under it (drawn per person from the seed).
     """
 
     products: dict[str, float] = field(
@@ -126,14 +128,20 @@ class PortfolioSpec:
     shared_debtors: float = 0.25
     three_accounts: float = 0.3
     shared_due_spread: int = 10
+    other_share: float = 0.5
 
 
 @dataclass(frozen=True)
 class SimCase:
-    """A case to simulate and the moment it is opened."""
+    """A case to simulate and the moment it is opened.
+
+    `policy` is set for one of the person's accounts on ANOTHER policy than the one simulated:
+    the case runs under it, sharing the person's ledger, as in production (None: the simulated
+    policy)."""
 
     case: CaseFile
     opened: datetime
+    policy: CompiledPolicy | None = None
 
 
 def case_rng(seed: int, key: str, salt: str = "case") -> random.Random:
@@ -234,9 +242,11 @@ def _account_of(
     start: datetime,
     spec: PortfolioSpec,
     k: int,
+    other: bool = False,
 ) -> SimCase:
     """Case `index` as the `k`-th further account of the debtor of `first`: same person (name,
-    phone, address, time zone, refusals, attitude), another product, amount and due date."""
+    phone, address, time zone, refusals, attitude), another product, amount and due date, under
+    `cp` (`other`: it is not the simulated policy, the account runs under it as its own)."""
     own = synthetic_case(cp, seed, index, start, 1, spec)
     rng = case_rng(seed, str(index), "account")
     products = list(spec.products)
@@ -255,7 +265,7 @@ def _account_of(
             "attitude": first.case.attitude,
         }
     )
-    return SimCase(case, open_moment(cp, case, start))
+    return SimCase(case, open_moment(cp, case, start), cp if other else None)
 
 
 def synthetic_people(
@@ -266,10 +276,15 @@ def synthetic_people(
     start: datetime,
     days: int,
     spec: PortfolioSpec | None = None,
+    other: CompiledPolicy | None = None,
 ) -> list[list[SimCase]]:
     """Cases `first` .. `first + count - 1` grouped by person: a share `spec.shared_debtors` of
     the people hold two or three of them. The grouping depends only on (seed, first), so a chunk
-    of cases always holds whole people, however many processes run."""
+    of cases always holds whole people, however many processes run.
+
+    With `other` (a policy in the same currency), a share `spec.other_share` of those people have
+    their further accounts under it. Who does is drawn per person from its own generator, so the
+    people and their accounts are the same with or without `other`."""
     spec = spec or PortfolioSpec()
     rng = case_rng(seed, str(first), "people")
     people: list[list[SimCase]] = []
@@ -280,8 +295,16 @@ def synthetic_people(
             n = 3 if rng.random() < spec.three_accounts else 2
         n = min(n, end - i)
         head = synthetic_case(cp, seed, i, start, days, spec)
+        on = cp
+        if other is not None and n > 1:
+            if case_rng(seed, str(i), "other").random() < spec.other_share:
+                on = other
         people.append(
-            [head] + [_account_of(cp, head, seed, i + k, start, spec, k) for k in range(1, n)]
+            [head]
+            + [
+                _account_of(on, head, seed, i + k, start, spec, k, on is not cp)
+                for k in range(1, n)
+            ]
         )
         i += n
     return people
@@ -296,8 +319,8 @@ def group_by_debtor(cases: list[SimCase]) -> list[list[SimCase]]:
 
 
 def load_portfolio(path: str | Path) -> list[CaseFile]:
-    """The valid cases of a case file (the `policy` each names is ignored: the simulated policy
-    applies to all).
+    """The valid cases of a case file (the simulator decides which policy each runs under from
+    the `policy` it names: `simulator.run`).
 
     Raises:
         OverdueError: the file cannot be read, or a row is invalid (every bad row is listed).

@@ -72,6 +72,10 @@ def summary(result: SimResult, run: PolicyRun) -> dict[str, Any]:
         "decisions": t.decisions,
         "variants": variant_rows(run),
     }
+    if t.other_cases:
+        # The person's accounts on other policies: run alongside, judged, not in the figures.
+        out["other_policy_cases"] = dict(sorted(t.other_cases.items()))
+        out["other_policy_refused"] = t.other_refused
     if t.violation_samples:
         out["violation_examples"] = list(t.violation_samples)
     if t.rejected_samples:
@@ -134,6 +138,11 @@ def print_summary(result: SimResult, console: Console) -> None:
         *(s["violations"] for s in sums),
         style="bold red" if any(s["violations"] for s in sums) else "green",
     )
+    if any("other_policy_cases" in s for s in sums):
+        row(
+            "other-policy accounts (not counted)",
+            *(sum(s.get("other_policy_cases", {}).values()) for s in sums),
+        )
     if any(s["rejected_events"] for s in sums):
         row("rejected events", *(s["rejected_events"] for s in sums), style="yellow")
     console.print(table)

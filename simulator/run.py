@@ -18,6 +18,8 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
+from pathlib import Path
 
 from engine.case import events as ev
 from engine.case.actions import CONTACT_CHANNELS
@@ -33,6 +35,7 @@ from engine.policy.files import resolve_policy
 from simulator.audit import limits_of
 from simulator.audit_person import PersonAuditor
 from simulator.behaviour import BehaviourSpec, DebtorModel
+from simulator.mixed import other_policy_file, own_policies
 from simulator.person_run import CaseRun, open_run
 from simulator.portfolio import (
     PortfolioSpec,
@@ -71,7 +74,12 @@ class SimConfig:
             same portfolio with the same seed.
         cases / days / seed: portfolio size (synthetic), horizon and seed.
         start: the first day (UTC midnight) of the simulated window.
-        portfolio: a case file to simulate instead of a synthetic portfolio.
+        portfolio: a case file to simulate instead of a synthetic portfolio. A row naming
+            another policy that can be found runs under it (one of the person's other accounts,
+            sharing their ledger, outside the figures but audited); the others run under
+            `policy` (`compare`).
+        other_policy: with a synthetic portfolio, the policy (same currency) of the further
+            accounts of a share (`PortfolioSpec.other_share`) of the shared debtors.
         trace: write every decision to this JSON Lines file.
         audit: judge every decision with the independent auditor (counts `violations`).
         workers: processes (None: one per CPU).
@@ -84,6 +92,7 @@ class SimConfig:
     seed: int = 7
     start: date | None = None
     portfolio: str | None = None
+    other_policy: str | None = None
     trace: str | None = None
     audit: bool = True
     workers: int | None = None
@@ -169,36 +178,63 @@ def run_person(
     people: PersonAuditor | None = None,
 ) -> None:
     """Simulate every case of one person, interleaved in time, sharing one contact ledger (the
-    core's driver, `drive_person`, does the driving; this counts, traces and audits)."""
+    core's driver, `drive_person`, does the driving; this counts, traces and audits).
+
+    A case with a policy of its own (`SimCase.policy`: one of the person's accounts on another
+    policy) runs under it and asks the ledger with its rules, as in production. Its figures stay
+    out of `tally` (the figures are the simulated policy's), except its violations, which count:
+    the auditors judge every contact made to the person. Its trace lines name its policy."""
+    cps = [sc.policy or cp for sc in cases]
     runs: list[CaseRun | None] = [None] * len(cases)
     if people is None and audit:
-        people = PersonAuditor({cp.policy.name: limits_of(cp)})
+        people = PersonAuditor({c.hash: limits_of(c) for c in cps})
+    aside = Tally(days=tally.days) if any(sc.policy is not None for sc in cases) else tally
 
-    def reject(msg: str) -> None:
-        if len(tally.rejected_samples) < SAMPLE_LIMIT:
-            tally.rejected_samples.append(msg)
+    def tally_of(k: int) -> Tally:
+        return tally if cases[k].policy is None else aside
 
     def events_for(k: int, state: CaseState) -> DebtorModel:
-        run = runs[k] = open_run(cp, cases[k], state, horizon, seed, spec, audit)
+        run = runs[k] = open_run(cps[k], cases[k], state, horizon, seed, spec, audit)
+        if cases[k].policy is not None:
+            run.label = cps[k].policy.name
         return run.model
 
     ledger = PersonLedger(debtor_id=cases[0].case.debtor.id)
     openings = [(sc.case, sc.opened) for sc in cases]
-    for step in drive_person(cp, openings, horizon, events_for, ledger):
+    for step in drive_person(cps, openings, horizon, events_for, ledger):
         sc = cases[step.case]
+        t = tally_of(step.case)
         if isinstance(step, Refused) and step.event is None:
-            tally.cases += 1
-            tally.amount_due += sc.case.amount_due
-            tally.refused_cases += 1
-            reject(f"{sc.case.case_id}: not opened: {step.error}")
+            t.cases += 1
+            t.amount_due += sc.case.amount_due
+            t.refused_cases += 1
+            _sample(tally.rejected_samples, f"{sc.case.case_id}: not opened: {step.error}")
             continue
         if isinstance(step, Step) and step.opened:
-            tally.cases += 1
-            tally.amount_due += sc.case.amount_due
-        take(runs[step.case], step, start, tally, trace, people, reject)
-    for r in runs:
+            t.cases += 1
+            t.amount_due += sc.case.amount_due
+        take(runs[step.case], step, start, t, trace, people, partial(_sample, t.rejected_samples))
+    for k, r in enumerate(runs):
         if r is not None and not r.done:
-            _finish(tally, r.state, r.contacts, r.violations)
+            _finish(tally_of(k), r.state, r.contacts, r.violations)
+    if aside is not tally:
+        _aside(tally, aside, [c.policy.name for sc, c in zip(cases, cps, strict=True) if sc.policy])
+
+
+def _sample(samples: list[str], msg: str) -> None:
+    if len(samples) < SAMPLE_LIMIT:
+        samples.append(msg)
+
+
+def _aside(tally: Tally, aside: Tally, names: list[str]) -> None:
+    """What the person's accounts on other policies add to the simulated policy's figures: their
+    violations (every contact to the person is judged), and how many there were (and were not
+    opened; the reason is among the rejected examples)."""
+    tally.violations += aside.violations
+    for msg in aside.violation_samples:
+        _sample(tally.violation_samples, msg)
+    tally.other_cases.update(names)
+    tally.other_refused += aside.refused_cases
 
 
 def take(
@@ -251,13 +287,15 @@ def _observe(
         _count(tally, d, run.contacts)
         if trace is not None or people is not None:
             lines = list(
-                trace_lines(case.case_id, case.debtor.id, run.tz, step.records, step.outcomes)
+                trace_lines(
+                    case.case_id, case.debtor.id, run.tz, step.records, step.outcomes, run.label
+                )
             )
             if trace is not None:
                 trace.write_lines(lines)
             if people is not None:
                 for line in lines:
-                    found = people.observe(line, run.cp.policy.name)
+                    found = people.observe(line, run.cp.hash)
                     if found:
                         run.violations += len(found)
                         room = SAMPLE_LIMIT - len(tally.violation_samples)
@@ -308,6 +346,8 @@ class _Job:
     first: int
     count: int
     cases: list[CaseFile] | None
+    policies: list[str | None] | None  # per case: the file of its own other policy, if any
+    other_policy: str | None  # synthetic: the file of the other accounts' policy
     start: datetime
     days: int
     seed: int
@@ -324,21 +364,42 @@ def _adapt(cp: CompiledPolicy, base: CompiledPolicy, case: CaseFile, start: date
     return SimCase(case, open_moment(cp, case, start))
 
 
+def _on_own(path: str, case: CaseFile, start: datetime) -> SimCase:
+    """A case on another policy than the simulated one: it runs under that policy, as it is."""
+    own = registry.load(path)
+    return SimCase(case, open_moment(own, case, start), own)
+
+
 def _run_job(job: _Job) -> Tally:
     cp = registry.load(job.policy)
     horizon = job.start + job.days * DAY
     tally = Tally(days=job.days)
     base = registry.load(job.base_policy)
     if job.cases is not None:
-        people = group_by_debtor([_adapt(cp, base, c, job.start) for c in job.cases])
+        own = job.policies or [None] * len(job.cases)
+        people = group_by_debtor(
+            [
+                _adapt(cp, base, c, job.start) if path is None else _on_own(path, c, job.start)
+                for c, path in zip(job.cases, own, strict=True)
+            ]
+        )
     else:
+        other = registry.load(job.other_policy) if job.other_policy else None
         people = synthetic_people(
-            base, job.seed, job.first, job.count, job.start, job.days, job.portfolio
+            base, job.seed, job.first, job.count, job.start, job.days, job.portfolio, other
         )
         if base is not cp:
-            people = [[_adapt(cp, base, sc.case, job.start) for sc in p] for p in people]
+            people = [
+                [sc if sc.policy else _adapt(cp, base, sc.case, job.start) for sc in p]
+                for p in people
+            ]
     out = open(job.trace_path, "w", encoding="utf-8") if job.trace_path else None
-    auditor = PersonAuditor({cp.policy.name: limits_of(cp)}) if job.audit else None
+    involved = {cp.hash: cp}
+    for p in people:
+        for sc in p:
+            if sc.policy is not None:
+                involved.setdefault(sc.policy.hash, sc.policy)
+    auditor = PersonAuditor({h: limits_of(c) for h, c in involved.items()}) if job.audit else None
     try:
         trace = TraceWriter(out, job.label) if out is not None else None
         for person in people:
@@ -368,7 +429,13 @@ def _resolve(name: str) -> str:
 
 
 def _jobs(
-    cfg: SimConfig, paths: list[str], start: datetime, cases: list[CaseFile] | None, tmp: str | None
+    cfg: SimConfig,
+    paths: list[str],
+    start: datetime,
+    cases: list[CaseFile] | None,
+    tmp: str | None,
+    policies: list[str | None] | None = None,
+    other: str | None = None,
 ) -> Iterator[_Job]:
     total = len(cases) if cases is not None else cfg.cases
     chunks = (
@@ -386,6 +453,8 @@ def _jobs(
                 first=first,
                 count=count,
                 cases=cases[first : first + count] if cases is not None else None,
+                policies=policies[first : first + count] if policies is not None else None,
+                other_policy=other,
                 start=start,
                 days=cfg.days,
                 seed=cfg.seed,
@@ -435,15 +504,26 @@ def simulate(
         raise OverdueError("--cases must be at least 1")
     if cfg.days < 1:
         raise OverdueError("--days must be at least 1")
+    if cfg.other_policy is not None and cases is not None:
+        raise OverdueError(
+            "--other-policy is for synthetic portfolios: a case file's rows name theirs"
+        )
     if cases is not None:
         cases = _by_person(cases)
     paths = [_resolve(cfg.policy)] + ([_resolve(cfg.compare)] if cfg.compare else [])
     compiled = [registry.load(p) for p in paths]  # load (and fail) before any process starts
+    base_dir = Path(cfg.portfolio).parent if cfg.portfolio else None
+    own = own_policies(cases, compiled[0], base_dir) if cases is not None else None
+    other = (
+        other_policy_file(cfg.other_policy, compiled[0])
+        if cases is None and cfg.other_policy
+        else None
+    )
     start_day = cfg.start or _default_start(cases, compiled[0])
     start = datetime.combine(start_day, datetime.min.time(), tzinfo=UTC)
     t0 = clock.perf_counter()
     tmp = tempfile.mkdtemp(prefix="overdue-trace-") if cfg.trace else None
-    jobs = list(_jobs(cfg, paths, start, cases, tmp))
+    jobs = list(_jobs(cfg, paths, start, cases, tmp, own, other))
     workers = max(1, min(cfg.workers or os.cpu_count() or 1, len(jobs)))
     tallies = [Tally(days=cfg.days) for _ in paths]
     index = {p: i for i, p in enumerate(paths)}

@@ -51,6 +51,10 @@ class Tally:
     days: int
     cases: int = 0
     refused_cases: int = 0  # open_case refused them (currency, time zone)
+    # The person's accounts on other policies, run alongside (policy name -> cases) but not
+    # counted in the figures, and those of them not opened.
+    other_cases: Counter[str] = field(default_factory=Counter)
+    other_refused: int = 0
     final_stages: Counter[str] = field(default_factory=Counter)
     amount_due: Decimal = Decimal(0)
     recovered: Decimal = Decimal(0)
@@ -84,6 +88,8 @@ class Tally:
         """Add the tally of the next chunk (call in chunk order)."""
         self.cases += o.cases
         self.refused_cases += o.refused_cases
+        self.other_cases.update(o.other_cases)
+        self.other_refused += o.other_refused
         self.final_stages.update(o.final_stages)
         self.amount_due += o.amount_due
         self.recovered += o.recovered

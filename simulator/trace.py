@@ -87,7 +87,8 @@ def trace_lines(
 
 
 class TraceWriter:
-    """Writes trace lines as JSON Lines."""
+    """Writes trace lines as JSON Lines, each labelled with `policy` (when comparing) unless it
+    names its own (an account on another policy)."""
 
     def __init__(self, out: TextIO, policy: str | None) -> None:
         self.out = out
@@ -96,6 +97,6 @@ class TraceWriter:
     def write_lines(self, lines: Iterable[dict[str, Any]]) -> None:
         """Write lines already built by `trace_lines`."""
         for line in lines:
-            if self.policy is not None:
+            if self.policy is not None and "policy" not in line:
                 line = {**line, "policy": self.policy}
             self.out.write(json.dumps(line, ensure_ascii=False) + "\n")

@@ -4,9 +4,11 @@ A case lives on the moments the core asks for (`next_wake_up`) and the events th
 between. Production has Temporal for that; the simulator, the benchmark and the tests drive the
 core themselves, and all of them do it here, so they cannot drift apart: `Lane` is one case
 (open, fire the wake-up, take an event, run the timers up to a moment); `drive_person` runs every
-case of one debtor interleaved in time, each contact granted or deferred by the person's shared
-ledger (`engine.decision.person.grant`, a refusal fed back to the case as `ContactDeferred`), as
-the `send_contact` activity and the `debtor-<id>` workflow do in production.
+case of one debtor interleaved in time, each case under its own policy and each contact granted
+or deferred by the person's shared ledger with the rules of the asking case's policy
+(`engine.decision.person.grant`, a refusal fed back to the case as `ContactDeferred`), as the
+`send_contact` activity and the `debtor-<id>` workflow do in production: a person's accounts may
+be on different policies, and the strictest rule among them governs each contact.
 
 Pure: no I/O, no clock. Time is whatever moments the caller and the core name; events come from
 an `Events` source (the simulator's debtor model, a test's list).
@@ -236,7 +238,7 @@ def _pick(
 
 
 def drive_person(
-    cp: CompiledPolicy,
+    cps: Sequence[CompiledPolicy],
     openings: Sequence[tuple[CaseFile, datetime]],
     horizon: datetime,
     events_for: Callable[[int, CaseState], Events | None],
@@ -247,11 +249,15 @@ def drive_person(
     """Every case of one person (opened at its moment), interleaved in time up to `horizon`,
     sharing one contact ledger; yields each decision (or refusal) in time order.
 
+    `cps[k]` is the policy case `k` runs under (one per opening; they may differ: a person's
+    accounts on several policies, each contact asked of the ledger with its own case's rules).
     `events_for(k, state)` gives the events source of case `k` once it is open. `start(k, at)`,
     if given, replaces opening the case file: it returns the case's lane (in place) and its
     first decision, e.g. a live state taken forward from its last decision. A case is done once
     closed. States are changed in place.
     """
+    if len(cps) != len(openings):
+        raise ValueError(f"{len(cps)} policies for {len(openings)} cases: one per case")
     lanes: list[Lane | None] = [None] * len(openings)
     unopened = set(range(len(openings)))
     for _ in range(max_decisions * len(openings)):
@@ -268,7 +274,7 @@ def drive_person(
                 lane, d = (
                     start(k, moment)
                     if start is not None
-                    else Lane.open(cp, openings[k][0], moment, in_place=True)
+                    else Lane.open(cps[k], openings[k][0], moment, in_place=True)
                 )
             except EventRejected as e:
                 yield Refused(k, moment, None, e)

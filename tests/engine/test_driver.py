@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+import pytest
+
 from engine.case import events as ev
 from engine.case.actions import Action
 from engine.case.person import PersonLedger
@@ -13,7 +15,7 @@ from engine.case.state import CaseState
 from engine.decision.decide import decide, open_case
 from engine.decision.driver import Lane, Refused, Step, drive_person
 from engine.policy.compiled import CompiledPolicy
-from tests.engine.driver import at, case_file
+from tests.engine.driver import at, case_file, inline_policy
 
 DUE = date(2026, 3, 2)
 DAY = timedelta(days=1)
@@ -93,7 +95,7 @@ def test_a_person_is_driven_in_time_order_with_events_before_timers(
     }
     steps = list(
         drive_person(
-            us_policy,
+            [us_policy, us_policy],
             [(a, start), (b, start + DAY)],
             start + 30 * DAY,
             lambda k, state: sources[k],
@@ -114,3 +116,68 @@ def test_a_person_is_driven_in_time_order_with_events_before_timers(
     assert not any(isinstance(s, Step) and s.case == 1 and s.at > probe.wake for s in steps)
     sent = {x.action_id for s in steps if isinstance(s, Step) for x in s.actions}
     assert sent and set(sources[0].sent) | set(sources[1].sent) == sent
+
+
+def _sms_policy(name: str, cap: int, hour: int) -> CompiledPolicy:
+    """A US policy sending one SMS on day 1 at `hour`, under a cap of `cap` SMS in 7 days."""
+    return inline_policy(
+        "US",
+        name=name,
+        stages={
+            "reminder": {
+                "contacts": [
+                    {"id": "s", "day": 1, "channel": "sms", "template": "t", "at": f"{hour}:00"}
+                ]
+            }
+        },
+        guardrails={"caps": {"sms": {"max": cap, "per_days": 7}}},
+    )
+
+
+def _sms_steps(cps: list[CompiledPolicy]) -> dict[int, list[str]]:
+    """Two cases of one debtor (C-1, C-2) driven over three days: per case, what each of its SMS
+    became (`sent`, or the guardrail of its deferral)."""
+    tz = cps[0].policy.timezone
+    cases = [case_file(cp, due=DUE, case_id=f"C-{k + 1}") for k, cp in enumerate(cps)]
+    start = at(DUE, 1, tz=tz)
+    out: dict[int, list[str]] = {0: [], 1: []}
+    for s in drive_person(
+        cps,
+        [(c, start) for c in cases],
+        start + 3 * DAY,
+        lambda k, state: None,
+        PersonLedger(debtor_id="D-1"),
+    ):
+        assert isinstance(s, Step)
+        out[s.case] += ["sent" for a in s.actions if a.kind == "contact"]
+        out[s.case] += [str(r.detail["guardrail"]) for r in s.records if r.kind == "deferred"]
+    return out
+
+
+def test_each_case_asks_the_persons_ledger_with_its_own_policy() -> None:
+    """A person's accounts on two policies: the stricter one's cap counts the other account's
+    contact and defers its own; the laxer one's does not, whatever came first."""
+    lax = _sms_policy("lax", 5, 10)
+    strict = _sms_policy("strict", 1, 11)  # its SMS goes an hour after the lax one's
+    assert _sms_steps([lax, strict]) == {0: ["sent"], 1: ["person.cap.sms.1_per_7d"]}
+    # The same two cases both under the lax policy: both SMS go.
+    lax_late = _sms_policy("lax-late", 5, 11)
+    assert _sms_steps([lax, lax_late]) == {0: ["sent"], 1: ["sent"]}
+    # The strict account first: its own SMS goes, and the lax account's cap allows its own after.
+    strict_early = _sms_policy("strict-early", 1, 10)
+    lax_later = _sms_policy("lax-later", 5, 11)
+    assert _sms_steps([strict_early, lax_later]) == {0: ["sent"], 1: ["sent"]}
+
+
+def test_one_policy_per_case(us_policy: CompiledPolicy) -> None:
+    case = case_file(us_policy, due=DUE)
+    start = at(DUE, 1, tz=us_policy.policy.timezone)
+    steps = drive_person(
+        [us_policy],
+        [(case, start), (case, start)],
+        start + DAY,
+        lambda k, s: None,
+        PersonLedger(debtor_id="D-1"),
+    )
+    with pytest.raises(ValueError, match="one per case"):
+        next(steps)

@@ -344,3 +344,128 @@ class TestErrors:
         with pytest.raises(SystemExit) as e:
             main(["simulate", "instalment-loan", "--cases", "0"])
         assert e.value.code == 2
+
+
+#: A small USD policy, stricter on SMS than instalment-loan (one a week).
+STRICT = Path(__file__).parent.parent / "fixtures" / "policies" / "sms-strict-usd.yaml"
+
+
+def _row(case_id: str, debtor: str, policy: str, amount: str) -> dict[str, object]:
+    return {
+        "case_id": case_id,
+        "debtor": {
+            "id": debtor,
+            "name": "Lee",
+            "phone": "+1",
+            "email": "a@b.c",
+            "address": "x",
+            "timezone": "America/Chicago",
+            "locale": "en-US",
+        },
+        "product": "instalment_loan",
+        "amount_due": amount,
+        "currency": "USD",
+        "due_date": "2026-03-10",
+        "policy": policy,
+    }
+
+
+class TestMixedPolicies:
+    """A person's accounts on different policies: each runs under its own, sharing the person's
+    ledger; the figures are the simulated policy's, the violations everyone's."""
+
+    def _portfolio(self, tmp_path: Path) -> Path:
+        (tmp_path / STRICT.name).write_bytes(STRICT.read_bytes())
+        rows = [
+            _row("P-1", "D", "instalment-loan", "1000.00"),
+            _row("P-2", "D", STRICT.name, "2000.00"),  # relative to the case file
+            _row("P-3", "E", "instalment-loan", "300.00"),
+            _row("P-4", "E", "no-such-policy", "400.00"),  # not found: the simulated policy
+        ]
+        path = tmp_path / "cases.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        return path
+
+    def test_a_row_on_another_policy_runs_under_it(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        trace = tmp_path / "trace.jsonl"
+        argv = ["simulate", "instalment-loan", "--portfolio", str(self._portfolio(tmp_path))]
+        argv += ["--days", "40", "--json", "--workers", "1", "--trace", str(trace)]
+        assert main(argv) == 0
+        doc = json.loads(capsys.readouterr().out)
+        assert doc["cases"] == 3 and doc["amount_due"] == "1700.00"
+        assert sum(doc["final_stages"].values()) == 3
+        assert doc["violations"] == 0, doc.get("violation_examples")
+        assert doc["other_policy_cases"] == {"sms-strict-usd": 1}
+        assert doc["other_policy_refused"] == 0
+        lines = [json.loads(x) for x in trace.read_text(encoding="utf-8").splitlines()]
+        labels = {(x["case_id"], x.get("policy")) for x in lines}
+        assert {c for c, _ in labels} == {"P-1", "P-2", "P-3", "P-4"}
+        assert {p for c, p in labels if c == "P-2"} == {"sms-strict-usd"}
+        assert {p for c, p in labels if c != "P-2"} == {None}
+        own = [x for x in lines if x["case_id"] == "P-2"]
+        # The strict policy's weekly SMS cap counts the person's SMS on the other account.
+        assert any(x.get("guardrail") == "person.cap.sms.1_per_7d" for x in own)
+        sms = sum(1 for x in lines if x["kind"] == "contact" and x["channel"] == "sms")
+        counted = sum(
+            1
+            for x in lines
+            if x["kind"] == "contact" and x["channel"] == "sms" and x["case_id"] != "P-2"
+        )
+        assert doc["contacts"]["sms"] == counted < sms
+
+    def test_compared_the_other_account_keeps_its_policy(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        trace = tmp_path / "trace.jsonl"
+        argv = ["simulate", "instalment-loan", "--compare", "consumer-credit-line"]
+        argv += ["--portfolio", str(self._portfolio(tmp_path)), "--days", "30", "--json"]
+        argv += ["--workers", "1", "--trace", str(trace)]
+        assert main(argv) == 0
+        doc = json.loads(capsys.readouterr().out)
+        for run in (doc, doc["compare"]):
+            assert run["cases"] == 3 and run["violations"] == 0
+            assert run["other_policy_cases"] == {"sms-strict-usd": 1}
+        lines = [json.loads(x) for x in trace.read_text(encoding="utf-8").splitlines()]
+        labels = {(x["case_id"], x["policy"]) for x in lines}
+        assert {p for c, p in labels if c == "P-2"} == {"sms-strict-usd"}
+        assert {p for c, p in labels if c != "P-2"} == {"instalment-loan", "consumer-credit-line"}
+
+    def test_synthetic_accounts_on_another_policy(self, capsys: pytest.CaptureFixture[str]) -> None:
+        argv = ["simulate", "instalment-loan", "--cases", "120", "--days", "45", "--json"]
+        argv += ["--workers", "1", "--shared-debtors", "0.6"]
+        assert main(argv) == 0
+        alone = json.loads(capsys.readouterr().out)
+        assert main([*argv, "--other-policy", str(STRICT)]) == 0
+        mixed = json.loads(capsys.readouterr().out)
+        assert alone["cases"] == 120 and "other_policy_cases" not in alone
+        others = mixed["other_policy_cases"]["sms-strict-usd"]
+        assert 0 < others < 120 and mixed["cases"] + others == 120
+        assert mixed["violations"] == 0, mixed.get("violation_examples")
+
+    def test_other_policy_in_another_currency_is_refused(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        argv = ["simulate", "consumer-credit-line", "--other-policy", "instalment-loan"]
+        assert main([*argv, "--cases", "5"]) == 1
+        out, err = capsys.readouterr()
+        assert out == "" and len(err.strip().splitlines()) == 1 and "USD" in err and "CNY" in err
+
+    def test_other_policy_is_for_synthetic_portfolios(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        argv = ["simulate", "instalment-loan", "--other-policy", str(STRICT)]
+        assert main([*argv, "--portfolio", str(self._portfolio(tmp_path))]) == 1
+        out, err = capsys.readouterr()
+        assert out == "" and len(err.strip().splitlines()) == 1 and "synthetic" in err
+
+    def test_a_row_naming_a_policy_file_that_does_not_load_is_refused(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        (tmp_path / "broken.yaml").write_text("name: broken\n", encoding="utf-8")
+        path = tmp_path / "cases.jsonl"
+        path.write_text(json.dumps(_row("P-1", "D", "broken.yaml", "10.00")) + "\n", "utf-8")
+        assert main(["simulate", "instalment-loan", "--portfolio", str(path)]) == 1
+        out, err = capsys.readouterr()
+        assert out == "" and "broken.yaml" in err and "Traceback" not in err
