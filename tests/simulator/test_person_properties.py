@@ -1,5 +1,6 @@
-"""Property: whatever order a person's events come in, across two or three accounts, no contact
-breaks a rule of the person (per-person caps, same-instant attempts, the US seven days after a
+"""Property: whatever order a person's events come in, across two or three accounts (on one
+policy, or for the US on two: the shipped one and a stricter test policy), no contact breaks a
+rule of the person (per-person caps, same-instant attempts, the US seven days after a
 conversation, the CN daily call limits) nor of the case, as judged by the independent auditors.
 
 The cases are driven as production drives them: each case decides alone, every contact asks the
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from hypothesis import HealthCheck, given, settings
@@ -23,6 +25,8 @@ from engine.decision.caps import CALL_OUTCOME_TIMEOUT
 from engine.decision.decide import Decision
 from engine.decision.driver import Lane, person_event, settle
 from engine.errors import EventRejected
+from engine.policy import registry
+from engine.policy.compiled import CompiledPolicy
 from simulator.audit import Auditor, limits_of
 from simulator.audit_person import PersonAuditor
 from simulator.trace import trace_lines
@@ -31,6 +35,17 @@ from tests.engine.driver import case_file
 
 DAY = timedelta(days=1)
 START = datetime(2026, 3, 2, tzinfo=UTC)
+#: Same-currency policies a person's other accounts may be on, by shipped policy.
+OTHERS = {"instalment-loan": ["sms-strict-usd"]}
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "policies"
+
+
+def _policies(data: st.DataObject, cp: CompiledPolicy, n: int) -> list[CompiledPolicy]:
+    """The policy of each of `n` accounts: the first on `cp`, the others on it or on a
+    same-currency policy of `OTHERS`."""
+    pool = [registry.load(str(FIXTURES / f"{o}.yaml")) for o in OTHERS.get(cp.policy.name, [])]
+    pool.append(cp)  # last: hypothesis favours the first choice, the other policy
+    return [cp] + [data.draw(st.sampled_from(pool), label="policy") for _ in range(n - 1)]
 
 
 def _event(data: st.DataObject, run: Lane) -> ev.Event:
@@ -62,10 +77,11 @@ def _event(data: st.DataObject, run: Lane) -> ev.Event:
 def test_no_rule_of_the_person_is_broken(data: st.DataObject) -> None:
     cp = load_shipped(data.draw(st.sampled_from(SHIPPED)))
     n = data.draw(st.integers(2, 3), label="accounts")
+    cps = _policies(data, cp, n)
     due = date(2026, 3, 2) - timedelta(days=data.draw(st.integers(0, 40), label="days overdue"))
     cases = [
         case_file(
-            cp,
+            cps[k],
             case_id=f"C-{k}",
             due=due + timedelta(days=data.draw(st.integers(0, 4))),
             amount="9000.00",
@@ -108,9 +124,9 @@ def test_no_rule_of_the_person_is_broken(data: st.DataObject) -> None:
         )
 
     for k, c in enumerate(cases):
-        run, d = Lane.open(cp, c, START, in_place=True)
+        run, d = Lane.open(cps[k], c, START, in_place=True)
         runs.append(run)
-        auditors.append(Auditor(cp, c))
+        auditors.append(Auditor(cps[k], c))
         take(k, d, START, None)
 
     now = START
@@ -174,11 +190,12 @@ def test_no_rule_of_the_person_is_broken(data: st.DataObject) -> None:
                 break
             fire_until(min(wakes))
 
-    people = PersonAuditor({cp.policy.name: limits_of(cp)})
+    people = PersonAuditor({c.hash: limits_of(c) for c in cps})
+    policy_of = {c.case_id: cps[k].hash for k, c in enumerate(cases)}
     for line in sorted(lines, key=lambda x: str(x["at"])):
         if line["kind"] == "contact" and line["channel"] == "call":
             line = {**line, "outcome": outcomes.get(_action_of(line, runs), "unanswered")}
-        violations.extend(people.observe(line, cp.policy.name))
+        violations.extend(people.observe(line, policy_of[str(line["case_id"])]))
     assert violations == []
     assert CALL_OUTCOME_TIMEOUT > timedelta(minutes=110)
 
