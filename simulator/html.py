@@ -211,6 +211,14 @@ def _summary_table(result: SimResult) -> str:
             ["/".join(str(s["promises"][k]) for k in ("made", "kept", "broken")) for s in sums],
         ),
     ]
+    if any("other_policy_cases" in s for s in sums):
+        # The person's accounts on other policies ran alongside: say how many, apart.
+        rows.append(
+            (
+                "other-policy accounts (not counted)",
+                [str(sum(s.get("other_policy_cases", {}).values())) for s in sums],
+            )
+        )
     body = "".join(
         f"<tr><th>{escape(k)}</th>"
         + "".join(f'<td class="n">{escape(v)}</td>' for v in vs)

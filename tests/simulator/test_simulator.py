@@ -392,8 +392,10 @@ class TestMixedPolicies:
         trace = tmp_path / "trace.jsonl"
         argv = ["simulate", "instalment-loan", "--portfolio", str(self._portfolio(tmp_path))]
         argv += ["--days", "40", "--json", "--workers", "1", "--trace", str(trace)]
-        assert main(argv) == 0
+        assert main([*argv, "--html", str(tmp_path / "page.html")]) == 0
         doc = json.loads(capsys.readouterr().out)
+        page = (tmp_path / "page.html").read_text(encoding="utf-8")
+        assert '<th>other-policy accounts (not counted)</th><td class="n">1</td>' in page
         assert doc["cases"] == 3 and doc["amount_due"] == "1700.00"
         assert sum(doc["final_stages"].values()) == 3
         assert doc["violations"] == 0, doc.get("violation_examples")
