@@ -165,7 +165,7 @@ async def ask_person(action: Action) -> GrantResult:
     client = activity.client()
     start = WithStartWorkflowOperation(
         DebtorWorkflow.run,
-        DebtorInput(debtor_id=action.debtor_id, timezone=action.debtor_timezone),
+        DebtorInput(debtor_id=action.debtor_id, timezone=action.debtor_timezone, idle_end=True),
         id=debtor_workflow_id(action.debtor_id),
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         task_queue=activity.info().task_queue,

@@ -138,6 +138,7 @@ class CaseWorkflow:
         self._changed = False
         self._indexed: dict[str, object] = {}
         self._indexing = False
+        self._index_facts = False
         #: "<type>: <message>" of the decision that raised, while the case waits for a fix.
         self._stuck: str | None = None
         self._stuck_retries = 0
@@ -176,6 +177,9 @@ class CaseWorkflow:
         # Runs started before the client set attributes at start (inputs without the flag)
         # upserted every attribute; they must keep doing so to replay. A flag in the input, not
         # workflow.patched(): a patch marker would cost the very history event this saves.
+        # Likewise a flag, not only the `index-facts` patch: a new case would otherwise spend a
+        # marker event on a patch it cannot have been started before.
+        self._index_facts = inp.index_facts
         if inp.attributes_at_start:
             started_with = workflow.info().typed_search_attributes
             self._indexed = {
@@ -410,6 +414,7 @@ class CaseWorkflow:
                 max_history_events=inp.max_history_events,
                 runs=inp.runs + 1,
                 attributes_at_start=inp.attributes_at_start,
+                index_facts=self._index_facts,
                 conduct=inp.conduct,
                 stuck=self._stuck,
                 stuck_retries=self._stuck_retries,
@@ -423,7 +428,8 @@ class CaseWorkflow:
         # the case facts (`index-facts`: variant, paid, promises, deferrals, open calls) never
         # upserted those nor awaited `call`; they keep not doing so. An unset value (an empty
         # list, no open call) costs no upsert on a new case either.
-        facts = workflow.patched("index-facts")
+        facts = self._index_facts or workflow.patched("index-facts")
+        self._index_facts = facts
         values = sa.values_for(self._state, facts=facts)
         if facts:
             keys = sa.ALL_KEYS

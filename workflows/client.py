@@ -130,6 +130,7 @@ class Cases:
                     case=case,
                     max_history_events=max_history_events,
                     attributes_at_start=True,
+                    index_facts=True,
                     conduct=CONDUCT,
                 ),
                 id=workflow_id(case.case_id),
@@ -250,7 +251,7 @@ class Cases:
         """Signal the person's ledger, starting it if it is not running (signal-with-start)."""
         await self.client.start_workflow(
             DebtorWorkflow.run,
-            DebtorInput(debtor_id=debtor_id, timezone=timezone),
+            DebtorInput(debtor_id=debtor_id, timezone=timezone, idle_end=True),
             id=debtor_workflow_id(debtor_id),
             task_queue=self.task_queue,
             start_signal=signal,

@@ -34,6 +34,9 @@ class DebtorInput(BaseModel):
     ledger: PersonLedger | None = None
     #: Continue-as-new once history passes this many events (tests force it small).
     max_history_events: int | None = None
+    #: The ledger may end when idle (set by every starter today, carried over by
+    #: continue-as-new); without it, a ledger started earlier, the `debtor-idle-end` patch decides.
+    idle_end: bool = False
 
 
 class GrantInput(BaseModel):

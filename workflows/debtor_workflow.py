@@ -62,7 +62,9 @@ class DebtorWorkflow:
         self._tz = inp.timezone
         if self._ledger is None:
             self._ledger = inp.ledger or PersonLedger(debtor_id=inp.debtor_id)
-        idle_end = workflow.patched(IDLE_END_PATCH)
+        # A flag from the starter, not only the patch: a new ledger would otherwise spend a
+        # marker event on a patch it cannot have been started before.
+        idle_end = inp.idle_end or workflow.patched(IDLE_END_PATCH)
         if self._touched is None:
             self._touched = workflow.now()
         while True:
@@ -95,6 +97,7 @@ class DebtorWorkflow:
                     timezone=self._tz,
                     ledger=self._ledger,
                     max_history_events=inp.max_history_events,
+                    idle_end=idle_end,
                 )
             )
 

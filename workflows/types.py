@@ -41,6 +41,10 @@ class CaseInput(BaseModel):
     #: The client set the search attributes at start (continue-as-new carries them over), so
     #: the workflow upserts only those that differ. False for cases started before this existed.
     attributes_at_start: bool = False
+    #: The case indexes its facts (variant, paid, promises, deferrals, open calls) from the
+    #: start: set by the client for new cases, carried over by continue-as-new. Without it (a
+    #: case started earlier) the `index-facts` patch decides, as it did when the case ran.
+    index_facts: bool = False
     #: The rules-of-conduct version a new case opens with (`engine.case.state.CONDUCT`). An input
     #: without it is from a case started before versions existed: 1, so its history replays.
     conduct: int = 1

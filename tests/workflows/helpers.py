@@ -35,6 +35,7 @@ from engine.decision.decide import Decision
 from engine.decision.driver import Lane
 from engine.decision.status import CaseStatus, case_status
 from engine.policy.compiled import CompiledPolicy
+from engine.policy.contact_window import holiday_dates
 from workers.outbox import Outbox, OutboxRow
 from workflows.client import Cases
 from workflows.types import EventResult
@@ -64,6 +65,8 @@ HISTORIES = Path(__file__).resolve().parent / "histories"
 #: runs, a few milliseconds after the moment the core asked for.
 TOLERANCE = timedelta(seconds=5)
 DAY = timedelta(days=1)
+#: Public holidays of the shipped jurisdictions, which `align` steps over.
+_DAYS_OFF = holiday_dates(("CN", "US"))
 
 
 # -- cases ---------------------------------------------------------------------------------
@@ -109,13 +112,19 @@ def _next_hour(now: datetime, tz: str, hour: int) -> datetime:
 
 
 async def align(tsenv: WorkflowEnvironment, tz: str, hour: int = 2) -> datetime:
-    """Skip to the next `hour`:00 local time in `tz` and return the moment.
+    """Skip to the next `hour`:00 local time in `tz`, on a day that is no public holiday of a
+    shipped jurisdiction (nor is the day after), and return the moment.
 
     Tests open cases and look at them at that hour, at night, so a test's own moments never
-    fall inside a contact window and the run does not depend on the hour the suite starts.
+    fall inside a contact window and the run does not depend on the hour the suite starts. The
+    shared server's date is wherever earlier tests left it (years ahead): without the holiday
+    check, a test whose day lands on one would see its contact moved to the next working day.
     """
     now = await tsenv.get_current_time()
-    await tsenv.sleep(_next_hour(now, tz, hour) - now)
+    target = _next_hour(now, tz, hour)
+    while target.date() in _DAYS_OFF or target.date() + DAY in _DAYS_OFF:
+        target = datetime.combine(target.date() + DAY, time(hour), tzinfo=ZoneInfo(tz))
+    await tsenv.sleep(target - now)
     return await tsenv.get_current_time()
 
 

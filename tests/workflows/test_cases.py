@@ -187,4 +187,7 @@ async def test_case_facts_are_indexed(
     deferred_by = got["OverdueDeferredBy"]
     assert isinstance(deferred_by, list) and guardrail in deferred_by
     assert deferred_by == sorted(set(deferred_by))
+    # A new case indexes its facts by the flag its client set, spending no patch marker.
+    history = await cases.handle(cid).fetch_history()
+    assert not [e for e in history.events if e.HasField("marker_recorded_event_attributes")]
     await record_history(cases.handle(cid), "facts-consumer-credit-line", cp)
