@@ -27,7 +27,6 @@ __all__ = [
     "Granted",
     "Verdict",
     "earliest_allowed",
-    "forget_case",
     "grant",
     "next_allowed_per_channel",
     "record_cease",
@@ -165,15 +164,6 @@ def record_cease(ledger: PersonLedger, channel: str | None = None) -> PersonLedg
     if channel in ledger.refused:
         return ledger
     return ledger.model_copy(update={"refused": [*ledger.refused, channel]})
-
-
-def forget_case(ledger: PersonLedger, case_id: str) -> PersonLedger:
-    """A case of the person closed: it no longer counts as open (its contacts still do)."""
-    if case_id not in ledger.cases:
-        return ledger
-    return ledger.model_copy(
-        update={"cases": {k: v for k, v in ledger.cases.items() if k != case_id}}
-    )
 
 
 def next_allowed_per_channel(
