@@ -176,14 +176,22 @@ def _items(items: list[QueueItem]) -> dict[str, Any]:
 async def issues(user: ApiUser, request: Request, f: Filter) -> dict[str, Any]:
     """Running cases with a dispute or a complaint open, oldest debt first."""
     require(user, Permission.VIEW)
-    return _items(await issues_queue(_console(request).client, f, datetime.now(UTC).date()))
+    state = _console(request)
+    today = datetime.now(UTC).date()
+    return _items(
+        await issues_queue(state.client, f, today, currency_of=state.currencies().of_async)
+    )
 
 
 @router.get("/queues/approvals", response_model=QueueOut, summary="Cases waiting for an approval")
 async def approvals(user: ApiUser, request: Request, f: Filter) -> dict[str, Any]:
     """Running cases waiting for a human approval, oldest debt first."""
     require(user, Permission.VIEW)
-    return _items(await approvals_queue(_console(request).client, f, datetime.now(UTC).date()))
+    state = _console(request)
+    today = datetime.now(UTC).date()
+    return _items(
+        await approvals_queue(state.client, f, today, currency_of=state.currencies().of_async)
+    )
 
 
 @router.get(
@@ -195,7 +203,11 @@ async def calls(user: ApiUser, request: Request, f: Filter) -> dict[str, Any]:
     """Running cases with a call whose outcome is not recorded yet, the longest waiting first
     (`call_since`)."""
     require(user, Permission.VIEW)
-    return _items(await calls_queue(_console(request).client, f, datetime.now(UTC).date()))
+    state = _console(request)
+    today = datetime.now(UTC).date()
+    return _items(
+        await calls_queue(state.client, f, today, currency_of=state.currencies().of_async)
+    )
 
 
 @router.post("/cases/{case_id}/payments", response_model=EventResult, summary="Record a payment")

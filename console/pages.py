@@ -224,7 +224,9 @@ async def _queue_page(
             min_age=_int(values["min_age"]),
             max_age=_int(values["max_age"]),
         )
-        items = await fetch(_console(request).client, f, datetime.now(UTC).date())
+        state = _console(request)
+        today = datetime.now(UTC).date()
+        items = await fetch(state.client, f, today, currency_of=state.currencies().of_async)
     except OverdueError as e:
         problem = str(e)
     return render(

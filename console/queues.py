@@ -3,7 +3,8 @@
 A queue is one list query on the search attributes the workflow keeps current
 (`workflows.search_attributes`), so it costs the same with 300 or 10,000 open cases and never
 asks a case anything. Filters are validated here and turned into the query; nothing a user types
-reaches the query unchecked.
+reaches the query unchecked. Balances are in each case's currency, its policy's, which the caller
+reads from the data plane's policy store (`currency_of`, `workers.currencies`).
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from decimal import Decimal
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from engine.case.money import UNKNOWN_CURRENCY, amount_in, shown_amount
 from engine.case.vocabulary import Approval
 from engine.errors import OverdueError
 from engine.policy.model import ACTIVE_STAGES
 from workflows import search_attributes as sa
+from workflows.client import CurrencyOf
 
 __all__ = [
     "APPROVALS",
@@ -35,7 +38,6 @@ __all__ = [
 ]
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-_CENT = Decimal("0.01")
 _RUNNING_CASES = "WorkflowType = 'Case' AND ExecutionStatus = 'Running'"
 #: Approvals are the policy's closed set of names; disputes and complaints share the attribute.
 APPROVALS: tuple[str, ...] = tuple(a.value for a in Approval)
@@ -82,6 +84,13 @@ class QueueItem:
     age_days: int | None
     #: When the oldest call of the case still without an outcome was made (the calls queue).
     call_since: datetime | None = None
+    #: The case's currency (its policy's), `UNKNOWN_CURRENCY` when it could not be read.
+    currency: str = UNKNOWN_CURRENCY
+
+    @property
+    def balance_text(self) -> str:
+        """The balance with its currency's decimals (`8020` in yen, `8020.00` in yuan)."""
+        return shown_amount(self.balance, self.currency)
 
     def to_json(self) -> dict[str, object]:
         """The item as the API returns it (amounts as decimal strings)."""
@@ -89,7 +98,8 @@ class QueueItem:
             "case_id": self.case_id,
             "stage": self.stage,
             "segment": self.segment,
-            "balance": str(self.balance),
+            "balance": self.balance_text,
+            "currency": self.currency,
             "policy": self.policy,
             "awaiting": list(self.awaiting),
             "overdue_since": self.overdue_since.isoformat() if self.overdue_since else None,
@@ -122,11 +132,15 @@ def _day(today: date, days_before: int) -> str:
     return datetime.combine(d, datetime.min.time(), tzinfo=UTC).isoformat().replace("+00:00", "Z")
 
 
-async def _list(client: Client, query: str, today: date, limit: int) -> list[QueueItem]:
+async def _list(
+    client: Client, query: str, today: date, limit: int, currency_of: CurrencyOf | None
+) -> list[QueueItem]:
     items: list[QueueItem] = []
     try:
         async for wf in client.list_workflows(query, limit=limit):
             attrs = wf.typed_search_attributes
+            name, version = attrs.get(sa.POLICY_NAME), attrs.get(sa.POLICY_VERSION)
+            currency = await currency_of(name, version) if currency_of else UNKNOWN_CURRENCY
             since = attrs.get(sa.OVERDUE_SINCE)
             since_day = since.date() if since is not None else None
             items.append(
@@ -134,12 +148,13 @@ async def _list(client: Client, query: str, today: date, limit: int) -> list[Que
                     case_id=wf.id.removeprefix("case-"),
                     stage=attrs.get(sa.STAGE) or "",
                     segment=attrs.get(sa.SEGMENT) or "",
-                    balance=Decimal(str(attrs.get(sa.AMOUNT_DUE) or 0)).quantize(_CENT),
-                    policy=f"{attrs.get(sa.POLICY_NAME) or ''} v{attrs.get(sa.POLICY_VERSION) or ''}",
+                    balance=amount_in(attrs.get(sa.AMOUNT_DUE) or 0, currency),
+                    policy=f"{name or ''} v{'' if version is None else version}",
                     awaiting=tuple(attrs.get(sa.AWAITING) or ()),
                     overdue_since=since_day,
                     age_days=(today - since_day).days if since_day is not None else None,
                     call_since=attrs.get(sa.CALL_SINCE),
+                    currency=currency,
                 )
             )
     except RPCError as e:
@@ -148,24 +163,39 @@ async def _list(client: Client, query: str, today: date, limit: int) -> list[Que
 
 
 async def approvals_queue(
-    client: Client, f: QueueFilter, today: date, *, limit: int = 500
+    client: Client,
+    f: QueueFilter,
+    today: date,
+    *,
+    limit: int = 500,
+    currency_of: CurrencyOf | None = None,
 ) -> list[QueueItem]:
     """Running cases waiting for a human approval, oldest debt first."""
-    return await _queue(client, _APPROVALS, f, today, limit)
+    return await _queue(client, _APPROVALS, f, today, limit, currency_of)
 
 
 async def issues_queue(
-    client: Client, f: QueueFilter, today: date, *, limit: int = 500
+    client: Client,
+    f: QueueFilter,
+    today: date,
+    *,
+    limit: int = 500,
+    currency_of: CurrencyOf | None = None,
 ) -> list[QueueItem]:
     """Running cases with a dispute or a complaint open, oldest debt first."""
-    return await _queue(client, _ISSUES, f, today, limit)
+    return await _queue(client, _ISSUES, f, today, limit, currency_of)
 
 
 async def calls_queue(
-    client: Client, f: QueueFilter, today: date, *, limit: int = 500
+    client: Client,
+    f: QueueFilter,
+    today: date,
+    *,
+    limit: int = 500,
+    currency_of: CurrencyOf | None = None,
 ) -> list[QueueItem]:
     """Running cases with a call whose outcome nobody recorded yet, the longest waiting first."""
-    items = await _select(client, _CALLS, f, today, limit)
+    items = await _select(client, _CALLS, f, today, limit, currency_of)
     items.sort(key=lambda i: (i.call_since or _NEVER, i.case_id))
     return items
 
@@ -188,21 +218,31 @@ def waited(since: datetime | None, now: datetime) -> str:
 
 
 async def _queue(
-    client: Client, which: str, f: QueueFilter, today: date, limit: int
+    client: Client,
+    which: str,
+    f: QueueFilter,
+    today: date,
+    limit: int,
+    currency_of: CurrencyOf | None,
 ) -> list[QueueItem]:
-    items = await _select(client, which, f, today, limit)
+    items = await _select(client, which, f, today, limit, currency_of)
     items.sort(key=lambda i: (i.overdue_since or date.max, i.case_id))
     return items
 
 
 async def _select(
-    client: Client, which: str, f: QueueFilter, today: date, limit: int
+    client: Client,
+    which: str,
+    f: QueueFilter,
+    today: date,
+    limit: int,
+    currency_of: CurrencyOf | None,
 ) -> list[QueueItem]:
     clauses = [_RUNNING_CASES, which]
     extra = filter_query(f, today)
     if extra:
         clauses.append(extra)
-    return await _list(client, " AND ".join(clauses), today, limit)
+    return await _list(client, " AND ".join(clauses), today, limit, currency_of)
 
 
 async def count_awaiting(client: Client) -> int:

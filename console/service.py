@@ -18,7 +18,9 @@ from console.metrics import ConsoleMetrics
 from console.users import User, UserStore
 from engine.case import events as ev
 from engine.errors import EventRejected
+from workers.currencies import Currencies
 from workers.dataplane import DataPlane
+from workers.policy_store import PolicyStore
 from workflows.client import Cases
 from workflows.types import EventResult
 
@@ -52,6 +54,11 @@ class ConsoleState:
     templates: Jinja2Templates = field(
         default_factory=lambda: Jinja2Templates(directory=str(TEMPLATES))
     )
+
+    def currencies(self) -> Currencies:
+        """A fresh cache of policy versions' currencies, from the data plane's policy store
+        (one per listing: a version unknown now may be stored later)."""
+        return Currencies(PolicyStore(self.dataplane) if self.dataplane is not None else None)
 
     @property
     def cases(self) -> Cases:

@@ -25,6 +25,7 @@ from overdue.argtypes import amount, iso_date
 from overdue.runtime import PolicyCache, Session, data_plane, open_session, run
 from workers.config import codec_keys, data_folder
 from workers.converter import KEY_FILE_NAME
+from workers.dataplane import DataPlane
 from workers.settings import Settings, load_settings
 
 __all__ = ["EVENT_COMMANDS", "EventCommand", "register"]
@@ -358,17 +359,46 @@ async def _history(args: argparse.Namespace) -> int:
     return 0
 
 
+def _policy_plane(session: Session) -> DataPlane | None:
+    """The data plane whose policy store tells each listed case's currency; without one (not
+    reachable, schema behind) the list still shows, its amounts of an unknown currency ("?"),
+    and one line on stderr says why."""
+    try:
+        return data_plane(session.folder, settings=session.settings)
+    except OverdueError as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        print(f"warning: currencies unknown (no policy store): {first}", file=sys.stderr)
+        return None
+
+
 async def _list(args: argparse.Namespace) -> int:
-    cases = await _cases(args)
-    rows = [c async for c in cases.list(stage=args.stage, query=args.query, limit=args.limit)]
+    import sqlalchemy as sa
+
+    from workers.currencies import Currencies
+    from workers.policy_store import PolicyStore
+    from workflows.client import Cases
+
+    session = await _session(args)
+    plane = _policy_plane(session)
+    try:
+        currencies = Currencies(PolicyStore(plane) if plane is not None else None)
+        listing = Cases(session.client).list(
+            stage=args.stage, query=args.query, limit=args.limit, currency_of=currencies.of_async
+        )
+        rows = [c async for c in listing]
+    except sa.exc.SQLAlchemyError as e:
+        raise OverdueError(f"the data plane failed reading policies ({type(e).__name__})") from None
+    finally:
+        if plane is not None:
+            plane.close()
     if args.json:
         print(json.dumps([{**c.__dict__} for c in rows], ensure_ascii=False))
         return 0
-    print(f"{'CASE':<16} {'STAGE':<15} {'SEGMENT':<12} {'BALANCE':>12}  POLICY")
+    print(f"{'CASE':<16} {'STAGE':<15} {'SEGMENT':<12} {'BALANCE':>18} {'CUR':<3}  POLICY")
     for c in rows:
         print(
-            f"{c.case_id:<16} {c.stage:<15} {c.segment:<12} {c.amount_due:>12}  {c.policy}"
-            + ("  on hold" if c.on_hold else "")
+            f"{c.case_id:<16} {c.stage:<15} {c.segment:<12} {c.amount_due:>18} {c.currency:<3}  "
+            f"{c.policy}" + ("  on hold" if c.on_hold else "")
         )
     print(f"{len(rows)} case(s)")
     return 0

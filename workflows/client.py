@@ -11,7 +11,6 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from temporalio.api.errordetails.v1 import QueryFailedFailure
@@ -30,7 +29,7 @@ from engine.case import events as ev
 from engine.case.actions import Record
 from engine.case.bounds import check_bounds
 from engine.case.events import Cease, ContactOutcome, Event
-from engine.case.money import format_amount
+from engine.case.money import UNKNOWN_CURRENCY, amount_in, format_amount, shown_amount
 from engine.case.state import CONDUCT, CaseFile, CaseState
 from engine.decision.decide import check_case, open_case
 from engine.decision.status import CaseStatus
@@ -78,9 +77,15 @@ class CaseNotFound(OverdueError):
     """No case with this id."""
 
 
+#: A policy version's currency (name and version as a case's visibility record names them), or
+#: `UNKNOWN_CURRENCY`: `workers.currencies.Currencies.of_async` reads the data plane's store.
+CurrencyOf = Callable[[str | None, int | None], Awaitable[str]]
+
+
 @dataclass(frozen=True)
 class CaseSummary:
-    """One line of `case list` (the latest run of a case; `amount_due` a decimal string)."""
+    """One line of `case list` (the latest run of a case; `amount_due` a decimal string with its
+    currency's decimals)."""
 
     case_id: str
     stage: str
@@ -89,6 +94,8 @@ class CaseSummary:
     policy: str
     on_hold: bool
     running: bool
+    #: The case's currency (its policy's), `UNKNOWN_CURRENCY` when it could not be read.
+    currency: str = UNKNOWN_CURRENCY
 
 
 class Cases:
@@ -364,10 +371,16 @@ class Cases:
             raise _not_found(case_id, e) from None
 
     async def list(
-        self, *, stage: str | None = None, query: str | None = None, limit: int = 1000
+        self,
+        *,
+        stage: str | None = None,
+        query: str | None = None,
+        limit: int = 1000,
+        currency_of: CurrencyOf | None = None,
     ) -> AsyncIterator[CaseSummary]:
         """Cases by stage or by any Temporal list filter, each case once (its latest run: the runs
-        a case continued-as-new from are skipped)."""
+        a case continued-as-new from are skipped); amounts in the currency `currency_of` tells
+        (without it, of an unknown currency: two decimals)."""
         parts = ["WorkflowType = 'Case'"]
         if stage:
             parts.append(f"{sa.STAGE.name} = '{stage}'")
@@ -381,14 +394,17 @@ class Cases:
                     continue
                 seen.add(wf.id)
                 attrs = wf.typed_search_attributes
+                name, version = attrs.get(sa.POLICY_NAME), attrs.get(sa.POLICY_VERSION)
+                currency = await currency_of(name, version) if currency_of else UNKNOWN_CURRENCY
                 yield CaseSummary(
                     case_id=wf.id.removeprefix("case-"),
                     stage=attrs.get(sa.STAGE) or "",
                     segment=attrs.get(sa.SEGMENT) or "",
-                    amount_due=amount_text(attrs.get(sa.AMOUNT_DUE) or 0.0),
-                    policy=f"{attrs.get(sa.POLICY_NAME) or ''} v{attrs.get(sa.POLICY_VERSION) or ''}",
+                    amount_due=amount_text(attrs.get(sa.AMOUNT_DUE) or 0.0, currency),
+                    policy=f"{name or ''} v{'' if version is None else version}",
                     on_hold=bool(attrs.get(sa.ON_HOLD)),
                     running=wf.status == WorkflowExecutionStatus.RUNNING,
+                    currency=currency,
                 )
                 count += 1
                 if count >= limit:
@@ -418,13 +434,12 @@ class Cases:
             raise OverdueError(f"count query rejected: {e.message}") from None
 
 
-def amount_text(value: float) -> str:
-    """A search attribute's float amount as the decimal string it was made from (`8020.0` ->
-    `"8020.00"`): amounts are bounded to 15 integer digits, so the float's shortest repr is exact;
-    the list does not know the currency, so whole amounts show two decimals."""
-    amount = Decimal(repr(value))
-    cents = amount.quantize(Decimal("0.01"))
-    return str(cents if cents == amount else amount)
+def amount_text(value: float, currency: str = UNKNOWN_CURRENCY) -> str:
+    """A search attribute's float amount as the decimal string it was made from, with its
+    currency's decimals (`8020.0` -> `"8020.00"` in CNY, `"8020"` in JPY): amounts are bounded to
+    15 integer digits, so the float's shortest repr is exact. Of an unknown currency, whole
+    amounts show two decimals."""
+    return shown_amount(amount_in(value, currency), currency)
 
 
 async def query_failure_message(client: Client, e: WorkflowQueryFailedError) -> str:

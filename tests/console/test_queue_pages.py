@@ -3,14 +3,23 @@ outcome at once is offered only the approval's buttons in the approvals queue.""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from types import SimpleNamespace
+from typing import cast
 
 from jinja2 import Environment, FileSystemLoader
+from temporalio.client import Client
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
-from console.queues import APPROVALS, QueueItem
+from console.queues import APPROVALS, QueueFilter, QueueItem, approvals_queue
 from console.service import TEMPLATES
+from tests.console.test_refresher import RUNNING, Record
+from workers.currencies import Currencies
+from workers.policy_store import PolicyStore
+from workflows import search_attributes as sa
 
 
 def _approvals_page(items: list[QueueItem], can: set[str]) -> str:
@@ -61,3 +70,58 @@ class TestApprovalsQueue:
         html = _approvals_page([_item("Q-2", "legal_referral", "call")], {"view"})
         assert 'id="row-Q-2"' in html and "<td>legal_referral</td>" in html
         assert "/cases/Q-2/approve" not in html and "/cases/Q-2/deny" not in html
+
+
+class TestCurrencies:
+    """Queue balances are in each case's currency, read from its policy."""
+
+    def test_a_zero_decimal_currency_shows_no_decimals(self) -> None:
+        """A yen balance is `8020 JPY`; a yuan one keeps its two decimals."""
+        yen = replace(_item("Q-Y", "legal_referral"), balance=Decimal(8020), currency="JPY")
+        yuan = replace(_item("Q-C", "legal_referral"), currency="CNY")
+        html = _approvals_page([yen, yuan], {"approve"})
+        assert '<td class="num">8020 JPY</td>' in html
+        assert '<td class="num">5000.00 CNY</td>' in html
+        assert yen.to_json()["balance"] == "8020" and yen.to_json()["currency"] == "JPY"
+
+    async def test_the_queue_reads_each_policy_once(self) -> None:
+        """Two cases on one yen policy and one on a policy nobody stored: the policy store is
+        asked once per version, and the unknown one is said ("?"), not guessed."""
+        asked: list[tuple[str, int]] = []
+
+        class Store:
+            def version(self, name: str, version: int) -> object:
+                asked.append((name, version))
+                return SimpleNamespace(currency="JPY") if name == "yen-line" else None
+
+        def rec(case_id: str, policy: str, amount: float) -> Record:
+            pairs = [
+                SearchAttributePair(sa.STAGE, "escalation"),
+                SearchAttributePair(sa.AMOUNT_DUE, amount),
+                SearchAttributePair(sa.POLICY_NAME, policy),
+                SearchAttributePair(sa.POLICY_VERSION, 1),
+            ]
+            return Record(f"case-{case_id}", RUNNING, TypedSearchAttributes(pairs))
+
+        class Listing:
+            async def list_workflows(self, query: str, limit: int) -> AsyncIterator[Record]:
+                for r in (
+                    rec("Y1", "yen-line", 8020.0),
+                    rec("Y2", "yen-line", 15.0),
+                    rec("X1", "gone", 12.5),
+                ):
+                    yield r
+
+        currencies = Currencies(cast(PolicyStore, Store()))
+        items = await approvals_queue(
+            cast(Client, Listing()),
+            QueueFilter(),
+            date(2026, 11, 27),
+            currency_of=currencies.of_async,
+        )
+        assert sorted((i.case_id, i.balance_text, i.currency) for i in items) == [
+            ("X1", "12.50", "?"),
+            ("Y1", "8020", "JPY"),
+            ("Y2", "15", "JPY"),
+        ]
+        assert asked == [("yen-line", 1), ("gone", 1)]

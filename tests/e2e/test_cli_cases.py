@@ -206,9 +206,13 @@ class TestCaseCommands:
             if any(c["case_id"] == "LST-1" for c in listed):
                 break
         assert any(c["case_id"] == "LST-1" and c["stage"] == "negotiation" for c in listed)
-        assert [c["amount_due"] for c in listed if c["case_id"] == "LST-1"] == [
-            "1250.00"
-        ]  # once, a decimal string
+        assert [(c["amount_due"], c["currency"]) for c in listed if c["case_id"] == "LST-1"] == [
+            ("1250.00", "CNY")
+        ]  # once, a decimal string in its policy's currency
+        table = overdue(env, "case", "list", "--stage", "negotiation").stdout.splitlines()
+        assert table[0].split() == ["CASE", "STAGE", "SEGMENT", "BALANCE", "CUR", "POLICY"]
+        [row] = [line for line in table if line.startswith("LST-1 ")]
+        assert " 1250.00 CNY  consumer-credit-line v" in row
         box = json.loads(overdue(env, "outbox", "--json").stdout)
         ids = [row["action_id"] for row in box]
         assert len(ids) == len(set(ids))

@@ -76,6 +76,32 @@ class TestList:
         listed = [c.case_id async for c in Cases(cast(Client, _Client(runs))).list(limit=1)]
         assert listed == ["B"]
 
+    async def test_amounts_in_the_currency_of_the_policy(self) -> None:
+        """With a currency reader, each case's amount has its policy's decimals (none in yen)
+        and the row names the currency; without one the currency is unknown ("?")."""
+        attrs = TypedSearchAttributes(
+            [
+                SearchAttributePair(sa.STAGE, "reminder"),
+                SearchAttributePair(sa.AMOUNT_DUE, 8020.0),
+                SearchAttributePair(sa.POLICY_NAME, "yen-line"),
+                SearchAttributePair(sa.POLICY_VERSION, 3),
+            ]
+        )
+        client = cast(
+            Client, _Client([_Execution("case-Y", WorkflowExecutionStatus.RUNNING, attrs)])
+        )
+        asked: list[tuple[str | None, int | None]] = []
+
+        async def currency_of(name: str | None, version: int | None) -> str:
+            asked.append((name, version))
+            return "JPY"
+
+        [yen] = [c async for c in Cases(client).list(currency_of=currency_of)]
+        assert (yen.amount_due, yen.currency, yen.policy) == ("8020", "JPY", "yen-line v3")
+        assert asked == [("yen-line", 3)]
+        [unknown] = [c async for c in Cases(client).list()]
+        assert (unknown.amount_due, unknown.currency) == ("8020.00", "?")
+
 
 @pytest.mark.parametrize(
     ("value", "text"),
@@ -91,3 +117,18 @@ class TestList:
 def test_amount_text(value: float, text: str) -> None:
     """The float of a search attribute back to the decimal string it was made from."""
     assert amount_text(value) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "currency", "text"),
+    [
+        (8020.0, "JPY", "8020"),
+        (8020.0, "CNY", "8020.00"),
+        (0.1, "USD", "0.10"),
+        (999999999999999.0, "KRW", "999999999999999"),
+        (0.0, "JPY", "0"),
+    ],
+)
+def test_amount_text_in_a_currency(value: float, currency: str, text: str) -> None:
+    """A known currency gives its own decimals: none for a zero-decimal one."""
+    assert amount_text(value, currency) == text
