@@ -15,19 +15,26 @@ from pathlib import Path
 
 import structlog
 from temporalio import activity
-from temporalio.client import WithStartWorkflowOperation
+from temporalio.client import WithStartWorkflowOperation, WorkflowExecutionStatus
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
 from engine.case.actions import Action
 from engine.case.vocabulary import ActionKind
 from workers.channels import ChannelRouter, DeliveryFailed
 from workers.outbox import Outbox
-from workflows.debtor_types import DebtorInput, GrantInput, GrantResult, debtor_workflow_id
+from workflows.debtor_types import (
+    RUNNING_CASES,
+    DebtorInput,
+    GrantInput,
+    GrantResult,
+    debtor_workflow_id,
+)
 from workflows.debtor_workflow import DebtorWorkflow
 from workflows.types import ActionResult
 
-__all__ = ["ACTIVITY_FOR", "CaseActivities"]
+__all__ = ["ACTIVITY_FOR", "CaseActivities", "running_cases"]
 
 log = structlog.get_logger("overdue.activities")
 
@@ -41,7 +48,7 @@ class CaseActivities:
 
     def all(self) -> list[object]:
         """Every activity, for the worker."""
-        return [getattr(self, fn.__name__) for fn in ACTIVITY_FOR.values()]
+        return [*(getattr(self, fn.__name__) for fn in ACTIVITY_FOR.values()), running_cases]
 
     @activity.defn
     async def send_contact(self, action: Action) -> ActionResult:
@@ -183,3 +190,22 @@ async def ask_person(action: Action) -> GrantResult:
         ),
         start_workflow_operation=start,
     )
+
+
+@activity.defn(name=RUNNING_CASES)
+async def running_cases(case_ids: list[str]) -> list[str]:
+    """Which of these cases (of one person) still run: an idle ledger ends only once none does,
+    so `debtor status` keeps listing a quiet open case. A case Temporal no longer knows (its
+    retention passed) does not run."""
+    client = activity.client()
+    out: list[str] = []
+    for case_id in case_ids:
+        try:
+            desc = await client.get_workflow_handle(f"case-{case_id}").describe()
+        except RPCError as e:
+            if e.status == RPCStatusCode.NOT_FOUND:
+                continue
+            raise
+        if desc.status == WorkflowExecutionStatus.RUNNING:
+            out.append(case_id)
+    return out

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from engine.case.person import PersonContact, PersonLedger
 
 __all__ = [
+    "RUNNING_CASES",
     "DebtorInput",
     "DebtorOutcome",
     "DebtorRefusal",
@@ -19,6 +20,10 @@ __all__ = [
     "GrantResult",
     "debtor_workflow_id",
 ]
+
+
+#: The activity a ledger asks, once idle, which of its cases still run (`workers.activities`).
+RUNNING_CASES = "running_cases"
 
 
 def debtor_workflow_id(debtor_id: str) -> str:

@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from engine.policy import registry
     from engine.policy.contact_window import zone
     from workflows.debtor_types import (
+        RUNNING_CASES,
         DebtorInput,
         DebtorOutcome,
         DebtorRefusal,
@@ -80,7 +81,7 @@ class DebtorWorkflow:
                     )
                 except TimeoutError:
                     end = self._end_at()
-                    if end is not None and workflow.now() >= end:
+                    if end is not None and workflow.now() >= end and await self._no_case_runs():
                         await workflow.wait_condition(workflow.all_handlers_finished)
                         end = self._end_at()
                         if end is not None and workflow.now() >= end:
@@ -103,6 +104,26 @@ class DebtorWorkflow:
 
     def _touch(self) -> None:
         self._touched = workflow.now()
+
+    async def _no_case_runs(self) -> bool:
+        """Whether none of the person's cases still runs. Those that ended leave the ledger's
+        case list; while one runs (quiet: on hold, on a plan), the ledger stays, so `debtor
+        status` keeps listing it, and asks again an idle period later."""
+        asked = sorted(self._current().cases)
+        if asked:
+            running = await workflow.execute_activity(
+                RUNNING_CASES,
+                asked,
+                result_type=list[str],
+                start_to_close_timeout=timedelta(minutes=1),
+            )
+            ledger = self._current()  # a grant may have come in meanwhile
+            keep = {k: v for k, v in ledger.cases.items() if k in running or k not in asked}
+            self._ledger = ledger.model_copy(update={"cases": keep})
+        if self._current().cases:
+            self._touch()
+            return False
+        return True
 
     def _end_at(self) -> datetime | None:
         """When the ledger may end, idle: an idle period (a day more than the longest window the

@@ -105,29 +105,37 @@ async def test_one_accounts_refusal_of_a_channel_is_the_persons(
 async def test_an_idle_ledger_ends_and_the_next_contact_starts_a_new_one(
     tsenv: WorkflowEnvironment, cases: Cases, outbox: Outbox, cn_policy: CompiledPolicy
 ) -> None:
-    """Once the person's only case closed and nothing touched the ledger for longer than its
-    rules look back, the `debtor-<id>` workflow ends; a later case of the person is granted its
-    contact by a fresh ledger."""
+    """A ledger idle for longer than its rules look back stays while a case of the person still
+    runs (quiet, under a dispute), ends once none does, and a later case of the person is
+    granted its contact by a fresh ledger."""
     cp = cn_policy
     tz = cp.policy.timezone
     opened = await align(tsenv, tz)
     due = local(opened, tz).date()
     first = make_case(cp, "I-1", due, "1500.00")
+    quiet = make_case(cp, "I-Q", due, "300.00").model_copy(update={"debtor": first.debtor})
     await cases.open(first, cp)
-    await tsenv.sleep(timedelta(hours=9))  # the due-day SMS went
-    assert [r.case_id for r in outbox.list()] == ["I-1"]
+    await cases.open(quiet, cp)
+    await tsenv.sleep(timedelta(hours=10))  # both due-day SMS went, an hour apart
+    assert sorted(r.case_id for r in outbox.list()) == ["I-1", "I-Q"]
     await cases.send("I-1", ev.Payment(amount=first.amount_due, currency=cp.policy.currency))
+    await cases.send("I-Q", ev.Dispute(reason="not mine"))
     handle = cases.client.get_workflow_handle(f"debtor-{first.debtor.id}")
+
+    await tsenv.sleep(timedelta(days=40))  # idle well past every window: I-Q still runs
+    assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
     person = await cases.debtor(first.debtor.id)
-    keep = (person.contacts[-1].at - opened).days + 40  # beyond any window the rules keep
-    await tsenv.sleep(timedelta(days=keep))
+    assert person.cases == ["I-Q"] and not person.ended  # the closed case left the list
+
+    await cases.send("I-Q", ev.Close(reason="written_off"))
+    await tsenv.sleep(timedelta(days=40))
     assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
     assert (await cases.debtor(first.debtor.id)).ended
 
     due2 = local(await tsenv.get_current_time(), tz).date() + timedelta(days=1)
     second = make_case(cp, "I-2", due2, "700.00").model_copy(update={"debtor": first.debtor})
     await cases.open(second, cp)
-    await tsenv.sleep(timedelta(days=2))
+    await tsenv.sleep(timedelta(days=12))  # past any run of public holidays after its due day
     assert "I-2" in [r.case_id for r in outbox.list()]
     person = await cases.debtor(first.debtor.id)
     assert not person.ended and person.cases == ["I-2"]
