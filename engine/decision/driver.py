@@ -147,11 +147,21 @@ class Refused:
 
 
 def person_event(ledger: PersonLedger, e: ev.Event, now: datetime) -> PersonLedger:
-    """What an event a case accepted tells the person's ledger (a call's outcome, a cease)."""
+    """What an event a case accepted tells the person's ledger (a call's outcome, a cease, an
+    opt-out of one channel)."""
     if isinstance(e, ev.ContactOutcome) and e.outcome in ("connected", "unanswered", "failed"):
         return record_outcome(ledger, e.action_id, e.outcome, now)
     if isinstance(e, ev.Cease):
-        return record_cease(ledger)
+        return record_cease(ledger, e.channel)
+    return ledger
+
+
+def person_refusals(ledger: PersonLedger, case: CaseFile) -> PersonLedger:
+    """The channels a case file refuses are refused for the person, on every account (what
+    `workflows.client.Cases.open` tells the person's ledger before the case starts)."""
+    for channel, given in sorted(case.consent.items()):
+        if given is False:
+            ledger = record_cease(ledger, channel)
     return ledger
 
 
@@ -281,6 +291,7 @@ def drive_person(
                 continue
             lane.events = events_for(k, lane.state)
             lanes[k] = lane
+            ledger = person_refusals(ledger, lane.state.case)
         else:
             src = lane.events
             nxt = src.next_at() if src is not None else None

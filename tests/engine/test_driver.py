@@ -11,7 +11,7 @@ import pytest
 from engine.case import events as ev
 from engine.case.actions import Action
 from engine.case.person import PersonLedger
-from engine.case.state import CaseState
+from engine.case.state import CaseFile, CaseState
 from engine.decision.decide import decide, open_case
 from engine.decision.driver import Lane, Refused, Step, drive_person
 from engine.policy.compiled import CompiledPolicy
@@ -181,3 +181,47 @@ def test_one_policy_per_case(us_policy: CompiledPolicy) -> None:
     )
     with pytest.raises(ValueError, match="one per case"):
         next(steps)
+
+
+def _steps_of(
+    cp: CompiledPolicy, cases: list[CaseFile], events: dict[int, Listed] | None = None
+) -> dict[int, list[str]]:
+    """Cases of one debtor driven over three days: per case, what its contacts became (`sent`,
+    or the per-person guardrail that deferred or skipped them)."""
+    start = at(DUE, 1, tz=cp.policy.timezone)
+    out: dict[int, list[str]] = {k: [] for k in range(len(cases))}
+    for s in drive_person(
+        [cp] * len(cases),
+        [(c, start) for c in cases],
+        start + 3 * DAY,
+        lambda k, state: (events or {}).get(k),
+        PersonLedger(debtor_id="D-1"),
+    ):
+        assert isinstance(s, Step)
+        out[s.case] += ["sent" for a in s.actions if a.kind == "contact"]
+        out[s.case] += [
+            str(r.detail["guardrail"]) for r in s.records if r.kind in ("deferred", "skipped")
+        ]
+    return out
+
+
+def test_a_channel_one_case_file_refuses_is_refused_for_the_person() -> None:
+    """Account 1's file refuses SMS; account 2's says nothing of it: its SMS is refused for the
+    person, as production's ledger does (told before the case starts)."""
+    cp = _sms_policy("refusals", 5, 10)
+    refusing = case_file(cp, due=DUE, case_id="C-1", consent={"sms": False})
+    silent = case_file(cp, due=DUE, case_id="C-2")
+    got = _steps_of(cp, [refusing, silent])
+    assert got[1] == ["person.no_consent.sms"]
+    assert "sent" not in got[0]
+
+
+def test_an_opt_out_on_one_account_refuses_only_that_channel_for_the_person() -> None:
+    """`Cease(channel="sms")` on account 1 before the SMS day: account 2's SMS is refused for
+    the person, and nothing else is (a full cease would be `person.cease_communication`)."""
+    cp = _sms_policy("opt-out", 5, 10)
+    cases = [case_file(cp, due=DUE, case_id=f"C-{k}") for k in (1, 2)]
+    start = at(DUE, 1, tz=cp.policy.timezone)
+    events = {0: Listed([(start + DAY / 2, ev.Cease(channel="sms"))])}
+    got = _steps_of(cp, cases, events)
+    assert got == {0: [], 1: ["person.no_consent.sms"]}
