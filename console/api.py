@@ -59,7 +59,10 @@ class QueueItemOut(BaseModel):
     case_id: str
     stage: str
     segment: str
-    balance: str
+    balance: str = Field(description="a decimal string with the currency's own decimals")
+    currency: str = Field(
+        description="the case's currency (its policy's); '?' when the policy cannot be read"
+    )
     policy: str
     awaiting: list[str]
     overdue_since: str | None

@@ -62,9 +62,10 @@ class TestApi:
             queue = (await api.get("/api/queues/approvals", params={"stage": "escalation"})).json()
             assert "API-1" in [i["case_id"] for i in queue["items"]]
             item = next(i for i in queue["items"] if i["case_id"] == "API-1")
-            assert (item["awaiting"], item["balance"], item["age_days"]) == (
+            assert (item["awaiting"], item["balance"], item["currency"], item["age_days"]) == (
                 ["legal_referral"],
                 balance,
+                status["currency"],  # the case's policy's, read from the policy store
                 age,
             )
             # filters narrow the queue: too small a balance, too young
