@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.console.conftest import Stack, daytime_zone, first_call
+from tests.workflows.helpers import make_case
 from workflows.search_attributes import AWAITING
 
 pytestmark = pytest.mark.e2e
@@ -310,6 +311,24 @@ async def test_portfolio_counts_open_cases(stack: Stack) -> None:
     assert after["over_time"][-1]["day"] == after["as_of"][:10]  # today's row is stored
     assert after["over_time"][-1]["by_stage"]["escalation"] == after["by_stage"]["escalation"]
     assert "needs two snapshots" in after["roll_rates"]["note"]
+
+
+async def test_portfolio_keeps_yuan_and_dollars_apart(stack: Stack) -> None:
+    """A dollar case (instalment-loan) beside the yuan ones: the open balance and its policy's
+    row name USD, read from the policy store, and no figure adds the two."""
+    cp = stack.policies.get("instalment-loan")
+    due = datetime.now(UTC).date() - timedelta(days=20)
+    await stack.cases.open(make_case(cp, "API-USD", due, "321.00"), cp)
+    await stack.open("API-CNY", 20, amount="700.00", policy="consumer-credit-line")
+    query = "WorkflowId IN ('case-API-USD', 'case-API-CNY') AND ExecutionStatus = 'Running'"
+    await stack.wait_for(query, 2)
+    async with _api(stack, "mona") as api:
+        doc = (await api.post("/api/portfolio/refresh")).json()
+    assert set(doc["open"]["balance"]) == {"CNY", "USD"}
+    [usd] = [f for name, f in doc["by_policy"].items() if name.startswith("instalment-loan ")]
+    assert list(usd["balance"]) == ["USD"] and Decimal(usd["balance"]["USD"]) >= Decimal("321.00")
+    for stage in doc["by_stage"].values():
+        assert "?" not in stage["balance"]
 
 
 async def test_portfolio_recovery_counts_a_payment(stack: Stack) -> None:
