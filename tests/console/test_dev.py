@@ -20,25 +20,30 @@ from workers.devserver import free_port
 pytestmark = pytest.mark.e2e
 
 
+def _dev_command(data: Path, port: int, ui_port: int, console_port: int) -> list[str]:
+    """`overdue dev` on a data folder and three ports, as a user types it."""
+    return [
+        sys.executable,
+        "-m",
+        "overdue.cli",
+        "dev",
+        "--data",
+        str(data),
+        "--port",
+        str(port),
+        "--ui-port",
+        str(ui_port),
+        "--console-port",
+        str(console_port),
+    ]
+
+
 def _start_dev(tmp_path: Path) -> tuple[subprocess.Popen[str], list[int], str]:
     """`overdue dev` on four free ports, read up to the end of its banner. Started again on
     fresh ports when another process took one between the probe and its use."""
     for _ in range(3):
         ports = [free_port() for _ in range(4)]
-        cmd = [
-            sys.executable,
-            "-m",
-            "overdue.cli",
-            "dev",
-            "--data",
-            str(tmp_path),
-            "--port",
-            str(ports[0]),
-            "--ui-port",
-            str(ports[1]),
-            "--console-port",
-            str(ports[2]),
-        ]
+        cmd = _dev_command(tmp_path, *ports[:3])
         proc = subprocess.Popen(
             cmd,
             stdout=subprocess.PIPE,
@@ -105,20 +110,7 @@ def test_dev_taken_port_is_one_line_before_anything_starts(tmp_path: Path, which
         console_port = port if which == "console" else free_port()
         metrics_port = port if which == "metrics" else free_port()
         result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "overdue.cli",
-                "dev",
-                "--data",
-                str(tmp_path),
-                "--port",
-                str(free_port()),
-                "--ui-port",
-                str(free_port()),
-                "--console-port",
-                str(console_port),
-            ],
+            _dev_command(tmp_path, free_port(), free_port(), console_port),
             capture_output=True,
             text=True,
             timeout=120,
