@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.console.conftest import Stack, daytime_zone, first_call
-from tests.workflows.helpers import make_case
+from tests.engine.driver import case_file
 from workflows.search_attributes import AWAITING
 
 pytestmark = pytest.mark.e2e
@@ -318,7 +318,7 @@ async def test_portfolio_keeps_yuan_and_dollars_apart(stack: Stack) -> None:
     row name USD, read from the policy store, and no figure adds the two."""
     cp = stack.policies.get("instalment-loan")
     due = datetime.now(UTC).date() - timedelta(days=20)
-    await stack.cases.open(make_case(cp, "API-USD", due, "321.00"), cp)
+    await stack.cases.open(case_file(cp, due=due, amount="321.00", case_id="API-USD"), cp)
     await stack.open("API-CNY", 20, amount="700.00", policy="consumer-credit-line")
     query = "WorkflowId IN ('case-API-USD', 'case-API-CNY') AND ExecutionStatus = 'Running'"
     await stack.wait_for(query, 2)
