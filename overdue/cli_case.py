@@ -105,8 +105,8 @@ EVENT_COMMANDS: dict[str, EventCommand] = {
         lambda a: ev.Hardship(days=a.days),
     ),
     "cease": EventCommand(
-        "the debtor asked to stop communications (or, with --channel, one channel), on every "
-        "account of theirs",
+        "the debtor asked to stop communications: only legally required notices go out, on every "
+        "account of theirs; with --channel, only that channel (an opt-out)",
         (
             _arg(
                 "--channel",
@@ -168,7 +168,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     cs = case.add_subparsers(dest="case_command", required=True, metavar="CASE_COMMAND")
 
     def add(name: str, help: str, func: Any) -> argparse.ArgumentParser:
-        p = cs.add_parser(name, help=help)
+        # The one-line help is the command's description too: `case X --help` says what X does.
+        p = cs.add_parser(name, help=help, description=help[:1].upper() + help[1:] + ".")
         p.add_argument("--data", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         p.set_defaults(func=lambda a: run(func(a)))
         return p
@@ -325,6 +326,8 @@ async def _status(args: argparse.Namespace) -> int:
         f"  next         {(nxt.kind + ' ' + (nxt.channel or '') + ' at ' + nxt.at.isoformat()) if nxt and nxt.at else (nxt.kind + ' ' + nxt.detail if nxt else 'nothing scheduled')}",
         f"  policy       {st.policy.name} v{st.policy.version} ({st.policy.hash[:12]})",
     ]
+    if st.refused_channels:
+        lines.append(f"  refused      {', '.join(st.refused_channels)} (no contact on them)")
     if st.addresses_unusable:
         lines.append(f"  unusable     {', '.join(st.addresses_unusable)} (a channel refused them)")
     if st.stuck:
@@ -397,7 +400,7 @@ async def _list(args: argparse.Namespace) -> int:
     print(f"{'CASE':<16} {'STAGE':<15} {'SEGMENT':<12} {'BALANCE':>18} {'CUR':<3}  POLICY")
     for c in rows:
         print(
-            f"{c.case_id:<16} {c.stage:<15} {c.segment:<12} {c.amount_due:>18} {c.currency:<3}  "
+            f"{c.case_id:<16} {c.stage:<15} {c.segment:<12} {c.balance:>18} {c.currency:<3}  "
             f"{c.policy}" + ("  on hold" if c.on_hold else "")
         )
     print(f"{len(rows)} case(s)")

@@ -84,13 +84,13 @@ CurrencyOf = Callable[[str | None, int | None], Awaitable[str]]
 
 @dataclass(frozen=True)
 class CaseSummary:
-    """One line of `case list` (the latest run of a case; `amount_due` a decimal string with its
-    currency's decimals)."""
+    """One line of `case list` (the latest run of a case; `balance`, what is still owed, a decimal
+    string with its currency's decimals)."""
 
     case_id: str
     stage: str
     segment: str
-    amount_due: str
+    balance: str
     policy: str
     on_hold: bool
     running: bool
@@ -400,7 +400,7 @@ class Cases:
                     case_id=wf.id.removeprefix("case-"),
                     stage=attrs.get(sa.STAGE) or "",
                     segment=attrs.get(sa.SEGMENT) or "",
-                    amount_due=amount_text(attrs.get(sa.AMOUNT_DUE) or 0.0, currency),
+                    balance=amount_text(attrs.get(sa.AMOUNT_DUE) or 0.0, currency),
                     policy=f"{name or ''} v{'' if version is None else version}",
                     on_hold=bool(attrs.get(sa.ON_HOLD)),
                     running=wf.status == WorkflowExecutionStatus.RUNNING,

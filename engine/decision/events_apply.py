@@ -154,7 +154,7 @@ def _check_cease(ctx: Ctx, e: ev.Cease) -> None:
     if ctx.state.hold(HoldKind.CEASE):
         raise EventRejected("communications are already ceased")
     if e.channel is not None and ctx.state.case.consent.get(e.channel, True) is False:
-        raise EventRejected(f"the debtor has no consent to {e.channel} already")
+        raise EventRejected(f"the debtor already refused {e.channel}")
 
 
 def _check_close(ctx: Ctx, e: ev.Close) -> None:

@@ -69,6 +69,9 @@ class CaseStatus(BaseModel):
     contacts: int
     broken_promises: int
     complaints: list[ComplaintInfo] = []
+    #: Channels the debtor refused on this case (its file's consent, or an opt-out): no contact
+    #: goes on them. Refusals on the person's other accounts are in `debtor status`.
+    refused_channels: list[str] = []
     #: Debtor fields a channel reported unusable (contacts needing them are suppressed).
     addresses_unusable: list[str] = []
     #: Set by the workflow while a decision that raised waits for a fix: "<type>: <message>".
@@ -117,6 +120,7 @@ def case_status(
         variant=state.variant,
         attitude=state.attitude,
         holds=[h.kind for h in state.holds],
+        refused_channels=sorted(ch for ch, given in state.case.consent.items() if given is False),
         approvals_pending=list(state.approvals_pending),
         next_action=nxt,
         policy=state.policy,

@@ -206,7 +206,7 @@ class TestCaseCommands:
             if any(c["case_id"] == "LST-1" for c in listed):
                 break
         assert any(c["case_id"] == "LST-1" and c["stage"] == "negotiation" for c in listed)
-        assert [(c["amount_due"], c["currency"]) for c in listed if c["case_id"] == "LST-1"] == [
+        assert [(c["balance"], c["currency"]) for c in listed if c["case_id"] == "LST-1"] == [
             ("1250.00", "CNY")
         ]  # once, a decimal string in its policy's currency
         table = overdue(env, "case", "list", "--stage", "negotiation").stdout.splitlines()
@@ -318,10 +318,13 @@ templates:
         assert out.returncode == 0, out.stderr
         again = overdue(env, "case", "cease", "PER-2", "--channel", "email")
         assert again.returncode == 1 and again.stderr.strip().endswith(
-            "the debtor has no consent to email already"
+            "the debtor already refused email"
         )
         doc = json.loads(overdue(env, "debtor", "status", "D-PERSON", "--json").stdout)
         assert doc["refused"] == ["email"] and doc["ended"] is False
+        st = json.loads(overdue(env, "case", "status", "PER-2", "--json").stdout)
+        assert st["refused_channels"] == ["email"]
+        assert "  refused      email" in overdue(env, "case", "status", "PER-2").stdout
         assert doc["next_allowed"]["email"] is None  # never, for every account of the person
         text = overdue(env, "debtor", "status", "D-PERSON").stdout
         assert "(refused: email)" in text.splitlines()[0]

@@ -9,6 +9,7 @@ import pytest
 
 from engine.case import events as ev
 from engine.decision.decide import decide
+from engine.decision.status import case_status
 from engine.errors import EventRejected
 from engine.policy.compiled import CompiledPolicy
 from tests.engine.driver import Run, at, case_file, inline_policy
@@ -60,6 +61,7 @@ def test_opt_out_stops_one_channel_only(two_channels: CompiledPolicy) -> None:
     [rec] = [r for r in run.kinds("hold") if r.detail.get("hold") == "opt_out"]
     assert rec.reason == "opt-out: no more sms" and rec.detail["channel"] == "sms"
     assert run.state.case.consent["sms"] is False
+    assert case_status(two_channels, run.state, run.now, run.wake).refused_channels == ["sms"]
     sent_before = len(run.contacts())
     run.until(at(DUE + timedelta(days=12), 23, tz=NY))
     later = run.contacts()[sent_before:]
@@ -72,7 +74,7 @@ def test_opt_out_stops_one_channel_only(two_channels: CompiledPolicy) -> None:
 def test_opt_out_twice_and_after_cease_are_refused(two_channels: CompiledPolicy) -> None:
     run = _run(two_channels)
     run.event(ev.Cease(channel="sms"))
-    with pytest.raises(EventRejected, match="no consent to sms already"):
+    with pytest.raises(EventRejected, match="already refused sms"):
         decide(two_channels, run.state, ev.Cease(channel="sms"), run.now)
     run.event(ev.Cease())
     with pytest.raises(EventRejected, match="already ceased"):

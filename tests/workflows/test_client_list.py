@@ -60,7 +60,7 @@ class TestList:
             ]
         )
         listed = [c async for c in Cases(cast(Client, client)).list()]
-        assert [(c.case_id, c.stage, c.amount_due, c.running) for c in listed] == [
+        assert [(c.case_id, c.stage, c.balance, c.running) for c in listed] == [
             ("A", "negotiation", "8020.00", True),
             ("B", "resolved", "99.50", False),
         ]
@@ -97,10 +97,10 @@ class TestList:
             return "JPY"
 
         [yen] = [c async for c in Cases(client).list(currency_of=currency_of)]
-        assert (yen.amount_due, yen.currency, yen.policy) == ("8020", "JPY", "yen-line v3")
+        assert (yen.balance, yen.currency, yen.policy) == ("8020", "JPY", "yen-line v3")
         assert asked == [("yen-line", 3)]
         [unknown] = [c async for c in Cases(client).list()]
-        assert (unknown.amount_due, unknown.currency) == ("8020.00", "?")
+        assert (unknown.balance, unknown.currency) == ("8020.00", "?")
 
 
 @pytest.mark.parametrize(
