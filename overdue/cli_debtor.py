@@ -27,11 +27,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 async def _status(args: argparse.Namespace) -> int:
     from workflows.client import Cases
+    from workflows.debtor_types import DebtorStatus
 
     cases = Cases((await open_session(getattr(args, "data", None))).client)
-    st = await cases.debtor(args.debtor_id)
+    # The person's open cases come from visibility (`OverdueDebtor`) and from the ledger (which
+    # knows the cases that asked it for a contact, including any started before the attribute);
+    # a person none of whose cases contacted them yet has cases but no ledger.
+    running = await cases.running_cases_of(args.debtor_id)
+    try:
+        st: DebtorStatus | None = await cases.debtor(args.debtor_id)
+    except OverdueError:
+        if not running:
+            raise OverdueError(
+                f"unknown debtor {args.debtor_id}: no open case and no contact ledger"
+            ) from None
+        st = None
     open_cases: list[dict[str, Any]] = []
-    for case_id in st.cases:
+    for case_id in sorted({*running, *(st.cases if st else ())}):
         try:
             c = await cases.status(case_id)
         except OverdueError:
@@ -54,18 +66,20 @@ async def _status(args: argparse.Namespace) -> int:
             "action_id": c.action_id,
             "outcome": c.outcome,
         }
-        for c in st.contacts
+        for c in (st.contacts if st else [])
     ]
-    allowed = {ch: (t.isoformat() if t else None) for ch, t in st.next_allowed.items()}
+    allowed = (
+        {ch: (t.isoformat() if t else None) for ch, t in st.next_allowed.items()} if st else {}
+    )
+    last = st.last_conversation_at if st else None
     doc = {
-        "debtor_id": st.debtor_id,
+        "debtor_id": args.debtor_id,
         "open_cases": open_cases,
-        "ceased": st.ceased,
-        "refused": st.refused,
-        "ended": st.ended,
-        "last_conversation_at": st.last_conversation_at.isoformat()
-        if st.last_conversation_at
-        else None,
+        "ledger": st is not None,
+        "ceased": st.ceased if st else False,
+        "refused": st.refused if st else [],
+        "ended": st.ended if st else False,
+        "last_conversation_at": last.isoformat() if last else None,
         "contacts": contacts,
         "next_allowed": allowed,
     }
@@ -76,10 +90,10 @@ async def _status(args: argparse.Namespace) -> int:
         f"{c['case_id']} ({c['stage']}, {c['balance']} {c['currency']})" for c in open_cases
     )
     lines = [
-        f"debtor {st.debtor_id}"
-        + ("  (ceased: only legally required notices)" if st.ceased else "")
-        + (f"  (refused: {', '.join(st.refused)})" if st.refused else "")
-        + ("  (ledger ended, idle: the next contact starts a new one)" if st.ended else ""),
+        f"debtor {args.debtor_id}"
+        + ("  (ceased: only legally required notices)" if doc["ceased"] else "")
+        + (f"  (refused: {', '.join(doc['refused'])})" if doc["refused"] else "")
+        + ("  (ledger ended, idle: the next contact starts a new one)" if doc["ended"] else ""),
         f"  open cases   {listed or 'none'}",
         "  recent contacts",
     ]
@@ -88,6 +102,8 @@ async def _status(args: argparse.Namespace) -> int:
         for c in contacts[-10:]
     ] or ["    none"]
     lines.append("  next allowed")
-    lines += [f"    {ch:<11} {t or 'never'}" for ch, t in allowed.items()]
+    lines += [f"    {ch:<11} {t or 'never'}" for ch, t in allowed.items()] or [
+        "    no contact yet: as each case's own rules allow"
+    ]
     print("\n".join(lines))
     return 0

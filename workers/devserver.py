@@ -2,7 +2,7 @@
 
 `DevServer` starts ``temporal server start-dev`` with a SQLite file under the project's data
 folder (write-ahead logging on, ``synchronous=normal``), the Web UI on, bound to 127.0.0.1, and
-every custom search attribute of `workflows.search_attributes.ALL_KEYS` registered. Started
+every custom search attribute of `workflows.search_attributes.REGISTERED_KEYS` registered. Started
 again on the same folder it resumes: the SQLite file keeps every workflow.
 
 The server runs in its own session (a Ctrl-C reaches us first, and we stop it after the worker),
@@ -34,12 +34,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
-from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+)
 from temporalio.client import Client
 from temporalio.common import SearchAttributeIndexedValueType
 
 from workers.private_files import private_dir, private_file
-from workflows.search_attributes import ALL_KEYS
+from workflows.search_attributes import REGISTERED_KEYS
 
 __all__ = [
     "SEARCH_ATTRIBUTE_TYPE_NAMES",
@@ -124,13 +128,13 @@ def _port_in_use(host: str, port: int) -> bool:
 
 
 def search_attribute_flags() -> list[str]:
-    """The ``--search-attribute NAME=TYPE`` arguments registering every key of `ALL_KEYS`.
+    """The ``--search-attribute NAME=TYPE`` arguments registering every key of `REGISTERED_KEYS`.
 
     Returns:
         A flat argument list, two items per search attribute.
     """
     flags: list[str] = []
-    for key in ALL_KEYS:
+    for key in REGISTERED_KEYS:
         flags += [
             "--search-attribute",
             f"{key.name}={SEARCH_ATTRIBUTE_TYPE_NAMES[key.indexed_value_type]}",
@@ -382,7 +386,7 @@ class DevServer:
 
     async def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.start_timeout
-        wanted = {key.name for key in ALL_KEYS}
+        wanted = {key.name for key in REGISTERED_KEYS}
         last_error: BaseException | None = None
         while True:
             assert self._proc is not None
@@ -404,6 +408,19 @@ class DevServer:
                     return
                 last_error = DevServerError(
                     f"search attributes not registered yet: {sorted(missing)}"
+                )
+                # A data folder from an earlier release: the server registers its flags' search
+                # attributes only in a new database, so register the ones added since.
+                await client.operator_service.add_search_attributes(
+                    AddSearchAttributesRequest(
+                        namespace=self.namespace,
+                        search_attributes={
+                            k.name: IndexedValueType.ValueType(k.indexed_value_type.value)
+                            for k in REGISTERED_KEYS
+                            if k.name in missing
+                        },
+                    ),
+                    timeout=timedelta(seconds=5),
                 )
             except Exception as exc:  # not up yet: keep polling until the deadline
                 last_error = exc

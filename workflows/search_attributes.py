@@ -24,6 +24,7 @@ __all__ = [
     "AMOUNT_DUE",
     "AWAITING",
     "CALL_SINCE",
+    "DEBTOR",
     "DEFERRED_BY",
     "KEYS_BEFORE_AWAITING",
     "KEYS_BEFORE_FACTS",
@@ -34,9 +35,11 @@ __all__ = [
     "POLICY_VERSION",
     "PROMISES_BROKEN",
     "PROMISES_KEPT",
+    "REGISTERED_KEYS",
     "SEGMENT",
     "STAGE",
     "VARIANT",
+    "at_start",
     "awaiting",
     "call_since",
     "typed",
@@ -70,6 +73,12 @@ DEFERRED_BY = SearchAttributeKey.for_keyword_list("OverdueDeferredBy")
 #: up, oldest first.
 CALL_SINCE = SearchAttributeKey.for_datetime("OverdueCallSince")
 
+#: The person the case belongs to (their debtor id, as in the ledger's workflow id
+#: `debtor-<id>`): set by the client when it starts the case, never upserted (it never changes,
+#: and continue-as-new carries it over), so it costs no history event. `debtor status` finds a
+#: person's open cases by it, whether or not they asked the ledger for a contact yet.
+DEBTOR = SearchAttributeKey.for_keyword("OverdueDebtor")
+
 #: The keys cases indexed before `AWAITING` existed; runs without the workflow's
 #: `index-awaiting` patch upsert only these, so their histories replay unchanged.
 KEYS_BEFORE_AWAITING: tuple[SearchAttributeKey[Any], ...] = (
@@ -93,6 +102,14 @@ ALL_KEYS: tuple[SearchAttributeKey[Any], ...] = (
     DEFERRED_BY,
     CALL_SINCE,
 )
+#: Every key a server must have registered: those the workflow keeps current, and `DEBTOR`.
+REGISTERED_KEYS: tuple[SearchAttributeKey[Any], ...] = (*ALL_KEYS, DEBTOR)
+
+
+def at_start(state: CaseState) -> TypedSearchAttributes:
+    """The search attributes a case is started with: its indexed values and its debtor."""
+    pairs = list(typed(values_for(state)).search_attributes)
+    return TypedSearchAttributes([*pairs, SearchAttributePair(DEBTOR, state.case.debtor.id)])
 
 
 def values_for(state: CaseState, *, facts: bool = True) -> dict[str, Any]:

@@ -329,6 +329,29 @@ templates:
         text = overdue(env, "debtor", "status", "D-PERSON").stdout
         assert "(refused: email)" in text.splitlines()[0]
 
+        # A person none of whose cases contacted them yet: their open case is listed (found by
+        # the `OverdueDebtor` attribute its start set), there is no ledger and no contact.
+        quiet = _case(
+            "PER-Q",
+            -10,
+            policy=str(policy),
+            debtor={**debtor, "id": "D-QUIET"},
+        )
+        f = tmp_path / "quiet.json"
+        f.write_text(json.dumps(quiet), encoding="utf-8")
+        assert overdue(env, "case", "open", str(f)).returncode == 0
+        for _ in range(60):  # visibility is eventually consistent
+            shown = overdue(env, "debtor", "status", "D-QUIET", "--json")
+            if shown.returncode == 0:
+                break
+            time.sleep(0.5)
+        assert shown.returncode == 0, shown.stderr
+        doc = json.loads(shown.stdout)
+        assert [c["case_id"] for c in doc["open_cases"]] == ["PER-Q"]
+        assert doc["ledger"] is False and doc["contacts"] == [] and doc["next_allowed"] == {}
+        text = overdue(env, "debtor", "status", "D-QUIET").stdout
+        assert "  open cases   PER-Q (" in text and "no contact yet" in text
+
 
 class TestMoneyCommands:
     """`case pay --ref` applied once (twice in a row, twenty at once); `case settle`; honest

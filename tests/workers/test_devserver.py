@@ -29,7 +29,7 @@ from workers.devserver import (
     free_port,
     search_attribute_flags,
 )
-from workflows.search_attributes import ALL_KEYS, OVERDUE_SINCE, STAGE
+from workflows.search_attributes import OVERDUE_SINCE, REGISTERED_KEYS, STAGE
 
 pytestmark = pytest.mark.e2e
 
@@ -49,6 +49,25 @@ async def _visible(client: Client, query: str, want: int, within: float = 10.0) 
 class TestDevServer:
     """A real dev server in a temporary folder, stopped and started again on the same file."""
 
+    async def test_a_folder_from_an_earlier_release_gets_the_new_search_attributes(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The server registers its flags' attributes only in a new database: a folder made
+        before `OverdueDebtor` existed gets it from the launcher when started again."""
+        from workers import devserver
+        from workflows import search_attributes as sa
+
+        monkeypatch.setattr(devserver, "REGISTERED_KEYS", sa.ALL_KEYS)
+        async with DevServer(tmp_path / "data", port=free_port(), headless=True):
+            pass
+        monkeypatch.setattr(devserver, "REGISTERED_KEYS", sa.REGISTERED_KEYS)
+        async with DevServer(tmp_path / "data", port=free_port(), headless=True) as srv:
+            plain = await Client.connect(srv.address)
+            listed = await plain.operator_service.list_search_attributes(
+                ListSearchAttributesRequest(namespace="default")
+            )
+            assert sa.DEBTOR.name in listed.custom_attributes
+
     async def test_start_stop_resume(self, tmp_path: Path) -> None:
         srv = DevServer(tmp_path / "data", port=free_port(), ui_port=free_port())
         assert srv.address == f"127.0.0.1:{srv.port}"
@@ -60,7 +79,7 @@ class TestDevServer:
             listed = await plain.operator_service.list_search_attributes(
                 ListSearchAttributesRequest(namespace="default")
             )
-            for key in ALL_KEYS:
+            for key in REGISTERED_KEYS:
                 assert listed.custom_attributes[key.name] == IndexedValueType.ValueType(
                     int(key.indexed_value_type)
                 )
@@ -164,4 +183,4 @@ class TestCommand:
             "OverdueOnHold=Bool",
             "OverdueSince=Datetime",
         } <= set(flags)
-        assert len(flags) == 2 * len(ALL_KEYS)
+        assert len(flags) == 2 * len(REGISTERED_KEYS)

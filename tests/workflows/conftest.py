@@ -80,7 +80,8 @@ async def tsenv() -> AsyncIterator[WorkflowEnvironment]:
         AddSearchAttributesRequest(
             namespace=env.client.namespace,
             search_attributes={
-                k.name: IndexedValueType.ValueType(k.indexed_value_type.value) for k in sa.ALL_KEYS
+                k.name: IndexedValueType.ValueType(k.indexed_value_type.value)
+                for k in sa.REGISTERED_KEYS
             },
         )
     )
