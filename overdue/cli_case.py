@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, get_args
+from typing import TYPE_CHECKING, Any, get_args
 
 from engine.case import events as ev
 from engine.case.vocabulary import (
@@ -27,6 +27,9 @@ from workers.config import codec_keys, data_folder
 from workers.converter import KEY_FILE_NAME
 from workers.dataplane import DataPlane
 from workers.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from workflows.types import EventResult
 
 __all__ = ["EVENT_COMMANDS", "EventCommand", "register"]
 
@@ -416,16 +419,21 @@ async def _event(args: argparse.Namespace) -> int:
     if r.already_recorded:
         print(
             f"case {r.case_id}: payment ref {args.ref} already recorded, not applied again "
-            f"(balance {r.balance})"
+            f"(balance {_money(r)})"
         )
         return 0
     print(
-        f"case {r.case_id}: {r.stage}, balance {r.balance}"
+        f"case {r.case_id}: {r.stage}, balance {_money(r)}"
         + (f", holds {', '.join(r.holds)}" if r.holds else "")
     )
     for reason in r.reasons:
         print(f"  {reason}")
     return 0
+
+
+def _money(r: EventResult) -> str:
+    """A result's balance with its currency, as `case status` and `case list` show it."""
+    return f"{r.balance} {r.currency}".rstrip()
 
 
 def _outbox_keys(settings: Settings, folder: Path) -> tuple[bytes, ...]:
@@ -449,7 +457,7 @@ async def _outcome(args: argparse.Namespace) -> int:
     cases = await _cases(args)
     r = await cases.send_all(args.case_id, events)
     print(
-        f"case {r.case_id}: {r.stage}, balance {r.balance}"
+        f"case {r.case_id}: {r.stage}, balance {_money(r)}"
         + (f", holds {', '.join(r.holds)}" if r.holds else "")
     )
     for reason in r.reasons:

@@ -215,6 +215,7 @@ class Cases:
                             stage=st.stage,
                             closed=True,
                             balance=st.balance,
+                            currency=st.currency,
                             holds=[],
                             reasons=[
                                 f"payment ref {event.ref} already recorded: not applied again"

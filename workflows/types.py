@@ -74,6 +74,8 @@ class EventResult(BaseModel):
     balance: str
     holds: list[HoldKind]
     reasons: list[str]
+    #: The balance's currency ("" in results recorded before it was given).
+    currency: str = ""
     #: The person the case belongs to (the client tells their ledger of outcomes and cease).
     debtor_id: str = ""
     #: A payment whose reference the case had already recorded: acknowledged, not applied again.

@@ -367,7 +367,7 @@ class TestMoneyCommands:
         again = overdue(env, "case", "pay", "REF-E1", "100.00", "--ref", "BANK-TX-42")
         assert first.returncode == 0 and "already recorded" not in first.stdout
         assert again.returncode == 0 and again.stdout.startswith(
-            "case REF-E1: payment ref BANK-TX-42 already recorded, not applied again (balance 1150.00)"
+            "case REF-E1: payment ref BANK-TX-42 already recorded, not applied again (balance 1150.00 CNY)"
         )
         clash = overdue(env, "case", "pay", "REF-E1", "50.00", "--ref", "BANK-TX-42")
         assert clash.returncode == 1 and clash.stderr.strip().endswith(
