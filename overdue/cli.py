@@ -29,6 +29,10 @@ from overdue import (
 
 __all__ = ["console", "main"]
 
+#: The exit code when the reader of stdout left early (`| head`): the shell's code for a command
+#: that SIGPIPE ended.
+EXIT_BROKEN_PIPE = 128 + 13
+
 #: Command modules, each with `register(subparsers)`, in the order `--help` lists them.
 _GROUPS = (cli_policy, cli_run, cli_case, cli_debtor, cli_simulate, cli_bench, cli_console, cli_db)
 
@@ -63,10 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
-        # `overdue ... --json | head`: the reader left; nothing more can be written to stdout.
+        # `overdue ... --json | head`: the reader left, having what it wanted. Quiet, as `cat` or
+        # `git log` under `head`: exit 141 (128 + SIGPIPE) tells a script with pipefail.
         _silence_stdout()
-        print("error: output closed before the command finished (broken pipe)", file=sys.stderr)
-        return 1
+        return EXIT_BROKEN_PIPE
     except OSError as e:
         if e.filename is None and e.errno is not None and e.errno == errno.ENOSPC:
             _silence_stdout()  # stdout on a full disk: what is still buffered cannot go either
@@ -119,8 +123,7 @@ def console() -> None:
         sys.stdout.flush()
     except BrokenPipeError:
         _silence_stdout()
-        print("error: output closed before the command finished (broken pipe)", file=sys.stderr)
-        code = 1
+        code = EXIT_BROKEN_PIPE
     except OSError as e:  # a full disk under `> file`
         _silence_stdout()
         print(f"error: cannot write the output: {e.strerror}", file=sys.stderr)

@@ -35,14 +35,15 @@ class TestOutput:
     """stdout that goes away or fills up."""
 
     def test_broken_pipe(self) -> None:
-        """`overdue ... --json | head`: the reader has gone before the output is written."""
+        """`overdue ... --json | head`: the reader has gone before the output is written: no
+        message (the reader has what it wanted), the shell's exit code for SIGPIPE."""
         read, write = os.pipe()
         os.close(read)
         try:
             r = _run("policy", "schema", stdout=write)
         finally:
             os.close(write)
-        assert "broken pipe" in _one_line(r)
+        assert (r.returncode, r.stderr) == (141, "")  # quiet, as `cat` or `git log` under `head`
 
     def test_disk_full(self) -> None:
         """`> file` on a full disk (/dev/full answers every write with ENOSPC)."""
