@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_every_package_folder_is_listed() -> None:
-    """pyproject lists its packages by hand (for the `policies/` mapping): none may be forgotten."""
+    """pyproject lists its packages by hand (for the `policies/` mapping): none may be forgotten.
+    The console's data folders are listed as (data-only) packages, as setuptools asks."""
     config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"][
         "setuptools"
     ]
@@ -26,7 +27,8 @@ def test_every_package_folder_is_listed() -> None:
         for top in tops
         for p in (ROOT / top).rglob("__init__.py")
     }
-    assert found | {"overdue.policies"} == listed
+    data_only = {"overdue.policies", "console.static", "console.templates"}
+    assert found | data_only == listed
     assert config["package-dir"] == {"overdue.policies": "policies"}
 
 
@@ -119,6 +121,19 @@ def test_installed_wheel_runs_outside_the_checkout(installed: Path, tmp_path: Pa
     assert all(str(installed) in w for w in where), where  # not the checkout's
     version = _run(installed, tmp_path, "--version")
     assert version.returncode == 0 and version.stdout.strip() == "overdue 0.1.0"
+    pages = subprocess.run(
+        [
+            installed / "bin" / "python",
+            "-c",
+            "import console, pathlib; d = pathlib.Path(console.__file__).parent; "
+            "print((d / 'templates' / 'case.html').is_file(), any((d / 'static').iterdir()))",
+        ],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    assert pages == ["True", "True"]  # the console's templates and static files travel too
     explained = _run(installed, tmp_path, "policy", "explain", "consumer-credit-line")
     assert explained.returncode == 0, explained.stderr
     assert "consumer-credit-line" in explained.stdout and "reminder" in explained.stdout
