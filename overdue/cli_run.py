@@ -258,7 +258,11 @@ async def _serve(
 
 
 def _dev(args: argparse.Namespace) -> int:
-    return run(_dev_main(args))
+    code = run(_dev_main(args))
+    # Said once everything stopped in order (console, worker, then the server), so a user who
+    # pressed Ctrl-C knows nothing is left running and that the cases are kept.
+    print("stopped: console, worker and Temporal server; the cases are kept in the data folder")
+    return code
 
 
 async def _worker_main(args: argparse.Namespace) -> int:

@@ -94,8 +94,11 @@ def test_dev_prints_console_and_credentials(tmp_path: Path) -> None:
             assert web.get("/metrics").status_code == 200
     finally:
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
+        out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
+    assert out.strip().endswith(
+        "stopped: console, worker and Temporal server; the cases are kept in the data folder"
+    )
     assert (tmp_path / "console-admin.password").stat().st_mode & 0o077 == 0
 
 
