@@ -5,9 +5,10 @@ workflow's clock with the rules of the asking case's policy. Outcomes of calls a
 arrive as signals. It continues-as-new when Temporal suggests it, and ends once idle: when no
 contact, outcome or request reached it for longer than the longest window any rule of the
 person's cases looks back (`PersonLedger.keep_days`), so nothing in the ledger can constrain a
-contact any more and a fresh ledger (started by the next grant) judges exactly as this one would.
-A person who ceased or refused a channel keeps their ledger: that request has no end. Nothing here
-does I/O or reads a clock other than `workflow.now()`.
+contact any more and a fresh ledger (started by the next grant) judges exactly as this one would,
+and when none of the person's cases still runs (asked of the `running_cases` activity). A person
+who ceased or refused a channel keeps their ledger: that request has no end. Nothing here does
+I/O or reads a clock other than `workflow.now()`.
 """
 
 from __future__ import annotations
