@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 async def _status(args: argparse.Namespace) -> int:
-    from workflows.client import Cases
+    from workflows.client import Cases, NoLedger
     from workflows.debtor_types import DebtorStatus
 
     cases = Cases((await open_session(getattr(args, "data", None))).client)
@@ -36,7 +36,7 @@ async def _status(args: argparse.Namespace) -> int:
     running = await cases.running_cases_of(args.debtor_id)
     try:
         st: DebtorStatus | None = await cases.debtor(args.debtor_id)
-    except OverdueError:
+    except NoLedger:  # a ledger that exists but cannot answer is an error, not "no contact yet"
         if not running:
             raise OverdueError(
                 f"unknown debtor {args.debtor_id}: no open case and no contact ledger"

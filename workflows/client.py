@@ -55,6 +55,7 @@ __all__ = [
     "CaseNotFound",
     "CaseSummary",
     "Cases",
+    "NoLedger",
     "query_failure_message",
     "workflow_id",
 ]
@@ -75,6 +76,10 @@ class CaseAlreadyOpen(OverdueError):
 
 class CaseNotFound(OverdueError):
     """No case with this id."""
+
+
+class NoLedger(OverdueError):
+    """No contact ledger for this debtor (unknown, or none of their cases contacted them yet)."""
 
 
 #: A policy version's currency (name and version as a case's visibility record names them), or
@@ -280,7 +285,7 @@ class Cases:
             raise OverdueError(f"debtor {debtor_id}: {e}") from None
         except RPCError as e:
             if e.status == RPCStatusCode.NOT_FOUND:
-                raise OverdueError(
+                raise NoLedger(
                     f"no contact ledger for debtor {debtor_id} (unknown debtor, or "
                     "none of their cases has contacted them yet)"
                 ) from None
