@@ -29,12 +29,14 @@ from workflows.debtor_types import (
     DebtorInput,
     GrantInput,
     GrantResult,
+    PersonNotice,
     debtor_workflow_id,
 )
 from workflows.debtor_workflow import DebtorWorkflow
+from workflows.person_signal import tell_ledger
 from workflows.types import ActionResult
 
-__all__ = ["ACTIVITY_FOR", "CaseActivities", "running_cases"]
+__all__ = ["ACTIVITY_FOR", "CaseActivities", "running_cases", "tell_person"]
 
 log = structlog.get_logger("overdue.activities")
 
@@ -48,7 +50,11 @@ class CaseActivities:
 
     def all(self) -> list[object]:
         """Every activity, for the worker."""
-        return [*(getattr(self, fn.__name__) for fn in ACTIVITY_FOR.values()), running_cases]
+        return [
+            *(getattr(self, fn.__name__) for fn in ACTIVITY_FOR.values()),
+            running_cases,
+            tell_person,
+        ]
 
     @activity.defn
     async def send_contact(self, action: Action) -> ActionResult:
@@ -209,3 +215,11 @@ async def running_cases(case_ids: list[str]) -> list[str]:
         if desc.status == WorkflowExecutionStatus.RUNNING:
             out.append(case_id)
     return out
+
+
+@activity.defn
+async def tell_person(notice: PersonNotice) -> None:
+    """A cease or an opt-out a case took, told to the person's ledger before the case answers:
+    durable (retried like any activity) where a client telling it after the update could be
+    killed in between."""
+    await tell_ledger(activity.client(), notice, activity.info().task_queue)

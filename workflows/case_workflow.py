@@ -27,9 +27,10 @@ with workflow.unsafe.imports_passed_through():
     from engine.errors import EventRejected
     from engine.policy import registry
     from engine.policy.compiled import CompiledPolicy
-    from workers.activities import ACTIVITY_FOR
+    from workers.activities import ACTIVITY_FOR, tell_person
     from workflows import search_attributes as sa
     from workflows.cleartext import ClearText
+    from workflows.debtor_types import PersonNotice
     from workflows.details import action_summary, case_details
     from workflows.types import HISTORY_LIMIT, ActionResult, CaseInput, CaseResult, EventResult
 
@@ -65,6 +66,9 @@ CONTACT_GIVE_UP = timedelta(minutes=30)
 #: more than a couple of short runs an hour.
 STUCK_RETRY_FIRST = timedelta(minutes=1)
 STUCK_RETRY_MAX = timedelta(hours=1)
+#: Cases that took a cease before the workflow told the person's ledger itself (the client did)
+#: replay as they ran; from then on the workflow tells it (`_tell_person`).
+TELL_PERSON_PATCH = "tell-person"
 
 
 def loggable(r: Record) -> str:
@@ -480,6 +484,8 @@ class CaseWorkflow:
                 non_retryable=True,
             )
         s = d.state
+        if isinstance(e, ev.Cease) and workflow.patched(TELL_PERSON_PATCH):
+            await self._tell_person(s, e)
         return EventResult(
             case_id=s.case.case_id,
             stage=s.stage,
@@ -493,6 +499,31 @@ class CaseWorkflow:
                 r.kind == "payment" and r.outcome == "duplicate" for r in d.records
             ),
         )
+
+    async def _tell_person(self, s: CaseState, e: ev.Cease) -> None:
+        """A cease or an opt-out is the person's: their ledger is told by an activity before the
+        update answers, so no client dying in between can leave their other accounts untold. A
+        ledger that cannot be reached for `CONTACT_GIVE_UP` is logged; this case's own hold or
+        withdrawn consent stands either way."""
+        notice = PersonNotice(
+            debtor_id=s.case.debtor.id,
+            timezone=s.case.debtor.timezone,
+            channel=str(e.channel) if e.channel is not None else None,
+            case_id=s.case.case_id,
+        )
+        try:
+            await workflow.execute_activity(
+                tell_person,
+                notice,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=CONTACT_RETRY,
+                schedule_to_close_timeout=CONTACT_GIVE_UP,
+                summary=ClearText("tell the person's ledger: " + (notice.channel or "cease")),
+            )
+        except ActivityError:
+            workflow.logger.warning(
+                "case %s: the person's ledger could not be told of a cease", s.case.case_id
+            )
 
     @event.validator
     def _valid(self, e: ev.Event) -> None:

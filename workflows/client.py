@@ -28,7 +28,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from engine.case import events as ev
 from engine.case.actions import Record
 from engine.case.bounds import check_bounds
-from engine.case.events import Cease, ContactOutcome, Event
+from engine.case.events import ContactOutcome, Event
 from engine.case.money import UNKNOWN_CURRENCY, amount_in, format_amount, shown_amount
 from engine.case.state import CONDUCT, CaseFile, CaseState
 from engine.decision.decide import check_case, open_case
@@ -39,14 +39,9 @@ from engine.policy.model import POLICY_NAME_PATTERN
 from workflows import search_attributes as sa
 from workflows.case_workflow import CaseWorkflow
 from workflows.cleartext import ClearText
-from workflows.debtor_types import (
-    DebtorInput,
-    DebtorOutcome,
-    DebtorRefusal,
-    DebtorStatus,
-    debtor_workflow_id,
-)
+from workflows.debtor_types import DebtorOutcome, DebtorStatus, PersonNotice, debtor_workflow_id
 from workflows.debtor_workflow import DebtorWorkflow
+from workflows.person_signal import tell_ledger
 from workflows.types import CaseInput, EventResult
 
 __all__ = [
@@ -130,7 +125,13 @@ class Cases:
         # told before the case starts, so no crash in between can leave the person untold.
         for channel, given in sorted(case.consent.items()):
             if given is False:
-                await self._refuse(case.debtor.id, case.debtor.timezone, channel, case.case_id)
+                notice = PersonNotice(
+                    debtor_id=case.debtor.id,
+                    timezone=case.debtor.timezone,
+                    channel=channel,
+                    case_id=case.case_id,
+                )
+                await tell_ledger(self.client, notice, self.task_queue)
         # The attributes the case will have once open, set with the start itself so the workflow
         # need not spend a history event upserting them (it corrects any that differ).
         opened = open_case(cp, case, datetime.now(UTC)).state
@@ -198,7 +199,7 @@ class Cases:
         handle = self.handle(case_id)
         try:
             result = await handle.execute_update(CaseWorkflow.event, event)
-            await self._tell_person(result.debtor_id, event, case_id)
+            await self._tell_person(result.debtor_id, event)
             return result
         except WorkflowUpdateFailedError as e:
             cause = e.cause
@@ -230,46 +231,22 @@ class Cases:
                     raise EventRejected(f"case {case_id} is closed ({closed})") from None
             raise _not_found(case_id, e) from None
 
-    async def _tell_person(self, debtor_id: str, event: Event, case_id: str = "") -> None:
-        """A call's outcome or a cease request is the person's too: every case of the debtor
-        shares it through their ledger. A cease or an opt-out starts the ledger if there is none
-        yet (it holds for the person's accounts that have not contacted them so far); an outcome
-        without a ledger has nothing to tell (a call whose outcome never arrives counts as
-        unanswered after the outcome timeout)."""
-        if not debtor_id:
-            return
-        if isinstance(event, Cease):
-            if event.channel is not None:
-                await self._refuse(debtor_id, "UTC", str(event.channel), case_id)
-            else:
-                await self._person(debtor_id, "UTC", "cease", [])
+    async def _tell_person(self, debtor_id: str, event: Event) -> None:
+        """A call's outcome is the person's too: every case of the debtor shares it through their
+        ledger. An outcome without a ledger has nothing to tell (a call whose outcome never
+        arrives counts as unanswered after the outcome timeout). A cease or an opt-out the case
+        tells itself (`CaseWorkflow._tell_person`), durably, before the update answers."""
+        if not debtor_id or not isinstance(event, ContactOutcome) or event.outcome == "delivered":
             return
         handle = self.client.get_workflow_handle(debtor_workflow_id(debtor_id))
         try:
-            if isinstance(event, ContactOutcome) and event.outcome != "delivered":
-                await handle.signal(
-                    DebtorWorkflow.outcome,
-                    DebtorOutcome(action_id=event.action_id, outcome=event.outcome),
-                )
+            await handle.signal(
+                DebtorWorkflow.outcome,
+                DebtorOutcome(action_id=event.action_id, outcome=event.outcome),
+            )
         except RPCError as e:
             if e.status != RPCStatusCode.NOT_FOUND:
                 raise
-
-    async def _refuse(self, debtor_id: str, timezone: str, channel: str, case_id: str) -> None:
-        await self._person(
-            debtor_id, timezone, "refuse", [DebtorRefusal(channel=channel, case_id=case_id)]
-        )
-
-    async def _person(self, debtor_id: str, timezone: str, signal: str, args: list[Any]) -> None:
-        """Signal the person's ledger, starting it if it is not running (signal-with-start)."""
-        await self.client.start_workflow(
-            DebtorWorkflow.run,
-            DebtorInput(debtor_id=debtor_id, timezone=timezone, idle_end=True),
-            id=debtor_workflow_id(debtor_id),
-            task_queue=self.task_queue,
-            start_signal=signal,
-            start_signal_args=args,
-        )
 
     async def debtor(self, debtor_id: str) -> DebtorStatus:
         """One person: their cases and shared contact ledger.

@@ -18,6 +18,7 @@ __all__ = [
     "DebtorStatus",
     "GrantInput",
     "GrantResult",
+    "PersonNotice",
     "debtor_workflow_id",
 ]
 
@@ -78,6 +79,15 @@ class DebtorRefusal(BaseModel):
     """The person refused one channel (a case file's consent, or an opt-out on any account)."""
 
     channel: str
+    case_id: str = ""
+
+
+class PersonNotice(BaseModel):
+    """A cease (no `channel`) or an opt-out of one channel, for the person's ledger."""
+
+    debtor_id: str
+    timezone: str = "UTC"
+    channel: str | None = None
     case_id: str = ""
 
 

@@ -76,6 +76,15 @@ async def test_cease_before_any_contact_holds_for_every_account(
     assert skipped and skipped[0].detail["guardrail"] == "person.cease_communication"
     person = await cases.debtor(first.debtor.id)
     assert person.ceased and not person.ended
+    # The case told the ledger itself, by an activity, before the update answered: no client
+    # dying after the update can leave the person's other accounts untold.
+    history = await cases.handle("Q-1").fetch_history()
+    told = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    assert "tell_person" in told
 
 
 async def test_one_accounts_refusal_of_a_channel_is_the_persons(
