@@ -35,6 +35,7 @@ from bench.policy import bench_case, sleeper_policy, zone_at_noon
 from engine.case.state import CaseFile
 from engine.policy.compiled import CompiledPolicy
 from workflows.client import TASK_QUEUE, Cases
+from workflows.types import workflow_id
 
 __all__ = ["capacity_scenario"]
 
@@ -136,7 +137,7 @@ async def _settled(env: BenchEnv, last_ids: list[str], limit_s: float) -> float:
     t0 = time.perf_counter()
 
     async def pending(cid: str) -> bool:
-        desc = await env.client.get_workflow_handle(f"case-{cid}").describe()
+        desc = await env.client.get_workflow_handle(workflow_id(cid)).describe()
         return desc.raw_description.HasField("pending_workflow_task")
 
     backlog = -1

@@ -49,8 +49,13 @@ class EventCommand:
         """The event, naming who recorded it: `--by`, else the login name of whoever runs the
         command (the case history says who did what, from the console or the command line)."""
         e = self.make(args)
-        by = args.by if args.by is not None else login_name()
+        by = _who(args)
         return e.model_copy(update={"by": by}) if by else e
+
+
+def _who(args: argparse.Namespace) -> str:
+    """Who records the event: `--by`, else the login name of whoever runs the command."""
+    return str(args.by) if args.by is not None else login_name()
 
 
 def login_name() -> str:
@@ -422,18 +427,23 @@ async def _event(args: argparse.Namespace) -> int:
             f"(balance {_money(r)})"
         )
         return 0
-    print(
-        f"case {r.case_id}: {r.stage}, balance {_money(r)}"
-        + (f", holds {', '.join(r.holds)}" if r.holds else "")
-    )
-    for reason in r.reasons:
-        print(f"  {reason}")
+    _print_result(r)
     return 0
 
 
 def _money(r: EventResult) -> str:
     """A result's balance with its currency, as `case status` and `case list` show it."""
     return f"{r.balance} {r.currency}".rstrip()
+
+
+def _print_result(r: EventResult) -> None:
+    """Where the case stands after the events, and what the core decided on them."""
+    print(
+        f"case {r.case_id}: {r.stage}, balance {_money(r)}"
+        + (f", holds {', '.join(r.holds)}" if r.holds else "")
+    )
+    for reason in r.reasons:
+        print(f"  {reason}")
 
 
 def _outbox_keys(settings: Settings, folder: Path) -> tuple[bytes, ...]:
@@ -452,16 +462,9 @@ async def _outcome(args: argparse.Namespace) -> int:
             promise = (amount(args.promise[0]), iso_date(args.promise[1]))
         except argparse.ArgumentTypeError as e:
             raise OverdueError(f"--promise: {e}") from None
-    by = args.by if args.by is not None else login_name()
-    events = ev.call_outcome(args.action_id, args.result, args.attitude, promise, by=by)
+    events = ev.call_outcome(args.action_id, args.result, args.attitude, promise, by=_who(args))
     cases = await _cases(args)
-    r = await cases.send_all(args.case_id, events)
-    print(
-        f"case {r.case_id}: {r.stage}, balance {_money(r)}"
-        + (f", holds {', '.join(r.holds)}" if r.holds else "")
-    )
-    for reason in r.reasons:
-        print(f"  {reason}")
+    _print_result(await cases.send_all(args.case_id, events))
     return 0
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import errno
 import os
 import signal
 import socket
@@ -23,6 +22,7 @@ from workers.converter import EncryptionCodec, data_converter
 from workers.dataplane import database_url, display_url
 from workers.devserver import DevServer
 from workers.logs import configure_logging
+from workers.metrics import hold_metrics_address
 from workers.settings import ConfigError, Settings, load_settings
 from workers.worker import run_worker
 
@@ -107,7 +107,7 @@ async def _dev_main(args: argparse.Namespace) -> int:
             ui_codec_endpoint=f"{console_url}/codec",
         )
         try:
-            metrics_hold = _hold_metrics_address(settings.metrics_address)
+            metrics_hold = hold_metrics_address(settings.metrics_address)
             try:
                 await server.start()
             finally:
@@ -128,30 +128,6 @@ async def _dev_main(args: argparse.Namespace) -> int:
             console_sock.close()  # uvicorn closes it when it served; else it is released here
     finally:
         lock.release()
-
-
-def _hold_metrics_address(address: str | None) -> socket.socket | None:
-    """Bind the worker's metrics address (``OVERDUE_METRICS_ADDRESS``) until the Temporal server
-    is up, so its random ports cannot land on it; a taken address is one line before anything
-    starts."""
-    if not address:
-        return None
-    host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(f"OVERDUE_METRICS_ADDRESS={address}: not a host:port address")
-    host = host.strip("[]") or "0.0.0.0"
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, int(port)))
-    except OSError as e:
-        sock.close()
-        why = "already in use" if e.errno == errno.EADDRINUSE else (e.strerror or str(e))
-        raise ConfigError(
-            f"OVERDUE_METRICS_ADDRESS={address}: cannot serve metrics there ({why})"
-        ) from None
-    return sock
 
 
 async def _serve(

@@ -34,7 +34,7 @@ from workflows.debtor_types import (
 )
 from workflows.debtor_workflow import DebtorWorkflow
 from workflows.person_signal import tell_ledger
-from workflows.types import ActionResult
+from workflows.types import ActionResult, workflow_id
 
 __all__ = ["ACTIVITY_FOR", "CaseActivities", "running_cases", "tell_person"]
 
@@ -207,7 +207,7 @@ async def running_cases(case_ids: list[str]) -> list[str]:
     out: list[str] = []
     for case_id in case_ids:
         try:
-            desc = await client.get_workflow_handle(f"case-{case_id}").describe()
+            desc = await client.get_workflow_handle(workflow_id(case_id)).describe()
         except RPCError as e:
             if e.status == RPCStatusCode.NOT_FOUND:
                 continue

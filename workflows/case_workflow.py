@@ -80,6 +80,21 @@ def loggable(r: Record) -> str:
     return r.reason
 
 
+def _result(s: CaseState, d: Decision) -> EventResult:
+    """What an accepted update tells its caller: where the case stands after decision `d`."""
+    return EventResult(
+        case_id=s.case.case_id,
+        stage=s.stage,
+        closed=s.closed,
+        balance=format_amount(s.balance, s.case.currency),
+        currency=s.case.currency,
+        holds=[h.kind for h in s.holds],
+        reasons=d.reasons,
+        debtor_id=s.case.debtor.id,
+        already_recorded=any(r.kind == "payment" and r.outcome == "duplicate" for r in d.records),
+    )
+
+
 def _give_up_reason(err: ActivityError) -> str:
     """The last failure of a contact activity, in words without personal data."""
     cause = err.cause
@@ -486,19 +501,7 @@ class CaseWorkflow:
         s = d.state
         if isinstance(e, ev.Cease) and workflow.patched(TELL_PERSON_PATCH):
             await self._tell_person(s, e)
-        return EventResult(
-            case_id=s.case.case_id,
-            stage=s.stage,
-            closed=s.closed,
-            balance=format_amount(s.balance, s.case.currency),
-            currency=s.case.currency,
-            holds=[h.kind for h in s.holds],
-            reasons=d.reasons,
-            debtor_id=s.case.debtor.id,
-            already_recorded=any(
-                r.kind == "payment" and r.outcome == "duplicate" for r in d.records
-            ),
-        )
+        return _result(s, d)
 
     async def _tell_person(self, s: CaseState, e: ev.Cease) -> None:
         """A cease or an opt-out is the person's: their ledger is told by an activity before the
@@ -565,17 +568,7 @@ class CaseWorkflow:
         if d.records:  # a move to the version the case is on changes nothing
             self._cp = to
             self._apply(d)
-        s = self._state
-        return EventResult(
-            case_id=s.case.case_id,
-            stage=s.stage,
-            closed=s.closed,
-            balance=format_amount(s.balance, s.case.currency),
-            currency=s.case.currency,
-            holds=[h.kind for h in s.holds],
-            reasons=d.reasons,
-            debtor_id=s.case.debtor.id,
-        )
+        return _result(self._state, d)
 
     # -- queries ---------------------------------------------------------------------------
     @workflow.query

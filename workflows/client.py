@@ -42,7 +42,7 @@ from workflows.cleartext import ClearText
 from workflows.debtor_types import DebtorOutcome, DebtorStatus, PersonNotice, debtor_workflow_id
 from workflows.debtor_workflow import DebtorWorkflow
 from workflows.person_signal import tell_ledger
-from workflows.types import CaseInput, EventResult
+from workflows.types import CaseInput, EventResult, workflow_id
 
 __all__ = [
     "TASK_QUEUE",
@@ -58,11 +58,6 @@ __all__ = [
 TASK_QUEUE = "overdue-cases"
 #: The message Temporal's encrypting failure converter leaves in clear.
 _ENCODED = "Encoded failure"
-
-
-def workflow_id(case_id: str) -> str:
-    """The workflow id of a case."""
-    return f"case-{case_id}"
 
 
 class CaseAlreadyOpen(OverdueError):

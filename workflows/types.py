@@ -17,7 +17,13 @@ from engine.case.state import CaseFile, CaseState, PolicyRef
 from engine.case.vocabulary import HoldKind, Stage
 from engine.decision.status import CaseStatus
 
-__all__ = ["ActionResult", "CaseInput", "CaseResult", "EventResult"]
+__all__ = ["ActionResult", "CaseInput", "CaseResult", "EventResult", "workflow_id"]
+
+
+def workflow_id(case_id: str) -> str:
+    """The workflow id of a case."""
+    return f"case-{case_id}"
+
 
 #: Records kept in the workflow for `case history`; older ones are dropped (counted) on
 #: continue-as-new so a years-long case stays bounded.
