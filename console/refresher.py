@@ -39,7 +39,6 @@ from console.snapshots import (
 from engine.errors import OverdueError
 from workers.currencies import Currencies
 from workers.dataplane import DataPlane
-from workers.policy_store import PolicyStore
 
 __all__ = [
     "CASE_MAP_DAYS",
@@ -135,6 +134,8 @@ class PortfolioRefresher:
         self.client = client
         self.metrics = metrics
         self.dataplane = dataplane
+        #: Policy versions' currencies, read once each for the refresher's life.
+        self.currencies = Currencies.of_plane(dataplane)
         self.interval = interval
         self.latest: Snapshot | None = None
         #: The last refresh's failure, None once one succeeds again.
@@ -189,9 +190,7 @@ class PortfolioRefresher:
         return snapshot
 
     async def _compute(self, started: float) -> Snapshot:
-        # A new cache each pass: a policy version unknown now may be stored by the next one.
-        store = PolicyStore(self.dataplane) if self.dataplane is not None else None
-        p = await portfolio(self.client, currencies=Currencies(store))
+        p = await portfolio(self.client, currencies=self.currencies)
         snapshot = Snapshot(p, seconds=0.0, roll_note="no data plane: nothing is stored")
         if self.dataplane is not None:
             await asyncio.to_thread(self._store, snapshot, self.dataplane.engine)

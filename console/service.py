@@ -20,7 +20,6 @@ from engine.case import events as ev
 from engine.errors import EventRejected
 from workers.currencies import Currencies
 from workers.dataplane import DataPlane
-from workers.policy_store import PolicyStore
 from workflows.client import Cases
 from workflows.types import EventResult
 
@@ -54,11 +53,14 @@ class ConsoleState:
     templates: Jinja2Templates = field(
         default_factory=lambda: Jinja2Templates(directory=str(TEMPLATES))
     )
+    _currencies: Currencies | None = field(default=None, init=False, repr=False)
 
     def currencies(self) -> Currencies:
-        """A fresh cache of policy versions' currencies, from the data plane's policy store
-        (one per listing: a version unknown now may be stored later)."""
-        return Currencies(PolicyStore(self.dataplane) if self.dataplane is not None else None)
+        """The policy versions' currencies from the data plane's policy store, one cache for the
+        console's life (queues and pages ask it per case; each version is read once)."""
+        if self._currencies is None:
+            self._currencies = Currencies.of_plane(self.dataplane)
+        return self._currencies
 
     @property
     def cases(self) -> Cases:

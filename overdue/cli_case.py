@@ -386,13 +386,12 @@ async def _list(args: argparse.Namespace) -> int:
     import sqlalchemy as sa
 
     from workers.currencies import Currencies
-    from workers.policy_store import PolicyStore
     from workflows.client import Cases
 
     session = await _session(args)
     plane = _policy_plane(session)
     try:
-        currencies = Currencies(PolicyStore(plane) if plane is not None else None)
+        currencies = Currencies.of_plane(plane)
         listing = Cases(session.client).list(
             stage=args.stage, query=args.query, limit=args.limit, currency_of=currencies.of_async
         )

@@ -13,22 +13,46 @@ elsewhere) is `UNKNOWN_CURRENCY`: its amounts are kept apart, never added to a k
 from __future__ import annotations
 
 import asyncio
+import time
 
 from engine.case.money import UNKNOWN_CURRENCY
+from workers.dataplane import DataPlane
 from workers.policy_store import PolicyStore
 
-__all__ = ["Currencies"]
+__all__ = ["RETRY_MISSING", "Currencies"]
+
+
+#: A policy version the store did not hold is asked again after this many seconds (it may be
+#: stored meanwhile); one it held is known for good (a stored version never changes).
+RETRY_MISSING = 60.0
 
 
 class Currencies:
-    """The currency of each policy version, looked up once (make one per pass: a policy version
-    never changes, but one not stored yet may be stored by the next pass)."""
+    """The currency of each policy version, looked up in the store once. Long-lived (one per
+    console, per command): a found currency is kept for good, a version the store lacked is
+    asked again after `RETRY_MISSING` seconds, not on every case."""
 
     def __init__(self, store: PolicyStore | None) -> None:
         self.store = store
         self._known: dict[tuple[str, int], str] = {}
-        #: Store lookups made (the tests check the cache).
-        self.lookups = 0
+        self._missing: dict[tuple[str, int], float] = {}  # -> when it was last asked
+
+    @classmethod
+    def of_plane(cls, plane: DataPlane | None) -> Currencies:
+        """Currencies read from a data plane's policy store (none: every one unknown)."""
+        return cls(PolicyStore(plane) if plane is not None else None)
+
+    def _cached(self, name: str | None, version: int | None) -> str | None:
+        """The answer without asking the store, or None when the store must be asked."""
+        if not name or version is None or self.store is None:
+            return UNKNOWN_CURRENCY
+        key = (name, version)
+        if key in self._known:
+            return self._known[key]
+        asked = self._missing.get(key)
+        if asked is not None and time.monotonic() - asked < RETRY_MISSING:
+            return UNKNOWN_CURRENCY
+        return None
 
     def of(self, name: str | None, version: int | None) -> str:
         """The currency of a policy version, or `UNKNOWN_CURRENCY` (blocking on a first sight).
@@ -36,26 +60,21 @@ class Currencies:
         Raises:
             sqlalchemy.exc.SQLAlchemyError: the data plane failed.
         """
-        if not name or version is None:
+        cached = self._cached(name, version)
+        if cached is not None:
+            return cached
+        assert name is not None and version is not None and self.store is not None
+        policy = self.store.version(name, version)
+        if policy is None:
+            self._missing[(name, version)] = time.monotonic()
             return UNKNOWN_CURRENCY
-        key = (name, version)
-        known = self._known.get(key)
-        if known is None:
-            known = self._known[key] = self._lookup(name, version)
-        return known
+        self._missing.pop((name, version), None)
+        self._known[(name, version)] = policy.currency
+        return policy.currency
 
     async def of_async(self, name: str | None, version: int | None) -> str:
         """`of` without blocking the event loop: a first sight is looked up in a thread."""
-        if not name or version is None:
-            return UNKNOWN_CURRENCY
-        known = self._known.get((name, version))
-        if known is not None:
-            return known
+        cached = self._cached(name, version)
+        if cached is not None:
+            return cached
         return await asyncio.to_thread(self.of, name, version)
-
-    def _lookup(self, name: str, version: int) -> str:
-        if self.store is None:
-            return UNKNOWN_CURRENCY
-        self.lookups += 1
-        policy = self.store.version(name, version)
-        return policy.currency if policy is not None else UNKNOWN_CURRENCY

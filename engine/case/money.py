@@ -128,8 +128,7 @@ def amount_in(value: float | int, currency: str) -> Decimal:
     (`UNKNOWN_CURRENCY`) keeps it as it is.
     """
     amount = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
-    digits = CURRENCIES.get(currency)
-    return amount if digits is None else amount.quantize(Decimal(1).scaleb(-digits))
+    return amount.quantize(_quantum(currency)) if currency in CURRENCIES else amount
 
 
 def shown_amount(amount: Decimal, currency: str) -> str:
