@@ -10,9 +10,11 @@ reads from the data plane's policy store (`currency_of`, `workers.currencies`).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.service import RPCError
@@ -171,7 +173,7 @@ async def approvals_queue(
     currency_of: CurrencyOf | None = None,
 ) -> list[QueueItem]:
     """Running cases waiting for a human approval, oldest debt first."""
-    return await _queue(client, _APPROVALS, f, today, limit, currency_of)
+    return await _select(client, _APPROVALS, f, today, limit, currency_of, _oldest_debt)
 
 
 async def issues_queue(
@@ -183,7 +185,7 @@ async def issues_queue(
     currency_of: CurrencyOf | None = None,
 ) -> list[QueueItem]:
     """Running cases with a dispute or a complaint open, oldest debt first."""
-    return await _queue(client, _ISSUES, f, today, limit, currency_of)
+    return await _select(client, _ISSUES, f, today, limit, currency_of, _oldest_debt)
 
 
 async def calls_queue(
@@ -195,12 +197,18 @@ async def calls_queue(
     currency_of: CurrencyOf | None = None,
 ) -> list[QueueItem]:
     """Running cases with a call whose outcome nobody recorded yet, the longest waiting first."""
-    items = await _select(client, _CALLS, f, today, limit, currency_of)
-    items.sort(key=lambda i: (i.call_since or _NEVER, i.case_id))
-    return items
+    return await _select(client, _CALLS, f, today, limit, currency_of, _longest_waiting)
 
 
 _NEVER = datetime.max.replace(tzinfo=UTC)
+
+
+def _oldest_debt(i: QueueItem) -> tuple[date, str]:
+    return (i.overdue_since or date.max, i.case_id)
+
+
+def _longest_waiting(i: QueueItem) -> tuple[datetime, str]:
+    return (i.call_since or _NEVER, i.case_id)
 
 
 def waited(since: datetime | None, now: datetime) -> str:
@@ -217,19 +225,6 @@ def waited(since: datetime | None, now: datetime) -> str:
     return f"{mins} min"
 
 
-async def _queue(
-    client: Client,
-    which: str,
-    f: QueueFilter,
-    today: date,
-    limit: int,
-    currency_of: CurrencyOf | None,
-) -> list[QueueItem]:
-    items = await _select(client, which, f, today, limit, currency_of)
-    items.sort(key=lambda i: (i.overdue_since or date.max, i.case_id))
-    return items
-
-
 async def _select(
     client: Client,
     which: str,
@@ -237,12 +232,16 @@ async def _select(
     today: date,
     limit: int,
     currency_of: CurrencyOf | None,
+    order: Callable[[QueueItem], tuple[Any, str]],
 ) -> list[QueueItem]:
+    """The running cases `which` selects, narrowed by the filter, in `order`."""
     clauses = [_RUNNING_CASES, which]
     extra = filter_query(f, today)
     if extra:
         clauses.append(extra)
-    return await _list(client, " AND ".join(clauses), today, limit, currency_of)
+    items = await _list(client, " AND ".join(clauses), today, limit, currency_of)
+    items.sort(key=order)
+    return items
 
 
 async def count_awaiting(client: Client) -> int:

@@ -228,11 +228,14 @@ def _sample(samples: list[str], msg: str) -> None:
 
 def _aside(tally: Tally, aside: Tally, names: list[str]) -> None:
     """What the person's accounts on other policies add to the simulated policy's figures: their
-    violations (every contact to the person is judged), and how many there were (and were not
-    opened; the reason is among the rejected examples)."""
+    violations (every contact to the person is judged), how many there were (and were not
+    opened), and their examples of refusals (an event their policy refused says as much about
+    the person's run as one of the simulated policy's)."""
     tally.violations += aside.violations
     for msg in aside.violation_samples:
         _sample(tally.violation_samples, msg)
+    for msg in aside.rejected_samples:
+        _sample(tally.rejected_samples, msg)
     tally.other_cases.update(names)
     tally.other_refused += aside.refused_cases
 

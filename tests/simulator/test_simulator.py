@@ -63,6 +63,26 @@ def stable(result: SimResult) -> str:
     return json.dumps(doc, sort_keys=True)
 
 
+def _row(case_id: str, debtor: str, policy: str, amount: str) -> dict[str, object]:
+    return {
+        "case_id": case_id,
+        "debtor": {
+            "id": debtor,
+            "name": "Lee",
+            "phone": "+1",
+            "email": "a@b.c",
+            "address": "x",
+            "timezone": "America/Chicago",
+            "locale": "en-US",
+        },
+        "product": "instalment_loan",
+        "amount_due": amount,
+        "currency": "USD",
+        "due_date": "2026-03-10",
+        "policy": policy,
+    }
+
+
 class TestDeterminism:
     """Same seed, same everything: portfolio, trace bytes, and summary whatever the process count."""
 
@@ -284,26 +304,7 @@ class TestOutputs:
         assert "violations" in capsys.readouterr().out
 
     def test_portfolio_file(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-        rows = [
-            {
-                "case_id": f"P-{i}",
-                "debtor": {
-                    "id": "D",
-                    "name": "Lee",
-                    "phone": "+1",
-                    "email": "a@b.c",
-                    "address": "x",
-                    "timezone": "America/Chicago",
-                    "locale": "en-US",
-                },
-                "product": "instalment_loan",
-                "amount_due": f"{1000 + i}.50",
-                "currency": "USD",
-                "due_date": "2026-03-10",
-                "policy": "instalment-loan",
-            }
-            for i in range(3)
-        ]
+        rows = [_row(f"P-{i}", "D", "instalment-loan", f"{1000 + i}.50") for i in range(3)]
         path = tmp_path / "cases.jsonl"
         path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
         assert (
@@ -348,26 +349,6 @@ class TestErrors:
 
 #: A small USD policy, stricter on SMS than instalment-loan (one a week).
 STRICT = Path(__file__).parent.parent / "fixtures" / "policies" / "sms-strict-usd.yaml"
-
-
-def _row(case_id: str, debtor: str, policy: str, amount: str) -> dict[str, object]:
-    return {
-        "case_id": case_id,
-        "debtor": {
-            "id": debtor,
-            "name": "Lee",
-            "phone": "+1",
-            "email": "a@b.c",
-            "address": "x",
-            "timezone": "America/Chicago",
-            "locale": "en-US",
-        },
-        "product": "instalment_loan",
-        "amount_due": amount,
-        "currency": "USD",
-        "due_date": "2026-03-10",
-        "policy": policy,
-    }
 
 
 class TestMixedPolicies:
