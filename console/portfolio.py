@@ -30,14 +30,13 @@ from engine.errors import OverdueError
 from engine.policy.model import ACTIVE_STAGES, TERMINAL_STAGES
 from workers.currencies import Currencies
 from workflows import search_attributes as sa
-from workflows.client import workflow_id as _workflow_id
+from workflows.types import case_id_of
 
 __all__ = ["AGE_BUCKETS", "NONE", "Figures", "Portfolio", "portfolio"]
 
 #: The group of a case with no segment (or no variant).
 NONE = "(none)"
 
-_ID_PREFIX = _workflow_id("")
 #: Rows decoded between two yields to the event loop, so pages keep answering during a pass.
 _YIELD_EVERY = 200
 #: Days-overdue buckets of the ageing table: (label, first day, last day or None).
@@ -187,8 +186,7 @@ async def portfolio(
             p.by_stage_segment.setdefault(stage, {}).setdefault(segment, Figures()).add(
                 balance, cur
             )
-            policy = f"{name or ''} v{'' if version is None else version}"
-            p.by_policy.setdefault(policy, Figures()).add(balance, cur)
+            p.by_policy.setdefault(sa.policy_label(attrs), Figures()).add(balance, cur)
             since = attrs.get(sa.OVERDUE_SINCE)
             if since is not None:
                 p.by_age[_bucket((today - since.date()).days)].add(balance, cur)
@@ -213,7 +211,7 @@ def _facts(
     """What every case adds, open or ended: its row in the case map, its promises, its recovery
     and the guardrails that deferred it. A case started before these facts were indexed lacks
     them: it counts as nothing paid, no promise, no deferral."""
-    case_id = workflow_id.removeprefix(_ID_PREFIX)
+    case_id = case_id_of(workflow_id)
     p.cases[case_id] = [stage, segment, shown_amount(balance, currency), currency]
     p.promises_kept += attrs.get(sa.PROMISES_KEPT) or 0
     p.promises_broken += attrs.get(sa.PROMISES_BROKEN) or 0

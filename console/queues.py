@@ -25,6 +25,7 @@ from engine.errors import OverdueError
 from engine.policy.model import ACTIVE_STAGES
 from workflows import search_attributes as sa
 from workflows.client import CurrencyOf
+from workflows.types import case_id_of
 
 __all__ = [
     "APPROVALS",
@@ -147,11 +148,11 @@ async def _list(
             since_day = since.date() if since is not None else None
             items.append(
                 QueueItem(
-                    case_id=wf.id.removeprefix("case-"),
+                    case_id=case_id_of(wf.id),
                     stage=attrs.get(sa.STAGE) or "",
                     segment=attrs.get(sa.SEGMENT) or "",
                     balance=amount_in(attrs.get(sa.AMOUNT_DUE) or 0, currency),
-                    policy=f"{name or ''} v{'' if version is None else version}",
+                    policy=sa.policy_label(attrs),
                     awaiting=tuple(attrs.get(sa.AWAITING) or ()),
                     overdue_since=since_day,
                     age_days=(today - since_day).days if since_day is not None else None,

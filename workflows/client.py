@@ -42,7 +42,7 @@ from workflows.cleartext import ClearText
 from workflows.debtor_types import DebtorOutcome, DebtorStatus, PersonNotice, debtor_workflow_id
 from workflows.debtor_workflow import DebtorWorkflow
 from workflows.person_signal import tell_ledger
-from workflows.types import CaseInput, EventResult, workflow_id
+from workflows.types import CaseInput, EventResult, case_id_of, workflow_id
 
 __all__ = [
     "TASK_QUEUE",
@@ -276,10 +276,7 @@ class Cases:
         )
         try:
             return sorted(
-                [
-                    wf.id.removeprefix(workflow_id(""))
-                    async for wf in self.client.list_workflows(query, limit=limit)
-                ]
+                [case_id_of(wf.id) async for wf in self.client.list_workflows(query, limit=limit)]
             )
         except RPCError as e:
             raise OverdueError(f"debtor {debtor_id}: list query rejected: {e.message}") from None
@@ -396,11 +393,11 @@ class Cases:
                 name, version = attrs.get(sa.POLICY_NAME), attrs.get(sa.POLICY_VERSION)
                 currency = await currency_of(name, version) if currency_of else UNKNOWN_CURRENCY
                 yield CaseSummary(
-                    case_id=wf.id.removeprefix("case-"),
+                    case_id=case_id_of(wf.id),
                     stage=attrs.get(sa.STAGE) or "",
                     segment=attrs.get(sa.SEGMENT) or "",
                     balance=amount_text(attrs.get(sa.AMOUNT_DUE) or 0.0, currency),
-                    policy=f"{name or ''} v{'' if version is None else version}",
+                    policy=sa.policy_label(attrs),
                     on_hold=bool(attrs.get(sa.ON_HOLD)),
                     running=wf.status == WorkflowExecutionStatus.RUNNING,
                     currency=currency,

@@ -42,6 +42,7 @@ __all__ = [
     "at_start",
     "awaiting",
     "call_since",
+    "policy_label",
     "typed",
     "unset",
     "values_for",
@@ -110,6 +111,13 @@ def at_start(state: CaseState) -> TypedSearchAttributes:
     """The search attributes a case is started with: its indexed values and its debtor."""
     pairs = list(typed(values_for(state)).search_attributes)
     return TypedSearchAttributes([*pairs, SearchAttributePair(DEBTOR, state.case.debtor.id)])
+
+
+def policy_label(attrs: TypedSearchAttributes) -> str:
+    """The policy and version a case's record names, as lists show them (`consumer-credit-line
+    v2`; blank parts for a record without them)."""
+    version = attrs.get(POLICY_VERSION)
+    return f"{attrs.get(POLICY_NAME) or ''} v{'' if version is None else version}"
 
 
 def values_for(state: CaseState, *, facts: bool = True) -> dict[str, Any]:

@@ -17,12 +17,19 @@ from engine.case.state import CaseFile, CaseState, PolicyRef
 from engine.case.vocabulary import HoldKind, Stage
 from engine.decision.status import CaseStatus
 
-__all__ = ["ActionResult", "CaseInput", "CaseResult", "EventResult", "workflow_id"]
+__all__ = ["ActionResult", "CaseInput", "CaseResult", "EventResult", "case_id_of", "workflow_id"]
+
+_PREFIX = "case-"
 
 
 def workflow_id(case_id: str) -> str:
     """The workflow id of a case."""
-    return f"case-{case_id}"
+    return f"{_PREFIX}{case_id}"
+
+
+def case_id_of(workflow_id: str) -> str:
+    """The case id a case's workflow id names (the inverse of `workflow_id`)."""
+    return workflow_id.removeprefix(_PREFIX)
 
 
 #: Records kept in the workflow for `case history`; older ones are dropped (counted) on
