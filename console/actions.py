@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import date
-from decimal import Decimal, InvalidOperation
 from typing import Annotated, get_args
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -22,6 +21,7 @@ from console.roles import Permission
 from console.service import ConsoleState
 from console.users import Session
 from engine.case import events as ev
+from engine.case.money import typed_amount
 from engine.errors import OverdueError
 
 __all__ = ["router"]
@@ -205,10 +205,10 @@ async def outcome(
         if promise_amount.strip() or promise_date.strip():
             try:
                 promise = (
-                    Decimal(promise_amount.strip()),
+                    typed_amount(promise_amount),
                     date.fromisoformat(promise_date.strip()),
                 )
-            except (InvalidOperation, ValueError):
+            except (OverdueError, ValueError):
                 raise OverdueError("a promise needs an amount and a date (YYYY-MM-DD)") from None
         plan = plan_from_form(plan_count, plan_amount, plan_first, plan_every)
         agreed = (

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from engine.case import events as ev
+from engine.case.money import typed_amount
 from engine.errors import OverdueError
 
 __all__ = ["MAX_INSTALMENTS", "call_events", "plan_from_form"]
@@ -46,10 +47,10 @@ def call_events(
 
 def _amount(text: str, label: str) -> Decimal:
     try:
-        value = Decimal(text.strip())
-    except InvalidOperation:
+        value = typed_amount(text)
+    except OverdueError:
         raise OverdueError(f"{label}: {text!r} is not an amount") from None
-    if not value.is_finite() or value <= 0:
+    if value <= 0:
         raise OverdueError(f"{label}: {text!r} is not an amount")
     return value
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -29,6 +29,7 @@ from console.roles import GRANTS, Permission, allowed
 from console.service import ConsoleState
 from console.users import Session
 from engine.case import events as ev
+from engine.case.money import typed_amount
 from engine.errors import EventRejected, OverdueError
 
 __all__ = ["render", "router"]
@@ -166,10 +167,10 @@ def _decimal(text: str | None) -> Decimal | None:
     if not text:
         return None
     try:
-        value = Decimal(text)
-    except InvalidOperation:
+        value = typed_amount(text)
+    except OverdueError:
         raise OverdueError(f"{text!r} is not an amount") from None
-    if not value.is_finite() or value < 0:
+    if value < 0:
         raise OverdueError(f"{text!r} is not an amount")
     return value
 

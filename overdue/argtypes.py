@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
+
+from engine.case.money import typed_amount
+from engine.errors import OverdueError
 
 __all__ = ["amount", "iso_date", "positive_int"]
 
@@ -29,11 +32,9 @@ def iso_date(text: str) -> date:
 
 
 def amount(text: str) -> Decimal:
-    """A decimal amount (its sign and precision are the case's business, checked by the core)."""
+    """A decimal amount as a person types it (`engine.case.money.typed_amount`; its sign and
+    precision are the case's business, checked by the core)."""
     try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise argparse.ArgumentTypeError(f"not an amount: {text!r}") from None
-    if not value.is_finite():
-        raise argparse.ArgumentTypeError(f"not an amount: {text!r}")
-    return value
+        return typed_amount(text)
+    except OverdueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None

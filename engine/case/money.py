@@ -9,6 +9,7 @@ significant digits of the default decimal context, so arithmetic never rounds si
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 from engine.errors import OverdueError
@@ -23,6 +24,7 @@ __all__ = [
     "format_amount",
     "parse_amount",
     "shown_amount",
+    "typed_amount",
 ]
 
 #: ISO 4217 codes we accept, with their number of minor-unit digits.
@@ -113,6 +115,25 @@ def parse_amount(value: object, currency: str) -> Decimal:
     except InvalidOperation:
         raise OverdueError(f"amount {_shown(value)} is not a number") from None
     return check_amount(amount, currency, _shown(value))
+
+
+#: An amount as a person types it: digits, a point and more digits; nothing else.
+_TYPED = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)")
+
+
+def typed_amount(text: str) -> Decimal:
+    """An amount a person typed (command line, console form), in plain decimal notation only:
+    `1250` or `1250.50`. `1e9` is refused, though `Decimal` reads it as a billion: a typo must
+    not become a payment that closes a case; so are `1,000`, `inf` and `nan`. Sign and
+    precision are the case's business (checked by the core).
+
+    Raises:
+        OverdueError: not an amount written that way (one line).
+    """
+    t = text.strip()
+    if len(t) > MAX_AMOUNT_TEXT or not _TYPED.fullmatch(t):
+        raise OverdueError(f"not an amount: {text!r} (write digits and a point, e.g. 1250.50)")
+    return Decimal(t)
 
 
 def format_amount(amount: Decimal, currency: str) -> str:

@@ -36,6 +36,7 @@ CASES: list[tuple[list[str], ev.Event]] = [
     (["resolve-dispute", "C-1", "--outcome", "upheld"], ev.DisputeResolved(outcome="upheld")),
     (["hardship", "C-1", "--days", "30"], ev.Hardship(days=30)),
     (["cease", "C-1"], ev.Cease()),
+    (["cease", "C-1", "--channel", "sms"], ev.Cease(channel="sms")),
     (["close", "C-1", "--reason", "deceased"], ev.Close(reason="deceased")),
     (
         ["approve", "C-1", "--action", "legal_referral", "--by", "ana"],
@@ -145,3 +146,14 @@ class TestOutcome:
         assert ev.call_outcome("A-2", "connected") == [
             ev.ContactOutcome(action_id="A-2", outcome="connected")
         ]
+
+
+@pytest.mark.parametrize("typed", ["1e9", "1,000", "inf"])
+def test_an_amount_in_another_notation_is_a_usage_error(
+    typed: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`case pay X 1e9` closed a demo case with a billion: only plain decimals are amounts."""
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args(["case", "pay", "C-1", typed])
+    assert exit_.value.code == 2
+    assert f"not an amount: '{typed}'" in capsys.readouterr().err
