@@ -21,7 +21,7 @@ from engine.case.vocabulary import (
     TerminalStage,
 )
 from engine.errors import OverdueError
-from overdue.argtypes import amount, iso_date
+from overdue.argtypes import amount, iso_date, positive_int
 from overdue.runtime import PolicyCache, Session, data_plane, open_session, run
 from workers.config import codec_keys, data_folder
 from workers.converter import KEY_FILE_NAME
@@ -197,7 +197,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = add("list", "cases by stage or any Temporal list filter", _list)
     p.add_argument("--stage", choices=[*_words(ActiveStage), *_words(TerminalStage)])
     p.add_argument("--query", help='a Temporal list filter, e.g. "OverdueAmountDue > 5000"')
-    p.add_argument("--limit", type=int, default=1000)
+    p.add_argument("--limit", type=positive_int, default=1000)
     p.add_argument("--json", action="store_true")
     p = add(
         "outcome", "what happened on a call: result, attitude, a promise, in one step", _outcome

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from datetime import datetime
 from typing import Any
 
 from engine.errors import OverdueError
@@ -98,12 +99,17 @@ async def _status(args: argparse.Namespace) -> int:
         "  recent contacts",
     ]
     lines += [
-        f"    {c['at']}  {c['channel']:<11} {c['case_id']}  {c['outcome'] or 'awaiting outcome'}"
+        f"    {_seconds(str(c['at']))}  {c['channel']:<11} {c['case_id']}  {c['outcome'] or 'awaiting outcome'}"
         for c in contacts[-10:]
     ] or ["    none"]
     lines.append("  next allowed")
-    lines += [f"    {ch:<11} {t or 'never'}" for ch, t in allowed.items()] or [
+    lines += [f"    {ch:<11} {_seconds(t) if t else 'never'}" for ch, t in allowed.items()] or [
         "    no contact yet: as each case's own rules allow"
     ]
     print("\n".join(lines))
     return 0
+
+
+def _seconds(iso: str) -> str:
+    """A moment to the second, as the other commands' tables show it (the JSON keeps it whole)."""
+    return datetime.fromisoformat(iso).isoformat(timespec="seconds")

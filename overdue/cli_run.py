@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -203,12 +204,17 @@ async def _serve(
             print(
                 f"demo portfolio   {counts['opened']} opened, {counts['already_open']} already open"
             )
+            # As the user can type it: `make run` does not put the venv's `overdue` on PATH.
+            exe = "overdue" if shutil.which("overdue") else _here(Path(sys.executable).parent)
             print("try:")
-            print("  overdue case list --stage escalation")
-            print("  overdue case status DEMO-0001 --json")
-            print("  overdue case history DEMO-0002")
-            print("  overdue case pay DEMO-0001 100.00")
-            print("  overdue outbox --case DEMO-0001")
+            for example in (
+                "case list --stage escalation",
+                "case status DEMO-0001 --json",
+                "case history DEMO-0002",
+                "case pay DEMO-0001 100.00",
+                "outbox --case DEMO-0001",
+            ):
+                print(f"  {exe} {example}")
         print(
             "Ctrl-C stops the worker and the server; run again on the same folder and every case goes on."
         )
@@ -231,6 +237,15 @@ async def _serve(
         await console.stop()
         users.close()
     return 0
+
+
+def _here(bin_dir: Path) -> str:
+    """The `overdue` of `bin_dir`, relative to the current directory when that is shorter."""
+    full = bin_dir / "overdue"
+    try:
+        return min(str(full), os.path.relpath(full), key=len)
+    except ValueError:  # another drive
+        return str(full)
 
 
 def _dev(args: argparse.Namespace) -> int:

@@ -384,8 +384,9 @@ class Cases:
             parts.append(f"({query})")
         count = 0
         seen: set[str] = set()
+        full = " AND ".join(parts)
         try:
-            async for wf in self.client.list_workflows(" AND ".join(parts)):
+            async for wf in self.client.list_workflows(full):
                 if wf.status == WorkflowExecutionStatus.CONTINUED_AS_NEW or wf.id in seen:
                     continue
                 seen.add(wf.id)
@@ -406,7 +407,8 @@ class Cases:
                 if count >= limit:
                     return
         except RPCError as e:
-            raise OverdueError(f"list query rejected: {e.message}") from None
+            # Temporal's message counts positions in the whole filter, not in the user's part.
+            raise OverdueError(f"list query rejected: {e.message} (in: {full})") from None
 
     async def count_open(self, policy: str, version: int) -> int:
         """How many open cases run on one policy version (one visibility count, no case queried).
